@@ -1,0 +1,40 @@
+"""Sessions for chartship's own development, and chartship's sessions for charts/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+# A consumer has chartship installed beside nox; this repository is its source.
+sys.path.insert(0, str(ROOT / "src"))
+
+import chartship.nox_sessions  # noqa: E402
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests"]
+
+INSTALL_HELM = ("python", "-m", "chartship.toolchain", "install", "--dest", str(ROOT / ".tools"))
+
+chartship.nox_sessions.register(install=["-e", str(ROOT)], before=[INSTALL_HELM])
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run ruff, mypy and the whole test suite against real helm 3 and helm 4."""
+    session.install("-e", f"{ROOT}[test,lint]")
+    session.run("python", "tests/support/provision.py")
+    session.run("ruff", "check", "src", "tests", "noxfile.py", "tasks.py")
+    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py", "tasks.py")
+    session.run("mypy")
+    session.run("pytest", "-n", "auto", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job on this machine: lint and package every chart of charts/ into dist/."""
+    session.install("-e", str(ROOT))
+    session.run(*INSTALL_HELM)
+    session.run("python", "tests/support/sandbox.py", *session.posargs)

@@ -1,0 +1,75 @@
+"""``chartship``: the command line the nox sessions run (and anyone may)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from . import __version__
+from .commands import run_bump, run_lint, run_package, settings_from
+from .config import parse_assignment
+from .edge import configure_logging, error_message, exit_status
+from .errors import ChartshipError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chartship", description="Release Helm charts.")
+    parser.add_argument("--version", action="version", version=f"chartship {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="chartship.yaml to use (default: nearest one upwards)")
+    common.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting by dotted key, e.g. lint.workers=2 (repeatable)",
+    )
+    common.add_argument("--helm", help="helm binary (overrides the helm setting)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lint = sub.add_parser("lint", parents=[common], help="lint charts, reporting every problem")
+    lint.add_argument("charts", nargs="*", help="chart names (default: all)")
+
+    bump = sub.add_parser("bump", parents=[common], help="stamp a release version into charts")
+    bump.add_argument("--version", dest="new_version", required=True, help="SemVer to stamp")
+    bump.add_argument("--dry-run", action="store_true", help="print the edits, change nothing")
+    bump.add_argument("charts", nargs="*", help="chart names (default: the only chart)")
+
+    package = sub.add_parser("package", parents=[common], help="package charts into dist/")
+    package.add_argument("charts", nargs="*", help="chart names (default: all)")
+    package.add_argument("--dev", action="store_true", help="development build: allow 0.0.0")
+    package.add_argument("--sign", action="store_true", help="write a .prov with a GPG key")
+    package.add_argument("--force", action="store_true", help="repackage archives already in dist/")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        overrides = dict(parse_assignment(item) for item in args.overrides)
+        if args.helm:
+            overrides["helm"] = args.helm
+        settings = settings_from(args.config, overrides)
+        if args.command == "lint":
+            run_lint(settings, args.charts)
+        elif args.command == "bump":
+            run_bump(settings, args.new_version, args.charts, dry_run=args.dry_run)
+        elif args.command == "package":
+            run_package(settings, args.charts, dev=args.dev, sign=args.sign, force=args.force)
+    except ChartshipError as exc:
+        print(error_message(exc), file=sys.stderr)
+        return exit_status(exc)
+    except Exception as exc:  # a bug in chartship: keep the traceback for the report
+        traceback.print_exc()
+        print(error_message(exc), file=sys.stderr)
+        return exit_status(exc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""The commands as front ends run them: core call, then a human-readable result.
+
+Both the invoke tasks and the ``chartship`` command line (which the nox
+sessions run) call these, so every front end prints the same thing and fails
+the same way. Nothing here exits; errors propagate to the edge.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+from . import lint as lint_mod
+from . import package as package_mod
+from . import stamp
+from .config import Settings, load_settings
+from .errors import ChecksFailed
+from .report import display_path, print_lint_report
+
+
+def settings_from(config: str | None, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Settings from chartship.yaml (``config`` or the nearest one) plus overrides."""
+    cleaned = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
+    return load_settings(config or None, cleaned)
+
+
+def run_lint(
+    settings: Settings,
+    charts: Sequence[str] = (),
+    *,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> lint_mod.LintReport:
+    out = out or sys.stdout
+    report = lint_mod.lint(settings, charts)
+    print_lint_report(report, settings.root, out, environ)
+    if not report.ok:
+        count = sum(p.severity == "error" for p in report.problems)
+        raise ChecksFailed(f"lint found {count} problem(s)", count=count)
+    return report
+
+
+def run_bump(
+    settings: Settings,
+    version: str,
+    charts: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+) -> list[stamp.BumpResult]:
+    out = out or sys.stdout
+    results = stamp.bump(settings, version, charts, dry_run=dry_run)
+    verb = "would set" if dry_run else "set"
+    for result in results:
+        if not result.changed:
+            print(f"{result.chart}: already at {result.version}; nothing to change", file=out)
+            continue
+        for edit in result.edits:
+            where = display_path(edit.path, settings.root)
+            print(f"{result.chart}: {verb} {where} {edit.key}: {edit.old} -> {edit.new}", file=out)
+        if result.lock_refreshed:
+            print(f"{result.chart}: refreshed Chart.lock", file=out)
+        elif dry_run:
+            print(f"{result.chart}: would refresh Chart.lock if the chart has one", file=out)
+    return results
+
+
+def run_package(
+    settings: Settings,
+    charts: Sequence[str] = (),
+    *,
+    dev: bool = False,
+    sign: bool = False,
+    force: bool = False,
+    out: TextIO | None = None,
+) -> list[package_mod.Packaged]:
+    out = out or sys.stdout
+    results = package_mod.package(settings, charts, dev=dev, sign=sign, force=force)
+    for item in results:
+        where = display_path(item.archive, settings.root)
+        extra = f" (+ {item.provenance.name})" if item.provenance else ""
+        print(
+            f"{item.chart} {item.version}: {item.outcome} {where} sha256:{item.sha256}{extra}",
+            file=out,
+        )
+    return results

@@ -1,0 +1,489 @@
+"""chartship.yaml: one settings model for every front end.
+
+The file is validated strictly (unknown keys, wrong types and missing
+required values are errors naming the file, the dotted key and the line),
+then overrides from invoke configuration, task flags or ``--set`` on the
+command line are applied by dotted key before the same validation runs.
+
+The dataclasses below are the single source of truth: ``describe_settings``
+renders them as the defaults table in README.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from .errors import ChartError, ConfigError
+from .yamlfiles import YamlDocument, load_yaml, parse_yaml
+
+DEFAULT_CONFIG_NAME = "chartship.yaml"
+
+Phase = Literal["classic", "dual", "oci-primary", "oci-only"]
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True)
+class ChartSettings:
+    app_version_prefix: str = field(
+        default="", metadata=_doc("Prefix of appVersion when a version is stamped (MetalLB: `v`).")
+    )
+    lockstep: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Local subcharts (directories in the chart's charts/) whose version, and the "
+            "parent's dependency entry for them, always equal the parent's version."
+        ),
+    )
+    path: str | None = field(
+        default=None,
+        metadata=_doc(
+            "Chart directory, relative to the repository; default `<charts_dir>/<name>`."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ReleaseSettings:
+    tag: str = field(
+        default="{name}-{version}",
+        metadata=_doc(
+            "Git tag (and GitHub release name) of one chart release; `{name}` and `{version}` "
+            "are replaced. Lint and bump read released versions from these tags."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class LintSettings:
+    workers: int = field(default=4, metadata=_doc("Charts linted at once."))
+    version_increment: bool = field(
+        default=True,
+        metadata=_doc("A chart changed since its last release tag must carry a higher version."),
+    )
+    repository_timeout: float = field(
+        default=10.0, metadata=_doc("Seconds to wait for a dependency repository's index.yaml.")
+    )
+
+
+@dataclass(frozen=True)
+class PackageSettings:
+    sign_key_env: str = field(
+        default="CHARTSHIP_SIGN_KEY",
+        metadata=_doc("Environment variable naming the GPG key (name or email) for `--sign`."),
+    )
+    keyring_env: str = field(
+        default="CHARTSHIP_SIGN_KEYRING",
+        metadata=_doc("Environment variable holding the path of the secret keyring for `--sign`."),
+    )
+    passphrase_env: str = field(
+        default="CHARTSHIP_SIGN_PASSPHRASE",
+        metadata=_doc("Environment variable holding the key's passphrase, if it has one."),
+    )
+
+
+@dataclass(frozen=True)
+class GithubSettings:
+    repository: str = field(
+        metadata=_doc("`owner/name` of the repository that holds the releases.")
+    )
+    api_url: str = field(
+        default="https://api.github.com",
+        metadata=_doc("REST API base URL (GitHub Enterprise: `https://HOST/api/v3`)."),
+    )
+    make_latest: bool = field(
+        default=False, metadata=_doc("Let chart releases take the repository's Latest marker.")
+    )
+    target: str | None = field(
+        default=None,
+        metadata=_doc("Commit or branch a new release tag points at; default: the current commit."),
+    )
+
+
+@dataclass(frozen=True)
+class PagesSettings:
+    index_url: str = field(metadata=_doc("URL where the pages branch's index.yaml is served."))
+    branch: str = field(default="gh-pages", metadata=_doc("Branch that holds index.yaml."))
+    remote: str = field(
+        default="origin", metadata=_doc("Git remote the pages branch is pushed to.")
+    )
+    packages: Literal["releases", "pages"] = field(
+        default="releases",
+        metadata=_doc(
+            "Where index entries point: GitHub release assets, or archives on the pages site."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class OciSettings:
+    repository: str = field(
+        metadata=_doc("`oci://host/namespace`; a chart goes to `namespace/<name>:<version>`.")
+    )
+    username_env: str = field(
+        default="CHARTSHIP_OCI_USERNAME",
+        metadata=_doc("Environment variable holding the registry user."),
+    )
+    password_env: str = field(
+        default="CHARTSHIP_OCI_PASSWORD",
+        metadata=_doc("Environment variable holding the registry password or token."),
+    )
+    plain_http: bool = field(
+        default=False, metadata=_doc("Talk plain HTTP (loopback registries only).")
+    )
+    ca_file: str | None = field(
+        default=None, metadata=_doc("CA bundle that signs the registry's certificate.")
+    )
+    cert_file: str | None = field(default=None, metadata=_doc("Client certificate for mutual TLS."))
+    key_file: str | None = field(default=None, metadata=_doc("Client key for mutual TLS."))
+    insecure_skip_tls_verify: bool = field(
+        default=False, metadata=_doc("Skip certificate verification (never for production).")
+    )
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    phase: Phase = field(
+        default="classic",
+        metadata=_doc("Migration phase: `classic`, `dual`, `oci-primary` or `oci-only`."),
+    )
+    github: GithubSettings | None = field(default=None, metadata=_doc("GitHub Releases channel."))
+    pages: PagesSettings | None = field(
+        default=None, metadata=_doc("index.yaml on a pages branch.")
+    )
+    oci: OciSettings | None = field(default=None, metadata=_doc("OCI registry channel."))
+
+
+@dataclass(frozen=True)
+class Settings:
+    charts_dir: str = field(
+        default="charts", metadata=_doc("Directory whose subdirectories are charts.")
+    )
+    dist_dir: str = field(
+        default="dist", metadata=_doc("Where packaged archives and SHA256SUMS go.")
+    )
+    helm: str = field(default="helm", metadata=_doc("helm binary: a path or a name on PATH."))
+    charts: dict[str, ChartSettings] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "Per-chart settings by chart name; a chart found in charts_dir needs no entry."
+        ),
+    )
+    release: ReleaseSettings = field(default_factory=ReleaseSettings, metadata=_doc(""))
+    lint: LintSettings = field(default_factory=LintSettings, metadata=_doc(""))
+    package: PackageSettings = field(default_factory=PackageSettings, metadata=_doc(""))
+    channels: ChannelSettings = field(default_factory=ChannelSettings, metadata=_doc(""))
+
+    #: Directory the relative paths above are resolved against (not a file key).
+    root: Path = field(default=Path("."), metadata={"internal": True}, compare=False)
+    #: Where the settings came from, for messages (not a file key).
+    source: Path | None = field(default=None, metadata={"internal": True}, compare=False)
+
+    def resolve(self, relative: str) -> Path:
+        return (self.root / relative).resolve()
+
+    @property
+    def charts_path(self) -> Path:
+        return self.resolve(self.charts_dir)
+
+    @property
+    def dist_path(self) -> Path:
+        return self.resolve(self.dist_dir)
+
+    @property
+    def helm_binary(self) -> str:
+        """A bare name is looked up on PATH; anything with a slash is a path from root."""
+        return str(self.resolve(self.helm)) if "/" in self.helm else self.helm
+
+    def chart(self, name: str) -> ChartSettings:
+        return self.charts.get(name, ChartSettings())
+
+    def release_tag(self, name: str, version: str) -> str:
+        return self.release.tag.format(name=name, version=version)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
+    if origin in (dict, Mapping):
+        return "a mapping"
+    if origin in (tuple, list):
+        return "a list of " + _type_name(get_args(tp)[0]) + "s"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+class _Validator:
+    def __init__(self, doc: YamlDocument | None, source: Path | None):
+        self.doc = doc
+        self.source = source
+
+    def fail(self, keys: tuple[str | int, ...], message: str) -> ConfigError:
+        dotted = ".".join(str(k) for k in keys) or None
+        line = self.doc.line(*keys) if self.doc is not None else None
+        return ConfigError(message, path=self.source, key=dotted, line=line)
+
+    def convert(self, value: Any, tp: Any, keys: tuple[str | int, ...]) -> Any:
+        origin = get_origin(tp)
+        if origin in (Union, types.UnionType):
+            options = [a for a in get_args(tp) if a is not type(None)]
+            if value is None and len(options) < len(get_args(tp)):
+                return None
+            if len(options) == 1:
+                return self.convert(value, options[0], keys)
+            raise AssertionError(f"unsupported union {tp}")
+        if value is None:
+            raise self.fail(keys, f"must be {_type_name(tp)}, not empty")
+        if origin is Literal:
+            if value not in get_args(tp):
+                raise self.fail(keys, f"must be {_type_name(tp)}, not {value!r}")
+            return value
+        if origin is dict:
+            if not isinstance(value, dict):
+                raise self.fail(keys, f"must be a mapping, not {type(value).__name__}")
+            _, item_type = get_args(tp)
+            return {str(k): self.convert(v, item_type, (*keys, str(k))) for k, v in value.items()}
+        if origin is tuple:
+            if not isinstance(value, list):
+                raise self.fail(keys, f"must be {_type_name(tp)}")
+            item_type = get_args(tp)[0]
+            return tuple(self.convert(v, item_type, (*keys, i)) for i, v in enumerate(value))
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            return self.build(tp, value, keys)
+        if tp is bool:
+            if not isinstance(value, bool):
+                raise self.fail(keys, f"must be true or false, not {value!r}")
+            return value
+        if tp is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise self.fail(keys, f"must be an integer, not {value!r}")
+            if value < 1:
+                raise self.fail(keys, f"must be at least 1, not {value}")
+            return value
+        if tp is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise self.fail(keys, f"must be a number, not {value!r}")
+            if value <= 0:
+                raise self.fail(keys, f"must be positive, not {value}")
+            return float(value)
+        if tp is str:
+            if not isinstance(value, str):
+                raise self.fail(keys, f"must be a string, not {value!r}")
+            return value
+        raise AssertionError(f"unsupported settings type {tp}")
+
+    def build(self, cls: type[Any], raw: Any, keys: tuple[str | int, ...]) -> Any:
+        if not isinstance(raw, dict):
+            raise self.fail(keys, f"must be a mapping, not {type(raw).__name__}")
+        hints = typing.get_type_hints(cls)
+        known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+        for key in raw:
+            if key not in known:
+                choices = ", ".join(sorted(known))
+                raise self.fail((*keys, str(key)), f"unknown key (known here: {choices})")
+        values: dict[str, Any] = {}
+        for name, fld in known.items():
+            if name in raw:
+                values[name] = self.convert(raw[name], hints[name], (*keys, name))
+            elif fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
+                raise self.fail((*keys, name), "is required")
+        return cls(**values)
+
+
+def _check_semantics(settings: Settings, v: _Validator) -> None:
+    try:
+        settings.release.tag.format(name="n", version="1.0.0")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise v.fail(("release", "tag"), f"bad template {settings.release.tag!r}: {exc}") from None
+    if "{version}" not in settings.release.tag:
+        raise v.fail(("release", "tag"), "must contain {version}")
+    oci = settings.channels.oci
+    if oci is not None and not oci.repository.startswith("oci://"):
+        raise v.fail(
+            ("channels", "oci", "repository"), f"must start with oci://, not {oci.repository!r}"
+        )
+    gh = settings.channels.github
+    if gh is not None and gh.repository.count("/") != 1:
+        raise v.fail(
+            ("channels", "github", "repository"), f"must be owner/name, not {gh.repository!r}"
+        )
+    pages = settings.channels.pages
+    if pages is not None and not pages.index_url.startswith(("http://", "https://")):
+        raise v.fail(
+            ("channels", "pages", "index_url"), f"must be an http(s) URL, not {pages.index_url!r}"
+        )
+    needs = {
+        "classic": ("github", "pages"),
+        "dual": ("github", "pages", "oci"),
+        "oci-primary": ("github", "pages", "oci"),
+        "oci-only": ("oci",),
+    }[settings.channels.phase]
+    configured = {name for name in ("github", "pages", "oci") if getattr(settings.channels, name)}
+    # A repository that only lints and packages needs no channel at all.
+    if configured:
+        for name in needs:
+            if name not in configured:
+                raise v.fail(
+                    ("channels", name), f"is required in phase {settings.channels.phase!r}"
+                )
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    target = raw
+    for key in keys[:-1]:
+        nested = target.get(key)
+        if nested is None:
+            nested = target[key] = {}
+        if not isinstance(nested, dict):
+            raise ConfigError(f"cannot set {dotted}: {key} is not a mapping", key=dotted)
+        target = nested
+    target[keys[-1]] = value
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``key.sub=value`` from a command line; the value is read as a YAML scalar."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} is not of the form key=value")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def _flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping) and value:
+        for key, item in value.items():
+            yield from _flatten(f"{prefix}.{key}" if prefix else str(key), item)
+    else:
+        yield prefix, value
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def find_config(start: Path) -> Path | None:
+    """chartship.yaml in ``start`` or the nearest parent directory that has one."""
+    for directory in (start, *start.parents):
+        candidate = directory / DEFAULT_CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(
+    path: Path | str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    root: Path | None = None,
+) -> Settings:
+    """Load and validate settings.
+
+    ``path`` None means: chartship.yaml found from the current directory
+    upwards, or defaults when there is none. ``overrides`` maps dotted keys
+    (``lint.workers``) or nested mappings to values and wins over the file.
+    """
+    if path is None:
+        found = find_config(Path.cwd())
+    else:
+        found = Path(path)
+        if not found.is_file():
+            raise ConfigError("configuration file not found", path=found)
+    doc: YamlDocument | None = None
+    raw: dict[str, Any] = {}
+    if found is not None:
+        try:
+            doc = load_yaml(found)
+        except ChartError as exc:
+            raise ConfigError(exc.message, path=exc.path, line=exc.line) from None
+        if doc.duplicate_keys:
+            keys, line = doc.duplicate_keys[0]
+            raise ConfigError(
+                "key appears twice", path=found, key=".".join(map(str, keys)), line=line
+            )
+        if doc.data is None:
+            raw = {}
+        elif isinstance(doc.data, dict):
+            raw = doc.data
+        else:
+            raise ConfigError("must be a mapping of settings", path=found, line=1)
+    for dotted, value in _flatten("", dict(overrides or {})):
+        if dotted:
+            _set_dotted(raw, dotted, value)
+    validator = _Validator(doc, found)
+    settings: Settings = validator.build(Settings, raw, ())
+    _check_semantics(settings, validator)
+    base = root if root is not None else (found.parent if found is not None else Path.cwd())
+    return dataclasses.replace(settings, root=base.resolve(), source=found)
+
+
+def parse_settings_text(text: str, path: Path) -> Settings:
+    """Validate settings given as text (tests and ``chartship config check``)."""
+    doc = parse_yaml(text, path)
+    validator = _Validator(doc, path)
+    settings: Settings = validator.build(Settings, doc.data or {}, ())
+    _check_semantics(settings, validator)
+    return dataclasses.replace(settings, root=path.parent.resolve(), source=path)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, (tuple, list, dict)) and not value:
+        return "`[]`" if not isinstance(value, dict) else "`{}`"
+    return f"`{value}`" if value != "" else '`""`'
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(dotted key, default, meaning) for every file key, in declaration order."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(cls: type[Any], prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for fld in dataclasses.fields(cls):
+            if fld.metadata.get("internal"):
+                continue
+            key = f"{prefix}{fld.name}"
+            tp = hints[fld.name]
+            nested = [a for a in (tp, *get_args(tp)) if dataclasses.is_dataclass(a)]
+            if nested and isinstance(nested[0], type):
+                if fld.metadata.get("doc"):
+                    rows.append((key, "", fld.metadata["doc"]))
+                walk(nested[0], key + ".<name>." if get_origin(tp) is dict else key + ".")
+                continue
+            if fld.default is not dataclasses.MISSING:
+                default = _show(fld.default)
+            elif fld.default_factory is not dataclasses.MISSING:
+                default = _show(fld.default_factory())
+            else:
+                default = "required"
+            rows.append((key, default, fld.metadata.get("doc", "")))
+
+    walk(Settings, "")
+    return rows

@@ -1,0 +1,118 @@
+"""The one exception hierarchy of chartship.
+
+The core raises these and never exits; the front ends (``chartship.cli``,
+``chartship.tasks``, ``chartship.nox_sessions``) turn them into exit statuses
+through :func:`chartship.edge.exit_status`.
+
+Every error carries the file it is about where there is one, so that the
+message a user sees always names the input that has to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class ChartshipError(Exception):
+    """Base of every error chartship raises on purpose."""
+
+    #: Exit status a front end uses for this kind of failure.
+    exit_code = 1
+
+    def __init__(self, message: str, *, path: Path | str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.line = line
+
+    def __str__(self) -> str:
+        if self.path is None:
+            return self.message
+        where = str(self.path) if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+class UsageError(ChartshipError):
+    """A flag or argument given to a command is wrong."""
+
+    exit_code = 2
+
+
+class ConfigError(ChartshipError):
+    """chartship.yaml (or an override of it) is invalid."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        key: str | None = None,
+        line: int | None = None,
+    ):
+        self.key = key
+        text = f"{key}: {message}" if key else message
+        super().__init__(text, path=path, line=line)
+
+
+class ChartError(ChartshipError):
+    """A chart's own files are malformed: Chart.yaml, values, schema, lock."""
+
+    exit_code = 3
+
+
+class VersionError(ChartshipError):
+    """A version is not SemVer, goes backwards, or is the unstamped placeholder."""
+
+    exit_code = 3
+
+
+class ToolError(ChartshipError):
+    """An external command (helm, git, gpg) failed.
+
+    ``argv`` is kept for the message with secrets already removed by the
+    runner; ``output`` is the command's combined diagnostic output.
+    """
+
+    exit_code = 4
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        argv: Sequence[str] = (),
+        returncode: int | None = None,
+        output: str = "",
+        path: Path | str | None = None,
+    ):
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.output = output
+        super().__init__(message, path=path)
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        detail = self.output.strip()
+        return f"{text}\n{detail}" if detail else text
+
+
+class ToolchainError(ChartshipError):
+    """A pinned tool could not be obtained or failed its checksum."""
+
+    exit_code = 4
+
+
+class ChecksFailed(ChartshipError):
+    """A check-type command (lint, verify) found problems.
+
+    The problems themselves have been reported already; this only carries the
+    count so the edge can exit non-zero with a one-line summary.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, count: int):
+        super().__init__(message)
+        self.count = count

@@ -1,0 +1,70 @@
+"""What git knows about chart releases: release tags and changes since them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import versions
+from .runner import Runner
+
+
+@dataclass(frozen=True)
+class Released:
+    version: str
+    tag: str
+
+
+class Git:
+    def __init__(self, root: Path, runner: Runner | None = None) -> None:
+        self.root = root
+        self.runner = runner or Runner()
+
+    def _git(self, *args: str, check: bool = True) -> tuple[int, str]:
+        result = self.runner.run(
+            ["git", "-C", str(self.root), *args], check=check, what=f"git {args[0]}", timeout=120
+        )
+        return result.returncode, result.stdout
+
+    def is_repository(self) -> bool:
+        code, _ = self._git("rev-parse", "--is-inside-work-tree", check=False)
+        return code == 0
+
+    def tags(self) -> list[str]:
+        _, out = self._git("tag", "--list")
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
+    def changed_since(self, ref: str, path: Path) -> bool:
+        """Whether ``path`` differs from ``ref``, counting untracked, unignored files."""
+        code, _ = self._git("diff", "--quiet", ref, "--", str(path), check=False)
+        if code == 1:
+            return True
+        if code != 0:
+            self._git("diff", "--quiet", ref, "--", str(path))
+        _, untracked = self._git("ls-files", "--others", "--exclude-standard", "--", str(path))
+        return bool(untracked.strip())
+
+    def last_commit_time(self, path: Path) -> int | None:
+        code, out = self._git("log", "-1", "--format=%ct", "--", str(path), check=False)
+        return int(out.strip()) if code == 0 and out.strip().isdigit() else None
+
+
+def tag_pattern(template: str, name: str) -> re.Pattern[str]:
+    """A regex matching the tags ``template`` gives for chart ``name``."""
+    escaped = re.escape(template)
+    escaped = escaped.replace(re.escape("{name}"), re.escape(name))
+    escaped = escaped.replace(re.escape("{version}"), r"(?P<version>\S+)")
+    return re.compile(f"^{escaped}$")
+
+
+def released_version(tags: list[str], template: str, name: str) -> Released | None:
+    """Highest SemVer version among the release tags of chart ``name``."""
+    pattern = tag_pattern(template, name)
+    by_version: dict[str, str] = {}
+    for tag in tags:
+        match = pattern.match(tag)
+        if match and versions.is_valid(match.group("version")):
+            by_version[match.group("version")] = tag
+    best = versions.highest(list(by_version))
+    return Released(best, by_version[best]) if best is not None else None

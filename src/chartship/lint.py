@@ -1,0 +1,544 @@
+"""Lint every chart and report every problem, not only the first.
+
+Static checks (Chart.yaml, values against values.schema.json, dependency
+repositories, version increment) run first; then ``helm lint --strict`` with
+values.yaml and each ci/*-values.yaml. Charts are linted in parallel.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonschema
+import yaml
+
+from . import charts as chartfiles
+from . import versions
+from .charts import Chart, ChartDir, Dependency
+from .config import Settings
+from .errors import ChartError, ToolError, VersionError
+from .gitrepo import Git, released_version
+from .helm import Helm
+from .runner import Runner
+from .yamlfiles import YamlDocument, load_yaml
+
+Severity = Literal["error", "warning"]
+SCHEMA_FILE = "values.schema.json"
+
+
+@dataclass(frozen=True)
+class Problem:
+    chart: str
+    path: Path
+    message: str
+    check: str
+    line: int | None = None
+    severity: Severity = "error"
+
+
+@dataclass
+class LintReport:
+    charts: list[str]
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+
+class _RepositoryIndexes:
+    """index.yaml of each dependency repository, fetched once per lint run."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._cache: dict[str, dict[str, Any] | str] = {}
+
+    def get(self, url: str) -> dict[str, Any] | str:
+        """The parsed index, or a string saying why it could not be had."""
+        with self._lock:
+            if url not in self._cache:
+                self._cache[url] = self._fetch(url)
+            return self._cache[url]
+
+    def _fetch(self, url: str) -> dict[str, Any] | str:
+        index_url = url.rstrip("/") + "/index.yaml"
+        try:
+            with urllib.request.urlopen(index_url, timeout=self.timeout) as response:  # noqa: S310
+                body = response.read()
+        except urllib.error.HTTPError as exc:
+            return f"{index_url} answered HTTP {exc.code}"
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return f"{index_url} is unreachable ({reason})"
+        try:
+            data = yaml.safe_load(body)
+        except yaml.YAMLError:
+            return f"{index_url} is not valid YAML"
+        if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
+            return f"{index_url} is not a chart repository index (no entries)"
+        return data
+
+
+@dataclass
+class _Context:
+    settings: Settings
+    helm: Helm
+    git: Git | None
+    tags: list[str]
+    indexes: _RepositoryIndexes
+
+
+class _Collector:
+    def __init__(self, chart: str) -> None:
+        self.chart = chart
+        self.problems: list[Problem] = []
+
+    def add(
+        self,
+        path: Path,
+        message: str,
+        check: str,
+        line: int | None = None,
+        severity: Severity = "error",
+    ) -> None:
+        problem = Problem(self.chart, path, message, check, line, severity)
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+
+# --------------------------------------------------------------------------- Chart.yaml
+
+
+def _check_chart_yaml(where: ChartDir, doc: YamlDocument, out: _Collector) -> None:
+    path = where.chart_yaml
+    data = doc.data
+    for keys, line in doc.duplicate_keys:
+        out.add(path, f"key {'.'.join(map(str, keys))} appears twice", "chart-yaml", line)
+    if data.get("apiVersion") != "v2":
+        out.add(
+            path,
+            f"apiVersion must be v2, not {data.get('apiVersion')!r}",
+            "chart-yaml",
+            doc.line("apiVersion") or 1,
+        )
+    name = data.get("name")
+    if not name:
+        out.add(path, "name is missing", "chart-yaml", 1)
+    elif name != where.directory.name:
+        out.add(
+            path,
+            f"name {name!r} differs from its directory {where.directory.name!r}",
+            "chart-yaml",
+            doc.line("name"),
+        )
+    version = data.get("version")
+    if version in (None, ""):
+        out.add(path, "version is missing", "chart-yaml", 1)
+    elif not versions.is_valid(version):
+        try:
+            versions.parse(version)
+        except VersionError as exc:
+            out.add(path, exc.message, "chart-yaml", doc.line("version"))
+    if "kubeVersion" in data and not versions.is_valid_constraint(data["kubeVersion"]):
+        out.add(
+            path,
+            f"kubeVersion {data['kubeVersion']!r} is not a valid version constraint",
+            "chart-yaml",
+            doc.line("kubeVersion"),
+        )
+    if data.get("appVersion") in (None, ""):
+        out.add(path, "appVersion is missing", "chart-yaml", 1)
+    if data.get("type", "application") not in ("application", "library"):
+        out.add(
+            path,
+            f"type must be application or library, not {data['type']!r}",
+            "chart-yaml",
+            doc.line("type"),
+        )
+    raw_deps = data.get("dependencies")
+    if raw_deps is None:
+        return
+    if not isinstance(raw_deps, list):
+        out.add(path, "dependencies must be a list", "chart-yaml", doc.line("dependencies"))
+        return
+    for position, item in enumerate(raw_deps):
+        dep_line = doc.line("dependencies", position)
+        if not isinstance(item, dict) or not item.get("name"):
+            out.add(path, f"dependency #{position + 1} has no name", "chart-yaml", dep_line)
+            continue
+        dep_version = item.get("version")
+        if dep_version in (None, ""):
+            out.add(path, f"dependency {item['name']} has no version", "chart-yaml", dep_line)
+        elif not versions.is_valid_constraint(str(dep_version)):
+            out.add(
+                path,
+                f"dependency {item['name']} version {dep_version!r} is not a valid "
+                "version or constraint",
+                "chart-yaml",
+                doc.line("dependencies", position, "version"),
+            )
+        repo = item.get("repository")
+        if isinstance(repo, str) and (repo.startswith("@") or repo.startswith("alias:")):
+            out.add(
+                path,
+                f"dependency {item['name']} names its repository {repo!r} by a local "
+                "alias, which needs `helm repo add`; give the repository URL instead",
+                "dependencies",
+                doc.line("dependencies", position, "repository"),
+            )
+
+
+def _check_lockstep(chart: Chart, out: _Collector) -> None:
+    deps = {d.name: d for d in chart.dependencies}
+    for sub in chart.settings.lockstep:
+        sub_yaml = chart.directory / "charts" / sub / chartfiles.CHART_FILE
+        dep = deps.get(sub)
+        if dep is None:
+            out.add(
+                chart.chart_yaml,
+                f"lockstep subchart {sub} is not among the dependencies",
+                "lockstep",
+                chart.doc.line("dependencies"),
+            )
+        elif dep.version != chart.version:
+            out.add(
+                chart.chart_yaml,
+                f"dependency {sub} is at version {dep.version}, the chart "
+                f"at {chart.version}; they move in lockstep (run bump)",
+                "lockstep",
+                chart.doc.line("dependencies", dep.position, "version"),
+            )
+        if not sub_yaml.is_file():
+            out.add(chart.chart_yaml, f"lockstep subchart {sub} has no {sub_yaml}", "lockstep")
+            continue
+        try:
+            sub_doc = load_yaml(sub_yaml)
+        except ChartError as exc:
+            out.add(sub_yaml, exc.message, "chart-yaml", exc.line)
+            continue
+        sub_version = sub_doc.data.get("version") if isinstance(sub_doc.data, dict) else None
+        if sub_version != chart.version:
+            out.add(
+                sub_yaml,
+                f"version is {sub_version}, the parent chart {chart.name} is at "
+                f"{chart.version}; they move in lockstep (run bump)",
+                "lockstep",
+                sub_doc.line("version"),
+            )
+
+
+def _check_local_dependencies(chart: Chart, out: _Collector) -> None:
+    for dep in chart.dependencies:
+        if dep.is_local:
+            charts_dir = chart.directory / "charts"
+            present = (charts_dir / dep.name / chartfiles.CHART_FILE).is_file() or any(
+                charts_dir.glob(f"{dep.name}-*.tgz")
+            )
+            if not present:
+                out.add(
+                    chart.chart_yaml,
+                    f"dependency {dep.name} declares no repository and is not in {charts_dir}",
+                    "dependencies",
+                    chart.doc.line("dependencies", dep.position),
+                )
+        elif dep.repository and dep.repository.startswith("file://"):
+            target = (chart.directory / dep.repository[len("file://") :]).resolve()
+            if not (target / chartfiles.CHART_FILE).is_file():
+                out.add(
+                    chart.chart_yaml,
+                    f"dependency {dep.name}: {dep.repository} holds no chart",
+                    "dependencies",
+                    chart.doc.line("dependencies", dep.position, "repository"),
+                )
+
+
+def _check_remote_dependencies(chart: Chart, ctx: _Context, out: _Collector) -> bool:
+    """Check each http(s) and oci dependency; return whether all are reachable."""
+    reachable = True
+    for dep in chart.dependencies:
+        line = chart.doc.line("dependencies", dep.position, "repository")
+        if dep.is_http:
+            reachable &= _check_http_dependency(chart, dep, ctx, out, line)
+        elif dep.repository and dep.repository.startswith("oci://"):
+            ref = f"{dep.repository.rstrip('/')}/{dep.name}"
+            args = ["show", "chart", ref]
+            if dep.version and versions.is_valid(dep.version):
+                args += ["--version", dep.version]
+            result = ctx.helm.run(
+                args, check=False, timeout=ctx.settings.lint.repository_timeout * 3
+            )
+            if result.returncode != 0:
+                reachable = False
+                out.add(
+                    chart.chart_yaml,
+                    f"dependency {dep.name}: helm cannot read {ref}: {_last_line(result.output)}",
+                    "dependencies",
+                    line,
+                )
+    return reachable
+
+
+def _check_http_dependency(
+    chart: Chart, dep: Dependency, ctx: _Context, out: _Collector, line: int | None
+) -> bool:
+    assert dep.repository is not None
+    index = ctx.indexes.get(dep.repository)
+    if isinstance(index, str):
+        out.add(
+            chart.chart_yaml, f"dependency {dep.name}: repository {index}", "dependencies", line
+        )
+        return False
+    entries = index["entries"].get(dep.name)
+    if not entries:
+        out.add(
+            chart.chart_yaml,
+            f"dependency {dep.name}: repository {dep.repository} has no chart named {dep.name}",
+            "dependencies",
+            line,
+        )
+        return False
+    offered = {str(e.get("version")) for e in entries if isinstance(e, dict)}
+    if dep.version and versions.is_valid(dep.version) and dep.version not in offered:
+        out.add(
+            chart.chart_yaml,
+            f"dependency {dep.name}: repository {dep.repository} has no "
+            f"version {dep.version} (it has {', '.join(sorted(offered)[-5:])})",
+            "dependencies",
+            chart.doc.line("dependencies", dep.position, "version"),
+        )
+        return False
+    return True
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _merge(base: Any, override: Any) -> Any:
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _merge(base.get(key), value) if key in base else value
+        return merged
+    return override
+
+
+def values_files(directory: Path) -> list[Path]:
+    """ci/*-values.yaml, the extra values files chart-testing also lints with."""
+    ci = directory / "ci"
+    return sorted(ci.glob("*-values.yaml")) if ci.is_dir() else []
+
+
+def _depth(doc: YamlDocument, keys: tuple[str | int, ...]) -> int:
+    """How much of ``keys`` the document itself spells out."""
+    return max((n for n in range(len(keys) + 1) if keys[:n] in doc.lines or n == 0), default=0)
+
+
+def _check_values(where: ChartDir, chart_name: str, out: _Collector) -> None:
+    schema_path = where.directory / SCHEMA_FILE
+    values_path = where.directory / "values.yaml"
+    base_doc: YamlDocument | None = None
+    if values_path.is_file():
+        try:
+            base_doc = load_yaml(values_path)
+        except ChartError as exc:
+            out.add(values_path, exc.message, "values", exc.line)
+    ci_docs: list[YamlDocument] = []
+    for ci_path in values_files(where.directory):
+        try:
+            ci_docs.append(load_yaml(ci_path))
+        except ChartError as exc:
+            out.add(ci_path, exc.message, "values", exc.line)
+    if not schema_path.is_file():
+        return
+    try:
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        out.add(schema_path, f"malformed JSON: {exc.msg}", "schema", exc.lineno)
+        return
+    validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+    try:
+        validator_cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        out.add(schema_path, f"not a valid JSON schema: {exc.message}", "schema")
+        return
+    validator = validator_cls(schema)
+    base = base_doc.data if base_doc is not None and base_doc.data is not None else {}
+    targets: list[tuple[YamlDocument | None, Any]] = [(base_doc, base)]
+    targets += [(doc, _merge(base, doc.data or {})) for doc in ci_docs]
+    for doc, merged in targets:
+        for error in sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path)):
+            keys: tuple[str | int, ...] = tuple(error.absolute_path)
+            dotted = ".".join(str(k) for k in keys) or "(top level)"
+            # Blame the file that sets the offending key (or the most of its path).
+            blamed = base_doc
+            if doc is not None and (
+                base_doc is None or _depth(doc, keys) >= _depth(base_doc, keys)
+            ):
+                blamed = doc
+            path = blamed.path if blamed is not None else values_path
+            line = blamed.line(*keys) if blamed is not None else None
+            out.add(path, f"{dotted}: {error.message} (values.schema.json)", "schema", line)
+
+
+# --------------------------------------------------------------------------- version increment
+
+
+def _check_increment(chart: Chart, ctx: _Context, out: _Collector) -> None:
+    if ctx.git is None or not ctx.settings.lint.version_increment:
+        return
+    if versions.is_placeholder(chart.version) or not versions.is_valid(chart.version):
+        # An unstamped chart is stamped at release time; packaging refuses it.
+        return
+    released = released_version(ctx.tags, ctx.settings.release.tag, chart.name)
+    if released is None:
+        return
+    if not ctx.git.changed_since(released.tag, chart.directory):
+        return
+    if versions.parse(chart.version) <= versions.parse(released.version):
+        out.add(
+            chart.chart_yaml,
+            f"the chart changed since its release {released.version} "
+            f"(tag {released.tag}) but its version {chart.version} is not higher",
+            "version-increment",
+            chart.doc.line("version"),
+        )
+
+
+# --------------------------------------------------------------------------- helm lint
+
+_HELM_LINE = re.compile(r"^\[(INFO|WARNING|ERROR)\]\s+(?P<rest>.*)$")
+_TEMPLATE_AT = re.compile(
+    r"(?:^|\s|\")[\w.-]+/(?P<file>(?:templates|charts)/[^:\s\"]+):(?P<line>\d+)"
+)
+_YAML_LINE = re.compile(r"\bline (?P<line>\d+)\b")
+
+
+def parse_helm_lint(output: str, chart: Chart | ChartDir, name: str) -> Iterator[Problem]:
+    directory = chart.directory
+    for raw in output.splitlines():
+        match = _HELM_LINE.match(raw.strip())
+        if not match or match.group(1) == "INFO":
+            continue
+        rest = match.group("rest")
+        file_part, sep, message = rest.partition(": ")
+        if not sep:
+            file_part, message = "", rest
+        path = directory / file_part if file_part else directory
+        line: int | None = None
+        located = _TEMPLATE_AT.search(message)
+        if located:
+            path = directory / located.group("file")
+            line = int(located.group("line"))
+        else:
+            at = _YAML_LINE.search(message)
+            if at and path.is_file():
+                line = int(at.group("line"))
+        yield Problem(name, path, message.strip(), "helm-lint", line, "error")
+
+
+def _helm_lint(chart: Chart, helm: Helm, out: _Collector) -> None:
+    runs: list[Path | None] = [None, *values_files(chart.directory)]
+    for values in runs:
+        result = helm.lint(chart.directory, values)
+        found = list(parse_helm_lint(result.output, chart, chart.name))
+        for problem in found:
+            message = problem.message
+            if values is not None:
+                message = f"{message} (with {values.relative_to(chart.directory)})"
+                already = any(
+                    p.message == problem.message and p.path == problem.path for p in out.problems
+                )
+                if already:
+                    continue
+            out.add(problem.path, message, problem.check, problem.line)
+        if result.returncode != 0 and not found:
+            out.add(chart.directory, f"helm lint failed: {_last_line(result.output)}", "helm-lint")
+
+
+def _build_dependencies(chart: Chart, helm: Helm, out: _Collector) -> bool:
+    remote = [d.repository for d in chart.dependencies if d.repository and not d.is_local]
+    if not remote:
+        return True
+    http = [r for r in remote if r.startswith(("http://", "https://"))]
+    try:
+        with helm.isolated_repositories(http) as scoped:
+            scoped.dependency_build(chart.directory)
+    except ToolError as exc:
+        out.add(
+            chart.directory / "Chart.lock",
+            f"helm dependency build failed: "
+            f"{_last_line(exc.output) if exc.output else exc.message}",
+            "dependencies",
+        )
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
+    out = _Collector(where.name)
+    _check_values(where, where.name, out)
+    try:
+        doc = load_yaml(where.chart_yaml)
+    except ChartError as exc:
+        out.add(where.chart_yaml, exc.message, "chart-yaml", exc.line)
+        return out.problems
+    if not isinstance(doc.data, dict):
+        out.add(where.chart_yaml, "must be a mapping", "chart-yaml", 1)
+        return out.problems
+    _check_chart_yaml(where, doc, out)
+    if not doc.data.get("name") or doc.data.get("version") in (None, ""):
+        return out.problems
+    chart = Chart(where, doc)
+    _check_lockstep(chart, out)
+    _check_local_dependencies(chart, out)
+    _check_increment(chart, ctx, out)
+    if _check_remote_dependencies(chart, ctx, out) and _build_dependencies(chart, ctx.helm, out):
+        _helm_lint(chart, ctx.helm, out)
+    return out.problems
+
+
+def lint(
+    settings: Settings,
+    names: Sequence[str] = (),
+    *,
+    helm: Helm | None = None,
+    runner: Runner | None = None,
+) -> LintReport:
+    """Lint the named charts (default: all) and return every problem found."""
+    runner = runner or Runner()
+    helm = helm or Helm(settings.helm_binary, runner=runner)
+    wheres = chartfiles.discover(settings, names)
+    git = Git(settings.root, runner)
+    use_git = settings.lint.version_increment and git.is_repository()
+    ctx = _Context(
+        settings=settings,
+        helm=helm,
+        git=git if use_git else None,
+        tags=git.tags() if use_git else [],
+        indexes=_RepositoryIndexes(settings.lint.repository_timeout),
+    )
+    helm.version  # noqa: B018  -- fail once, early, if helm is missing
+    with ThreadPoolExecutor(max_workers=settings.lint.workers) as pool:
+        results = list(pool.map(lambda w: _lint_one(w, ctx), wheres))
+    report = LintReport(charts=[w.name for w in wheres])
+    for problems in results:
+        report.problems.extend(problems)
+    return report

@@ -1,0 +1,253 @@
+"""Package each chart once into dist/, with SHA256SUMS beside the archives.
+
+Helm 3 archives are not reproducible (every run has new tar mtimes), so a
+release must package once and publish those same bytes everywhere: an archive
+already in dist/ whose SHA256SUMS line still matches is kept, not rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tarfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from . import charts as chartfiles
+from . import versions
+from .charts import Chart
+from .config import Settings
+from .errors import ChartError, ToolError, UsageError, VersionError
+from .gitrepo import Git
+from .helm import Helm, SignSpec
+from .runner import Runner
+
+log = logging.getLogger("chartship")
+
+SUMS_FILE = "SHA256SUMS"
+
+Outcome = Literal["packaged", "kept"]
+
+
+@dataclass(frozen=True)
+class Packaged:
+    chart: str
+    version: str
+    archive: Path
+    sha256: str
+    outcome: Outcome
+    provenance: Path | None = None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_sums(dist: Path) -> dict[str, str]:
+    """SHA256SUMS as {file name: hex digest}; a malformed line is an error."""
+    sums_path = dist / SUMS_FILE
+    if not sums_path.exists():
+        return {}
+    sums: dict[str, str] = {}
+    for number, line in enumerate(sums_path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or not name:
+            raise ChartError(
+                "malformed line; expected '<sha256>  <file>'", path=sums_path, line=number
+            )
+        sums[name.lstrip("*")] = digest
+    return sums
+
+
+def write_sums(dist: Path, sums: Mapping[str, str]) -> None:
+    text = "".join(f"{sums[name]}  {name}\n" for name in sorted(sums))
+    tmp = dist / f".{SUMS_FILE}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, dist / SUMS_FILE)
+
+
+def archive_metadata(archive: Path) -> dict[str, object]:
+    """Chart.yaml of a packaged chart, read without extracting anything."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                parts = member.name.split("/")
+                if len(parts) == 2 and parts[1] == chartfiles.CHART_FILE and member.isfile():
+                    handle = tar.extractfile(member)
+                    if handle is None:
+                        break
+                    data = yaml.safe_load(handle.read())
+                    if isinstance(data, dict):
+                        return data
+                    break
+    except (tarfile.TarError, OSError, yaml.YAMLError) as exc:
+        raise ChartError(f"not a readable chart archive: {exc}", path=archive) from None
+    raise ChartError("chart archive has no top-level Chart.yaml", path=archive)
+
+
+def _sign_spec(settings: Settings, environ: Mapping[str, str]) -> SignSpec:
+    cfg = settings.package
+    key = environ.get(cfg.sign_key_env, "")
+    keyring = environ.get(cfg.keyring_env, "")
+    missing = [
+        name for name, value in ((cfg.sign_key_env, key), (cfg.keyring_env, keyring)) if not value
+    ]
+    if missing:
+        raise UsageError(f"--sign needs the environment variable(s) {', '.join(missing)}")
+    if not Path(keyring).is_file():
+        raise UsageError(f"--sign: keyring {keyring} (from {cfg.keyring_env}) does not exist")
+    passphrase = environ.get(cfg.passphrase_env) or None
+    return SignSpec(key=key, keyring=Path(keyring), passphrase=passphrase)
+
+
+def _check_packageable(chart: Chart, dev: bool) -> None:
+    version = chart.version
+    if versions.is_placeholder(version) and not dev:
+        raise VersionError(
+            f"version is the unstamped placeholder {versions.PLACEHOLDER}; run bump first, "
+            "or ask for a development build (--dev)",
+            path=chart.chart_yaml,
+            line=chart.doc.line("version"),
+        )
+    versions.parse(version, what=f"chart {chart.name} version")
+
+
+def _build_dependencies(chart: Chart, helm: Helm) -> None:
+    remote = [d.repository for d in chart.dependencies if d.repository]
+    if not remote:
+        return
+    urls = [r for r in remote if r.startswith(("http://", "https://"))]
+    with helm.isolated_repositories(urls) as scoped:
+        try:
+            scoped.dependency_build(chart.directory)
+        except ToolError as exc:
+            raise ToolError(
+                f"cannot build the dependencies of {chart.name}",
+                argv=exc.argv,
+                returncode=exc.returncode,
+                output=exc.output,
+                path=chart.chart_yaml,
+            ) from None
+
+
+def package(
+    settings: Settings,
+    names: Sequence[str] = (),
+    *,
+    dev: bool = False,
+    sign: bool = False,
+    force: bool = False,
+    helm: Helm | None = None,
+    runner: Runner | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[Packaged]:
+    """Package the named charts (default: all) into ``settings.dist_path``.
+
+    Every chart is checked before any is packaged, so bad input never leaves
+    half of the charts packaged.
+    """
+    environ = os.environ if environ is None else environ
+    runner = runner or Runner()
+    helm = helm or Helm(settings.helm_binary, runner=runner)
+    loaded = chartfiles.load_all(chartfiles.discover(settings, names))
+    for chart in loaded:
+        _check_packageable(chart, dev)
+    spec = _sign_spec(settings, environ) if sign else None
+    dist = settings.dist_path
+    dist.mkdir(parents=True, exist_ok=True)
+    sums = read_sums(dist)
+    git = Git(settings.root, runner)
+    in_git = git.is_repository()
+    results: list[Packaged] = []
+    try:
+        for chart in loaded:
+            results.append(
+                _package_one(
+                    chart,
+                    helm,
+                    dist,
+                    sums,
+                    spec,
+                    force=force or dev,
+                    epoch=_source_date_epoch(git, chart, in_git, environ),
+                )
+            )
+    finally:
+        write_sums(dist, sums)
+    return results
+
+
+def _source_date_epoch(
+    git: Git, chart: Chart, in_git: bool, environ: Mapping[str, str]
+) -> str | None:
+    # Helm 4 honours SOURCE_DATE_EPOCH; the chart's last commit makes the
+    # archive reproducible across machines for the same commit.
+    if environ.get("SOURCE_DATE_EPOCH"):
+        return environ["SOURCE_DATE_EPOCH"]
+    if in_git:
+        stamp = git.last_commit_time(chart.directory)
+        return str(stamp) if stamp is not None else None
+    return None
+
+
+def _package_one(
+    chart: Chart,
+    helm: Helm,
+    dist: Path,
+    sums: dict[str, str],
+    spec: SignSpec | None,
+    *,
+    force: bool,
+    epoch: str | None,
+) -> Packaged:
+    archive = dist / chart.archive_name
+    prov = archive.with_name(archive.name + ".prov")
+    if archive.exists() and not force:
+        digest = sha256_file(archive)
+        recorded = sums.get(archive.name)
+        if recorded == digest and (spec is None or prov.exists()):
+            log.debug(
+                "%s: kept %s (already packaged; --force repackages)", chart.name, archive.name
+            )
+            return Packaged(
+                chart.name, chart.version, archive, digest, "kept", prov if prov.exists() else None
+            )
+        if recorded is not None and recorded != digest:
+            raise ChartError(
+                f"{archive.name} does not match its {SUMS_FILE} entry; it was changed after "
+                "packaging (remove it, or repackage with --force)",
+                path=archive,
+            )
+    _build_dependencies(chart, helm)
+    env = {"SOURCE_DATE_EPOCH": epoch} if epoch else None
+    if prov.exists():
+        prov.unlink()
+    made = helm.package(chart.directory, dist, chart.archive_name, sign=spec, env=env)
+    meta = archive_metadata(made)
+    if meta.get("name") != chart.name or str(meta.get("version")) != chart.version:
+        raise ChartError(
+            f"archive holds {meta.get('name')} {meta.get('version')}, "
+            f"expected {chart.name} {chart.version}",
+            path=made,
+        )
+    digest = sha256_file(made)
+    sums[made.name] = digest
+    if prov.exists():
+        sums[prov.name] = sha256_file(prov)
+    else:
+        sums.pop(prov.name, None)
+    log.debug("%s: packaged %s sha256:%s", chart.name, made.name, digest)
+    return Packaged(
+        chart.name, chart.version, made, digest, "packaged", prov if prov.exists() else None
+    )

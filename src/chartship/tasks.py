@@ -1,0 +1,137 @@
+"""invoke tasks: thin wrappers over :mod:`chartship.commands`.
+
+Use it from a tasks.py either as the whole namespace::
+
+    from chartship.tasks import ns
+
+or next to a repository's own module-level tasks (MetalLB's style)::
+
+    import chartship.tasks
+    ns = chartship.tasks.namespace(__name__, name="chart")
+
+Settings come from chartship.yaml; the ``chartship`` invoke configuration
+(invoke.yaml, ``INVOKE_CHARTSHIP_*`` environment variables, ``ns.configure``)
+and task flags override them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from . import commands
+from .config import Settings
+from .edge import error_message, exit_status
+from .errors import ChartshipError
+
+#: Scalar defaults under one key, so INVOKE_CHARTSHIP_HELM and friends work.
+DEFAULTS: dict[str, Any] = {
+    "config": "",
+    "helm": "",
+    "charts_dir": "",
+    "dist_dir": "",
+    "overrides": {},
+}
+
+
+def _settings(c: Context, **flags: Any) -> Settings:
+    cfg = c.config.get("chartship", {}) or {}
+    overrides: dict[str, Any] = dict(cfg.get("overrides") or {})
+    for key in ("helm", "charts_dir", "dist_dir"):
+        if cfg.get(key):
+            overrides[key] = cfg[key]
+    overrides.update({k: v for k, v in flags.items() if v not in (None, "")})
+    return commands.settings_from(cfg.get("config") or None, overrides)
+
+
+def _edge(error: ChartshipError) -> Exit:
+    return Exit(message=error_message(error), code=exit_status(error))
+
+
+@task(
+    iterable=["chart"],
+    help={"chart": "chart to lint (repeatable; default: all)", "helm": "helm binary to use"},
+)
+def lint(c: Context, chart: Iterable[str] = (), helm: str = "") -> None:
+    """Lint charts: helm lint --strict, Chart.yaml, values schema, dependencies, versions."""
+    try:
+        commands.run_lint(_settings(c, helm=helm), list(chart))
+    except ChartshipError as exc:
+        raise _edge(exc) from None
+
+
+@task(
+    iterable=["chart"],
+    help={
+        "version": "SemVer to stamp (required)",
+        "chart": "chart to stamp (repeatable; default: the only chart)",
+        "dry_run": "print the edits, change nothing",
+        "helm": "helm binary to use",
+    },
+)
+def bump(
+    c: Context,
+    version: str = "",
+    chart: Iterable[str] = (),
+    dry_run: bool = False,
+    helm: str = "",
+) -> None:
+    """Stamp a release version into Chart.yaml, lockstep subcharts and Chart.lock."""
+    if not version:
+        raise Exit(message="chartship: error: bump needs --version X.Y.Z", code=2)
+    try:
+        commands.run_bump(_settings(c, helm=helm), version, list(chart), dry_run=dry_run)
+    except ChartshipError as exc:
+        raise _edge(exc) from None
+
+
+@task(
+    iterable=["chart"],
+    help={
+        "chart": "chart to package (repeatable; default: all)",
+        "dev": "development build: allow the 0.0.0 placeholder",
+        "sign": "write a .prov; key from CHARTSHIP_SIGN_KEY / CHARTSHIP_SIGN_KEYRING",
+        "force": "repackage archives already in dist/",
+        "helm": "helm binary to use",
+    },
+)
+def package(
+    c: Context,
+    chart: Iterable[str] = (),
+    dev: bool = False,
+    sign: bool = False,
+    force: bool = False,
+    helm: str = "",
+) -> None:
+    """Package each chart once into dist/ with SHA256SUMS."""
+    try:
+        commands.run_package(_settings(c, helm=helm), list(chart), dev=dev, sign=sign, force=force)
+    except ChartshipError as exc:
+        raise _edge(exc) from None
+
+
+def collection() -> Collection:
+    """A fresh collection of chartship's tasks with its configuration defaults."""
+    coll = Collection(lint, bump, package)
+    coll.configure({"chartship": dict(DEFAULTS)})
+    return coll
+
+
+ns = collection()
+
+
+def namespace(module_name: str, *, name: str = "chart") -> Collection:
+    """The calling module's own tasks plus chartship's, mounted under ``name``.
+
+    For a tasks.py that defines module-level tasks and no ``ns``: invoke only
+    looks at ``ns`` once it exists, so it has to hold both.
+    """
+    own = Collection.from_module(sys.modules[module_name])
+    own.add_collection(collection(), name=name)
+    return own

@@ -1,0 +1,111 @@
+"""Provision the external tools the test session needs, before pytest starts.
+
+Run as ``python tests/support/provision.py``.  Everything here is idempotent:
+pinned helm binaries go to ``<repo>/.tools`` (reused when their sha256 still
+matches), and the ``docker-registry`` binary comes from the Debian package.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from chartship.errors import ChartshipError
+from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path, install_all
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOOLS_DIR = REPO_ROOT / ".tools"
+
+REGISTRY_PACKAGE = "docker-registry"
+REGISTRY_BINARY = Path("/usr/bin/docker-registry")
+_APT_TAIL_LINES = 20
+
+
+def ensure_helm(tools_dir: Path = TOOLS_DIR) -> dict[str, Path]:
+    """Install (or re-verify) every default pinned helm under ``tools_dir``."""
+    return install_all(tools_dir)
+
+
+def find_registry() -> Path | None:
+    """The ``docker-registry`` binary if it is installed."""
+    if REGISTRY_BINARY.is_file() and os.access(REGISTRY_BINARY, os.X_OK):
+        return REGISTRY_BINARY
+    found = shutil.which(REGISTRY_PACKAGE)
+    return Path(found) if found else None
+
+
+def ensure_registry() -> Path:
+    """Return the ``docker-registry`` binary, installing it with apt-get if possible."""
+    found = find_registry()
+    if found is not None:
+        return found
+    how = (
+        f"{REGISTRY_PACKAGE} is not installed; install it as root with "
+        f"`apt-get update && apt-get install {REGISTRY_PACKAGE}` "
+        f"(it provides {REGISTRY_BINARY})"
+    )
+    apt_get = shutil.which("apt-get")
+    if apt_get is None or os.geteuid() != 0:
+        raise SystemExit(how)
+    # Without this, a package asking a debconf question would block on a prompt.
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _apt(how, [apt_get, "update"], env)
+    _apt(
+        how,
+        [apt_get, "install", "-y", "--no-install-recommends", REGISTRY_PACKAGE],
+        env,
+    )
+    found = find_registry()
+    if found is None:
+        raise SystemExit(f"apt-get reported success but no binary was found.\n{how}")
+    return found
+
+
+def _apt(how: str, argv: list[str], env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.strip().splitlines()[-_APT_TAIL_LINES:])
+        raise SystemExit(
+            f"`{' '.join(argv)}` failed with exit status {proc.returncode}:\n{tail}\n{how}"
+        )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns)
+
+
+def main() -> int:
+    """Provision helm and docker-registry; print what is in place."""
+    # install_helm replaces a binary by rename, so a changed inode means it was (re)installed.
+    before = {v: _identity(helm_path(TOOLS_DIR, v)) for v in DEFAULT_HELM_VERSIONS}
+    try:
+        installed = ensure_helm(TOOLS_DIR)
+    except ChartshipError as exc:
+        print(f"provision: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    for version, path in installed.items():
+        state = "verified" if before.get(version) == _identity(path) else "installed"
+        print(f"helm {version} -> {path} ({state})", flush=True)
+    had_registry = find_registry() is not None
+    registry = ensure_registry()
+    state = "found" if had_registry else "installed"
+    print(f"docker-registry -> {registry} ({state})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
