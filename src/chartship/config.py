@@ -224,7 +224,8 @@ def _type_name(tp: Any) -> str:
     if origin in (dict, Mapping):
         return "a mapping"
     if origin in (tuple, list):
-        return "a list of " + _type_name(get_args(tp)[0]) + "s"
+        item = get_args(tp)[0]
+        return "a list of strings" if item is str else f"a list of {_type_name(item)}"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(

@@ -343,6 +343,23 @@ def values_files(directory: Path) -> list[Path]:
     return sorted(ci.glob("*-values.yaml")) if ci.is_dir() else []
 
 
+def _error_keys(error: jsonschema.ValidationError) -> tuple[str | int, ...]:
+    """Where an error is: for an unexpected key, the key itself rather than its parent."""
+    keys: tuple[str | int, ...] = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        declared = schema.get("properties", {})
+        patterns = list(schema.get("patternProperties", {}))
+        extras = [
+            key
+            for key in error.instance
+            if key not in declared and not any(re.search(p, str(key)) for p in patterns)
+        ]
+        if extras:
+            keys = (*keys, str(extras[0]))
+    return keys
+
+
 def _depth(doc: YamlDocument, keys: tuple[str | int, ...]) -> int:
     """How much of ``keys`` the document itself spells out."""
     return max((n for n in range(len(keys) + 1) if keys[:n] in doc.lines or n == 0), default=0)
@@ -382,7 +399,7 @@ def _check_values(where: ChartDir, chart_name: str, out: _Collector) -> None:
     targets += [(doc, _merge(base, doc.data or {})) for doc in ci_docs]
     for doc, merged in targets:
         for error in sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path)):
-            keys: tuple[str | int, ...] = tuple(error.absolute_path)
+            keys = _error_keys(error)
             dotted = ".".join(str(k) for k in keys) or "(top level)"
             # Blame the file that sets the offending key (or the most of its path).
             blamed = base_doc
@@ -423,24 +440,45 @@ def _check_increment(chart: Chart, ctx: _Context, out: _Collector) -> None:
 
 _HELM_LINE = re.compile(r"^\[(INFO|WARNING|ERROR)\]\s+(?P<rest>.*)$")
 _TEMPLATE_AT = re.compile(
-    r"(?:^|\s|\")[\w.-]+/(?P<file>(?:templates|charts)/[^:\s\"]+):(?P<line>\d+)"
+    r"(?:^|[\s\"(])[\w.-]+/(?P<file>(?:templates|charts)/[^:\s\")]+):(?P<line>\d+)"
 )
 _YAML_LINE = re.compile(r"\bline (?P<line>\d+)\b")
 
 
+def _helm_messages(output: str) -> Iterator[tuple[str, str]]:
+    """(level, message) per helm lint finding, continuation lines folded in.
+
+    A finding runs from its ``[LEVEL]`` line to the next blank line; schema
+    errors and helm 4's template errors span several lines.
+    """
+    level: str | None = None
+    parts: list[str] = []
+    for raw in output.splitlines():
+        text = raw.strip()
+        match = _HELM_LINE.match(text)
+        ends = not text or match or text.startswith(("==> ", "Error: "))
+        if level is not None and ends:
+            yield level, " ".join(parts)
+            level, parts = None, []
+        if match:
+            level, parts = match.group(1), [match.group("rest")]
+        elif level is not None and text:
+            parts.append(text)
+    if level is not None:
+        yield level, " ".join(parts)
+
+
 def parse_helm_lint(output: str, chart: Chart | ChartDir, name: str) -> Iterator[Problem]:
     directory = chart.directory
-    for raw in output.splitlines():
-        match = _HELM_LINE.match(raw.strip())
-        if not match or match.group(1) == "INFO":
+    for level, rest in _helm_messages(output):
+        if level == "INFO":
             continue
-        rest = match.group("rest")
         file_part, sep, message = rest.partition(": ")
         if not sep:
             file_part, message = "", rest
         path = directory / file_part if file_part else directory
         line: int | None = None
-        located = _TEMPLATE_AT.search(message)
+        located = _TEMPLATE_AT.search(rest)
         if located:
             path = directory / located.group("file")
             line = int(located.group("line"))
@@ -451,12 +489,19 @@ def parse_helm_lint(output: str, chart: Chart | ChartDir, name: str) -> Iterator
         yield Problem(name, path, message.strip(), "helm-lint", line, "error")
 
 
+_SCHEMA_VERDICT = ("don't meet the specifications of the schema", "- at '")
+
+
 def _helm_lint(chart: Chart, helm: Helm, out: _Collector) -> None:
     runs: list[Path | None] = [None, *values_files(chart.directory)]
+    # Our own schema check names the file and line; helm's restatement adds nothing.
+    schema_reported = any(p.check == "schema" for p in out.problems)
     for values in runs:
         result = helm.lint(chart.directory, values)
         found = list(parse_helm_lint(result.output, chart, chart.name))
         for problem in found:
+            if schema_reported and any(mark in problem.message for mark in _SCHEMA_VERDICT):
+                continue
             message = problem.message
             if values is not None:
                 message = f"{message} (with {values.relative_to(chart.directory)})"

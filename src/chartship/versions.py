@@ -18,8 +18,10 @@ PLACEHOLDER = "0.0.0"
 
 def parse(text: object, *, what: str = "version") -> semver.Version:
     """Parse a strict SemVer 2 version or raise :class:`VersionError`."""
-    if not isinstance(text, str):
-        raise VersionError(f"{what} {text!r} is not a string; quote it in YAML")
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise VersionError(f"{what} {text!r} is not a SemVer 2 version")
+    # YAML reads 1.2 as a number; helm reads it as the string "1.2".
+    text = str(text)
     try:
         return semver.Version.parse(text)
     except ValueError:

@@ -1,0 +1,184 @@
+"""Fixtures: real helm (both majors), isolated helm homes, a served upstream
+chart repository, and a git workspace holding a copy of this repo's charts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chartship.config import Settings, load_settings
+from chartship.helm import Helm
+from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
+from tests.support.chartrepo import StaticServer, serve_upstream
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = REPO / ".tools"
+#: The URL charts/metallb names for its frr-k8s dependency (the sandbox's).
+SANDBOX_UPSTREAM = "http://127.0.0.1:8879/frr-k8s"
+
+
+def installed_helm(version: str) -> Path:
+    path = helm_path(TOOLS, version)
+    if not path.is_file():
+        pytest.fail(
+            f"helm {version} is not installed at {path}; run `python tests/support/provision.py` "
+            "(the `nox -s tests` session does it before pytest)",
+            pytrace=False,
+        )
+    return path
+
+
+def helm_homes(base: Path) -> dict[str, str]:
+    return {
+        "HELM_CACHE_HOME": str(base / "cache"),
+        "HELM_CONFIG_HOME": str(base / "config"),
+        "HELM_DATA_HOME": str(base / "data"),
+        "HELM_REGISTRY_CONFIG": str(base / "registry" / "config.json"),
+        "HELM_REPOSITORY_CONFIG": str(base / "config" / "repositories.yaml"),
+        "HELM_REPOSITORY_CACHE": str(base / "cache" / "repository"),
+    }
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads or writes the user's helm state, or inherits CI annotations."""
+    for key, value in helm_homes(tmp_path_factory.mktemp("helm-home")).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    for key, value in {
+        "GIT_AUTHOR_NAME": "chartship tests",
+        "GIT_AUTHOR_EMAIL": "tests@chartship.invalid",
+        "GIT_COMMITTER_NAME": "chartship tests",
+        "GIT_COMMITTER_EMAIL": "tests@chartship.invalid",
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture(params=DEFAULT_HELM_VERSIONS, ids=lambda v: f"helm{v.split('.')[0]}")
+def helm_version(request: pytest.FixtureRequest) -> str:
+    version: str = request.param
+    return version
+
+
+@pytest.fixture
+def helm_bin(helm_version: str) -> Path:
+    return installed_helm(helm_version)
+
+
+@pytest.fixture
+def helm(helm_bin: Path) -> Helm:
+    return Helm(str(helm_bin))
+
+
+@pytest.fixture(scope="session")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a classic repository on 127.0.0.1 serving the frr-k8s chart."""
+    root = tmp_path_factory.mktemp("upstream")
+    helm = Helm(str(installed_helm(DEFAULT_HELM_VERSIONS[-1])), env=helm_homes(root / ".helm"))
+    server, url = serve_upstream(helm, root / "site")
+    with server:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def static_server_factory() -> Iterator[Any]:
+    servers: list[StaticServer] = []
+
+    def start(root: Path) -> StaticServer:
+        server = StaticServer(root)
+        server.__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+def git(root: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=60
+    )
+    return result.stdout
+
+
+@pytest.fixture(scope="session")
+def _workspace_template(tmp_path_factory: pytest.TempPathFactory, upstream: str) -> Path:
+    """charts/ and chartship.yaml pointed at the served upstream, lock refreshed once."""
+    root = tmp_path_factory.mktemp("template") / "repo"
+    shutil.copytree(REPO / "charts", root / "charts", ignore=shutil.ignore_patterns("*.tgz"))
+    shutil.copy2(REPO / "chartship.yaml", root / "chartship.yaml")
+    for name in ("Chart.yaml", "Chart.lock"):
+        path = root / "charts" / "metallb" / name
+        path.write_text(path.read_text().replace(SANDBOX_UPSTREAM, upstream))
+    helm = Helm(
+        str(installed_helm(DEFAULT_HELM_VERSIONS[-1])), env=helm_homes(root.parent / ".helm")
+    )
+    with helm.isolated_repositories([upstream]) as scoped:
+        scoped.dependency_update(root / "charts" / "metallb")
+    for archive in (root / "charts" / "metallb" / "charts").glob("*.tgz"):
+        archive.unlink()
+    (root / ".gitignore").write_text("/dist/\n/charts/*/charts/*.tgz\n")
+    return root
+
+
+@dataclass
+class Workspace:
+    """A throwaway git repository holding a copy of this repo's charts."""
+
+    root: Path
+    helm_bin: Path
+    upstream: str
+
+    def settings(self, **overrides: Any) -> Settings:
+        return load_settings(
+            self.root / "chartship.yaml", {"helm": str(self.helm_bin), **overrides}
+        )
+
+    def chart_dir(self, name: str = "metallb") -> Path:
+        return self.root / "charts" / name
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+    def write(self, relative: str, text: str) -> Path:
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        return target
+
+    def replace(self, relative: str, old: str, new: str) -> Path:
+        target = self.root / relative
+        text = target.read_text()
+        assert old in text, f"{old!r} not in {relative}"
+        target.write_text(text.replace(old, new, 1))
+        return target
+
+    def git(self, *args: str) -> str:
+        return git(self.root, *args)
+
+    def commit(self, message: str = "change") -> None:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+
+
+@pytest.fixture
+def workspace(
+    tmp_path: Path, _workspace_template: Path, helm_bin: Path, upstream: str
+) -> Workspace:
+    root = tmp_path / "repo"
+    shutil.copytree(_workspace_template, root)
+    git(root, "init", "-q", "-b", "main")
+    ws = Workspace(root, helm_bin, upstream)
+    ws.commit("initial")
+    return ws
