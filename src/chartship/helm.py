@@ -69,7 +69,16 @@ class Helm:
     @cached_property
     def version(self) -> str:
         """``v3.19.0`` style; asked once per instance."""
-        out = self.run(["version", "--template", "{{.Version}}"]).stdout.strip()
+        try:
+            out = self.run(["version", "--template", "{{.Version}}"]).stdout.strip()
+        except ToolError as exc:
+            raise ToolError(
+                f"{exc.message}; install helm, point the `helm` setting at it, or run "
+                "`python -m chartship.toolchain install` for pinned builds",
+                argv=exc.argv,
+                returncode=exc.returncode,
+                output=exc.output,
+            ) from None
         if not _VERSION.match(out):
             raise ToolError(f"cannot read helm's version from {out!r}", argv=[self.binary])
         return out

@@ -37,13 +37,13 @@ SESSIONS: tuple[SessionSpec, ...] = (
         "package", ("package",), "Package every chart once into dist/ with SHA256SUMS.", False
     ),
     SessionSpec(
-        "bump", ("bump",), "Stamp a release version: nox -s bump -- --version X.Y.Z.", False
+        "bump", ("bump",), "Stamp a release version: nox -s {name} -- --version X.Y.Z.", False
     ),
 )
 
 
 def _make(
-    spec: SessionSpec, install: Sequence[str], before: Sequence[Sequence[str]]
+    spec: SessionSpec, name: str, install: Sequence[str], before: Sequence[Sequence[str]]
 ) -> Callable[[Any], None]:
     def session(session: Any) -> None:
         session.install(*install)
@@ -51,7 +51,8 @@ def _make(
             session.run(*argv)
         session.run("chartship", *spec.command, *session.posargs)
 
-    session.__doc__ = spec.doc
+    # The registered name, prefix included, is what a user types after -s.
+    session.__doc__ = spec.doc.format(name=name)
     session.__name__ = spec.name.replace("-", "_")
     return session
 
@@ -79,7 +80,7 @@ def register(
     for spec in SESSIONS:
         name = prefix + spec.name
         nox.session(name=name, python=python, reuse_venv=reuse_venv, default=spec.default)(
-            _make(spec, packages, before)
+            _make(spec, name, packages, before)
         )
         names.append(name)
     return names

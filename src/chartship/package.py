@@ -1,8 +1,9 @@
 """Package each chart once into dist/, with SHA256SUMS beside the archives.
 
-Helm 3 archives are not reproducible (every run has new tar mtimes), so a
-release must package once and publish those same bytes everywhere: an archive
-already in dist/ whose SHA256SUMS line still matches is kept, not rebuilt.
+Helm 3 archives are not reproducible (every run has new tar mtimes), and
+helm 4 fixes the mtimes but may order subcharts differently from run to run;
+so a release must package once and publish those same bytes everywhere: an
+archive already in dist/ whose SHA256SUMS line still matches is kept.
 """
 
 from __future__ import annotations
@@ -128,17 +129,18 @@ def _build_dependencies(chart: Chart, helm: Helm) -> None:
     if not remote:
         return
     urls = [r for r in remote if r.startswith(("http://", "https://"))]
-    with helm.isolated_repositories(urls) as scoped:
-        try:
+    # `helm repo add` (an unreachable repository) fails as well as the build.
+    try:
+        with helm.isolated_repositories(urls) as scoped:
             scoped.dependency_build(chart.directory)
-        except ToolError as exc:
-            raise ToolError(
-                f"cannot build the dependencies of {chart.name}",
-                argv=exc.argv,
-                returncode=exc.returncode,
-                output=exc.output,
-                path=chart.chart_yaml,
-            ) from None
+    except ToolError as exc:
+        raise ToolError(
+            f"cannot build the dependencies of {chart.name}",
+            argv=exc.argv,
+            returncode=exc.returncode,
+            output=exc.output,
+            path=chart.chart_yaml,
+        ) from None
 
 
 def package(
@@ -191,8 +193,8 @@ def package(
 def _source_date_epoch(
     git: Git, chart: Chart, in_git: bool, environ: Mapping[str, str]
 ) -> str | None:
-    # Helm 4 honours SOURCE_DATE_EPOCH; the chart's last commit makes the
-    # archive reproducible across machines for the same commit.
+    # Helm 4 honours SOURCE_DATE_EPOCH: with the chart's last commit time,
+    # every entry's mtime is the same on any machine for the same commit.
     if environ.get("SOURCE_DATE_EPOCH"):
         return environ["SOURCE_DATE_EPOCH"]
     if in_git:
@@ -216,6 +218,13 @@ def _package_one(
     if archive.exists() and not force:
         digest = sha256_file(archive)
         recorded = sums.get(archive.name)
+        recorded_prov = sums.get(prov.name)
+        if prov.exists() and recorded_prov is not None and recorded_prov != sha256_file(prov):
+            raise ChartError(
+                f"{prov.name} does not match its {SUMS_FILE} entry; it was changed after "
+                "packaging (remove it, or repackage with --force)",
+                path=prov,
+            )
         if recorded == digest and (spec is None or prov.exists()):
             log.debug(
                 "%s: kept %s (already packaged; --force repackages)", chart.name, archive.name

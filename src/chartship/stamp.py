@@ -49,8 +49,12 @@ class BumpResult:
         return bool(self.edits)
 
 
-def _token_end(line: str, col: int) -> int:
-    """End (exclusive) of the YAML scalar token starting at ``col``."""
+def _token_end(line: str, col: int, flow: bool = False) -> int:
+    """End (exclusive) of the YAML scalar token starting at ``col``.
+
+    ``flow``: the scalar is a value in a flow mapping (``{name: x, version: 1}``),
+    where a plain scalar also ends at a flow indicator.
+    """
     quote = line[col] if col < len(line) else ""
     if quote in ("'", '"'):
         i = col + 1
@@ -71,6 +75,8 @@ def _token_end(line: str, col: int) -> int:
     comment = line.find(" #", col)
     if comment != -1:
         end = comment
+    if flow:
+        end = min([end, *(i for i in map(line.find, ",]}", [col] * 3) if i != -1)])
     return col + len(line[col:end].rstrip())
 
 
@@ -115,7 +121,7 @@ class _Document:
             return
         line, col = container.lc.value(key)
         text = self.lines[line]
-        end = _token_end(text, col)
+        end = _token_end(text, col, flow=bool(container.fa.flow_style()))
         token = text[col:end]
         if token[:1] in ("|", ">", "&", "*", "!", "{", "["):
             raise ChartError(
@@ -185,15 +191,26 @@ def bump(
         plans.append((chart, documents))
     results: list[BumpResult] = []
     helm = helm or Helm(settings.helm_binary, runner=runner)
-    for chart, documents in plans:
-        result = BumpResult(chart.name, version, [e for d in documents for e in d.edits])
-        if result.changed and not dry_run:
-            for doc in documents:
-                doc.save()
-            if chart.dependencies and (chart.directory / "Chart.lock").exists():
-                _refresh_lock(chart, helm)
-                result.lock_refreshed = True
-        results.append(result)
+    # Everything written so far, to put back if a later step fails: a stamped
+    # Chart.yaml with a stale Chart.lock would fail every later build.
+    originals: dict[Path, str] = {}
+    try:
+        for chart, documents in plans:
+            result = BumpResult(chart.name, version, [e for d in documents for e in d.edits])
+            if result.changed and not dry_run:
+                lock = chart.directory / "Chart.lock"
+                for path in [d.path for d in documents] + ([lock] if lock.exists() else []):
+                    originals[path] = path.read_text(encoding="utf-8")
+                for doc in documents:
+                    doc.save()
+                if chart.dependencies and lock.exists():
+                    _refresh_lock(chart, helm)
+                    result.lock_refreshed = True
+            results.append(result)
+    except BaseException:
+        for path, text in originals.items():
+            path.write_text(text, encoding="utf-8")
+        raise
     return results
 
 

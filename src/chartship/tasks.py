@@ -54,14 +54,17 @@ def _edge(error: ChartshipError) -> Exit:
     return Exit(message=error_message(error), code=exit_status(error))
 
 
+# Repeatable flags default to None, never to (): invoke takes an argument's kind
+# from a non-None default, so a tuple default turns ``--chart metallb`` into
+# tuple("metallb") (one chart per letter) despite ``iterable=["chart"]``.
 @task(
     iterable=["chart"],
     help={"chart": "chart to lint (repeatable; default: all)", "helm": "helm binary to use"},
 )
-def lint(c: Context, chart: Iterable[str] = (), helm: str = "") -> None:
+def lint(c: Context, chart: Iterable[str] | None = None, helm: str = "") -> None:
     """Lint charts: helm lint --strict, Chart.yaml, values schema, dependencies, versions."""
     try:
-        commands.run_lint(_settings(c, helm=helm), list(chart))
+        commands.run_lint(_settings(c, helm=helm), list(chart or ()))
     except ChartshipError as exc:
         raise _edge(exc) from None
 
@@ -78,7 +81,7 @@ def lint(c: Context, chart: Iterable[str] = (), helm: str = "") -> None:
 def bump(
     c: Context,
     version: str = "",
-    chart: Iterable[str] = (),
+    chart: Iterable[str] | None = None,
     dry_run: bool = False,
     helm: str = "",
 ) -> None:
@@ -86,7 +89,7 @@ def bump(
     if not version:
         raise Exit(message="chartship: error: bump needs --version X.Y.Z", code=2)
     try:
-        commands.run_bump(_settings(c, helm=helm), version, list(chart), dry_run=dry_run)
+        commands.run_bump(_settings(c, helm=helm), version, list(chart or ()), dry_run=dry_run)
     except ChartshipError as exc:
         raise _edge(exc) from None
 
@@ -103,7 +106,7 @@ def bump(
 )
 def package(
     c: Context,
-    chart: Iterable[str] = (),
+    chart: Iterable[str] | None = None,
     dev: bool = False,
     sign: bool = False,
     force: bool = False,
@@ -111,7 +114,9 @@ def package(
 ) -> None:
     """Package each chart once into dist/ with SHA256SUMS."""
     try:
-        commands.run_package(_settings(c, helm=helm), list(chart), dev=dev, sign=sign, force=force)
+        commands.run_package(
+            _settings(c, helm=helm), list(chart or ()), dev=dev, sign=sign, force=force
+        )
     except ChartshipError as exc:
         raise _edge(exc) from None
 
