@@ -3,6 +3,7 @@ chart repository, and a git workspace holding a copy of this repo's charts."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from chartship.config import Settings, load_settings
 from chartship.helm import Helm
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
 from tests.support.chartrepo import StaticServer, serve_upstream
+from tests.support.gpg import Keys, make_keys
+from tests.support.registry import RegistryServer, TlsMaterial, make_tls_material
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / ".tools"
@@ -105,6 +108,12 @@ def static_server_factory() -> Iterator[Any]:
         server.__exit__(None, None, None)
 
 
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
+    """Two throwaway signing keys, one protected by a passphrase."""
+    yield from make_keys(tmp_path_factory)
+
+
 def git(root: Path, *args: str) -> str:
     result = subprocess.run(
         ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=60
@@ -182,3 +191,27 @@ def workspace(
     ws = Workspace(root, helm_bin, upstream)
     ws.commit("initial")
     return ws
+
+
+# --------------------------------------------------------------------------- OCI registries
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[RegistryServer]:
+    """A plain-HTTP ``docker-registry`` on 127.0.0.1 for this test only."""
+    with RegistryServer(tmp_path / "registry") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
+    """One self-signed CA and 127.0.0.1 server certificate per session (per xdist worker)."""
+    return make_tls_material(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def tls_registry(tmp_path: Path, tls_material: TlsMaterial) -> Iterator[RegistryServer]:
+    """A TLS registry with basic auth; ``.username``/``.password`` (and ``.auth``) log in."""
+    users = {"chartship": secrets.token_urlsafe(16)}
+    with RegistryServer(tmp_path / "tls-registry", tls=tls_material, users=users) as server:
+        yield server

@@ -69,8 +69,8 @@ import chartship.nox_sessions
 
 first = chartship.nox_sessions.register(prefix="chart-")
 second = chartship.nox_sessions.register(prefix="helm-")
-assert first == ["chart-lint", "chart-package", "chart-bump"], first
-assert second == ["helm-lint", "helm-package", "helm-bump"], second
+assert first == ["chart-lint", "chart-package", "chart-push", "chart-bump"], first
+assert second == ["helm-lint", "helm-package", "helm-push", "helm-bump"], second
 """
 
 
@@ -124,9 +124,14 @@ def test_metallb_style_tasks_list_own_and_chart_tasks(workspace: Workspace) -> N
     result = invoke(workspace, "--list")
     assert result.returncode == 0, combined(result)
     names = listed_tasks(result.stdout)
-    assert {"lint", "generatemanifests", "chart.lint", "chart.bump", "chart.package"} <= set(
-        names
-    ), result.stdout
+    assert {
+        "lint",
+        "generatemanifests",
+        "chart.lint",
+        "chart.bump",
+        "chart.package",
+        "chart.push",
+    } <= set(names), result.stdout
     # The repository's own tasks keep their own docstrings, chartship's keep theirs.
     assert "Lint the Go code." in result.stdout
     assert "Regenerate the CRD manifests." in result.stdout
@@ -159,7 +164,7 @@ def test_plain_ns_lists_tasks_at_top_level(workspace: Workspace) -> None:
     workspace.write("tasks.py", PLAIN_TASKS)
     result = invoke(workspace, "--list")
     assert result.returncode == 0, combined(result)
-    assert sorted(listed_tasks(result.stdout)) == ["bump", "lint", "package"], result.stdout
+    assert sorted(listed_tasks(result.stdout)) == ["bump", "lint", "package", "push"], result.stdout
 
 
 def test_plain_ns_lint_fails_on_broken_chart_naming_the_file(workspace: Workspace) -> None:
@@ -297,6 +302,7 @@ def test_nox_lists_registered_and_own_sessions(workspace: Workspace) -> None:
     expected = {
         "chart-lint": "Lint every chart (helm lint --strict, schema, versions).",
         "chart-package": "Package every chart once into dist/ with SHA256SUMS.",
+        "chart-push": "Push dist/ to the OCI registry, verified by reading back.",
         "chart-bump": "Stamp a release version: nox -s chart-bump -- --version X.Y.Z.",
         "docs": "Build the documentation of this repository.",
     }
@@ -305,6 +311,7 @@ def test_nox_lists_registered_and_own_sessions(workspace: Workspace) -> None:
     # lint is selected by default, the sessions that change things are not.
     assert "* chart-lint -> " in result.stdout
     assert "- chart-package -> " in result.stdout
+    assert "- chart-push -> " in result.stdout
     assert "- chart-bump -> " in result.stdout
     # Listing creates no virtualenv.
     assert not (workspace.root / ".nox").exists()

@@ -6,11 +6,8 @@ import hashlib
 import io
 import logging
 import os
-import subprocess
 import tarfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,9 +20,8 @@ from chartship.helm import Helm
 from chartship.package import package
 from chartship.stamp import bump
 from tests.conftest import Workspace
+from tests.support.gpg import PASSPHRASE, Keys, sign_env
 
-GPG = "/usr/bin/gpg"
-PASSPHRASE = "correct horse battery staple 7f3a"
 WRONG_PASSPHRASE = "not the passphrase 91c2"
 OLD_MTIME_NS = 1_000_000_000 * 10**9
 COMMIT_EPOCH = 1_600_000_000
@@ -284,69 +280,6 @@ def test_run_package_prints_one_line_per_chart(workspace: Workspace) -> None:
 
 
 # --------------------------------------------------------------------------- signing
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    name: str
-    secring: Path
-    pubring: Path
-    passphrase: str | None
-
-
-@dataclass(frozen=True)
-class Keys:
-    plain: SigningKey
-    protected: SigningKey
-
-
-def _gpg(home: Path, *args: str) -> bytes:
-    result = subprocess.run(
-        [GPG, "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", *args],
-        capture_output=True,
-        check=True,
-        timeout=120,
-    )
-    return result.stdout
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
-    """Two throwaway RSA keys (one with a passphrase) in a GNUPGHOME under pytest's tmp."""
-    base = tmp_path_factory.mktemp("gpg")
-    home = base / "gnupg"
-    home.mkdir(mode=0o700)
-
-    def make(name: str, email: str, passphrase: str | None) -> SigningKey:
-        uid = f"{name} <{email}>"
-        secret = passphrase or ""
-        _gpg(home, "--passphrase", secret, "--quick-gen-key", uid, "rsa2048", "sign", "never")
-        stem = email.split("@")[0]
-        secring = base / f"{stem}-secring.gpg"
-        pubring = base / f"{stem}-pubring.gpg"
-        secring.write_bytes(_gpg(home, "--passphrase", secret, "--export-secret-keys", email))
-        pubring.write_bytes(_gpg(home, "--export", email))
-        return SigningKey(name, secring, pubring, passphrase)
-
-    try:
-        yield Keys(
-            plain=make("Chart Signer", "signer@chartship.invalid", None),
-            protected=make("Locked Signer", "locked@chartship.invalid", PASSPHRASE),
-        )
-    finally:
-        subprocess.run(
-            ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
-
-
-def sign_env(key: SigningKey, passphrase: str | None = None) -> dict[str, str]:
-    env = {"CHARTSHIP_SIGN_KEY": key.name, "CHARTSHIP_SIGN_KEYRING": str(key.secring)}
-    if passphrase is not None:
-        env["CHARTSHIP_SIGN_PASSPHRASE"] = passphrase
-    return env
 
 
 def verify(helm: Helm, archive: Path, pubring: Path) -> str:

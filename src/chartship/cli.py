@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import run_bump, run_lint, run_package, settings_from
+from .commands import run_bump, run_lint, run_package, run_push, settings_from
 from .config import parse_assignment
 from .edge import configure_logging, error_message, exit_status
 from .errors import ChartshipError
@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     package.add_argument("--dev", action="store_true", help="development build: allow 0.0.0")
     package.add_argument("--sign", action="store_true", help="write a .prov with a GPG key")
     package.add_argument("--force", action="store_true", help="repackage archives already in dist/")
+    push = sub.add_parser("push", parents=[common], help="push dist/ to the OCI registry")
+    push.add_argument("charts", nargs="*", help="chart names (default: every archive in dist/)")
+    push.add_argument("--dry-run", action="store_true", help="print the plan, push nothing")
+    push.add_argument(
+        "--force", action="store_true", help="replace a tag that holds a different archive"
+    )
     return parser
 
 
@@ -61,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_bump(settings, args.new_version, args.charts, dry_run=args.dry_run)
         elif args.command == "package":
             run_package(settings, args.charts, dev=args.dev, sign=args.sign, force=args.force)
+        elif args.command == "push":
+            run_push(settings, args.charts, dry_run=args.dry_run, force=args.force)
     except ChartshipError as exc:
         print(error_message(exc), file=sys.stderr)
         return exit_status(exc)

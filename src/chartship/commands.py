@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from . import lint as lint_mod
+from . import oci, stamp
 from . import package as package_mod
-from . import stamp
 from .config import Settings, load_settings
 from .errors import ChecksFailed
 from .report import display_path, print_lint_report
@@ -85,3 +85,46 @@ def run_package(
             file=out,
         )
     return results
+
+
+def run_push(
+    settings: Settings,
+    charts: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> oci.PushReport:
+    """Push dist/ to the OCI channel, print one line per archive, fail on any gap."""
+    out = out or sys.stdout
+    report = oci.push(settings, charts, dry_run=dry_run, force=force, environ=environ)
+    title = "dry run, nothing pushed:" if dry_run else "channel"
+    print(f"OCI: {title} {report.target.url}", file=out)
+    for outcome in report.outcomes:
+        art = outcome.item.artifact
+        digest = f" manifest {outcome.manifest_digest}" if outcome.manifest_digest else ""
+        verb: str = "would push" if outcome.status == "planned" else outcome.status
+        if outcome.status == "planned" and outcome.item.action == "replace":
+            verb = "would REPLACE"
+        print(
+            f"  {art.chart} {art.version}: {verb} {outcome.item.reference} "
+            f"({outcome.message}){digest}",
+            file=out,
+        )
+    for meta in report.metadata:
+        print(
+            f"  {meta.chart}: Artifact Hub metadata {meta.status} {meta.reference} "
+            f"({meta.message})",
+            file=out,
+        )
+    counts = ", ".join(
+        f"{report.count(s)} {s}"
+        for s in ("pushed", "replaced", "skipped", "planned", "refused", "failed")
+        if report.count(s)
+    )
+    changed = report.count("pushed") + report.count("replaced")
+    quiet = "" if dry_run or changed else "; nothing changed"
+    print(f"OCI: {counts or 'nothing to do'}{quiet}", file=out)
+    oci.require_complete(report)
+    return report

@@ -149,6 +149,15 @@ class OciSettings:
     insecure_skip_tls_verify: bool = field(
         default=False, metadata=_doc("Skip certificate verification (never for production).")
     )
+    workers: int = field(default=4, metadata=_doc("Archives pushed at once."))
+    timeout: float = field(default=30.0, metadata=_doc("Seconds one registry request may take."))
+    retry_seconds: float = field(
+        default=10.0,
+        metadata=_doc(
+            "Seconds one registry request may spend waiting between retries of transient "
+            "errors (5xx, 429, connection reset); a registry that is down fails within it."
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,26 @@ class ToolchainError(ChartshipError):
     exit_code = 4
 
 
+class RegistryError(ChartshipError):
+    """An OCI registry refused, failed or could not be reached.
+
+    Messages always name the registry and never carry credentials.
+    """
+
+    exit_code = 5
+
+
+class PublishIncomplete(ChartshipError):
+    """Some artifacts were refused or failed to publish; the summary says which."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, failed: int, refused: int):
+        super().__init__(message)
+        self.failed = failed
+        self.refused = refused
+
+
 class ChecksFailed(ChartshipError):
     """A check-type command (lint, verify) found problems.
 

@@ -37,6 +37,9 @@ SESSIONS: tuple[SessionSpec, ...] = (
         "package", ("package",), "Package every chart once into dist/ with SHA256SUMS.", False
     ),
     SessionSpec(
+        "push", ("push",), "Push dist/ to the OCI registry, verified by reading back.", False
+    ),
+    SessionSpec(
         "bump", ("bump",), "Stamp a release version: nox -s {name} -- --version X.Y.Z.", False
     ),
 )

@@ -17,7 +17,8 @@ and task flags override them.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from invoke.collection import Collection
@@ -50,8 +51,13 @@ def _settings(c: Context, **flags: Any) -> Settings:
     return commands.settings_from(cfg.get("config") or None, overrides)
 
 
-def _edge(error: ChartshipError) -> Exit:
-    return Exit(message=error_message(error), code=exit_status(error))
+@contextmanager
+def _at_edge() -> Iterator[None]:
+    """Where a task's errors become invoke's exit: message on stderr, status by kind."""
+    try:
+        yield
+    except ChartshipError as exc:
+        raise Exit(message=error_message(exc), code=exit_status(exc)) from None
 
 
 # Repeatable flags default to None, never to (): invoke takes an argument's kind
@@ -63,10 +69,8 @@ def _edge(error: ChartshipError) -> Exit:
 )
 def lint(c: Context, chart: Iterable[str] | None = None, helm: str = "") -> None:
     """Lint charts: helm lint --strict, Chart.yaml, values schema, dependencies, versions."""
-    try:
+    with _at_edge():
         commands.run_lint(_settings(c, helm=helm), list(chart or ()))
-    except ChartshipError as exc:
-        raise _edge(exc) from None
 
 
 @task(
@@ -88,10 +92,8 @@ def bump(
     """Stamp a release version into Chart.yaml, lockstep subcharts and Chart.lock."""
     if not version:
         raise Exit(message="chartship: error: bump needs --version X.Y.Z", code=2)
-    try:
+    with _at_edge():
         commands.run_bump(_settings(c, helm=helm), version, list(chart or ()), dry_run=dry_run)
-    except ChartshipError as exc:
-        raise _edge(exc) from None
 
 
 @task(
@@ -113,17 +115,36 @@ def package(
     helm: str = "",
 ) -> None:
     """Package each chart once into dist/ with SHA256SUMS."""
-    try:
+    with _at_edge():
         commands.run_package(
             _settings(c, helm=helm), list(chart or ()), dev=dev, sign=sign, force=force
         )
-    except ChartshipError as exc:
-        raise _edge(exc) from None
+
+
+@task(
+    iterable=["chart"],
+    help={
+        "chart": "chart whose archives to push (repeatable; default: all in dist/)",
+        "dry_run": "print what would be pushed, skipped or refused; push nothing",
+        "force": "replace a tag that holds a different archive (reported loudly)",
+        "helm": "helm binary to use",
+    },
+)
+def push(
+    c: Context,
+    chart: Iterable[str] | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    helm: str = "",
+) -> None:
+    """Push dist/ to the OCI registry: immutable tags, verified by reading back."""
+    with _at_edge():
+        commands.run_push(_settings(c, helm=helm), list(chart or ()), dry_run=dry_run, force=force)
 
 
 def collection() -> Collection:
     """A fresh collection of chartship's tasks with its configuration defaults."""
-    coll = Collection(lint, bump, package)
+    coll = Collection(lint, bump, package, push)
     coll.configure({"chartship": dict(DEFAULTS)})
     return coll
 

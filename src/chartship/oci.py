@@ -1,0 +1,424 @@
+"""The OCI channel: plan, push with helm, read back and verify.
+
+Helm overwrites an existing tag without a word and has no skip-existing, so
+immutability is ours: every archive is checked against the registry before
+anything is pushed. Same chart layer digest: already published. Another
+digest: refused unless forced. Absent: pushed, then read back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from . import artifacts as artifact_mod
+from . import charts as chartfiles
+from . import versions
+from .artifacts import Artifact
+from .config import OciSettings, Settings
+from .errors import ChartshipError, PublishIncomplete, RegistryError, ToolError, UsageError
+from .helm import Helm
+from .registry import (
+    HELM_CONFIG,
+    HELM_CONTENT,
+    HELM_PROVENANCE,
+    OCI_MANIFEST,
+    Credentials,
+    Manifest,
+    RegistryClient,
+    Target,
+    Tls,
+    sha256_digest,
+)
+from .runner import Runner
+
+log = logging.getLogger("chartship")
+
+Action = Literal["push", "skip", "refuse", "replace"]
+Status = Literal["pushed", "replaced", "skipped", "refused", "failed", "planned"]
+
+ARTIFACTHUB_FILE = "artifacthub-repo.yml"
+ARTIFACTHUB_TAG = "artifacthub.io"
+ARTIFACTHUB_CONFIG = "application/vnd.cncf.artifacthub.config.v1+yaml"
+ARTIFACTHUB_LAYER = "application/vnd.cncf.artifacthub.repository-metadata.layer.v1.yaml"
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    artifact: Artifact
+    reference: str
+    action: Action
+    reason: str
+    remote_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    item: PlanItem
+    status: Status
+    message: str
+    manifest_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class MetadataOutcome:
+    chart: str
+    reference: str
+    status: Literal["pushed", "skipped", "planned", "failed"]
+    message: str
+
+
+@dataclass
+class PushReport:
+    target: Target
+    outcomes: list[Outcome]
+    metadata: list[MetadataOutcome]
+    dry_run: bool
+
+    def count(self, status: str) -> int:
+        """Archives with this status (Artifact Hub metadata is counted apart)."""
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def ok(self) -> bool:
+        metadata_failed = any(m.status == "failed" for m in self.metadata)
+        return not (self.count("failed") or self.count("refused") or metadata_failed)
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def oci_settings(settings: Settings) -> OciSettings:
+    if settings.channels.oci is None:
+        where = f" in {settings.source}" if settings.source else ""
+        raise UsageError(f"no OCI channel configured{where}: set channels.oci.repository")
+    return settings.channels.oci
+
+
+def credentials(oci: OciSettings, environ: Mapping[str, str]) -> Credentials | None:
+    user = environ.get(oci.username_env, "")
+    password = environ.get(oci.password_env, "")
+    if bool(user) != bool(password):
+        missing = oci.password_env if user else oci.username_env
+        raise UsageError(f"registry credentials are incomplete: {missing} is not set")
+    return Credentials(user, password) if user else None
+
+
+def tls_options(oci: OciSettings, settings: Settings) -> Tls:
+    def path(value: str | None, key: str) -> str | None:
+        if value is None:
+            return None
+        resolved = settings.resolve(value)
+        if not resolved.is_file():
+            raise UsageError(f"channels.oci.{key}: {resolved} does not exist")
+        return str(resolved)
+
+    return Tls(
+        plain_http=oci.plain_http,
+        ca_file=path(oci.ca_file, "ca_file"),
+        cert_file=path(oci.cert_file, "cert_file"),
+        key_file=path(oci.key_file, "key_file"),
+        insecure=oci.insecure_skip_tls_verify,
+    )
+
+
+def _tls_flags(tls: Tls, *, login: bool) -> list[str]:
+    flags: list[str] = []
+    if tls.plain_http:
+        flags.append("--plain-http")
+    if tls.ca_file:
+        flags += ["--ca-file", tls.ca_file]
+    if tls.cert_file:
+        flags += ["--cert-file", tls.cert_file]
+    if tls.key_file:
+        flags += ["--key-file", tls.key_file]
+    if tls.insecure:
+        flags.append("--insecure" if login else "--insecure-skip-tls-verify")
+    return flags
+
+
+@contextmanager
+def logged_in(helm: Helm, host: str, creds: Credentials | None, tls: Tls) -> Iterator[Helm]:
+    """A helm whose registry config holds exactly this login, discarded afterwards.
+
+    The password reaches helm on standard input; the throwaway config keeps it
+    out of the user's own helm registry config.
+    """
+    if creds is None:
+        yield helm
+        return
+    with tempfile.TemporaryDirectory(prefix="chartship-registry-") as tmp:
+        config = str(Path(tmp) / "config.json")
+        scoped = Helm(
+            helm.binary, runner=helm.runner, env={**helm.env, "HELM_REGISTRY_CONFIG": config}
+        )
+        try:
+            scoped.run(
+                [
+                    "registry",
+                    "login",
+                    host,
+                    "--username",
+                    creds.username,
+                    "--password-stdin",
+                    *_tls_flags(tls, login=True),
+                ],
+                stdin=creds.password,
+                secrets=(creds.password,),
+            )
+        except ToolError as exc:
+            raise RegistryError(
+                f"registry {host}: helm registry login as {creds.username} failed: "
+                f"{_last_line(exc.output)}"
+            ) from None
+        yield scoped
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def _matches(artifact: Artifact, manifest: Manifest) -> tuple[bool, str]:
+    content = manifest.layers(HELM_CONTENT)
+    if manifest.config_media_type != HELM_CONFIG or len(content) != 1:
+        return False, "the tag holds something that is not a helm chart"
+    remote = content[0].get("digest")
+    if remote != artifact.digest:
+        return False, f"the tag holds chart layer {remote}, the local archive is {artifact.digest}"
+    if artifact.provenance_digest is not None:
+        prov = manifest.layers(HELM_PROVENANCE)
+        remote_prov = prov[0].get("digest") if prov else None
+        if remote_prov != artifact.provenance_digest:
+            return False, "the chart layer matches but the provenance layer differs or is missing"
+    return True, "already published with the same chart layer digest"
+
+
+def plan(
+    client: RegistryClient, target: Target, artifacts: Sequence[Artifact], *, force: bool
+) -> list[PlanItem]:
+    """Read the registry and decide, per archive, what a push must do."""
+    items: list[PlanItem] = []
+    for artifact in artifacts:
+        tag = versions.oci_tag(artifact.version)
+        reference = target.reference(artifact.chart, tag)
+        manifest = client.manifest(target.repository(artifact.chart), tag)
+        if manifest is None:
+            items.append(PlanItem(artifact, reference, "push", "not in the registry yet"))
+            continue
+        same, reason = _matches(artifact, manifest)
+        if same:
+            items.append(PlanItem(artifact, reference, "skip", reason, manifest.digest))
+        elif force:
+            items.append(
+                PlanItem(
+                    artifact,
+                    reference,
+                    "replace",
+                    reason + "; --force replaces it",
+                    manifest.digest,
+                )
+            )
+        else:
+            items.append(
+                PlanItem(
+                    artifact,
+                    reference,
+                    "refuse",
+                    reason + "; tags are immutable here (--force replaces)",
+                    manifest.digest,
+                )
+            )
+    return items
+
+
+# --------------------------------------------------------------------------- apply
+
+
+def verify_published(client: RegistryClient, target: Target, artifact: Artifact) -> Manifest:
+    """Read the pushed tag back and check it is exactly the local archive."""
+    repository = target.repository(artifact.chart)
+    tag = versions.oci_tag(artifact.version)
+    manifest = client.manifest(repository, tag)
+    where = target.reference(artifact.chart, tag)
+    if manifest is None:
+        raise RegistryError(f"read-back: {where} is missing right after the push")
+    if manifest.config_media_type != HELM_CONFIG:
+        raise RegistryError(
+            f"read-back: {where} has config media type {manifest.config_media_type}"
+        )
+    same, reason = _matches(artifact, manifest)
+    if not same:
+        raise RegistryError(f"read-back: {where}: {reason}")
+    if artifact.provenance_digest is None and manifest.layers(HELM_PROVENANCE):
+        raise RegistryError(
+            f"read-back: {where} carries a provenance layer the local archive has not"
+        )
+    return manifest
+
+
+def _push_one(
+    helm: Helm, client: RegistryClient, target: Target, tls: Tls, item: PlanItem
+) -> Outcome:
+    try:
+        helm.run(["push", str(item.artifact.archive), target.url, *_tls_flags(tls, login=False)])
+    except ToolError as exc:
+        return Outcome(item, "failed", f"helm push failed: {_last_line(exc.output)}")
+    try:
+        manifest = verify_published(client, target, item.artifact)
+    except ChartshipError as exc:
+        return Outcome(item, "failed", str(exc))
+    status: Status = "replaced" if item.action == "replace" else "pushed"
+    message = "pushed and verified"
+    if status == "replaced":
+        message = f"REPLACED {item.remote_digest} (forced) and verified"
+        log.warning("%s: forced over the existing manifest %s", item.reference, item.remote_digest)
+    return Outcome(item, status, message, manifest.digest)
+
+
+def _metadata_manifest(layer: bytes) -> bytes:
+    empty = b""
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": ARTIFACTHUB_CONFIG, "digest": sha256_digest(empty), "size": 0},
+        "layers": [
+            {
+                "mediaType": ARTIFACTHUB_LAYER,
+                "digest": sha256_digest(layer),
+                "size": len(layer),
+                "annotations": {"org.opencontainers.image.title": ARTIFACTHUB_FILE},
+            }
+        ],
+    }
+    return json.dumps(manifest, separators=(",", ":")).encode()
+
+
+def push_artifacthub_metadata(
+    client: RegistryClient, target: Target, chart: str, source: Path, *, dry_run: bool
+) -> MetadataOutcome:
+    """Artifact Hub reads repository metadata from the ``artifacthub.io`` tag."""
+    repository = target.repository(chart)
+    reference = target.reference(chart, ARTIFACTHUB_TAG)
+    layer = source.read_bytes()
+    existing = client.manifest(repository, ARTIFACTHUB_TAG)
+    if existing is not None and [
+        lay.get("digest") for lay in existing.layers(ARTIFACTHUB_LAYER)
+    ] == [sha256_digest(layer)]:
+        return MetadataOutcome(chart, reference, "skipped", "Artifact Hub metadata up to date")
+    if dry_run:
+        return MetadataOutcome(chart, reference, "planned", f"would push {source.name}")
+    try:
+        client.put_blob(repository, b"")
+        client.put_blob(repository, layer)
+        client.put_manifest(repository, ARTIFACTHUB_TAG, _metadata_manifest(layer), OCI_MANIFEST)
+        back = client.manifest(repository, ARTIFACTHUB_TAG)
+        if back is None or [lay.get("digest") for lay in back.layers(ARTIFACTHUB_LAYER)] != [
+            sha256_digest(layer)
+        ]:
+            raise RegistryError(f"read-back: {reference} does not hold {source.name}")
+    except ChartshipError as exc:
+        return MetadataOutcome(chart, reference, "failed", str(exc))
+    return MetadataOutcome(chart, reference, "pushed", f"pushed {source.name}")
+
+
+def _metadata_sources(settings: Settings, charts: Sequence[str]) -> dict[str, Path]:
+    try:
+        wheres = {w.name: w for w in chartfiles.discover(settings)}
+    except ChartshipError:
+        return {}
+    found = {}
+    for chart in charts:
+        where = wheres.get(chart)
+        if where is not None and (where.directory / ARTIFACTHUB_FILE).is_file():
+            found[chart] = where.directory / ARTIFACTHUB_FILE
+    return found
+
+
+def push(
+    settings: Settings,
+    names: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    helm: Helm | None = None,
+    runner: Runner | None = None,
+    environ: Mapping[str, str] | None = None,
+    client_factory: Callable[..., RegistryClient] = RegistryClient,
+) -> PushReport:
+    """Push the archives in dist/ to the OCI channel; see the module docstring."""
+    environ = os.environ if environ is None else environ
+    oci = oci_settings(settings)
+    target = Target.parse(oci.repository)
+    artifacts = artifact_mod.from_dist(settings, names)
+    creds = credentials(oci, environ)
+    tls = tls_options(oci, settings)
+    client = client_factory(
+        target.host,
+        tls=tls,
+        credentials=creds,
+        timeout=oci.timeout,
+        retry_seconds=oci.retry_seconds,
+    )
+    items = plan(client, target, artifacts, force=force)
+    sources = _metadata_sources(settings, sorted({a.chart for a in artifacts}))
+    report = PushReport(target, [], [], dry_run)
+    if dry_run:
+        for item in items:
+            status: Status = {
+                "push": "planned",
+                "replace": "planned",
+                "skip": "skipped",
+                "refuse": "refused",
+            }[item.action]  # type: ignore[assignment]
+            report.outcomes.append(Outcome(item, status, item.reason, item.remote_digest))
+        for chart, source in sources.items():
+            report.metadata.append(
+                push_artifacthub_metadata(client, target, chart, source, dry_run=True)
+            )
+        return report
+    runner = runner or Runner()
+    helm = helm or Helm(settings.helm_binary, runner=runner)
+    work = [i for i in items if i.action in ("push", "replace")]
+    for item in items:
+        if item.action == "skip":
+            report.outcomes.append(Outcome(item, "skipped", item.reason, item.remote_digest))
+        elif item.action == "refuse":
+            report.outcomes.append(Outcome(item, "refused", item.reason, item.remote_digest))
+    if work:
+        with (
+            logged_in(helm, target.host, creds, tls) as authed,
+            ThreadPoolExecutor(max_workers=oci.workers) as pool,
+        ):
+            report.outcomes.extend(
+                pool.map(lambda i: _push_one(authed, client, target, tls, i), work)
+            )
+    for chart, source in sources.items():
+        report.metadata.append(
+            push_artifacthub_metadata(client, target, chart, source, dry_run=False)
+        )
+    order = {id(item): n for n, item in enumerate(items)}
+    report.outcomes.sort(key=lambda o: order[id(o.item)])
+    return report
+
+
+def require_complete(report: PushReport) -> None:
+    if not report.ok:
+        failed = report.count("failed") + sum(m.status == "failed" for m in report.metadata)
+        refused = report.count("refused")
+        raise PublishIncomplete(
+            f"OCI push incomplete: {failed} failed, {refused} refused",
+            failed=failed,
+            refused=refused,
+        )

@@ -1,0 +1,431 @@
+"""A small client of the OCI distribution API: what chartship reads and writes.
+
+Why not an OCI client library: oras-py, the maintained Python one, defaults to
+token auth that fails against htpasswd registries, does not check a password
+at login, retries a refused connection for minutes, and adds manifest fields
+helm's own manifests do not have. chartship needs little: tags, manifests and
+blobs, basic and bearer auth, TLS options, and retries it can bound.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import logging
+import re
+import socket
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import RegistryError
+
+log = logging.getLogger("chartship")
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_CONTENT = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+HELM_PROVENANCE = "application/vnd.cncf.helm.chart.provenance.v1.prov"
+
+#: Statuses worth asking again: the registry is overloaded or restarting.
+TRANSIENT = frozenset({429, 500, 502, 503, 504})
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Target:
+    """``oci://host[:port]/namespace``: where a chart's repository lives."""
+
+    host: str
+    namespace: str
+
+    @classmethod
+    def parse(cls, url: str) -> Target:
+        if not url.startswith("oci://"):
+            raise RegistryError(f"{url!r} is not an oci:// reference")
+        # Only trailing slashes are insignificant: "oci:///charts" names no host.
+        rest = url[len("oci://") :].rstrip("/")
+        host, _, namespace = rest.partition("/")
+        if not host:
+            raise RegistryError(f"{url!r} names no registry host")
+        return cls(host, namespace)
+
+    def repository(self, chart: str) -> str:
+        return f"{self.namespace}/{chart}" if self.namespace else chart
+
+    @property
+    def url(self) -> str:
+        return f"oci://{self.host}/{self.namespace}" if self.namespace else f"oci://{self.host}"
+
+    def reference(self, chart: str, tag: str) -> str:
+        return f"{self.host}/{self.repository(chart)}:{tag}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+    def basic(self) -> str:
+        raw = f"{self.username}:{self.password}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+
+@dataclass(frozen=True)
+class Tls:
+    plain_http: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    data: dict[str, Any]
+    raw: bytes
+
+    @property
+    def config_media_type(self) -> str | None:
+        config = self.data.get("config")
+        return config.get("mediaType") if isinstance(config, dict) else None
+
+    def layers(self, media_type: str) -> list[dict[str, Any]]:
+        return [
+            layer
+            for layer in self.data.get("layers") or []
+            if isinstance(layer, dict) and layer.get("mediaType") == media_type
+        ]
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+class RegistryClient:
+    """Talks to one registry host. Thread-safe; tokens are shared across threads.
+
+    ``retry_seconds`` bounds the total time one request spends waiting between
+    attempts, so a registry that is down fails in seconds, not minutes.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        tls: Tls | None = None,
+        credentials: Credentials | None = None,
+        timeout: float = 30.0,
+        retry_seconds: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.host = host
+        self.tls = tls or Tls()
+        self.credentials = credentials
+        self.timeout = timeout
+        self.retry_seconds = retry_seconds
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._auth: dict[str, str] = {}
+        scheme = "http" if self.tls.plain_http else "https"
+        self.base = f"{scheme}://{host}"
+        self._context = None if self.tls.plain_http else self._ssl_context()
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.tls.ca_file)
+        if self.tls.cert_file:
+            context.load_cert_chain(self.tls.cert_file, self.tls.key_file)
+        if self.tls.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _fail(self, message: str) -> RegistryError:
+        return RegistryError(f"registry {self.host}: {message}")
+
+    # ------------------------------------------------------------------ transport
+
+    def _send(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> _Response:
+        if not url.startswith(("http://", "https://")):
+            raise self._fail(f"refusing to follow a non-HTTP URL {url!r}")
+        request = urllib.request.Request(  # noqa: S310 -- http(s) only, checked above
+            url, data=body, method=method, headers=dict(headers)
+        )
+        try:
+            with urllib.request.urlopen(  # noqa: S310
+                request, timeout=self.timeout, context=self._context
+            ) as response:
+                return _Response(response.status, _lower(response.headers.items()), response.read())
+        except urllib.error.HTTPError as exc:
+            return _Response(exc.code, _lower(exc.headers.items()), exc.read())
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        scope: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> _Response:
+        """One API call, authenticated on demand and retried within the time bound."""
+        url = path if path.startswith(("http://", "https://")) else self.base + path
+        deadline = time.monotonic() + self.retry_seconds
+        waited = 0.0
+        authenticated = False
+        attempt = 0
+        while True:
+            attempt += 1
+            sent = dict(headers or {})
+            auth = self._auth.get(scope or "") or self._auth.get("")
+            if auth:
+                sent["Authorization"] = auth
+            try:
+                response = self._send(method, url, sent, body)
+            except ssl.SSLCertVerificationError as exc:
+                raise self._fail(
+                    f"TLS certificate not trusted ({exc.verify_message}); set channels.oci.ca_file "
+                    "to the CA that signed it"
+                ) from None
+            except (ssl.SSLError, urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                reason = getattr(exc, "reason", exc)
+                if isinstance(reason, ssl.SSLCertVerificationError):
+                    raise self._fail(
+                        f"TLS certificate not trusted ({reason.verify_message}); set "
+                        "channels.oci.ca_file to the CA that signed it"
+                    ) from None
+                if isinstance(reason, ssl.SSLError):
+                    raise self._fail(f"TLS failed: {reason}") from None
+                wait = self._backoff(attempt, None, deadline, waited)
+                if wait is None:
+                    raise self._fail(f"unreachable ({_describe(reason)})") from None
+                log.debug("registry %s: %s; retrying in %.1fs", self.host, _describe(reason), wait)
+                self._sleep(wait)
+                waited += wait
+                continue
+            if response.status == 401 and not authenticated:
+                authenticated = True
+                self._authenticate(response, scope)
+                continue
+            if response.status in TRANSIENT:
+                wait = self._backoff(
+                    attempt, response.headers.get("retry-after"), deadline, waited
+                )
+                if wait is None:
+                    raise self._fail(
+                        f"{method} {_path_of(url)} answered {response.status} "
+                        f"{_error_text(response)} after {attempt} attempt(s)"
+                    )
+                log.debug("registry %s: %s; retrying in %.1fs", self.host, response.status, wait)
+                self._sleep(wait)
+                waited += wait
+                continue
+            return response
+
+    def _backoff(
+        self, attempt: int, retry_after: str | None, deadline: float, waited: float
+    ) -> float | None:
+        wait: float = min(0.2 * 2 ** (attempt - 1), 5.0)
+        if retry_after and retry_after.strip().replace(".", "", 1).isdigit():
+            wait = float(retry_after)
+        # The clock alone does not bound a sleep that returns early (an injected or
+        # interruptible one): the waits asked for so far count against the budget too.
+        remaining = min(deadline - time.monotonic(), self.retry_seconds - waited)
+        if remaining <= 0 or wait > remaining:
+            return None
+        return wait
+
+    def _authenticate(self, response: _Response, scope: str | None) -> None:
+        challenge = response.headers.get("www-authenticate", "")
+        kind = challenge.split(" ", 1)[0].lower()
+        if kind == "basic":
+            if self.credentials is None:
+                raise self._fail("requires credentials; set the username and password variables")
+            with self._lock:
+                self._auth[""] = self.credentials.basic()
+            return
+        if kind == "bearer":
+            params = dict(_CHALLENGE.findall(challenge))
+            realm = params.get("realm")
+            if not realm:
+                raise self._fail("sent a bearer challenge without a realm")
+            query = {k: v for k, v in params.items() if k in ("service", "scope")}
+            token_url = realm + ("?" + urllib.parse.urlencode(query) if query else "")
+            headers = {"Authorization": self.credentials.basic()} if self.credentials else {}
+            try:
+                answer = self._send("GET", token_url, headers, None)
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise self._fail(f"token service unreachable ({_describe(reason)})") from None
+            if answer.status == 401:
+                raise self._fail("authentication failed (401 unauthorized)")
+            if answer.status != 200:
+                raise self._fail(f"token service answered {answer.status}")
+            try:
+                token = json.loads(answer.body)
+                value = token.get("token") or token.get("access_token")
+            except (ValueError, AttributeError):
+                value = None
+            if not value:
+                raise self._fail("token service sent no token")
+            with self._lock:
+                self._auth[scope or ""] = f"Bearer {value}"
+            return
+        raise self._fail(f"unsupported authentication challenge {challenge!r}")
+
+    def _checked(self, response: _Response, what: str) -> _Response:
+        if response.status == 401:
+            raise self._fail(f"authentication failed for {what} (401 unauthorized)")
+        if response.status == 403:
+            raise self._fail(f"access denied to {what} (403 forbidden)")
+        if response.status >= 400:
+            raise self._fail(f"{what} answered {response.status} {_error_text(response)}")
+        return response
+
+    # ------------------------------------------------------------------ API
+
+    def ping(self) -> None:
+        self._checked(self.request("GET", "/v2/"), "/v2/")
+
+    def manifest(self, repository: str, reference: str) -> Manifest | None:
+        """The manifest under a tag or digest, or None when there is none."""
+        accept = ", ".join((OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX))
+        response = self.request(
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=f"repository:{repository}:pull",
+            headers={"Accept": accept},
+        )
+        if response.status == 404:
+            return None
+        self._checked(response, f"{repository}:{reference}")
+        try:
+            data = json.loads(response.body)
+        except ValueError:
+            raise self._fail(f"{repository}:{reference} is not a JSON manifest") from None
+        digest = sha256_digest(response.body)
+        media_type = data.get("mediaType") or response.headers.get("content-type", OCI_MANIFEST)
+        return Manifest(digest, str(media_type), data, response.body)
+
+    def tags(self, repository: str) -> list[str]:
+        found: list[str] = []
+        path: str | None = f"/v2/{repository}/tags/list?n=1000"
+        pages = 0
+        while path and pages < 1000:
+            pages += 1
+            response = self.request("GET", path, scope=f"repository:{repository}:pull")
+            if response.status == 404:
+                return found
+            self._checked(response, f"{repository} tags")
+            found.extend(json.loads(response.body).get("tags") or [])
+            path = _next_link(response.headers.get("link", ""))
+        return found
+
+    def blob(self, repository: str, digest: str) -> bytes:
+        response = self._checked(
+            self.request(
+                "GET", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull"
+            ),
+            f"{repository}@{digest}",
+        )
+        if sha256_digest(response.body) != digest:
+            raise self._fail(f"blob {digest} of {repository} does not match its digest")
+        return response.body
+
+    def put_blob(self, repository: str, data: bytes) -> str:
+        digest = sha256_digest(data)
+        scope = f"repository:{repository}:pull,push"
+        head = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", scope=scope)
+        if head.status == 200:
+            return digest
+        uploads = f"/v2/{repository}/blobs/uploads/"
+        started = self._checked(
+            self.request("POST", uploads, scope=scope, body=b""),
+            f"upload to {repository}",
+        )
+        location = started.headers.get("location")
+        if not location:
+            raise self._fail(f"upload to {repository} gave no location")
+        # RFC 9110: a relative Location is relative to the URL of the request (the POST).
+        location = urllib.parse.urljoin(self.base + uploads, location)
+        sep = "&" if "?" in location else "?"
+        self._checked(
+            self.request(
+                "PUT",
+                f"{location}{sep}digest={urllib.parse.quote(digest)}",
+                scope=scope,
+                headers={"Content-Type": "application/octet-stream"},
+                body=data,
+            ),
+            f"upload to {repository}",
+        )
+        return digest
+
+    def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> str:
+        self._checked(
+            self.request(
+                "PUT",
+                f"/v2/{repository}/manifests/{reference}",
+                scope=f"repository:{repository}:pull,push",
+                headers={"Content-Type": media_type},
+                body=raw,
+            ),
+            f"{repository}:{reference}",
+        )
+        return sha256_digest(raw)
+
+
+def _lower(items: Any) -> dict[str, str]:
+    """Header names vary in case between registries; look them up lower-cased."""
+    return {str(k).lower(): str(v) for k, v in items}
+
+
+def _describe(reason: object) -> str:
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(reason, ConnectionResetError):
+        return "connection reset"
+    return str(reason) or type(reason).__name__
+
+
+def _path_of(url: str) -> str:
+    return urllib.parse.urlsplit(url).path
+
+
+def _error_text(response: _Response) -> str:
+    try:
+        errors = json.loads(response.body).get("errors") or []
+        texts = [f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)]
+        return "(" + "; ".join(texts) + ")" if texts else ""
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _next_link(header: str) -> str | None:
+    match = re.search(r"<([^>]+)>\s*;\s*rel=\"?next\"?", header)
+    return match.group(1) if match else None
