@@ -151,6 +151,9 @@ class RegistryClient:
         scheme = "http" if self.tls.plain_http else "https"
         self.base = f"{scheme}://{host}"
         self._context = None if self.tls.plain_http else self._ssl_context()
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=self._context), _SameHostAuthRedirects()
+        )
 
     def _ssl_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=self.tls.ca_file)
@@ -175,9 +178,7 @@ class RegistryClient:
             url, data=body, method=method, headers=dict(headers)
         )
         try:
-            with urllib.request.urlopen(  # noqa: S310
-                request, timeout=self.timeout, context=self._context
-            ) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 return _Response(response.status, _lower(response.headers.items()), response.read())
         except urllib.error.HTTPError as exc:
             return _Response(exc.code, _lower(exc.headers.items()), exc.read())
@@ -201,7 +202,9 @@ class RegistryClient:
             attempt += 1
             sent = dict(headers or {})
             auth = self._auth.get(scope or "") or self._auth.get("")
-            if auth:
+            # Credentials go to the registry only, never to another host it names
+            # (an upload location or blob storage elsewhere).
+            if auth and urllib.parse.urlsplit(url).netloc == self.host:
                 sent["Authorization"] = auth
             try:
                 response = self._send(method, url, sent, body)
@@ -231,9 +234,7 @@ class RegistryClient:
                 self._authenticate(response, scope)
                 continue
             if response.status in TRANSIENT:
-                wait = self._backoff(
-                    attempt, response.headers.get("retry-after"), deadline, waited
-                )
+                wait = self._backoff(attempt, response.headers.get("retry-after"), deadline, waited)
                 if wait is None:
                     raise self._fail(
                         f"{method} {_path_of(url)} answered {response.status} "
@@ -248,9 +249,12 @@ class RegistryClient:
     def _backoff(
         self, attempt: int, retry_after: str | None, deadline: float, waited: float
     ) -> float | None:
-        wait: float = min(0.2 * 2 ** (attempt - 1), 5.0)
+        # The exponent is capped: 2.0 ** 1024 overflows a float, and attempts are many
+        # when the registry asks for none (Retry-After: 0).
+        wait: float = min(0.2 * 2 ** min(attempt - 1, 5), 5.0)
         if retry_after and retry_after.strip().replace(".", "", 1).isdigit():
-            wait = float(retry_after)
+            # Honoured, but never as a busy loop: "Retry-After: 0" still pauses a little.
+            wait = max(float(retry_after), 0.05)
         # The clock alone does not bound a sleep that returns early (an injected or
         # interruptible one): the waits asked for so far count against the budget too.
         remaining = min(deadline - time.monotonic(), self.retry_seconds - waited)
@@ -340,7 +344,11 @@ class RegistryClient:
             if response.status == 404:
                 return found
             self._checked(response, f"{repository} tags")
-            found.extend(json.loads(response.body).get("tags") or [])
+            try:
+                page = json.loads(response.body)
+            except ValueError:
+                raise self._fail(f"the tag list of {repository} is not JSON") from None
+            found.extend(page.get("tags") or [] if isinstance(page, dict) else [])
             path = _next_link(response.headers.get("link", ""))
         return found
 
@@ -396,6 +404,31 @@ class RegistryClient:
             f"{repository}:{reference}",
         )
         return sha256_digest(raw)
+
+
+class _SameHostAuthRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but drop the Authorization header when the host changes.
+
+    Registries redirect blob downloads to object storage, which must not see
+    the registry's credentials (and rejects requests that carry them).
+    """
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if (
+            new is not None
+            and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc
+        ):
+            new.remove_header("Authorization")
+        return new
 
 
 def _lower(items: Any) -> dict[str, str]:
