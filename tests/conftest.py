@@ -215,3 +215,23 @@ def tls_registry(tmp_path: Path, tls_material: TlsMaterial) -> Iterator[Registry
     users = {"chartship": secrets.token_urlsafe(16)}
     with RegistryServer(tmp_path / "tls-registry", tls=tls_material, users=users) as server:
         yield server
+
+
+# --------------------------------------------------------------------------- GitHub API
+
+
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A GitHub REST API stand-in (releases) on 127.0.0.1 holding ``metallb/metallb``.
+
+    ``.api_url`` is PyGithub's ``base_url``, ``.token`` the only token it accepts.
+    Every request and response is checked against GitHub's OpenAPI description;
+    the test fails at teardown if anything violated it (``clear_violations()``
+    after provoking some on purpose)."""
+    from tests.support.github_standin import GithubStandin
+
+    for variable in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(variable, "127.0.0.1,localhost")
+    with GithubStandin(token=secrets.token_urlsafe(16), repos=["metallb/metallb"]) as standin:
+        yield standin
+    assert not standin.violations, standin.report()

@@ -69,8 +69,12 @@ import chartship.nox_sessions
 
 first = chartship.nox_sessions.register(prefix="chart-")
 second = chartship.nox_sessions.register(prefix="helm-")
-assert first == ["chart-lint", "chart-package", "chart-push", "chart-bump"], first
-assert second == ["helm-lint", "helm-package", "helm-push", "helm-bump"], second
+assert first == [
+    "chart-lint", "chart-package", "chart-push", "chart-github-release", "chart-bump"
+], first
+assert second == [
+    "helm-lint", "helm-package", "helm-push", "helm-github-release", "helm-bump"
+], second
 """
 
 
@@ -164,7 +168,13 @@ def test_plain_ns_lists_tasks_at_top_level(workspace: Workspace) -> None:
     workspace.write("tasks.py", PLAIN_TASKS)
     result = invoke(workspace, "--list")
     assert result.returncode == 0, combined(result)
-    assert sorted(listed_tasks(result.stdout)) == ["bump", "lint", "package", "push"], result.stdout
+    assert sorted(listed_tasks(result.stdout)) == [
+        "bump",
+        "github-release",
+        "lint",
+        "package",
+        "push",
+    ], result.stdout
 
 
 def test_plain_ns_lint_fails_on_broken_chart_naming_the_file(workspace: Workspace) -> None:
@@ -303,6 +313,7 @@ def test_nox_lists_registered_and_own_sessions(workspace: Workspace) -> None:
         "chart-lint": "Lint every chart (helm lint --strict, schema, versions).",
         "chart-package": "Package every chart once into dist/ with SHA256SUMS.",
         "chart-push": "Push dist/ to the OCI registry, verified by reading back.",
+        "chart-github-release": "One GitHub release per archive in dist/, assets verified.",
         "chart-bump": "Stamp a release version: nox -s chart-bump -- --version X.Y.Z.",
         "docs": "Build the documentation of this repository.",
     }

@@ -6,9 +6,17 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
-from .commands import run_bump, run_lint, run_package, run_push, settings_from
+from .commands import (
+    run_bump,
+    run_github_release,
+    run_lint,
+    run_package,
+    run_push,
+    settings_from,
+)
 from .config import parse_assignment
 from .edge import configure_logging, error_message, exit_status
 from .errors import ChartshipError
@@ -50,6 +58,19 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument(
         "--force", action="store_true", help="replace a tag that holds a different archive"
     )
+    release = sub.add_parser(
+        "github-release", parents=[common], help="one GitHub release per archive in dist/"
+    )
+    release.add_argument("charts", nargs="*", help="chart names (default: every archive)")
+    release.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    release.add_argument(
+        "--force", action="store_true", help="replace an attached asset with other bytes"
+    )
+    release.add_argument(
+        "--notes",
+        type=Path,
+        help="release notes file (default: the chart's artifacthub.io/changes)",
+    )
     return parser
 
 
@@ -67,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_bump(settings, args.new_version, args.charts, dry_run=args.dry_run)
         elif args.command == "package":
             run_package(settings, args.charts, dev=args.dev, sign=args.sign, force=args.force)
+        elif args.command == "github-release":
+            run_github_release(
+                settings, args.charts, dry_run=args.dry_run, force=args.force, notes=args.notes
+            )
         elif args.command == "push":
             run_push(settings, args.charts, dry_run=args.dry_run, force=args.force)
     except ChartshipError as exc:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
+from . import github_release, oci, stamp
 from . import lint as lint_mod
-from . import oci, stamp
 from . import package as package_mod
 from .config import Settings, load_settings
 from .errors import ChecksFailed
@@ -127,4 +128,42 @@ def run_push(
     quiet = "" if dry_run or changed else "; nothing changed"
     print(f"OCI: {counts or 'nothing to do'}{quiet}", file=out)
     oci.require_complete(report)
+    return report
+
+
+def run_github_release(
+    settings: Settings,
+    charts: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    notes: Path | None = None,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> github_release.ReleaseReport:
+    """Converge one GitHub release per archive; print each release and asset."""
+    out = out or sys.stdout
+    report = github_release.publish_releases(
+        settings, charts, dry_run=dry_run, force=force, notes_file=notes, environ=environ
+    )
+    title = "dry run, nothing changed:" if dry_run else "releases of"
+    print(f"GitHub: {title} {report.repository}", file=out)
+    for outcome in report.outcomes:
+        art = outcome.artifact
+        where = f" {outcome.html_url}" if outcome.html_url else ""
+        print(
+            f"  {art.chart} {art.version}: release {outcome.tag} {outcome.status} "
+            f"({outcome.message}){where}",
+            file=out,
+        )
+        for asset in outcome.assets:
+            print(f"    {asset.name}: {asset.status} ({asset.message})", file=out)
+    changed = (
+        sum(o.status == "created" for o in report.outcomes)
+        + report.assets("uploaded")
+        + report.assets("replaced")
+    )
+    quiet = "" if dry_run or changed else "; nothing changed"
+    print(f"GitHub: {len(report.outcomes)} release(s){quiet}", file=out)
+    github_release.require_complete(report)
     return report

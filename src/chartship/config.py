@@ -108,6 +108,20 @@ class GithubSettings:
         default=None,
         metadata=_doc("Commit or branch a new release tag points at; default: the current commit."),
     )
+    timeout: float = field(default=30.0, metadata=_doc("Seconds one API request may take."))
+    max_wait: float = field(
+        default=60.0,
+        metadata=_doc(
+            "Most seconds to wait for a rate limit (Retry-After, x-ratelimit-reset) before "
+            "failing instead."
+        ),
+    )
+    throttle: bool = field(
+        default=True,
+        metadata=_doc(
+            "Space requests as GitHub asks of integrations (0.25 s apart, writes 1 s apart)."
+        ),
+    )
 
 
 @dataclass(frozen=True)

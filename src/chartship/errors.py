@@ -113,6 +113,12 @@ class RegistryError(ChartshipError):
     exit_code = 5
 
 
+class GithubError(ChartshipError):
+    """The GitHub API refused or failed a call; messages never carry the token."""
+
+    exit_code = 5
+
+
 class PublishIncomplete(ChartshipError):
     """Some artifacts were refused or failed to publish; the summary says which."""
 

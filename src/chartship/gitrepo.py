@@ -45,6 +45,11 @@ class Git:
         _, untracked = self._git("ls-files", "--others", "--exclude-standard", "--", str(path))
         return bool(untracked.strip())
 
+    def head(self) -> str | None:
+        """The checked-out commit, or None in a repository with no commit yet."""
+        code, out = self._git("rev-parse", "--verify", "--quiet", "HEAD", check=False)
+        return out.strip() if code == 0 and out.strip() else None
+
     def last_commit_time(self, path: Path) -> int | None:
         code, out = self._git("log", "-1", "--format=%ct", "--", str(path), check=False)
         return int(out.strip()) if code == 0 and out.strip().isdigit() else None

@@ -40,6 +40,12 @@ SESSIONS: tuple[SessionSpec, ...] = (
         "push", ("push",), "Push dist/ to the OCI registry, verified by reading back.", False
     ),
     SessionSpec(
+        "github-release",
+        ("github-release",),
+        "One GitHub release per archive in dist/, assets verified.",
+        False,
+    ),
+    SessionSpec(
         "bump", ("bump",), "Stamp a release version: nox -s {name} -- --version X.Y.Z.", False
     ),
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from invoke.collection import Collection
@@ -142,9 +143,37 @@ def push(
         commands.run_push(_settings(c, helm=helm), list(chart or ()), dry_run=dry_run, force=force)
 
 
+@task(
+    name="github-release",
+    iterable=["chart"],
+    help={
+        "chart": "chart whose archives to release (repeatable; default: all in dist/)",
+        "dry_run": "print what would be created, uploaded or refused; change nothing",
+        "force": "replace an attached asset that has other bytes (reported loudly)",
+        "notes": "release notes file (default: the chart's artifacthub.io/changes)",
+    },
+)
+def github_release(
+    c: Context,
+    chart: Iterable[str] | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    notes: str = "",
+) -> None:
+    """One GitHub release per chart version, archive (and .prov) attached and verified."""
+    with _at_edge():
+        commands.run_github_release(
+            _settings(c),
+            list(chart or ()),
+            dry_run=dry_run,
+            force=force,
+            notes=Path(notes) if notes else None,
+        )
+
+
 def collection() -> Collection:
     """A fresh collection of chartship's tasks with its configuration defaults."""
-    coll = Collection(lint, bump, package, push)
+    coll = Collection(lint, bump, package, push, github_release)
     coll.configure({"chartship": dict(DEFAULTS)})
     return coll
 

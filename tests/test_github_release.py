@@ -1,0 +1,267 @@
+"""GitHub Releases through PyGithub, against the contract-checking API stand-in."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chartship.commands import run_github_release
+from chartship.config import Settings
+from chartship.errors import GithubError, PublishIncomplete, UsageError
+from chartship.github_release import publish_releases
+from chartship.package import package
+from chartship.stamp import bump
+from tests.conftest import Workspace
+from tests.support.gpg import Keys, sign_env
+
+REPO = "metallb/metallb"
+DASH = "metallb-dashboards"
+
+
+def configure(ws: Workspace, github: Any, **extra: object) -> Settings:
+    options: dict[str, object] = {
+        "repository": REPO,
+        "api_url": github.api_url,
+        "throttle": "false",
+        "max_wait": 5,
+        **extra,
+    }
+    lines = [
+        "",
+        "channels:",
+        "  phase: classic",
+        "  github:",
+        *[f"    {k}: {v}" for k, v in options.items()],
+        "  pages:",
+        "    index_url: http://127.0.0.1:9/charts",
+    ]
+    path = ws.path("chartship.yaml")
+    path.write_text(path.read_text() + "\n".join(lines) + "\n")
+    return ws.settings()
+
+
+def token(github: Any) -> dict[str, str]:
+    return {"GITHUB_TOKEN": github.token}
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def writes(github: Any) -> list[str]:
+    return [
+        f"{r.method} {r.path}" for r in github.requests if r.method in ("POST", "PATCH", "DELETE")
+    ]
+
+
+def test_first_release_creates_releases_with_verified_assets(
+    workspace: Workspace, github: Any
+) -> None:
+    settings = configure(workspace, github)
+    bump(settings, "0.16.2", ["metallb"])
+    made = {p.chart: p for p in package(settings)}
+    out = io.StringIO()
+    report = run_github_release(settings, environ=token(github), out=out)
+
+    assert [(o.tag, o.status) for o in report.outcomes] == [
+        ("metallb-chart-0.16.2", "created"),
+        ("metallb-dashboards-chart-1.2.0", "created"),
+    ]
+    for chart, packaged in made.items():
+        release = github.release(REPO, f"{chart}-chart-{packaged.version}")
+        assert release.name == release.tag_name
+        assert not release.prerelease
+        assert not release.draft
+        assert release.target_commitish == workspace.git("rev-parse", "HEAD").strip()
+        (asset,) = release.assets
+        assert asset.name == packaged.archive.name
+        assert asset.data == packaged.archive.read_bytes()
+        assert asset.content_type == "application/gzip"
+    # Chart releases never take the repository's Latest marker.
+    assert github.latest_release(REPO) is None
+    # The body comes from the chart's artifacthub.io/changes annotation.
+    body = github.release(REPO, "metallb-chart-0.16.2").body
+    assert body.startswith("Helm chart metallb 0.16.2.")
+    assert "## Changes" in body
+    text = out.getvalue()
+    assert "metallb-0.16.2.tgz: uploaded (uploaded and verified)" in text
+    assert github.token not in text
+
+
+def test_rerun_changes_nothing(workspace: Workspace, github: Any) -> None:
+    settings = configure(workspace, github)
+    package(settings, [DASH])
+    publish_releases(settings, environ=token(github))
+    before = len(writes(github))
+    out = io.StringIO()
+    report = run_github_release(settings, environ=token(github), out=out)
+    assert [(o.status, [a.status for a in o.assets]) for o in report.outcomes] == [
+        ("existing", ["skipped"])
+    ]
+    assert len(writes(github)) == before
+    assert "GitHub: 1 release(s); nothing changed" in out.getvalue()
+
+
+def test_existing_release_gets_only_its_missing_assets(
+    workspace: Workspace, github: Any, keys: Keys
+) -> None:
+    settings = configure(workspace, github)
+    (made,) = package(settings, [DASH], sign=True, environ=sign_env(keys.plain))
+    assert made.provenance is not None
+    release = github.create_release(
+        REPO, "metallb-dashboards-chart-1.2.0", name="kept", body="mine"
+    )
+    github.add_asset(release, made.archive.name, made.archive.read_bytes())
+
+    report = publish_releases(settings, environ=token(github))
+    (outcome,) = report.outcomes
+    assert outcome.status == "existing"
+    assert {a.name: a.status for a in outcome.assets} == {
+        made.archive.name: "skipped",
+        made.provenance.name: "uploaded",
+    }
+    assert not github.calls("POST", r"/releases$")
+    stored = github.release(REPO, "metallb-dashboards-chart-1.2.0")
+    assert (stored.name, stored.body) == ("kept", "mine")
+    assert {a.name: a.data for a in stored.assets}[made.provenance.name] == (
+        made.provenance.read_bytes()
+    )
+
+
+def test_prerelease_versions_are_marked(workspace: Workspace, github: Any) -> None:
+    settings = configure(workspace, github)
+    bump(settings, "1.3.0-rc.1", [DASH])
+    package(settings, [DASH])
+    publish_releases(settings, environ=token(github))
+    assert github.release(REPO, "metallb-dashboards-chart-1.3.0-rc.1").prerelease
+
+
+def test_tampered_asset_is_refused_and_force_replaces(workspace: Workspace, github: Any) -> None:
+    settings = configure(workspace, github)
+    (made,) = package(settings, [DASH])
+    publish_releases(settings, environ=token(github))
+    (asset,) = github.release(REPO, "metallb-dashboards-chart-1.2.0").assets
+    github.replace_asset_bytes(asset, b"not the chart")
+
+    with pytest.raises(PublishIncomplete) as incomplete:
+        run_github_release(settings, environ=token(github), out=io.StringIO())
+    assert incomplete.value.exit_code == 6
+    refused = publish_releases(settings, environ=token(github)).outcomes[0].assets[0]
+    assert refused.status == "refused"
+    assert sha(b"not the chart") in refused.message
+    assert made.sha256 in refused.message
+
+    forced = publish_releases(settings, environ=token(github), force=True).outcomes[0].assets[0]
+    assert forced.status == "replaced"
+    assert "verified" in forced.message
+    (replaced,) = github.release(REPO, "metallb-dashboards-chart-1.2.0").assets
+    assert replaced.data == made.archive.read_bytes()
+
+
+def test_release_created_behind_a_502_is_not_created_twice(
+    workspace: Workspace, github: Any
+) -> None:
+    settings = configure(workspace, github)
+    package(settings, [DASH])
+    # GitHub created the release, a proxy answered 502; the client asks again.
+    github.fail("POST", r"/releases$", 502, perform=True)
+    (outcome,) = publish_releases(settings, environ=token(github)).outcomes
+    assert outcome.status == "existing"
+    assert outcome.message == "created meanwhile by someone else"
+    assert [a.status for a in outcome.assets] == ["uploaded"]
+    assert len(github.releases(REPO)) == 1
+
+
+def test_rate_limits_within_the_bound_are_waited_out(workspace: Workspace, github: Any) -> None:
+    settings = configure(workspace, github)
+    package(settings, [DASH])
+    github.fail("GET", r"/releases/tags/", 403)  # primary limit, reset one second ahead
+    github.fail("POST", r"/assets$", 429)  # secondary limit, Retry-After: 1
+    github.fail("GET", r"/assets$", 503)
+    (outcome,) = publish_releases(settings, environ=token(github)).outcomes
+    assert outcome.ok
+    assert [a.status for a in outcome.assets] == ["uploaded"]
+    assert sum(r.faulted for r in github.requests) == 3
+
+
+def test_rate_limit_beyond_the_bound_fails_fast(workspace: Workspace, github: Any) -> None:
+    settings = configure(workspace, github, max_wait=2)
+    package(settings, [DASH])
+    github.fail("GET", r"/releases/tags/", 429, times=10, headers={"Retry-After": "3600"})
+    started = time.monotonic()
+    (outcome,) = publish_releases(settings, environ=token(github)).outcomes
+    assert time.monotonic() - started < 10
+    assert outcome.status == "failed"
+    assert "GitHub: release metallb-dashboards-chart-1.2.0" in outcome.message
+    assert "3600" in outcome.message
+    assert github.releases(REPO) == []
+
+
+def test_persistent_server_errors_fail_that_release_only(workspace: Workspace, github: Any) -> None:
+    settings = configure(workspace, github)
+    bump(settings, "0.16.2", ["metallb"])
+    package(settings)
+    github.fail("POST", r"/releases$", 500, times=50)
+    report = publish_releases(settings, environ=token(github))
+    assert [o.status for o in report.outcomes] == ["failed", "failed"]
+    assert "500" in report.outcomes[0].message
+    with pytest.raises(PublishIncomplete):
+        run_github_release(settings, environ=token(github), out=io.StringIO())
+
+
+def test_tokens(
+    workspace: Workspace,
+    github: Any,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = configure(workspace, github)
+    package(settings, [DASH])
+    with pytest.raises(UsageError, match="GITHUB_TOKEN or GH_TOKEN"):
+        publish_releases(settings, environ={})
+    with pytest.raises(GithubError) as bad:
+        publish_releases(settings, environ={"GH_TOKEN": "sentinel-bad-token"})
+    assert "401" in str(bad.value)
+    assert "sentinel-bad-token" not in str(bad.value)
+    assert publish_releases(settings, environ={"GH_TOKEN": github.token}).ok
+    captured = capsys.readouterr()
+    for text in (captured.out, captured.err, caplog.text):
+        assert github.token not in text
+        assert "sentinel-bad-token" not in text
+
+
+def test_notes_file_is_the_body(workspace: Workspace, github: Any, tmp_path: Path) -> None:
+    settings = configure(workspace, github)
+    package(settings, [DASH])
+    notes = tmp_path / "NOTES.md"
+    notes.write_text("# Dashboards 1.2.0\n\nNew BGP panel.\n")
+    publish_releases(settings, environ=token(github), notes_file=notes)
+    assert github.release(REPO, "metallb-dashboards-chart-1.2.0").body == notes.read_text()
+
+
+def test_dry_run_writes_nothing(workspace: Workspace, github: Any) -> None:
+    settings = configure(workspace, github)
+    package(settings, [DASH])
+    out = io.StringIO()
+    report = run_github_release(settings, environ=token(github), dry_run=True, out=out)
+    assert [(o.status, [a.status for a in o.assets]) for o in report.outcomes] == [
+        ("planned", ["planned"])
+    ]
+    assert writes(github) == []
+    assert "would create the release" in out.getvalue()
+
+
+def test_make_latest_can_be_enabled(workspace: Workspace, github: Any) -> None:
+    settings = configure(workspace, github, make_latest="true")
+    package(settings, [DASH])
+    publish_releases(settings, environ=token(github))
+    latest = github.latest_release(REPO)
+    assert latest is not None
+    assert latest.tag_name == "metallb-dashboards-chart-1.2.0"
