@@ -38,3 +38,11 @@ def demo(session: nox.Session) -> None:
     session.install("-e", str(ROOT))
     session.run(*INSTALL_HELM)
     session.run("python", "tests/support/sandbox.py", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: chartship against the tools it replaces, as ratios from one run."""
+    session.install("-e", str(ROOT))
+    session.run(*INSTALL_HELM)
+    session.run("python", "tests/support/bench_index.py", *session.posargs)

@@ -115,6 +115,22 @@ def test_phase_needs_its_channels(tmp_path: Path) -> None:
     )
     assert error.key == "channels.oci"
     assert "required in phase 'dual'" in str(error)
+    error = error_for(
+        tmp_path, "channels:\n  pages:\n    index_url: https://metallb.github.io/metallb\n"
+    )
+    assert error.key == "channels.github"
+    assert "required in phase 'classic'" in str(error)
+
+
+def test_archives_on_pages_need_no_github(tmp_path: Path) -> None:
+    path = tmp_path / "chartship.yaml"
+    path.write_text(
+        "channels:\n  pages:\n    index_url: https://charts.example/\n    packages: pages\n"
+    )
+    settings = load_settings(path)
+    assert settings.channels.github is None
+    assert settings.channels.pages is not None
+    assert settings.channels.pages.packages == "pages"
 
 
 def test_full_metallb_style_configuration(tmp_path: Path) -> None:

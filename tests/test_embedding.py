@@ -70,10 +70,11 @@ import chartship.nox_sessions
 first = chartship.nox_sessions.register(prefix="chart-")
 second = chartship.nox_sessions.register(prefix="helm-")
 assert first == [
-    "chart-lint", "chart-package", "chart-push", "chart-github-release", "chart-bump"
+    "chart-lint", "chart-package", "chart-push", "chart-github-release", "chart-index",
+    "chart-bump",
 ], first
 assert second == [
-    "helm-lint", "helm-package", "helm-push", "helm-github-release", "helm-bump"
+    "helm-lint", "helm-package", "helm-push", "helm-github-release", "helm-index", "helm-bump"
 ], second
 """
 
@@ -135,6 +136,8 @@ def test_metallb_style_tasks_list_own_and_chart_tasks(workspace: Workspace) -> N
         "chart.bump",
         "chart.package",
         "chart.push",
+        "chart.github-release",
+        "chart.index",
     } <= set(names), result.stdout
     # The repository's own tasks keep their own docstrings, chartship's keep theirs.
     assert "Lint the Go code." in result.stdout
@@ -171,6 +174,7 @@ def test_plain_ns_lists_tasks_at_top_level(workspace: Workspace) -> None:
     assert sorted(listed_tasks(result.stdout)) == [
         "bump",
         "github-release",
+        "index",
         "lint",
         "package",
         "push",
@@ -314,6 +318,7 @@ def test_nox_lists_registered_and_own_sessions(workspace: Workspace) -> None:
         "chart-package": "Package every chart once into dist/ with SHA256SUMS.",
         "chart-push": "Push dist/ to the OCI registry, verified by reading back.",
         "chart-github-release": "One GitHub release per archive in dist/, assets verified.",
+        "chart-index": "Merge dist/ into index.yaml on the pages branch and push it.",
         "chart-bump": "Stamp a release version: nox -s chart-bump -- --version X.Y.Z.",
         "docs": "Build the documentation of this repository.",
     }

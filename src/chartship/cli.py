@@ -12,6 +12,7 @@ from . import __version__
 from .commands import (
     run_bump,
     run_github_release,
+    run_index,
     run_lint,
     run_package,
     run_push,
@@ -71,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="release notes file (default: the chart's artifacthub.io/changes)",
     )
+    index = sub.add_parser(
+        "index", parents=[common], help="merge dist/ into index.yaml on the pages branch"
+    )
+    index.add_argument("charts", nargs="*", help="chart names (default: every archive)")
+    index.add_argument("--dry-run", action="store_true", help="print what would be added")
+    index.add_argument(
+        "--pull-request", metavar="BRANCH", help="push to this new branch for a pull request"
+    )
     return parser
 
 
@@ -91,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "github-release":
             run_github_release(
                 settings, args.charts, dry_run=args.dry_run, force=args.force, notes=args.notes
+            )
+        elif args.command == "index":
+            run_index(
+                settings, args.charts, dry_run=args.dry_run, pull_request_branch=args.pull_request
             )
         elif args.command == "push":
             run_push(settings, args.charts, dry_run=args.dry_run, force=args.force)

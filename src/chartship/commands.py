@@ -12,11 +12,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import artifacts as artifact_mod
 from . import github_release, oci, stamp
 from . import lint as lint_mod
 from . import package as package_mod
+from . import pages as pages_mod
 from .config import Settings, load_settings
-from .errors import ChecksFailed
+from .errors import ChecksFailed, UsageError
 from .report import display_path, print_lint_report
 
 
@@ -167,3 +169,49 @@ def run_github_release(
     print(f"GitHub: {len(report.outcomes)} release(s){quiet}", file=out)
     github_release.require_complete(report)
     return report
+
+
+def run_index(
+    settings: Settings,
+    charts: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+    pull_request_branch: str | None = None,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> pages_mod.PagesResult:
+    """Merge the archives of dist/ into index.yaml on the pages branch and push it.
+
+    With ``packages: releases`` each entry points at the archive's GitHub
+    release asset, exactly as GitHub reports it, so the release comes first.
+    """
+    out = out or sys.stdout
+    artifacts = artifact_mod.from_dist(settings, charts)
+    pages = settings.channels.pages
+    if pages is None:
+        raise UsageError("no pages channel configured: set channels.pages.index_url")
+    if pages.packages == "releases":
+        urls = github_release.download_urls(settings, artifacts, environ)
+
+        def url_for(artifact: artifact_mod.Artifact) -> str:
+            return urls[artifact.archive.name]
+
+    else:
+
+        def url_for(artifact: artifact_mod.Artifact) -> str:
+            return f"{pages_mod.base_url(pages.index_url)}/{artifact.archive.name}"
+
+    result = pages_mod.publish_index(
+        settings,
+        artifacts,
+        url_for=url_for,
+        dry_run=dry_run,
+        pull_request_branch=pull_request_branch,
+        environ=environ,
+    )
+    print(f"index: {result.summary}", file=out)
+    by_key = {(a.chart, a.version): a for a in artifacts}
+    for key in result.added:
+        one = by_key[key]
+        print(f"  {one.chart} {one.version}: {url_for(one)} (sha256 {one.sha256})", file=out)
+    return result

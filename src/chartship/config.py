@@ -361,6 +361,9 @@ def _check_semantics(settings: Settings, v: _Validator) -> None:
         "oci-primary": ("github", "pages", "oci"),
         "oci-only": ("oci",),
     }[settings.channels.phase]
+    if pages is not None and pages.packages == "pages":
+        # Archives served next to index.yaml: no release assets, so no GitHub needed.
+        needs = tuple(name for name in needs if name != "github")
     configured = {name for name in ("github", "pages", "oci") if getattr(settings.channels, name)}
     # A repository that only lints and packages needs no channel at all.
     if configured:

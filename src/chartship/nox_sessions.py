@@ -46,6 +46,9 @@ SESSIONS: tuple[SessionSpec, ...] = (
         False,
     ),
     SessionSpec(
+        "index", ("index",), "Merge dist/ into index.yaml on the pages branch and push it.", False
+    ),
+    SessionSpec(
         "bump", ("bump",), "Stamp a release version: nox -s {name} -- --version X.Y.Z.", False
     ),
 )

@@ -171,9 +171,33 @@ def github_release(
         )
 
 
+@task(
+    iterable=["chart"],
+    help={
+        "chart": "chart whose archives to index (repeatable; default: all in dist/)",
+        "dry_run": "print what would be added; push nothing",
+        "pull_request": "push to this new branch (for a pull request) instead of the pages branch",
+    },
+)
+def index(
+    c: Context,
+    chart: Iterable[str] | None = None,
+    dry_run: bool = False,
+    pull_request: str = "",
+) -> None:
+    """Merge dist/ into index.yaml on the pages branch; concurrent releases lose nothing."""
+    with _at_edge():
+        commands.run_index(
+            _settings(c),
+            list(chart or ()),
+            dry_run=dry_run,
+            pull_request_branch=pull_request or None,
+        )
+
+
 def collection() -> Collection:
     """A fresh collection of chartship's tasks with its configuration defaults."""
-    coll = Collection(lint, bump, package, push, github_release)
+    coll = Collection(lint, bump, package, push, github_release, index)
     coll.configure({"chartship": dict(DEFAULTS)})
     return coll
 

@@ -1,0 +1,457 @@
+"""Publishing index.yaml on the pages branch, with git.
+
+Each run works in a throwaway shallow clone of the pages branch: it merges the
+new entries into index.yaml (and, in ``packages: pages`` mode, copies the
+archives next to it), commits, and pushes without force. When someone else
+published meanwhile the push is rejected as non-fast-forward; the branch is
+fetched again and the same entries are merged on top of the new tip, a few
+times with a short randomised pause. After the push the branch tip is fetched
+back and checked to hold every entry with its digest and URL.
+
+The remote's URL is never put on a command line: it goes into the clone's
+own git config, and any credentials in it are masked in every message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import index
+from .artifacts import Artifact
+from .config import PagesSettings, Settings
+from .errors import ChartError, ToolError, UsageError
+from .package import sha256_file
+from .runner import Result, Runner
+
+log = logging.getLogger("chartship")
+
+DEFAULT_NAME = "chartship"
+DEFAULT_EMAIL = "chartship@users.noreply.github.com"
+#: The clone's own branch; the remote branch names are only used in refspecs.
+_LOCAL = "chartship-pages"
+_REMOTE = "origin"
+#: Push rejections that mean "the branch moved under us": fetch again and retry.
+_MOVED = (
+    "fetch first",
+    "non-fast-forward",
+    "stale info",
+    "cannot lock ref",
+    "failed to update ref",
+    "incorrect old value",
+)
+_random = secrets.SystemRandom()
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class PagesResult:
+    """What publishing index.yaml did (or, for a dry run, would do)."""
+
+    branch: str  # where the commit went: the pages branch or the pull-request branch
+    base_branch: str  # the pages branch
+    remote: str  # the remote's URL with credentials masked
+    added: tuple[tuple[str, str], ...] = ()
+    present: tuple[tuple[str, str], ...] = ()
+    archives: tuple[str, ...] = ()  # archives added to the branch (packages: pages)
+    commit: str | None = None
+    attempts: int = 0  # pushes tried
+    rejections: int = 0  # of them rejected because the branch had moved
+    created_branch: bool = False
+    dry_run: bool = False
+    pull_request: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.archives)
+
+    @property
+    def summary(self) -> str:
+        listed = ", ".join(f"{n} {v}" for n, v in self.added) or ", ".join(self.archives)
+        if not self.changed:
+            there = ", ".join(f"{n} {v}" for n, v in self.present)
+            return f"nothing changed: {there} already in index.yaml on {self.base_branch}"
+        if self.dry_run:
+            made = " (the branch would be created)" if self.created_branch else ""
+            return f"dry run: would add {listed} to index.yaml on {self.branch}{made}"
+        retried = f" after {self.rejections} rejected push(es)" if self.rejections else ""
+        short = (self.commit or "")[:12]
+        if self.pull_request:
+            return (
+                f"pushed {listed} to branch {self.branch} (commit {short}){retried}; "
+                f"open a pull request from {self.branch} into {self.base_branch}"
+            )
+        return f"added {listed} to index.yaml on {self.branch} (commit {short}){retried}"
+
+
+# --------------------------------------------------------------------------- remote
+
+
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@]*)@")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any user name and password replaced by ``***``."""
+    match = _USERINFO.match(url)
+    return f"{match.group('scheme')}***@{url[match.end() :]}" if match else url
+
+
+def _url_secrets(url: str) -> tuple[str, ...]:
+    match = _USERINFO.match(url)
+    if not match or not match.group("userinfo"):
+        return ()
+    userinfo = match.group("userinfo")
+    user, colon, password = userinfo.partition(":")
+    secret = password if colon else user
+    found = {userinfo, secret, urllib.parse.unquote(secret)}
+    return tuple(sorted((s for s in found if s), key=len, reverse=True))
+
+
+@dataclass(frozen=True)
+class _Remote:
+    name: str
+    url: str
+    shown: str
+    secrets: tuple[str, ...]
+
+
+def _is_local_path(url: str) -> bool:
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url):
+        return False
+    head = url.split("/", 1)[0]
+    return ":" not in head  # "host:path" and "user@host:path" are scp-like remotes
+
+
+def _remote(settings: Settings, pages: PagesSettings, runner: Runner) -> _Remote:
+    got = runner.run(
+        ["git", "-C", str(settings.root), "remote", "get-url", pages.remote],
+        check=False,
+        what="git remote get-url",
+        timeout=60,
+    )
+    url = got.stdout.strip()
+    if got.returncode != 0 or not url:
+        raise UsageError(
+            f"git remote {pages.remote!r} (channels.pages.remote) is not configured "
+            f"in {settings.root}"
+        )
+    if _is_local_path(url) and not Path(url).is_absolute():
+        url = str((settings.root / url).resolve())
+    return _Remote(pages.remote, url, mask_url(url), _url_secrets(url))
+
+
+def _config_value(value: str) -> str:
+    if any(c in value for c in "\n\r\0"):
+        raise UsageError("the pages remote's URL contains a line break")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# --------------------------------------------------------------------------- the clone
+
+
+@dataclass
+class _Clone:
+    work: Path
+    runner: Runner
+    remote: _Remote
+    env: dict[str, str] = field(default_factory=dict)
+
+    def git(self, *args: str, check: bool = True, timeout: float = 300) -> Result:
+        return self.runner.run(
+            ["git", "-C", str(self.work), *args],
+            env={"GIT_TERMINAL_PROMPT": "0", **self.env},
+            secrets=self.remote.secrets,
+            check=check,
+            what=f"git {args[0]}",
+            timeout=timeout,
+        )
+
+    def init(self) -> None:
+        self.work.mkdir(parents=True)
+        self.git("init", "-q")
+        config = self.work / ".git" / "config"
+        with config.open("a", encoding="utf-8") as handle:
+            handle.write(f'[remote "{_REMOTE}"]\n\turl = {_config_value(self.remote.url)}\n')
+
+    def fail(self, what: str, result: Result) -> ToolError:
+        return ToolError(
+            f"{what} ({self.remote.shown})",
+            argv=result.argv,
+            returncode=result.returncode,
+            output=result.output,
+        )
+
+    def exists(self, branch: str) -> bool:
+        got = self.git("ls-remote", "--heads", _REMOTE, f"refs/heads/{branch}", check=False)
+        if got.returncode != 0:
+            raise self.fail(f"cannot list the branches of the pages remote {self.remote.name}", got)
+        return any(line.endswith(f"\trefs/heads/{branch}") for line in got.stdout.splitlines())
+
+    def fetch(self, branch: str) -> str | None:
+        """Fetch ``branch``'s tip (depth 1); its commit, or None if there is no such branch."""
+        tracking = f"refs/remotes/{_REMOTE}/{branch}"
+        got = self.git(
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--depth",
+            "1",
+            _REMOTE,
+            f"+refs/heads/{branch}:{tracking}",
+            check=False,
+        )
+        if got.returncode != 0:
+            if not self.exists(branch):
+                return None
+            raise self.fail(f"cannot fetch branch {branch}", got)
+        return self.git("rev-parse", "--verify", tracking).stdout.strip()
+
+    def checkout(self, commit: str | None) -> None:
+        """Make the work tree exactly ``commit``'s files, or empty on an unborn branch."""
+        if commit is not None:
+            self.git("checkout", "-q", "--force", "-B", _LOCAL, commit)
+        else:
+            self.git("symbolic-ref", "HEAD", f"refs/heads/{_LOCAL}")
+            self.git("update-ref", "-d", f"refs/heads/{_LOCAL}", check=False)
+            self.git("read-tree", "--empty")
+        self.git("clean", "-q", "-f", "-d", "-x")
+
+    def push(self, branch: str) -> Result:
+        return self.git("push", "--porcelain", _REMOTE, f"HEAD:refs/heads/{branch}", check=False)
+
+
+def _moved(result: Result) -> bool:
+    text = result.output
+    return "rejected]" in text and any(reason in text for reason in _MOVED)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _identity(environ: Mapping[str, str]) -> tuple[str, str]:
+    name = environ.get("GIT_AUTHOR_NAME") or environ.get("GIT_COMMITTER_NAME") or DEFAULT_NAME
+    email = environ.get("GIT_AUTHOR_EMAIL") or environ.get("GIT_COMMITTER_EMAIL") or DEFAULT_EMAIL
+    return name, email
+
+
+def _message(added: Sequence[tuple[str, str]], archives: Sequence[str]) -> list[str]:
+    if len(added) == 1:
+        subject = f"Release {added[0][0]} {added[0][1]}"
+    elif added:
+        subject = f"Release {len(added)} charts: " + ", ".join(f"{n} {v}" for n, v in added)
+    else:
+        subject = "Add chart archives: " + ", ".join(archives)
+    return [subject, "Published by chartship."]
+
+
+def base_url(index_url: str) -> str:
+    """The repository URL helm is given: ``index_url`` without a trailing /index.yaml."""
+    url = index_url.rstrip("/")
+    suffix = "/" + index.INDEX_FILE
+    return url[: -len(suffix)] if url.endswith(suffix) else url
+
+
+def _place_archives(work: Path, artifacts: Sequence[Artifact], branch: str) -> list[str]:
+    """Copy the archives next to index.yaml; an archive already there must be identical."""
+    copied: list[str] = []
+    for artifact in artifacts:
+        target = work / artifact.archive.name
+        if target.exists():
+            found = sha256_file(target)
+            if found != artifact.sha256:
+                raise ChartError(
+                    f"{artifact.archive.name} on branch {branch} has sha256 {found}, but the "
+                    f"archive to publish has {artifact.sha256}; a published archive is never "
+                    "replaced; nothing pushed",
+                    path=target.name,
+                )
+            continue
+        shutil.copyfile(artifact.archive, target)
+        if sha256_file(target) != artifact.sha256:
+            raise ChartError(
+                f"changed while being copied (expected sha256 {artifact.sha256})",
+                path=artifact.archive,
+            )
+        copied.append(artifact.archive.name)
+    return copied
+
+
+def _verify(
+    clone: _Clone,
+    branch: str,
+    entries: Sequence[Mapping[str, Any]],
+    added: set[tuple[str, str]],
+    artifacts: Sequence[Artifact],
+    pages_mode: bool,
+) -> None:
+    """Fetch the branch tip back and check it serves what was published."""
+    tip = clone.fetch(branch)
+    where = f"branch {branch} of {clone.remote.shown}"
+    if tip is None:
+        raise ChartError(f"read-back: {where} does not exist after the push", path=index.INDEX_FILE)
+    clone.git("checkout", "-q", "--force", "--detach", tip)
+    clone.git("clean", "-q", "-f", "-d", "-x")
+    index_file = clone.work / index.INDEX_FILE
+    if not index_file.is_file():
+        raise ChartError(f"read-back: missing on {where} at {tip[:12]}", path=index.INDEX_FILE)
+    text = index_file.read_text(encoding="utf-8")
+    for entry in entries:
+        name, version = str(entry["name"]), str(entry["version"])
+        found = index.get(text, name, version)
+        problem = None
+        if found is None:
+            problem = "is missing"
+        elif found.get("digest") != entry["digest"]:
+            problem = f"has digest {found.get('digest')}, expected {entry['digest']}"
+        elif (name, version) in added and entry["urls"][0] not in (found.get("urls") or []):
+            problem = f"has urls {found.get('urls')}, expected {entry['urls'][0]}"
+        if problem:
+            raise ChartError(
+                f"read-back: {name} {version} {problem} on {where} at {tip[:12]}",
+                path=index.INDEX_FILE,
+            )
+    if pages_mode:
+        for artifact in artifacts:
+            archive = clone.work / artifact.archive.name
+            digest = sha256_file(archive) if archive.is_file() else "(missing)"
+            if digest != artifact.sha256:
+                raise ChartError(
+                    f"read-back: sha256 {digest} on {where} at {tip[:12]}, "
+                    f"expected {artifact.sha256}",
+                    path=artifact.archive.name,
+                )
+
+
+# --------------------------------------------------------------------------- publish
+
+
+def publish_index(
+    settings: Settings,
+    artifacts: Sequence[Artifact],
+    *,
+    url_for: Callable[[Artifact], str],
+    dry_run: bool = False,
+    runner: Runner | None = None,
+    max_attempts: int = 8,
+    pull_request_branch: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> PagesResult:
+    """Add ``artifacts`` to index.yaml on the pages branch and push it.
+
+    ``url_for`` gives each archive's download URL (``packages: releases``); with
+    ``packages: pages`` the archives go onto the branch and are served from
+    ``<index_url>/<archive name>``. ``pull_request_branch`` pushes to that new
+    branch instead of the pages branch. A version already in the index with
+    the same digest is left alone; with another digest nothing is published.
+    """
+    pages = settings.channels.pages
+    if pages is None:
+        raise UsageError("channels.pages is not configured in chartship.yaml")
+    if not artifacts:
+        raise UsageError("nothing to publish: no chart archives given")
+    if max_attempts < 1:
+        raise UsageError(f"max_attempts must be at least 1, not {max_attempts}")
+    if pull_request_branch is not None and pull_request_branch in ("", pages.branch):
+        raise UsageError(
+            f"the pull-request branch must be a new branch, not {pull_request_branch!r}"
+        )
+    runner = runner or Runner()
+    environ = os.environ if environ is None else environ
+    pages_mode = pages.packages == "pages"
+    served = base_url(pages.index_url)
+
+    def url_of(artifact: Artifact) -> str:
+        return f"{served}/{artifact.archive.name}" if pages_mode else url_for(artifact)
+
+    # Built once: a retry merges exactly these entries (same created time) again.
+    entries = [index.entry_for(a, url_of(a)) for a in artifacts]
+    remote = _remote(settings, pages, runner)
+    target = pull_request_branch or pages.branch
+    name, email = _identity(environ)
+    with tempfile.TemporaryDirectory(prefix="chartship-pages-") as tmp:
+        # Set for git itself: the process environment would otherwise win over ``environ``.
+        identity = {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": environ.get("GIT_COMMITTER_NAME") or name,
+            "GIT_COMMITTER_EMAIL": environ.get("GIT_COMMITTER_EMAIL") or email,
+        }
+        clone = _Clone(Path(tmp) / "pages", runner, remote, env=identity)
+        clone.init()
+        if pull_request_branch is not None and clone.exists(pull_request_branch):
+            raise UsageError(
+                f"branch {pull_request_branch} already exists on {remote.shown}; "
+                "name a new branch for the pull request"
+            )
+        for attempt in range(1, max_attempts + 1):
+            tip = clone.fetch(pages.branch)
+            clone.checkout(tip)
+            index_file = clone.work / index.INDEX_FILE
+            old = index_file.read_text(encoding="utf-8") if index_file.is_file() else None
+            where = f"branch {pages.branch} of {remote.shown}"
+            try:
+                text, merged = index.merge(old, entries)
+                copied = _place_archives(clone.work, artifacts, pages.branch) if pages_mode else []
+            except ChartError as exc:
+                raise ChartError(
+                    f"{exc.message} (on {where})", path=exc.path, line=exc.line
+                ) from None
+            result = PagesResult(
+                branch=target,
+                base_branch=pages.branch,
+                remote=remote.shown,
+                added=merged.added,
+                present=merged.present,
+                archives=tuple(copied),
+                attempts=attempt - 1,
+                rejections=attempt - 1,  # every earlier push was turned away
+                created_branch=tip is None,
+                dry_run=dry_run,
+                pull_request=pull_request_branch is not None,
+            )
+            if not result.changed or dry_run:
+                log.info("pages: %s", result.summary)
+                return result
+            index_file.write_bytes(text.encode("utf-8"))
+            clone.git("add", "--", index.INDEX_FILE, *copied)
+            subject, body = _message(merged.added, copied)
+            clone.git("commit", "-q", "-m", subject, "-m", body)
+            commit = clone.git("rev-parse", "HEAD").stdout.strip()
+            pushed = clone.push(target)
+            if pushed.returncode == 0:
+                break
+            if pull_request_branch is not None or not _moved(pushed):
+                raise clone.fail(f"push to branch {target} failed", pushed)
+            if attempt == max_attempts:
+                raise ToolError(
+                    f"push to branch {target} of {remote.shown} was still rejected after "
+                    f"{max_attempts} attempts: others kept publishing meanwhile; nothing of "
+                    "this run was published, run it again",
+                    argv=pushed.argv,
+                    returncode=pushed.returncode,
+                    output=pushed.output,
+                )
+            log.info(
+                "pages: %s moved while publishing (attempt %d of %d); merging again",
+                target,
+                attempt,
+                max_attempts,
+            )
+            time.sleep(_random.uniform(0.05, 0.25) * min(attempt, 4))
+        _verify(clone, target, entries, set(merged.added), artifacts, pages_mode)
+    final = dataclasses.replace(result, commit=commit, attempts=attempt)
+    log.info("pages: %s", final.summary)
+    return final

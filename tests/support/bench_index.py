@@ -1,0 +1,310 @@
+"""Benchmark: one new entry merged into a big index.yaml, chartship against helm.
+
+Not a test (``nox -s bench`` runs it; ``python -m tests.support.bench_index``).
+For each size it writes a synthetic index in helm's own layout with realistic
+entries (many charts, dozens of versions each), builds a real chart archive
+for a new version of one of those charts, and times, best of ``repeat``:
+
+- chartship: a Python process that reads index.yaml, builds the entry from the
+  archive (:func:`chartship.index.entry_for`), merges it
+  (:func:`chartship.index.merge`) and writes the result; the same work is also
+  timed inside this process, without interpreter start and imports;
+- helm: ``helm repo index <dir holding only the new archive> --merge <old index>``,
+  for every pinned helm major.
+
+Both sides are timed as whole processes, best of ``repeat``, with their peak
+resident memory; the ratios compare measurements from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from chartship import index
+from chartship.artifacts import Artifact
+from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS = REPO / ".tools"
+URL = "https://charts.example.invalid/releases"
+VERSIONS_PER_CHART = 50
+NEW_VERSION = "99.0.0"
+
+_ENTRY = """\
+  - annotations:
+      artifacthub.io/changes: |
+        - kind: changed
+          description: Release {version} of {name}
+      artifacthub.io/license: Apache-2.0
+    apiVersion: v2
+    appVersion: v{version}
+    created: "2024-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:05{fraction}Z"
+    dependencies:
+    - condition: crds.enabled
+      name: crds
+      repository: ""
+      version: {version}
+    description: A network load-balancer implementation for Kubernetes using standard
+      routing protocols
+    digest: {digest}
+    home: https://metallb.universe.tf
+    icon: https://metallb.universe.tf/images/logo/metallb-blue.png
+    keywords:
+    - load-balancer
+    - bgp
+    kubeVersion: '>= 1.19.0-0'
+    maintainers:
+    - name: {name} maintainers
+      url: https://github.com/example/{name}/blob/main/MAINTAINERS.md
+    name: {name}
+    sources:
+    - https://github.com/example/{name}
+    type: application
+    urls:
+    - {url}/{name}-{version}.tgz
+    version: {version}
+"""
+
+
+def chart_name(number: int) -> str:
+    return f"chart-{number:04d}"
+
+
+def synthetic_index(entries: int) -> str:
+    """An index.yaml of ``entries`` versions, laid out exactly as helm writes one.
+
+    Digests and times are derived from the chart and version: the same size
+    always gives the same bytes.
+    """
+    charts = max(1, entries // VERSIONS_PER_CHART)
+    parts = ["apiVersion: v1\nentries:\n"]
+    for number in range(charts):
+        name = chart_name(number)
+        parts.append(f"  {name}:\n")
+        count = entries // charts + (1 if number < entries % charts else 0)
+        for ordinal in range(count, 0, -1):
+            version = f"{ordinal // 100}.{ordinal // 10 % 10}.{ordinal % 10}"
+            seed = hashlib.sha256(f"{name} {version}".encode()).digest()
+            parts.append(
+                _ENTRY.format(
+                    name=name,
+                    version=version,
+                    url=URL,
+                    digest=hashlib.sha256(seed).hexdigest(),
+                    month=1 + seed[0] % 12,
+                    day=1 + seed[1] % 28,
+                    hour=seed[2] % 24,
+                    minute=seed[3] % 60,
+                    # Go's RFC3339Nano: no trailing zeros, as helm writes it.
+                    fraction=f".{int.from_bytes(seed[4:8], 'big') % 10**9:09d}".rstrip(".0"),
+                )
+            )
+    parts.append('generated: "2024-06-01T00:00:00.123456789Z"\n')
+    return "".join(parts)
+
+
+def chart_archive(directory: Path, name: str, version: str) -> Path:
+    """A small but complete chart archive, as helm would read it."""
+    files = {
+        "Chart.yaml": (
+            f"apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: v{version}\n"
+            "description: A network load-balancer implementation for Kubernetes\n"
+            "type: application\nkubeVersion: '>= 1.19.0-0'\n"
+            "home: https://metallb.universe.tf\nkeywords: [load-balancer, bgp]\n"
+            f"maintainers:\n- name: {name} maintainers\n"
+            "annotations:\n  artifacthub.io/license: Apache-2.0\n"
+        ),
+        "values.yaml": "replicas: 1\n",
+        "templates/configmap.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
+        ),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    archive = directory / f"{name}-{version}.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for relative, text in files.items():
+            data = text.encode()
+            member = tarfile.TarInfo(f"{name}/{relative}")
+            member.size = len(data)
+            member.mtime = 1_700_000_000
+            member.mode = 0o644
+            tar.addfile(member, io.BytesIO(data))
+    return archive
+
+
+def _helm_env(home: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+
+
+def _chartship_merge(old_index: Path, archive: Path, output: Path) -> None:
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    name, version = archive.name.removesuffix(".tgz").rsplit("-", 1)
+    artifact = Artifact(name, version, archive, digest)
+    text = old_index.read_text(encoding="utf-8")
+    merged, result = index.merge(text, [index.entry_for(artifact, f"{URL}/{archive.name}")])
+    if result.added != ((name, version),) or result.rewritten:
+        raise RuntimeError(f"chartship merge did not add {name} {version} in place: {result}")
+    output.write_text(merged, encoding="utf-8")
+
+
+def _process(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[float, float]:
+    """Run ``argv`` to completion: its wall time in seconds and peak resident set in MB."""
+    start = time.perf_counter()
+    with subprocess.Popen(
+        list(argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    ) as proc:
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        errors = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed (exit {proc.returncode}): {errors.strip()}")
+    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def _nothing() -> None:
+    pass
+
+
+def _best_process(
+    repeat: int, argv: Sequence[str], env: Mapping[str, str] | None, before: Callable[[], None]
+) -> tuple[float, float]:
+    """Fastest of ``repeat`` runs, and the highest peak memory seen."""
+    runs = []
+    for _ in range(repeat):
+        before()
+        runs.append(_process(argv, env))
+    return min(t for t, _ in runs), max(m for _, m in runs)
+
+
+def _helm_argv(helm: Path, old_index: Path, directory: Path) -> list[str]:
+    return [str(helm), "repo", "index", str(directory), "--url", URL, "--merge", str(old_index)]
+
+
+def _fresh_dir(directory: Path, archive: Path) -> None:
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    shutil.copy2(archive, directory / archive.name)
+
+
+def _best(repeat: int, action: Callable[..., object], *args: Any) -> float:
+    times: list[float] = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action(*args)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def run(
+    sizes: Sequence[int] = (15000,),
+    *,
+    helm_versions: Sequence[str] = DEFAULT_HELM_VERSIONS,
+    repeat: int = 3,
+    workdir: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Time both merges for each size; one row per size and helm version.
+
+    With ``workdir`` the indexes are kept there (each row names its outputs);
+    otherwise they are written to a temporary directory and removed.
+    """
+    helms = {v: helm_path(TOOLS, v) for v in helm_versions}
+    missing = [str(p) for p in helms.values() if not p.is_file()]
+    if missing:
+        raise RuntimeError(f"helm not installed: {', '.join(missing)} (tests/support/provision.py)")
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="chartship-bench-") as scratch:
+        base = workdir if workdir is not None else Path(scratch)
+        for size in sizes:
+            where = base / f"n{size}"
+            where.mkdir(parents=True, exist_ok=True)
+            old_index = where / "old-index.yaml"
+            old_index.write_text(synthetic_index(size), encoding="utf-8")
+            chart = chart_name(max(1, size // VERSIONS_PER_CHART) // 2)
+            archive = chart_archive(where / "new", chart, NEW_VERSION)
+            ours = where / "chartship-index.yaml"
+            inprocess_s = _best(repeat, _chartship_merge, old_index, archive, ours)
+            # Whole processes on both sides, interpreter start included, as a CI step runs them.
+            merge_once = [sys.executable, __file__, "--merge-once", str(old_index), str(archive)]
+            chartship_s, chartship_rss = _best_process(
+                repeat, [*merge_once, str(ours)], None, _nothing
+            )
+            for version, helm in helms.items():
+                out_dir = where / f"helm-{version}"
+                helm_s, helm_rss = _best_process(
+                    repeat,
+                    _helm_argv(helm, old_index, out_dir),
+                    _helm_env(where / "home"),
+                    functools.partial(_fresh_dir, out_dir, archive),
+                )
+                rows.append(
+                    {
+                        "entries": size,
+                        "index_mb": round(old_index.stat().st_size / 1e6, 1),
+                        "chart": chart,
+                        "version": NEW_VERSION,
+                        "helm": version,
+                        "chartship_s": round(chartship_s, 4),
+                        "chartship_inprocess_s": round(inprocess_s, 4),
+                        "helm_s": round(helm_s, 4),
+                        "speedup": round(helm_s / chartship_s, 1),
+                        "chartship_rss_mb": round(chartship_rss, 1),
+                        "helm_rss_mb": round(helm_rss, 1),
+                        "chartship_index": ours if workdir is not None else None,
+                        "helm_index": out_dir / index.INDEX_FILE if workdir is not None else None,
+                    }
+                )
+    return rows
+
+
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        "| entries | index.yaml | helm | `helm repo index --merge` | `chartship` process "
+        "| of which the merge | speedup | peak RSS helm | peak RSS chartship |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['entries']:,} | {row['index_mb']} MB | {row['helm']} | "
+            f"{row['helm_s']:.3f} s | {row['chartship_s']:.3f} s | "
+            f"{row['chartship_inprocess_s']:.3f} s | {row['speedup']}x | "
+            f"{row['helm_rss_mb']} MB | {row['chartship_rss_mb']} MB |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("sizes", nargs="*", type=int, default=[15000], help="index entries")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
+    parser.add_argument("--merge-once", nargs=3, metavar=("OLD", "ARCHIVE", "OUT"), type=Path)
+    args = parser.parse_args(argv)
+    if args.merge_once:
+        _chartship_merge(*args.merge_once)
+        return 0
+    rows = run(args.sizes, repeat=args.repeat)
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
