@@ -71,10 +71,11 @@ first = chartship.nox_sessions.register(prefix="chart-")
 second = chartship.nox_sessions.register(prefix="helm-")
 assert first == [
     "chart-lint", "chart-package", "chart-push", "chart-github-release", "chart-index",
-    "chart-bump",
+    "chart-migrate", "chart-bump",
 ], first
 assert second == [
-    "helm-lint", "helm-package", "helm-push", "helm-github-release", "helm-index", "helm-bump"
+    "helm-lint", "helm-package", "helm-push", "helm-github-release", "helm-index",
+    "helm-migrate", "helm-bump",
 ], second
 """
 
@@ -138,6 +139,11 @@ def test_metallb_style_tasks_list_own_and_chart_tasks(workspace: Workspace) -> N
         "chart.push",
         "chart.github-release",
         "chart.index",
+        "chart.migrate.status",
+        "chart.migrate.backfill",
+        "chart.migrate.verify",
+        "chart.migrate.deprecate",
+        "chart.migrate.phase",
     } <= set(names), result.stdout
     # The repository's own tasks keep their own docstrings, chartship's keep theirs.
     assert "Lint the Go code." in result.stdout
@@ -176,6 +182,11 @@ def test_plain_ns_lists_tasks_at_top_level(workspace: Workspace) -> None:
         "github-release",
         "index",
         "lint",
+        "migrate.backfill",
+        "migrate.deprecate",
+        "migrate.phase",
+        "migrate.status",
+        "migrate.verify",
         "package",
         "push",
     ], result.stdout
@@ -319,6 +330,9 @@ def test_nox_lists_registered_and_own_sessions(workspace: Workspace) -> None:
         "chart-push": "Push dist/ to the OCI registry, verified by reading back.",
         "chart-github-release": "One GitHub release per archive in dist/, assets verified.",
         "chart-index": "Merge dist/ into index.yaml on the pages branch and push it.",
+        "chart-migrate": (
+            "Classic to OCI: nox -s chart-migrate -- status|backfill|verify|deprecate|phase PHASE."
+        ),
         "chart-bump": "Stamp a release version: nox -s chart-bump -- --version X.Y.Z.",
         "docs": "Build the documentation of this repository.",
     }

@@ -7,6 +7,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .commands import (
@@ -14,11 +15,16 @@ from .commands import (
     run_github_release,
     run_index,
     run_lint,
+    run_migrate_backfill,
+    run_migrate_deprecate,
+    run_migrate_phase,
+    run_migrate_status,
+    run_migrate_verify,
     run_package,
     run_push,
     settings_from,
 )
-from .config import parse_assignment
+from .config import Settings, parse_assignment
 from .edge import configure_logging, error_message, exit_status
 from .errors import ChartshipError
 
@@ -80,7 +86,51 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument(
         "--pull-request", metavar="BRANCH", help="push to this new branch for a pull request"
     )
+    _migrate_parser(sub, common)
     return parser
+
+
+def _migrate_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    migrate = sub.add_parser(
+        "migrate", parents=[common], help="move from the classic channel to OCI, step by step"
+    )
+    steps = migrate.add_subparsers(dest="step", metavar="STEP", required=True)
+    status = steps.add_parser("status", parents=[common], help="inventory of both channels")
+    status.add_argument("--report-dir", type=Path, help="where JSON and Markdown reports go")
+    status.add_argument(
+        "--no-download", action="store_true", help="skip downloading and checking archives"
+    )
+    backfill = steps.add_parser(
+        "backfill", parents=[common], help="copy classic versions into OCI, exact bytes"
+    )
+    backfill.add_argument("--dry-run", action="store_true", help="print the plan, push nothing")
+    backfill.add_argument("--workers", type=int, help="pushes at once (channels.oci.workers)")
+    backfill.add_argument("--report-dir", type=Path, help="where JSON and Markdown reports go")
+    steps.add_parser("verify", parents=[common], help="parity of the two channels")
+    deprecate = steps.add_parser(
+        "deprecate", parents=[common], help="tell classic users to move to OCI"
+    )
+    deprecate.add_argument("--dry-run", action="store_true", help="change nothing")
+    phase = steps.add_parser(
+        "phase", parents=[common], help="check and record the move to another phase"
+    )
+    phase.add_argument("to", metavar="PHASE", help="classic, dual, oci-primary or oci-only")
+    phase.add_argument("--dry-run", action="store_true", help="check only")
+
+
+def _run_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    if args.step == "status":
+        run_migrate_status(settings, report_dir=args.report_dir, download=not args.no_download)
+    elif args.step == "backfill":
+        run_migrate_backfill(
+            settings, dry_run=args.dry_run, workers=args.workers, report_dir=args.report_dir
+        )
+    elif args.step == "verify":
+        run_migrate_verify(settings)
+    elif args.step == "deprecate":
+        run_migrate_deprecate(settings, dry_run=args.dry_run)
+    elif args.step == "phase":
+        run_migrate_phase(settings, args.to, dry_run=args.dry_run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif args.command == "push":
             run_push(settings, args.charts, dry_run=args.dry_run, force=args.force)
+        elif args.command == "migrate":
+            _run_migrate(settings, args)
     except ChartshipError as exc:
         print(error_message(exc), file=sys.stderr)
         return exit_status(exc)

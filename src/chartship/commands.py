@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import artifacts as artifact_mod
-from . import github_release, oci, stamp
+from . import backfill as backfill_mod
+from . import github_release, migration, oci, stamp
+from . import inventory as inventory_mod
 from . import lint as lint_mod
 from . import package as package_mod
 from . import pages as pages_mod
@@ -215,3 +217,99 @@ def run_index(
         one = by_key[key]
         print(f"  {one.chart} {one.version}: {url_for(one)} (sha256 {one.sha256})", file=out)
     return result
+
+
+# --------------------------------------------------------------------------- migration
+
+
+def _report_dir(settings: Settings, report_dir: Path | None) -> Path:
+    return report_dir if report_dir is not None else settings.dist_path / "migration"
+
+
+def run_migrate_status(
+    settings: Settings,
+    *,
+    report_dir: Path | None = None,
+    download: bool = True,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> inventory_mod.Inventory:
+    """Inventory both channels; print the table, write JSON and Markdown reports."""
+    out = out or sys.stdout
+    found = inventory_mod.take_inventory(settings, environ=environ, download=download)
+    inventory_mod.print_inventory(found, lambda line: print(line, file=out))
+    written = inventory_mod.write_reports(found, _report_dir(settings, report_dir))
+    print("reports: " + ", ".join(display_path(p, settings.root) for p in written), file=out)
+    return found
+
+
+def run_migrate_backfill(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    workers: int | None = None,
+    report_dir: Path | None = None,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> backfill_mod.BackfillReport:
+    """Copy every proven classic version that OCI lacks; anomalies are reported, never copied."""
+    out = out or sys.stdout
+    report = backfill_mod.backfill(
+        settings, environ=environ, dry_run=dry_run, workers=workers, stream=out
+    )
+    if dry_run:
+        for copy in report.copies:
+            print(f"  {copy.chart} {copy.version}: would push {copy.reference}", file=out)
+    for copy in report.failed:
+        print(f"  {copy.chart} {copy.version}: FAILED {copy.message}", file=out)
+    for row in report.inventory.anomalies:
+        for anomaly in row.anomalies:
+            print(
+                f"  {row.chart} {row.version}: not copied, {anomaly.kind}: {anomaly.message}; "
+                f"{anomaly.advice}",
+                file=out,
+            )
+    inventory_mod.write_reports(report.inventory, _report_dir(settings, report_dir), "backfill")
+    print(report.summary, file=out)
+    backfill_mod.require_complete(report)
+    return report
+
+
+def run_migrate_verify(
+    settings: Settings, *, out: TextIO | None = None, environ: Mapping[str, str] | None = None
+) -> migration.Parity:
+    """Parity of the two channels; a table of the differences and exit 1 on any."""
+    out = out or sys.stdout
+    result = migration.parity(settings, environ=environ)
+    for line in result.lines():
+        print(line, file=out)
+    migration.require_parity(result)
+    return result
+
+
+def run_migrate_deprecate(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> pages_mod.FileUpdate:
+    out = out or sys.stdout
+    update = migration.deprecate(settings, dry_run=dry_run, environ=environ)
+    print(f"deprecate: {update.summary}", file=out)
+    return update
+
+
+def run_migrate_phase(
+    settings: Settings,
+    to: str,
+    *,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
+    out = out or sys.stdout
+    lines = migration.advance(settings, to, environ=environ, dry_run=dry_run)
+    for line in lines:
+        print(line, file=out)
+    return lines

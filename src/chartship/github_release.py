@@ -27,7 +27,7 @@ from github.Repository import Repository
 from urllib3.response import BaseHTTPResponse
 
 from . import artifacts as artifact_mod
-from . import versions
+from . import notices, versions
 from .artifacts import Artifact
 from .config import GithubSettings, Settings
 from .errors import GithubError, PublishIncomplete, UsageError
@@ -198,6 +198,13 @@ def release_notes(artifact: Artifact, notes_file: Path | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _with_notice(settings: Settings, artifact: Artifact, body: str) -> str:
+    """From the oci-primary phase on, every new release tells classic users where to go."""
+    if not notices.classic_deprecated(settings):
+        return body
+    return f"> [!IMPORTANT]\n> {notices.move_to_oci(settings, artifact.chart)}\n\n{body}"
+
+
 def _sha256_of(asset: GitReleaseAsset) -> str:
     streamed = asset.download_asset()
     if streamed is None:
@@ -320,7 +327,7 @@ def _converge_release(
             release = repo.create_git_release(
                 tag,
                 name=tag,
-                message=release_notes(artifact, notes_file),
+                message=_with_notice(settings, artifact, release_notes(artifact, notes_file)),
                 prerelease=versions.is_prerelease(artifact.version),
                 make_latest="true" if gh.make_latest else "false",
                 target_commitish=target if target else NotSet,

@@ -49,6 +49,12 @@ SESSIONS: tuple[SessionSpec, ...] = (
         "index", ("index",), "Merge dist/ into index.yaml on the pages branch and push it.", False
     ),
     SessionSpec(
+        "migrate",
+        ("migrate",),
+        "Classic to OCI: nox -s {name} -- status|backfill|verify|deprecate|phase PHASE.",
+        False,
+    ),
+    SessionSpec(
         "bump", ("bump",), "Stamp a release version: nox -s {name} -- --version X.Y.Z.", False
     ),
 )

@@ -268,13 +268,14 @@ def verify_published(client: RegistryClient, target: Target, artifact: Artifact)
     return manifest
 
 
-def _push_one(
+def push_one(
     helm: Helm, client: RegistryClient, target: Target, tls: Tls, item: PlanItem
 ) -> Outcome:
     try:
         helm.run(["push", str(item.artifact.archive), target.url, *_tls_flags(tls, login=False)])
     except ToolError as exc:
-        return Outcome(item, "failed", f"helm push failed: {_last_line(exc.output)}")
+        detail = _last_line(exc.output) if exc.output.strip() else exc.message
+        return Outcome(item, "failed", f"helm push failed: {detail}")
     try:
         manifest = verify_published(client, target, item.artifact)
     except ChartshipError as exc:
@@ -402,7 +403,7 @@ def push(
             ThreadPoolExecutor(max_workers=oci.workers) as pool,
         ):
             report.outcomes.extend(
-                pool.map(lambda i: _push_one(authed, client, target, tls, i), work)
+                pool.map(lambda i: push_one(authed, client, target, tls, i), work)
             )
     for chart, source in sources.items():
         report.metadata.append(

@@ -455,3 +455,97 @@ def publish_index(
     final = dataclasses.replace(result, commit=commit, attempts=attempt)
     log.info("pages: %s", final.summary)
     return final
+
+
+# --------------------------------------------------------------------------- other files
+
+
+@dataclass(frozen=True)
+class FileUpdate:
+    """What changing one file on the pages branch did (or, for a dry run, would do)."""
+
+    branch: str
+    path: str
+    changed: bool
+    commit: str | None = None
+    dry_run: bool = False
+
+    @property
+    def summary(self) -> str:
+        if not self.changed:
+            return f"{self.path} on {self.branch} is already up to date"
+        if self.dry_run:
+            return f"dry run: would update {self.path} on {self.branch}"
+        return f"updated {self.path} on {self.branch} (commit {(self.commit or '')[:12]})"
+
+
+def update_file(
+    settings: Settings,
+    path: str,
+    transform: Callable[[str | None], str],
+    *,
+    subject: str,
+    dry_run: bool = False,
+    runner: Runner | None = None,
+    max_attempts: int = 8,
+    environ: Mapping[str, str] | None = None,
+) -> FileUpdate:
+    """Rewrite one text file of the pages branch with ``transform`` (given None if absent).
+
+    Pushed without force like index.yaml: a branch that moved meanwhile is fetched and
+    ``transform`` applied again on the new tip, at most ``max_attempts`` times.
+    """
+    pages = settings.channels.pages
+    if pages is None:
+        raise UsageError("channels.pages is not configured in chartship.yaml")
+    if "/" in path or path in ("", ".", "..", index.INDEX_FILE):
+        raise UsageError(f"refusing to write {path!r} on the pages branch")
+    runner = runner or Runner()
+    environ = os.environ if environ is None else environ
+    remote = _remote(settings, pages, runner)
+    name, email = _identity(environ)
+    identity = {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+    }
+    with tempfile.TemporaryDirectory(prefix="chartship-pages-") as tmp:
+        clone = _Clone(Path(tmp) / "pages", runner, remote, env=identity)
+        clone.init()
+        for attempt in range(1, max_attempts + 1):
+            clone.checkout(clone.fetch(pages.branch))
+            target = clone.work / path
+            old = target.read_text(encoding="utf-8") if target.is_file() else None
+            new = transform(old)
+            if new == old or dry_run:
+                return FileUpdate(pages.branch, path, new != old, dry_run=dry_run)
+            target.write_text(new, encoding="utf-8")
+            clone.git("add", "--", path)
+            clone.git("commit", "-q", "-m", subject, "-m", "Published by chartship.")
+            commit = clone.git("rev-parse", "HEAD").stdout.strip()
+            pushed = clone.push(pages.branch)
+            if pushed.returncode == 0:
+                return FileUpdate(pages.branch, path, True, commit)
+            if not _moved(pushed) or attempt == max_attempts:
+                raise clone.fail(f"push of {path} to branch {pages.branch} failed", pushed)
+            time.sleep(_random.uniform(0.05, 0.25) * min(attempt, 4))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def read_file(settings: Settings, path: str, *, runner: Runner | None = None) -> str | None:
+    """One file of the pages branch's tip, or None when the file or the branch is absent."""
+    pages = settings.channels.pages
+    if pages is None:
+        raise UsageError("channels.pages is not configured in chartship.yaml")
+    runner = runner or Runner()
+    remote = _remote(settings, pages, runner)
+    with tempfile.TemporaryDirectory(prefix="chartship-pages-") as tmp:
+        clone = _Clone(Path(tmp) / "pages", runner, remote)
+        clone.init()
+        tip = clone.fetch(pages.branch)
+        if tip is None:
+            return None
+        clone.checkout(tip)
+        target = clone.work / path
+        return target.read_text(encoding="utf-8") if target.is_file() else None

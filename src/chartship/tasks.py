@@ -195,9 +195,86 @@ def index(
         )
 
 
+@task(
+    help={
+        "report_dir": "where the JSON and Markdown reports go (default: <dist>/migration)",
+        "no_download": "do not download and check the archives OCI lacks",
+    }
+)
+def migrate_status(c: Context, report_dir: str = "", no_download: bool = False) -> None:
+    """Inventory of both channels per chart and version, with anomalies and reports."""
+    with _at_edge():
+        commands.run_migrate_status(
+            _settings(c), report_dir=Path(report_dir) if report_dir else None,
+            download=not no_download,
+        )  # fmt: skip
+
+
+@task(
+    help={
+        "dry_run": "print what would be copied; push nothing",
+        "workers": "pushes at once (default: channels.oci.workers)",
+        "report_dir": "where the JSON and Markdown reports go (default: <dist>/migration)",
+    }
+)
+def migrate_backfill(
+    c: Context, dry_run: bool = False, workers: int = 0, report_dir: str = ""
+) -> None:
+    """Copy every classic version OCI lacks, exact bytes, verified; resumable."""
+    with _at_edge():
+        commands.run_migrate_backfill(
+            _settings(c),
+            dry_run=dry_run,
+            workers=workers or None,
+            report_dir=Path(report_dir) if report_dir else None,
+        )
+
+
+@task
+def migrate_verify(c: Context) -> None:
+    """Parity of the classic and OCI channels; fails on any difference."""
+    with _at_edge():
+        commands.run_migrate_verify(_settings(c))
+
+
+@task(help={"dry_run": "say what would change; change nothing"})
+def migrate_deprecate(c: Context, dry_run: bool = False) -> None:
+    """Tell classic-channel users to move to OCI (pages README; new release notes)."""
+    with _at_edge():
+        commands.run_migrate_deprecate(_settings(c), dry_run=dry_run)
+
+
+@task(
+    help={
+        "to": "classic, dual, oci-primary or oci-only",
+        "dry_run": "check the preconditions only",
+    }
+)
+def migrate_phase(c: Context, to: str, dry_run: bool = False) -> None:
+    """Check the next phase's preconditions and record it in chartship.yaml."""
+    with _at_edge():
+        commands.run_migrate_phase(_settings(c), to, dry_run=dry_run)
+
+
+def migrate_collection() -> Collection:
+    """``migrate.status``, ``migrate.backfill``, ``migrate.verify``, ``migrate.deprecate``,
+    ``migrate.phase``."""
+    coll = Collection("migrate")
+    steps: tuple[tuple[Any, str], ...] = (
+        (migrate_status, "status"),
+        (migrate_backfill, "backfill"),
+        (migrate_verify, "verify"),
+        (migrate_deprecate, "deprecate"),
+        (migrate_phase, "phase"),
+    )
+    for one, name in steps:
+        coll.add_task(one, name=name)
+    return coll
+
+
 def collection() -> Collection:
     """A fresh collection of chartship's tasks with its configuration defaults."""
-    coll = Collection(lint, bump, package, push, github_release, index)
+    coll = Collection(lint, bump, package, push, github_release, index, migrate_collection())
     coll.configure({"chartship": dict(DEFAULTS)})
     return coll
 

@@ -1,0 +1,186 @@
+"""Copying the classic channel's versions into OCI, byte for byte.
+
+Only archives the inventory downloaded and proved (sha256 equal to the index
+digest, safe to open, Chart.yaml naming the entry's chart and version) are
+pushed. Each push is read back and its chart layer compared with the digest.
+The registry is the only state: an interrupted run leaves each version
+either fully tagged or absent, so running again finishes the job.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal, TextIO
+
+from . import versions
+from .artifacts import Artifact
+from .config import Settings
+from .errors import PublishIncomplete
+from .helm import Helm
+from .inventory import Inventory, Row, registry_client, take_inventory
+from .oci import PlanItem, credentials, logged_in, oci_settings, push_one, tls_options
+from .runner import Runner
+
+Status = Literal["pushed", "planned", "failed"]
+
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+@dataclass(frozen=True)
+class Copy:
+    chart: str
+    version: str
+    reference: str
+    status: Status
+    message: str
+
+
+@dataclass
+class BackfillReport:
+    inventory: Inventory
+    copies: list[Copy] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def failed(self) -> list[Copy]:
+        return [c for c in self.copies if c.status == "failed"]
+
+    @property
+    def already(self) -> int:
+        return sum(1 for r in self.inventory.rows if r.in_index and r.in_oci and not r.anomalies)
+
+    @property
+    def summary(self) -> str:
+        done = "would copy" if self.dry_run else "copied"
+        copied = sum(c.status in ("pushed", "planned") for c in self.copies)
+        return (
+            f"backfill: {done} {copied}, already in OCI {self.already}, "
+            f"failed {len(self.failed)}, anomalies left alone {len(self.inventory.anomalies)}"
+        )
+
+
+def created_epoch(created: str | None) -> int | None:
+    """Seconds since the epoch of an index ``created`` time (helm writes RFC 3339, UTC)."""
+    if not created:
+        return None
+    match = _RFC3339.match(created.strip())
+    if not match:
+        return None
+    zone = "+00:00" if match.group(2) == "Z" else match.group(2)
+    moment = datetime.fromisoformat(match.group(1) + zone)
+    return int(moment.astimezone(timezone.utc).timestamp())
+
+
+class Progress:
+    """One self-rewriting line on a terminal; a plain line per version elsewhere (CI logs)."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.stream = stream
+        self.done = 0
+        self.lock = threading.Lock()
+        self.tty = stream.isatty()
+
+    def step(self, copy: Copy) -> None:
+        with self.lock:
+            self.done += 1
+            if self.tty:
+                width = 30
+                filled = width * self.done // max(self.total, 1)
+                bar = "#" * filled + "." * (width - filled)
+                self.stream.write(
+                    f"\rbackfill [{bar}] {self.done}/{self.total} {copy.chart} {copy.version}\x1b[K"
+                )
+                if self.done == self.total:
+                    self.stream.write("\n")
+            else:
+                self.stream.write(
+                    f"backfill: [{self.done}/{self.total}] {copy.chart} {copy.version}: "
+                    f"{copy.status}: {copy.message}\n"
+                )
+            self.stream.flush()
+
+
+def _staged(directory: Path, row: Row, data: bytes) -> Artifact:
+    archive = directory / f"{row.chart}-{row.version}.tgz"
+    archive.write_bytes(data)
+    # helm push takes the manifest's created annotation from the file's mtime.
+    moment = created_epoch(row.created)
+    if moment is not None:
+        os.utime(archive, (moment, moment))
+    assert row.index_digest is not None
+    return Artifact(row.chart, row.version, archive, row.index_digest)
+
+
+def backfill(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+    workers: int | None = None,
+    helm: Helm | None = None,
+    runner: Runner | None = None,
+    stream: TextIO | None = None,
+) -> BackfillReport:
+    """Push every proven classic version that OCI lacks; see the module docstring."""
+    environ = os.environ if environ is None else environ
+    stream = stream or sys.stderr
+    oci = oci_settings(settings)
+    count = workers or oci.workers
+    inventory = take_inventory(settings, environ=environ, download=True, workers=count)
+    client, target = registry_client(settings, environ)
+    todo = [r for r in inventory.rows if r.key in inventory.archives]
+    report = BackfillReport(inventory, dry_run=dry_run)
+
+    def reference(row: Row) -> str:
+        return target.reference(row.chart, versions.oci_tag(row.version))
+
+    if dry_run:
+        report.copies = [
+            Copy(r.chart, r.version, reference(r), "planned", f"would push sha256:{r.index_digest}")
+            for r in todo
+        ]
+        return report
+    if not todo:
+        return report
+    tls = tls_options(oci, settings)
+    helm = helm or Helm(settings.helm_binary, runner=runner or Runner())
+    progress = Progress(len(todo), stream)
+    with (
+        tempfile.TemporaryDirectory(prefix="chartship-backfill-") as scratch,
+        logged_in(helm, target.host, credentials(oci, environ), tls) as authed,
+    ):
+
+        def copy(row: Row) -> Copy:
+            staged = Path(scratch) / f"{row.chart}-{row.version}"
+            staged.mkdir()
+            artifact = _staged(staged, row, inventory.archives[row.key])
+            item = PlanItem(artifact, reference(row), "push", "in the classic channel only")
+            outcome = push_one(authed, client, target, tls, item)
+            status: Status = "pushed" if outcome.status == "pushed" else "failed"
+            done = Copy(row.chart, row.version, item.reference, status, outcome.message)
+            progress.step(done)
+            return done
+
+        with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
+            report.copies = list(pool.map(copy, todo))
+    return report
+
+
+def require_complete(report: BackfillReport) -> None:
+    if report.failed:
+        raise PublishIncomplete(
+            f"backfill incomplete: {len(report.failed)} version(s) failed; run it again "
+            "to finish (what was copied is kept)",
+            failed=len(report.failed),
+            refused=0,
+        )

@@ -1,0 +1,104 @@
+"""Reading the classic channel as its users do: index.yaml and archives over HTTP."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from . import index
+from .errors import ChartError, RegistryError
+
+#: Far above any chart archive or index seen in the field; a guard against endless bodies.
+MAX_INDEX_BYTES = 256 * 2**20
+MAX_ARCHIVE_BYTES = 64 * 2**20
+_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One version as the classic index lists it."""
+
+    chart: str
+    version: str
+    digest: str | None
+    urls: tuple[str, ...]
+    created: str | None
+    position: int  # among the chart's entries, as listed
+
+    @property
+    def archive_name(self) -> str:
+        return f"{self.chart}-{self.version}.tgz"
+
+
+def index_location(index_url: str) -> str:
+    """Where index.yaml itself is, given the repository URL or the file's URL."""
+    url = index_url.rstrip("/")
+    suffix = "/" + index.INDEX_FILE
+    return url if url.endswith(suffix) else url + suffix
+
+
+def resolve(index_url: str, url: str) -> str:
+    """An entry's URL as helm resolves it: relative ones against the repository URL."""
+    return urllib.parse.urljoin(index_location(index_url), url)
+
+
+def _scheme_ok(url: str) -> None:
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise ChartError(f"only http(s) URLs are fetched, not {url!r}", path=index.INDEX_FILE)
+
+
+def fetch(url: str, *, limit: int, timeout: float, what: str) -> bytes:
+    """GET ``url`` whole, refusing a body over ``limit`` bytes; 404 gives RegistryError too."""
+    _scheme_ok(url)
+    request = urllib.request.Request(url, headers={"User-Agent": "chartship"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only, checked above)
+            declared = response.headers.get("Content-Length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise RegistryError(f"{what} at {url} is {declared} bytes, over {limit}")
+            parts: list[bytes] = []
+            size = 0
+            while chunk := response.read(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise RegistryError(f"{what} at {url} is over {limit} bytes")
+                parts.append(chunk)
+            return b"".join(parts)
+    except urllib.error.HTTPError as exc:
+        raise RegistryError(f"{what} at {url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise RegistryError(f"{what} at {url} could not be fetched: {reason}") from None
+
+
+def read_index(index_url: str, *, timeout: float) -> tuple[str, list[Entry]]:
+    """The served index.yaml's text and every entry it lists, in its own order."""
+    location = index_location(index_url)
+    raw = fetch(location, limit=MAX_INDEX_BYTES, timeout=timeout, what="index.yaml")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ChartError("is not UTF-8 text", path=location) from None
+    data = index.load(text, path=location)
+    found: list[Entry] = []
+    for chart, listed in (data.get("entries") or {}).items():
+        for position, raw_entry in enumerate(listed or []):
+            found.append(_entry(str(chart), position, raw_entry))
+    return text, found
+
+
+def _entry(chart: str, position: int, raw: dict[str, Any]) -> Entry:
+    urls = raw.get("urls") or []
+    digest = raw.get("digest")
+    created = raw.get("created")
+    return Entry(
+        chart=chart,
+        version=str(raw["version"]),
+        digest=str(digest) if digest else None,
+        urls=tuple(str(u) for u in urls) if isinstance(urls, list) else (),
+        created=str(created) if created else None,
+        position=position,
+    )

@@ -1,0 +1,454 @@
+"""Both channels side by side, per chart and version: what a migration starts from.
+
+The classic channel is read as its users see it (the served index.yaml, the
+archives its URLs name, the GitHub releases behind them); the OCI channel
+through the registry API. Every oddity found is an :class:`Anomaly` with what
+to do about it; anomalous versions are never copied anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from github import GithubException
+
+from . import classic, github_release, safetar, versions
+from .config import Settings
+from .errors import ChartError, ChartshipError, RegistryError, UsageError
+from .oci import credentials, oci_settings, tls_options
+from .registry import HELM_CONTENT, RegistryClient, Target
+
+log = logging.getLogger("chartship")
+
+#: Seconds one HTTP fetch from the classic channel may take.
+FETCH_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    kind: str
+    message: str
+    advice: str
+
+
+@dataclass
+class Row:
+    """One chart version across both channels."""
+
+    chart: str
+    version: str
+    in_index: bool = False
+    index_digest: str | None = None  # hex sha256, as index.yaml gives it
+    url: str | None = None
+    created: str | None = None
+    asset: bool | None = None  # None: no GitHub channel to ask
+    oci_digest: str | None = None  # the chart layer's digest, sha256:<hex>
+    checked: bool = False  # the classic archive was downloaded and matched its digest
+    anomalies: list[Anomaly] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.chart, self.version
+
+    @property
+    def in_oci(self) -> bool:
+        return self.oci_digest is not None
+
+    @property
+    def digests_equal(self) -> bool | None:
+        if self.index_digest is None or self.oci_digest is None:
+            return None
+        return self.oci_digest == f"sha256:{self.index_digest}"
+
+    @property
+    def state(self) -> str:
+        if self.anomalies:
+            return "anomaly"
+        if self.in_index and self.in_oci:
+            return "both"
+        if self.in_index:
+            return "classic only"
+        if self.in_oci:
+            return "oci only"
+        return "release only"
+
+    def flag(self, kind: str, message: str, advice: str) -> None:
+        if not any(a.kind == kind for a in self.anomalies):
+            self.anomalies.append(Anomaly(kind, message, advice))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "chart": self.chart,
+            "version": self.version,
+            "state": self.state,
+            "in_index": self.in_index,
+            "index_digest": self.index_digest,
+            "url": self.url,
+            "created": self.created,
+            "release_asset": self.asset,
+            "oci_digest": self.oci_digest,
+            "digests_equal": self.digests_equal,
+            "archive_checked": self.checked,
+            "anomalies": [a.__dict__ for a in self.anomalies],
+        }
+
+
+@dataclass
+class Inventory:
+    phase: str
+    index_url: str
+    oci: str | None
+    github: str | None
+    rows: list[Row]
+    #: Verified classic archives, by (chart, version): what backfill pushes.
+    archives: dict[tuple[str, str], bytes] = field(default_factory=dict, repr=False)
+
+    def row(self, chart: str, version: str) -> Row | None:
+        return next((r for r in self.rows if r.key == (chart, version)), None)
+
+    @property
+    def anomalies(self) -> list[Row]:
+        return [r for r in self.rows if r.anomalies]
+
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for row in self.rows:
+            found[row.state] = found.get(row.state, 0) + 1
+        return dict(sorted(found.items()))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "index_url": self.index_url,
+            "oci_repository": self.oci,
+            "github_repository": self.github,
+            "counts": self.counts(),
+            "rows": [r.as_json() for r in self.rows],
+        }
+
+
+# --------------------------------------------------------------------------- gathering
+
+
+def _sorted_rows(rows: Mapping[tuple[str, str], Row]) -> list[Row]:
+    def order(row: Row) -> tuple[str, int, Any, str]:
+        try:
+            return (row.chart, 0, versions.parse(row.version), row.version)
+        except ChartshipError:
+            return (row.chart, 1, row.version, row.version)
+
+    return sorted(rows.values(), key=order)
+
+
+def _classic_rows(settings: Settings, rows: dict[tuple[str, str], Row]) -> str:
+    pages = settings.channels.pages
+    if pages is None:
+        raise UsageError("the migration needs the classic channel: set channels.pages.index_url")
+    _, entries = classic.read_index(pages.index_url, timeout=FETCH_TIMEOUT)
+    listed: dict[tuple[str, str], list[classic.Entry]] = {}
+    for entry in entries:
+        listed.setdefault((entry.chart, entry.version), []).append(entry)
+    for key, same in listed.items():
+        first = same[0]
+        row = rows.setdefault(key, Row(*key))
+        row.in_index = True
+        row.index_digest = first.digest
+        row.created = first.created
+        row.url = classic.resolve(pages.index_url, first.urls[0]) if first.urls else None
+        if len(same) > 1:
+            digests = sorted({e.digest or "(none)" for e in same})
+            row.flag(
+                "duplicate",
+                f"listed {len(same)} times in index.yaml (digests: {', '.join(digests)})",
+                "remove all but the right entry from index.yaml on the pages branch, "
+                "then run backfill again",
+            )
+        if versions.is_placeholder(first.version):
+            row.flag(
+                "placeholder",
+                "the unstamped placeholder version is in index.yaml (a development build)",
+                "never copied to OCI; remove the entry from index.yaml if users must not see it",
+            )
+        elif not versions.is_valid(first.version):
+            row.flag(
+                "not-semver",
+                "the version is not SemVer 2; OCI tags and helm's OCI support need SemVer",
+                "never copied to OCI; it stays in the classic channel only",
+            )
+        if not first.digest:
+            row.flag(
+                "no-digest",
+                "the entry has no digest, so its bytes cannot be verified",
+                "never copied; add the digest to the entry (sha256 of the archive) by hand",
+            )
+        if not first.urls:
+            row.flag("no-url", "the entry has no URL", "never copied; fix the entry by hand")
+    return pages.index_url
+
+
+def _github_rows(
+    settings: Settings, environ: Mapping[str, str], rows: dict[tuple[str, str], Row]
+) -> str | None:
+    gh = settings.channels.github
+    if gh is None:
+        return None
+    api = github_release.client(gh, github_release.token_from(environ))
+    assets: dict[str, set[str]] = {}
+    try:
+        repo = api.get_repo(gh.repository)
+        for release in repo.get_releases():
+            assets[release.tag_name] = {a.name for a in release.get_assets()}
+    except GithubException as exc:
+        raise github_release.describe(exc, f"releases of {gh.repository}") from None
+    except requests.RequestException as exc:
+        raise github_release.unreachable(exc, f"releases of {gh.repository}") from None
+    charts = {chart for chart, _ in rows}
+    for tag, names in assets.items():
+        for name in names:
+            found = _chart_version(name, charts)
+            if found is not None and settings.release_tag(*found) == tag:
+                rows.setdefault(found, Row(*found)).asset = True
+    # Only when index entries point at release assets is a missing asset a broken entry.
+    assets_serve = settings.channels.pages is not None and (
+        settings.channels.pages.packages == "releases"
+    )
+    for row in rows.values():
+        if row.asset is None:
+            row.asset = False
+        if row.in_index and not row.asset and assets_serve:
+            tag = settings.release_tag(row.chart, row.version)
+            has_release = tag in assets
+            row.flag(
+                "asset-missing",
+                f"GitHub release {tag} "
+                + ("has no asset " if has_release else "does not exist, so there is no asset ")
+                + f"{row.chart}-{row.version}.tgz",
+                "if the archive is served elsewhere (see url) nothing is lost; otherwise "
+                "re-attach the original archive to the release, never a rebuilt one",
+            )
+        if row.asset and not row.in_index and not versions.is_placeholder(row.version):
+            row.flag(
+                "not-in-index",
+                "a release asset exists but index.yaml does not list this version (a gap)",
+                "classic users cannot install it; add it with `chartship index` from the "
+                "released archive if it should be served, then backfill",
+            )
+    return gh.repository
+
+
+def _chart_version(asset_name: str, charts: set[str]) -> tuple[str, str] | None:
+    if not asset_name.endswith(".tgz"):
+        return None
+    stem = asset_name[: -len(".tgz")]
+    for chart in sorted(charts, key=len, reverse=True):
+        if stem.startswith(chart + "-") and versions.is_valid(stem[len(chart) + 1 :]):
+            return chart, stem[len(chart) + 1 :]
+    return None
+
+
+def registry_client(
+    settings: Settings, environ: Mapping[str, str]
+) -> tuple[RegistryClient, Target]:
+    oci = oci_settings(settings)
+    target = Target.parse(oci.repository)
+    client = RegistryClient(
+        target.host,
+        tls=tls_options(oci, settings),
+        credentials=credentials(oci, environ),
+        timeout=oci.timeout,
+        retry_seconds=oci.retry_seconds,
+    )
+    return client, target
+
+
+def _oci_rows(
+    settings: Settings, environ: Mapping[str, str], rows: dict[tuple[str, str], Row], workers: int
+) -> str | None:
+    if settings.channels.oci is None:
+        return None
+    client, target = registry_client(settings, environ)
+    charts = sorted({chart for chart, _ in rows})
+    wanted: list[tuple[str, str]] = []
+    for chart in charts:
+        for tag in client.tags(target.repository(chart)):
+            version = tag.replace("_", "+")
+            if versions.is_valid(version):
+                wanted.append((chart, tag))
+
+    def layer(item: tuple[str, str]) -> tuple[str, str, str | None]:
+        chart, tag = item
+        manifest = client.manifest(target.repository(chart), tag)
+        content = manifest.layers(HELM_CONTENT) if manifest is not None else []
+        digest = content[0].get("digest") if len(content) == 1 else None
+        return chart, tag.replace("_", "+"), str(digest) if digest else None
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for chart, version, digest in pool.map(layer, wanted):
+            row = rows.setdefault((chart, version), Row(chart, version))
+            row.oci_digest = digest
+    phase = settings.channels.phase
+    for row in rows.values():
+        if row.in_oci and row.in_index and row.index_digest and row.digests_equal is False:
+            row.flag(
+                "channels-differ",
+                f"OCI holds {row.oci_digest}, index.yaml says sha256:{row.index_digest}",
+                "one of the two channels serves other bytes under the same version; find out "
+                "which is the original before anything else, chartship replaces neither",
+            )
+        if row.in_oci and not row.in_index and phase != "oci-only" and not row.asset:
+            row.flag(
+                "oci-only",
+                "in OCI but not in the classic channel",
+                "classic users cannot install it; publish it to the classic channel "
+                "(`chartship index`) or accept the gap until the OCI-only phase",
+            )
+    return target.url
+
+
+def _check_archive(row: Row) -> bytes | None:
+    """Download the classic archive and check it; the bytes, or None with the row flagged."""
+    assert row.url is not None
+    assert row.index_digest is not None
+    try:
+        data = classic.fetch(
+            row.url, limit=classic.MAX_ARCHIVE_BYTES, timeout=FETCH_TIMEOUT, what="archive"
+        )
+    except RegistryError as exc:
+        row.flag(
+            "asset-missing",
+            f"the archive could not be downloaded: {exc}",
+            "restore the original archive at its URL; a rebuilt one would change the digest",
+        )
+        return None
+    found = hashlib.sha256(data).hexdigest()
+    if found != row.index_digest:
+        row.flag(
+            "digest-mismatch",
+            f"the archive at {row.url} has sha256 {found}, index.yaml says {row.index_digest}",
+            "the served bytes are not what was indexed; find the original archive, "
+            "chartship copies only bytes that match the index",
+        )
+        return None
+    source = f"{row.chart}-{row.version}.tgz ({row.url})"
+    try:
+        info = safetar.inspect_chart_archive(data, source=source)
+        safetar.check_identity(info, chart=row.chart, version=row.version, source=source)
+    except ChartError as exc:
+        row.flag(
+            "unsafe-archive",
+            exc.message,
+            "never copied; inspect the archive by hand before anyone installs it",
+        )
+        return None
+    row.checked = True
+    return data
+
+
+def take_inventory(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    download: bool = True,
+    workers: int | None = None,
+) -> Inventory:
+    """Read both channels; with ``download`` also fetch and check each archive not yet in OCI."""
+    environ = os.environ if environ is None else environ
+    rows: dict[tuple[str, str], Row] = {}
+    index_url = _classic_rows(settings, rows)
+    github = _github_rows(settings, environ, rows)
+    count = workers or (settings.channels.oci.workers if settings.channels.oci else 4)
+    oci = _oci_rows(settings, environ, rows, count)
+    inventory = Inventory(settings.channels.phase, index_url, oci, github, _sorted_rows(rows))
+    if download:
+        todo = [
+            r
+            for r in inventory.rows
+            if r.in_index and r.url and r.index_digest and not r.anomalies and not r.in_oci
+        ]
+        with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
+            for row, data in zip(todo, pool.map(_check_archive, todo), strict=True):
+                if data is not None:
+                    inventory.archives[row.key] = data
+    return inventory
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def _mark(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "-"}[value]
+
+
+def table_lines(inventory: Inventory) -> list[str]:
+    header = ("chart", "version", "index", "asset", "oci", "digests", "state / anomalies")
+    body = [
+        (
+            r.chart,
+            r.version,
+            _mark(r.in_index),
+            _mark(r.asset),
+            _mark(r.in_oci),
+            {True: "equal", False: "DIFFER", None: "-"}[r.digests_equal],
+            ", ".join(a.kind for a in r.anomalies) or r.state,
+        )
+        for r in inventory.rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=True)]
+    return [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (header, *body)
+    ]
+
+
+def markdown(inventory: Inventory) -> str:
+    lines = [
+        "# Chart channels inventory",
+        "",
+        f"- phase: `{inventory.phase}`",
+        f"- classic index: {inventory.index_url}",
+        f"- OCI repository: {inventory.oci or '(not configured)'}",
+        f"- GitHub repository: {inventory.github or '(not configured)'}",
+        "- " + ", ".join(f"{state}: {n}" for state, n in inventory.counts().items()),
+        "",
+        "| chart | version | index | release asset | OCI | digests | state |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in inventory.rows:
+        equal = {True: "equal", False: "**differ**", None: "-"}[r.digests_equal]
+        lines.append(
+            f"| {r.chart} | {r.version} | {_mark(r.in_index)} | {_mark(r.asset)} | "
+            f"{_mark(r.in_oci)} | {equal} | {r.state} |"
+        )
+    if inventory.anomalies:
+        lines += ["", "## Anomalies", ""]
+        for r in inventory.anomalies:
+            for a in r.anomalies:
+                lines.append(f"- **{r.chart} {r.version}** `{a.kind}`: {a.message}. {a.advice}.")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(inventory: Inventory, directory: Path, stem: str = "inventory") -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    as_json = directory / f"{stem}.json"
+    as_md = directory / f"{stem}.md"
+    as_json.write_text(json.dumps(inventory.as_json(), indent=2) + "\n", encoding="utf-8")
+    as_md.write_text(markdown(inventory), encoding="utf-8")
+    return [as_json, as_md]
+
+
+def print_inventory(inventory: Inventory, out: Callable[[str], None]) -> None:
+    for line in table_lines(inventory):
+        out(line)
+    for r in inventory.anomalies:
+        for a in r.anomalies:
+            out(f"{r.chart} {r.version}: {a.kind}: {a.message}; {a.advice}")
+    out("status: " + ", ".join(f"{s}: {n}" for s, n in inventory.counts().items()))

@@ -1,0 +1,159 @@
+"""Opening a downloaded chart archive without trusting it.
+
+Old archives come from a web server chartship does not control; before one is
+copied anywhere it is read as a stream, in memory, and refused for anything a
+chart archive never needs: paths that escape, links, devices, members larger
+than declared or than any chart, and archives that inflate without bound.
+Nothing is ever extracted to disk.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+import yaml
+
+from .errors import ChartError
+
+_CHUNK = 64 * 1024
+#: The ratio check starts after this much output, so tiny archives never trip it.
+_RATIO_FLOOR = 2**20
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_members: int = 10_000
+    max_member_bytes: int = 20 * 2**20
+    max_total_bytes: int = 100 * 2**20
+    max_ratio: int = 200
+
+
+def _error(source: str, message: str) -> ChartError:
+    # ``source`` is often a URL, which a Path would mangle: it leads the message instead.
+    return ChartError(f"{source}: {message}")
+
+
+def _refuse(source: str, message: str) -> ChartError:
+    return _error(source, f"unsafe chart archive: {message}")
+
+
+def _check_name(name: str, source: str) -> PurePosixPath:
+    if not name or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise _refuse(source, f"member {name!r} has an absolute path")
+    path = PurePosixPath(name.replace("\\", "/"))
+    if any(part == ".." for part in path.parts):
+        raise _refuse(source, f"member {name!r} climbs out of the archive with '..'")
+    return path
+
+
+def _check_type(member: tarfile.TarInfo, source: str) -> None:
+    if member.issym() or member.islnk():
+        raise _refuse(source, f"member {member.name!r} is a link (to {member.linkname!r})")
+    if member.ischr() or member.isblk() or member.isfifo():
+        raise _refuse(source, f"member {member.name!r} is a device or FIFO")
+    if not (member.isfile() or member.isdir()):
+        raise _refuse(source, f"member {member.name!r} is not a regular file or directory")
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    top: str  # the one top-level directory; helm names it after the chart
+    chart: dict[str, Any]  # its Chart.yaml, parsed
+
+
+def inspect_chart_archive(data: bytes, *, source: str, limits: Limits | None = None) -> ArchiveInfo:
+    """Check a chart archive given as bytes; see the module docstring."""
+    limits = limits or Limits()
+    seen: set[str] = set()
+    tops: set[str] = set()
+    chart_yaml: bytes | None = None
+    total = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|gz") as tar:
+            for count, member in enumerate(tar, 1):
+                if count > limits.max_members:
+                    raise _refuse(source, f"more than {limits.max_members} members")
+                path = _check_name(member.name, source)
+                _check_type(member, source)
+                key = str(path)
+                if key in seen:
+                    raise _refuse(source, f"member {member.name!r} appears twice")
+                seen.add(key)
+                if path.parts and path.parts != (".",):
+                    tops.add(path.parts[0])
+                if not member.isfile():
+                    continue
+                if member.size > limits.max_member_bytes:
+                    raise _refuse(
+                        source, f"member {member.name!r} declares {member.size} bytes, "
+                        f"over {limits.max_member_bytes}",
+                    )  # fmt: skip
+                content = _read_member(tar, member, limits, source, total, len(data))
+                total += len(content)
+                if len(path.parts) == 2 and path.parts[1] == "Chart.yaml":
+                    chart_yaml = content
+    except ChartError:
+        raise
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise _error(source, f"not a readable .tgz chart archive ({exc})") from None
+    if len(tops) != 1:
+        found = ", ".join(sorted(tops)) or "none"
+        raise _refuse(source, f"expected one top-level directory, found: {found}")
+    if chart_yaml is None:
+        raise _error(source, f"no {next(iter(tops))}/Chart.yaml in the archive")
+    try:
+        meta = yaml.safe_load(chart_yaml)
+    except yaml.YAMLError as exc:
+        raise _error(source, f"Chart.yaml in the archive is not valid YAML ({exc})") from None
+    if not isinstance(meta, dict):
+        raise _error(source, "Chart.yaml in the archive is not a mapping")
+    return ArchiveInfo(next(iter(tops)), meta)
+
+
+def _read_member(
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    limits: Limits,
+    source: str,
+    total_before: int,
+    compressed: int,
+) -> bytes:
+    handle = tar.extractfile(member)
+    if handle is None:
+        return b""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := handle.read(_CHUNK):
+        size += len(chunk)
+        total = total_before + size
+        if size > limits.max_member_bytes:
+            raise _refuse(source, f"member {member.name!r} is over {limits.max_member_bytes} bytes")
+        if total > limits.max_total_bytes:
+            raise _refuse(
+                source, f"inflates to over {limits.max_total_bytes} bytes (an archive bomb)"
+            )
+        if total > _RATIO_FLOOR and total > limits.max_ratio * max(compressed, 1):
+            raise _refuse(
+                source,
+                f"inflates more than {limits.max_ratio} times its size (an archive bomb)",
+            )
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def check_identity(info: ArchiveInfo, *, chart: str, version: str, source: str) -> None:
+    """The archive's Chart.yaml must name ``chart`` at ``version``, as the index entry does."""
+    name, found = str(info.chart.get("name")), str(info.chart.get("version"))
+    if name != chart or found != version:
+        raise _error(
+            source, f"the archive holds {name} {found}, but the index entry is {chart} {version}"
+        )
+    if info.top != chart:
+        raise _error(
+            source, f"the archive's top directory is {info.top!r}, not the chart name {chart!r}"
+        )
