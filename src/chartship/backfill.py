@@ -26,8 +26,8 @@ from .artifacts import Artifact
 from .config import Settings
 from .errors import PublishIncomplete
 from .helm import Helm
-from .inventory import Inventory, Row, registry_client, take_inventory
-from .oci import PlanItem, credentials, logged_in, oci_settings, push_one, tls_options
+from .inventory import Inventory, Row, take_inventory
+from .oci import PlanItem, connect, logged_in, push_one
 from .runner import Runner
 
 Status = Literal["pushed", "planned", "failed"]
@@ -134,10 +134,12 @@ def backfill(
     """Push every proven classic version that OCI lacks; see the module docstring."""
     environ = os.environ if environ is None else environ
     stream = stream or sys.stderr
-    oci = oci_settings(settings)
-    count = workers or oci.workers
-    inventory = take_inventory(settings, environ=environ, download=True, workers=count)
-    client, target = registry_client(settings, environ)
+    registry = connect(settings, environ)
+    client, target = registry.client, registry.target
+    count = workers or registry.oci.workers
+    inventory = take_inventory(
+        settings, environ=environ, download=True, workers=count, registry=registry
+    )
     todo = [r for r in inventory.rows if r.key in inventory.archives]
     report = BackfillReport(inventory, dry_run=dry_run)
 
@@ -152,12 +154,12 @@ def backfill(
         return report
     if not todo:
         return report
-    tls = tls_options(oci, settings)
+    tls = registry.tls
     helm = helm or Helm(settings.helm_binary, runner=runner or Runner())
     progress = Progress(len(todo), stream)
     with (
         tempfile.TemporaryDirectory(prefix="chartship-backfill-") as scratch,
-        logged_in(helm, target.host, credentials(oci, environ), tls) as authed,
+        logged_in(helm, target.host, registry.credentials, tls) as authed,
     ):
 
         def copy(row: Row) -> Copy:

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import index
 from .errors import ChartError, RegistryError
+from .pages import base_url
 
 #: Far above any chart archive or index seen in the field; a guard against endless bodies.
 MAX_INDEX_BYTES = 256 * 2**20
@@ -35,9 +36,7 @@ class Entry:
 
 def index_location(index_url: str) -> str:
     """Where index.yaml itself is, given the repository URL or the file's URL."""
-    url = index_url.rstrip("/")
-    suffix = "/" + index.INDEX_FILE
-    return url if url.endswith(suffix) else url + suffix
+    return f"{base_url(index_url)}/{index.INDEX_FILE}"
 
 
 def resolve(index_url: str, url: str) -> str:

@@ -201,7 +201,7 @@ def run_index(
     else:
 
         def url_for(artifact: artifact_mod.Artifact) -> str:
-            return f"{pages_mod.base_url(pages.index_url)}/{artifact.archive.name}"
+            return pages_mod.archive_url(pages, artifact)
 
     result = pages_mod.publish_index(
         settings,

@@ -22,7 +22,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 
 from .errors import ChartError, ConfigError
-from .yamlfiles import YamlDocument, load_yaml, parse_yaml
+from .yamlfiles import YamlDocument, load_yaml
 
 DEFAULT_CONFIG_NAME = "chartship.yaml"
 
@@ -466,15 +466,6 @@ def load_settings(
     _check_semantics(settings, validator)
     base = root if root is not None else (found.parent if found is not None else Path.cwd())
     return dataclasses.replace(settings, root=base.resolve(), source=found)
-
-
-def parse_settings_text(text: str, path: Path) -> Settings:
-    """Validate settings given as text (tests and ``chartship config check``)."""
-    doc = parse_yaml(text, path)
-    validator = _Validator(doc, path)
-    settings: Settings = validator.build(Settings, doc.data or {}, ())
-    _check_semantics(settings, validator)
-    return dataclasses.replace(settings, root=path.parent.resolve(), source=path)
 
 
 def _show(value: Any) -> str:

@@ -135,6 +135,20 @@ def client(gh: GithubSettings, token: str | None) -> Github:
     )
 
 
+def repository(
+    gh: GithubSettings,
+    token: str | None,
+    client_factory: Callable[[GithubSettings, str | None], Github] = client,
+) -> Repository:
+    """The configured repository, with GitHub's refusal or silence as a GithubError."""
+    try:
+        return client_factory(gh, token).get_repo(gh.repository)
+    except GithubException as exc:
+        raise describe(exc, f"repository {gh.repository}") from None
+    except requests.RequestException as exc:
+        raise unreachable(exc, f"repository {gh.repository}") from None
+
+
 def describe(error: GithubException, what: str) -> GithubError:
     """A message from GitHub's answer: status, message and errors, never headers."""
     data = error.data if isinstance(error.data, dict) else {}
@@ -374,13 +388,7 @@ def publish_releases(
         git = Git(settings.root, runner)
         if git.is_repository():
             target = git.head()
-    api = client_factory(gh, token)
-    try:
-        repo = api.get_repo(gh.repository)
-    except GithubException as exc:
-        raise describe(exc, f"repository {gh.repository}") from None
-    except requests.RequestException as exc:
-        raise unreachable(exc, f"repository {gh.repository}") from None
+    repo = repository(gh, token, client_factory)
     report = ReleaseReport(gh.repository, [], dry_run)
     for artifact in artifacts:
         tag = settings.release_tag(artifact.chart, artifact.version)
@@ -413,13 +421,7 @@ def download_urls(
     """browser_download_url of each archive's release asset, as GitHub reports it."""
     environ = os.environ if environ is None else environ
     gh = github_settings(settings)
-    api = client(gh, token_from(environ))
-    try:
-        repo = api.get_repo(gh.repository)
-    except GithubException as exc:
-        raise describe(exc, f"repository {gh.repository}") from None
-    except requests.RequestException as exc:
-        raise unreachable(exc, f"repository {gh.repository}") from None
+    repo = repository(gh, token_from(environ))
     urls: dict[str, str] = {}
     for artifact in artifacts:
         tag = settings.release_tag(artifact.chart, artifact.version)

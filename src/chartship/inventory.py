@@ -24,8 +24,8 @@ from github import GithubException
 from . import classic, github_release, safetar, versions
 from .config import Settings
 from .errors import ChartError, ChartshipError, RegistryError, UsageError
-from .oci import credentials, oci_settings, tls_options
-from .registry import HELM_CONTENT, RegistryClient, Target
+from .oci import Connection, connect
+from .registry import HELM_CONTENT
 
 log = logging.getLogger("chartship")
 
@@ -201,10 +201,9 @@ def _github_rows(
     gh = settings.channels.github
     if gh is None:
         return None
-    api = github_release.client(gh, github_release.token_from(environ))
+    repo = github_release.repository(gh, github_release.token_from(environ))
     assets: dict[str, set[str]] = {}
     try:
-        repo = api.get_repo(gh.repository)
         for release in repo.get_releases():
             assets[release.tag_name] = {a.name for a in release.get_assets()}
     except GithubException as exc:
@@ -255,27 +254,12 @@ def _chart_version(asset_name: str, charts: set[str]) -> tuple[str, str] | None:
     return None
 
 
-def registry_client(
-    settings: Settings, environ: Mapping[str, str]
-) -> tuple[RegistryClient, Target]:
-    oci = oci_settings(settings)
-    target = Target.parse(oci.repository)
-    client = RegistryClient(
-        target.host,
-        tls=tls_options(oci, settings),
-        credentials=credentials(oci, environ),
-        timeout=oci.timeout,
-        retry_seconds=oci.retry_seconds,
-    )
-    return client, target
-
-
 def _oci_rows(
-    settings: Settings, environ: Mapping[str, str], rows: dict[tuple[str, str], Row], workers: int
+    settings: Settings, registry: Connection | None, rows: dict[tuple[str, str], Row], workers: int
 ) -> str | None:
-    if settings.channels.oci is None:
+    if registry is None:
         return None
-    client, target = registry_client(settings, environ)
+    client, target = registry.client, registry.target
     charts = sorted({chart for chart, _ in rows})
     wanted: list[tuple[str, str]] = []
     for chart in charts:
@@ -359,14 +343,20 @@ def take_inventory(
     environ: Mapping[str, str] | None = None,
     download: bool = True,
     workers: int | None = None,
+    registry: Connection | None = None,
 ) -> Inventory:
-    """Read both channels; with ``download`` also fetch and check each archive not yet in OCI."""
+    """Read both channels; with ``download`` also fetch and check each archive not yet in OCI.
+
+    ``registry`` is the OCI channel's connection when the caller has one already.
+    """
     environ = os.environ if environ is None else environ
+    if registry is None and settings.channels.oci is not None:
+        registry = connect(settings, environ)
     rows: dict[tuple[str, str], Row] = {}
     index_url = _classic_rows(settings, rows)
     github = _github_rows(settings, environ, rows)
     count = workers or (settings.channels.oci.workers if settings.channels.oci else 4)
-    oci = _oci_rows(settings, environ, rows, count)
+    oci = _oci_rows(settings, registry, rows, count)
     inventory = Inventory(settings.channels.phase, index_url, oci, github, _sorted_rows(rows))
     if download:
         todo = [

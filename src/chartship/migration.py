@@ -18,7 +18,8 @@ from . import charts as chartfiles
 from . import notices, pages
 from .config import Phase, Settings, load_settings
 from .errors import ChartshipError, ChecksFailed, ConfigError, UsageError
-from .inventory import Inventory, Row, registry_client, take_inventory
+from .inventory import Inventory, Row, take_inventory
+from .oci import connect
 from .yamlfiles import load_yaml
 
 PHASES: tuple[str, ...] = get_args(Phase)
@@ -150,11 +151,11 @@ def preconditions(
     if settings.channels.oci is None:
         return ["channels.oci is not configured"]
     if to == "dual":
-        client, target = registry_client(settings, environ)
+        registry = connect(settings, environ)
         try:
-            client.ping()
+            registry.client.ping()
         except ChartshipError as exc:
-            reasons.append(f"the OCI registry {target.url} is not usable: {exc}")
+            reasons.append(f"the OCI registry {registry.target.url} is not usable: {exc}")
         return reasons
     result = parity(settings, environ=environ)
     reasons += [f"{r.chart} {r.version}: {why}" for r, why in result.drift]
@@ -176,8 +177,8 @@ def _write_phase(settings: Settings, to: str) -> None:
         raise UsageError("no chartship.yaml to record the phase in")
     doc = load_yaml(path)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    at = doc.line("channels", "phase")
-    if doc.lines.get(("channels", "phase")) is not None and at is not None:
+    at = doc.lines.get(("channels", "phase"))
+    if at is not None:
         match = _PHASE_LINE.match(lines[at - 1].rstrip("\n"))
         if match is None:
             raise ConfigError("cannot rewrite this line", path=path, key="channels.phase", line=at)

@@ -130,6 +130,36 @@ def tls_options(oci: OciSettings, settings: Settings) -> Tls:
     )
 
 
+@dataclass(frozen=True)
+class Connection:
+    """The configured OCI channel: where it is, how to reach it, a client for its API."""
+
+    oci: OciSettings
+    target: Target
+    credentials: Credentials | None
+    tls: Tls
+    client: RegistryClient
+
+
+def connect(
+    settings: Settings,
+    environ: Mapping[str, str],
+    client_factory: Callable[..., RegistryClient] = RegistryClient,
+) -> Connection:
+    oci = oci_settings(settings)
+    target = Target.parse(oci.repository)
+    creds = credentials(oci, environ)
+    tls = tls_options(oci, settings)
+    client = client_factory(
+        target.host,
+        tls=tls,
+        credentials=creds,
+        timeout=oci.timeout,
+        retry_seconds=oci.retry_seconds,
+    )
+    return Connection(oci, target, creds, tls, client)
+
+
 def _tls_flags(tls: Tls, *, login: bool) -> list[str]:
     flags: list[str] = []
     if tls.plain_http:
@@ -360,18 +390,9 @@ def push(
 ) -> PushReport:
     """Push the archives in dist/ to the OCI channel; see the module docstring."""
     environ = os.environ if environ is None else environ
-    oci = oci_settings(settings)
-    target = Target.parse(oci.repository)
+    registry = connect(settings, environ, client_factory)
+    target, client = registry.target, registry.client
     artifacts = artifact_mod.from_dist(settings, names)
-    creds = credentials(oci, environ)
-    tls = tls_options(oci, settings)
-    client = client_factory(
-        target.host,
-        tls=tls,
-        credentials=creds,
-        timeout=oci.timeout,
-        retry_seconds=oci.retry_seconds,
-    )
     items = plan(client, target, artifacts, force=force)
     sources = _metadata_sources(settings, sorted({a.chart for a in artifacts}))
     report = PushReport(target, [], [], dry_run)
@@ -399,11 +420,11 @@ def push(
             report.outcomes.append(Outcome(item, "refused", item.reason, item.remote_digest))
     if work:
         with (
-            logged_in(helm, target.host, creds, tls) as authed,
-            ThreadPoolExecutor(max_workers=oci.workers) as pool,
+            logged_in(helm, target.host, registry.credentials, registry.tls) as authed,
+            ThreadPoolExecutor(max_workers=registry.oci.workers) as pool,
         ):
             report.outcomes.extend(
-                pool.map(lambda i: push_one(authed, client, target, tls, i), work)
+                pool.map(lambda i: push_one(authed, client, target, registry.tls, i), work)
             )
     for chart, source in sources.items():
         report.metadata.append(

@@ -241,10 +241,16 @@ def _moved(result: Result) -> bool:
 # --------------------------------------------------------------------------- helpers
 
 
-def _identity(environ: Mapping[str, str]) -> tuple[str, str]:
+def _identity(environ: Mapping[str, str]) -> dict[str, str]:
+    """Who commits, from ``environ``; set for git itself, or the process environment would win."""
     name = environ.get("GIT_AUTHOR_NAME") or environ.get("GIT_COMMITTER_NAME") or DEFAULT_NAME
     email = environ.get("GIT_AUTHOR_EMAIL") or environ.get("GIT_COMMITTER_EMAIL") or DEFAULT_EMAIL
-    return name, email
+    return {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": environ.get("GIT_COMMITTER_NAME") or name,
+        "GIT_COMMITTER_EMAIL": environ.get("GIT_COMMITTER_EMAIL") or email,
+    }
 
 
 def _message(added: Sequence[tuple[str, str]], archives: Sequence[str]) -> list[str]:
@@ -262,6 +268,11 @@ def base_url(index_url: str) -> str:
     url = index_url.rstrip("/")
     suffix = "/" + index.INDEX_FILE
     return url[: -len(suffix)] if url.endswith(suffix) else url
+
+
+def archive_url(pages: PagesSettings, artifact: Artifact) -> str:
+    """Where an archive committed beside index.yaml is served (``packages: pages``)."""
+    return f"{base_url(pages.index_url)}/{artifact.archive.name}"
 
 
 def _place_archives(work: Path, artifacts: Sequence[Artifact], branch: str) -> list[str]:
@@ -371,25 +382,16 @@ def publish_index(
     runner = runner or Runner()
     environ = os.environ if environ is None else environ
     pages_mode = pages.packages == "pages"
-    served = base_url(pages.index_url)
 
     def url_of(artifact: Artifact) -> str:
-        return f"{served}/{artifact.archive.name}" if pages_mode else url_for(artifact)
+        return archive_url(pages, artifact) if pages_mode else url_for(artifact)
 
     # Built once: a retry merges exactly these entries (same created time) again.
     entries = [index.entry_for(a, url_of(a)) for a in artifacts]
     remote = _remote(settings, pages, runner)
     target = pull_request_branch or pages.branch
-    name, email = _identity(environ)
     with tempfile.TemporaryDirectory(prefix="chartship-pages-") as tmp:
-        # Set for git itself: the process environment would otherwise win over ``environ``.
-        identity = {
-            "GIT_AUTHOR_NAME": name,
-            "GIT_AUTHOR_EMAIL": email,
-            "GIT_COMMITTER_NAME": environ.get("GIT_COMMITTER_NAME") or name,
-            "GIT_COMMITTER_EMAIL": environ.get("GIT_COMMITTER_EMAIL") or email,
-        }
-        clone = _Clone(Path(tmp) / "pages", runner, remote, env=identity)
+        clone = _Clone(Path(tmp) / "pages", runner, remote, env=_identity(environ))
         clone.init()
         if pull_request_branch is not None and clone.exists(pull_request_branch):
             raise UsageError(
@@ -503,15 +505,8 @@ def update_file(
     runner = runner or Runner()
     environ = os.environ if environ is None else environ
     remote = _remote(settings, pages, runner)
-    name, email = _identity(environ)
-    identity = {
-        "GIT_AUTHOR_NAME": name,
-        "GIT_AUTHOR_EMAIL": email,
-        "GIT_COMMITTER_NAME": name,
-        "GIT_COMMITTER_EMAIL": email,
-    }
     with tempfile.TemporaryDirectory(prefix="chartship-pages-") as tmp:
-        clone = _Clone(Path(tmp) / "pages", runner, remote, env=identity)
+        clone = _Clone(Path(tmp) / "pages", runner, remote, env=_identity(environ))
         clone.init()
         for attempt in range(1, max_attempts + 1):
             clone.checkout(clone.fetch(pages.branch))

@@ -1127,6 +1127,15 @@ class GithubStandin:
             payload["errors"] = errors
         return _Reply(status, payload)
 
+    def _missing_field(self, op: Operation, field: str) -> _Reply:
+        """GitHub's 422 for an upload that lacks a required field."""
+        error: dict[str, Json] = {
+            "resource": "ReleaseAsset",
+            "code": "missing_field",
+            "field": field,
+        }
+        return self._error(op, 422, "Validation Failed", [error])
+
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.matches(method, path):
@@ -1266,20 +1275,7 @@ class GithubStandin:
                         self._violation(
                             "request", request, f"missing query parameter {parameter.name}"
                         )
-                        refuse(
-                            self._error(
-                                op,
-                                422,
-                                "Validation Failed",
-                                [
-                                    {
-                                        "resource": "ReleaseAsset",
-                                        "code": "missing_field",
-                                        "field": parameter.name,
-                                    }
-                                ],
-                            )
-                        )
+                        refuse(self._missing_field(op, parameter.name))
                     continue
                 if len(values) > 1:
                     self._violation("request", request, f"query parameter {parameter.name} twice")
@@ -1302,20 +1298,7 @@ class GithubStandin:
         if op.body_validator is None:  # the upload: raw bytes of any media type
             if "content-type" not in call.headers:
                 self._violation("request", request, "upload without Content-Type")
-                refuse(
-                    self._error(
-                        op,
-                        422,
-                        "Validation Failed",
-                        [
-                            {
-                                "resource": "ReleaseAsset",
-                                "code": "missing_field",
-                                "field": "content_type",
-                            }
-                        ],
-                    )
-                )
+                refuse(self._missing_field(op, "content_type"))
             return early
         if not call.body.strip():
             data: Json = {}
