@@ -176,10 +176,11 @@ def _write_phase(settings: Settings, to: str) -> None:
     if path is None:
         raise UsageError("no chartship.yaml to record the phase in")
     doc = load_yaml(path)
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    # Bytes in and out: text mode would turn CRLF line ends into LF all over the file.
+    lines = path.read_bytes().decode("utf-8").splitlines(keepends=True)
     at = doc.lines.get(("channels", "phase"))
     if at is not None:
-        match = _PHASE_LINE.match(lines[at - 1].rstrip("\n"))
+        match = _PHASE_LINE.match(lines[at - 1].rstrip("\r\n"))
         if match is None:
             raise ConfigError("cannot rewrite this line", path=path, key="channels.phase", line=at)
         ending = lines[at - 1][len(lines[at - 1].rstrip("\r\n")) :]
@@ -198,10 +199,11 @@ def _write_phase(settings: Settings, to: str) -> None:
         if child is not None:
             text = lines[child - 1]
             indent = text[: len(text) - len(text.lstrip())]
-        lines.insert(start, f"{indent}phase: {to}\n")
+        ending = lines[start - 1][len(lines[start - 1].rstrip("\r\n")) :] or "\n"
+        lines.insert(start, f"{indent}phase: {to}{ending}")
     else:
         raise ConfigError("has no channels section to record the phase in", path=path)
-    path.write_text("".join(lines), encoding="utf-8")
+    path.write_bytes("".join(lines).encode("utf-8"))
     load_settings(path)  # the edit must leave a valid file
 
 
