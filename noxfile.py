@@ -34,9 +34,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job on this machine: lint and package every chart of charts/ into dist/."""
+    """The main job with no remote service: a full release of charts/ to local services."""
     session.install("-e", str(ROOT))
-    session.run(*INSTALL_HELM)
+    # Pinned helm, and the docker-registry the sandbox runs.
+    session.run("python", "tests/support/provision.py")
     session.run("python", "tests/support/sandbox.py", *session.posargs)
 
 

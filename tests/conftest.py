@@ -19,6 +19,7 @@ from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
 from tests.support.chartrepo import StaticServer, serve_upstream
 from tests.support.gpg import Keys, make_keys
 from tests.support.registry import RegistryServer, TlsMaterial, make_tls_material
+from tests.support.sandbox import helm_homes
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / ".tools"
@@ -35,17 +36,6 @@ def installed_helm(version: str) -> Path:
             pytrace=False,
         )
     return path
-
-
-def helm_homes(base: Path) -> dict[str, str]:
-    return {
-        "HELM_CACHE_HOME": str(base / "cache"),
-        "HELM_CONFIG_HOME": str(base / "config"),
-        "HELM_DATA_HOME": str(base / "data"),
-        "HELM_REGISTRY_CONFIG": str(base / "registry" / "config.json"),
-        "HELM_REPOSITORY_CONFIG": str(base / "config" / "repositories.yaml"),
-        "HELM_REPOSITORY_CACHE": str(base / "cache" / "repository"),
-    }
 
 
 @pytest.fixture(autouse=True)

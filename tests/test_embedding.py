@@ -71,11 +71,11 @@ first = chartship.nox_sessions.register(prefix="chart-")
 second = chartship.nox_sessions.register(prefix="helm-")
 assert first == [
     "chart-lint", "chart-package", "chart-push", "chart-github-release", "chart-index",
-    "chart-migrate", "chart-bump",
+    "chart-publish", "chart-matrix", "chart-migrate", "chart-bump",
 ], first
 assert second == [
     "helm-lint", "helm-package", "helm-push", "helm-github-release", "helm-index",
-    "helm-migrate", "helm-bump",
+    "helm-publish", "helm-matrix", "helm-migrate", "helm-bump",
 ], second
 """
 
@@ -182,6 +182,7 @@ def test_plain_ns_lists_tasks_at_top_level(workspace: Workspace) -> None:
         "github-release",
         "index",
         "lint",
+        "matrix",
         "migrate.backfill",
         "migrate.deprecate",
         "migrate.phase",
@@ -189,6 +190,7 @@ def test_plain_ns_lists_tasks_at_top_level(workspace: Workspace) -> None:
         "migrate.verify",
         "package",
         "push",
+        "release",
     ], result.stdout
 
 
@@ -334,6 +336,11 @@ def test_nox_lists_registered_and_own_sessions(workspace: Workspace) -> None:
             "Classic to OCI: nox -s chart-migrate -- status|backfill|verify|deprecate|phase PHASE."
         ),
         "chart-bump": "Stamp a release version: nox -s chart-bump -- --version X.Y.Z.",
+        "chart-publish": (
+            "Release: lint, package once, publish to every channel, verify "
+            "(nox -s chart-publish -- --tag TAG | --dry-run | CHART...)."
+        ),
+        "chart-matrix": "Print the charts a release covers as a GitHub Actions matrix (JSON).",
         "docs": "Build the documentation of this repository.",
     }
     for name, doc in expected.items():
@@ -343,6 +350,7 @@ def test_nox_lists_registered_and_own_sessions(workspace: Workspace) -> None:
     assert "- chart-package -> " in result.stdout
     assert "- chart-push -> " in result.stdout
     assert "- chart-bump -> " in result.stdout
+    assert "- chart-publish -> " in result.stdout
     # Listing creates no virtualenv.
     assert not (workspace.root / ".nox").exists()
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
 
 import pytest
 
 from chartship.errors import ChartError
+from chartship.helm import Helm
 from chartship.safetar import Limits, check_identity, inspect_chart_archive
 
 CHART_YAML = b"apiVersion: v2\nname: demo\nversion: 1.0.0\n"
@@ -128,3 +130,17 @@ def test_an_archive_bomb_is_stopped_by_its_ratio() -> None:
 )
 def test_unreadable_archives(data: bytes, match: str) -> None:
     refused(data, match)
+
+
+def test_reads_what_helm_packages(helm: Helm, tmp_path: Path) -> None:
+    # helm's gzip header carries an extra field, which tarfile's streaming reader mishandles.
+    helm.run(["create", str(tmp_path / "made")])
+    helm.run(["package", str(tmp_path / "made"), "--destination", str(tmp_path)])
+    data = (tmp_path / "made-0.1.0.tgz").read_bytes()
+    assert data[3] & 4, "expected helm to write a gzip FEXTRA field"
+    info = inspect_chart_archive(data, source="made-0.1.0.tgz")
+    check_identity(info, chart="made", version="0.1.0", source="made-0.1.0.tgz")
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        files = {m.name for m in tar if m.isfile()}
+    assert set(info.files) == files
+    assert "made/values.yaml" in info.files

@@ -15,6 +15,7 @@ from .commands import (
     run_github_release,
     run_index,
     run_lint,
+    run_matrix,
     run_migrate_backfill,
     run_migrate_deprecate,
     run_migrate_phase,
@@ -22,6 +23,7 @@ from .commands import (
     run_migrate_verify,
     run_package,
     run_push,
+    run_release,
     settings_from,
 )
 from .config import Settings, parse_assignment
@@ -86,6 +88,22 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument(
         "--pull-request", metavar="BRANCH", help="push to this new branch for a pull request"
     )
+    rel = sub.add_parser(
+        "release",
+        parents=[common],
+        help="lint, package once, publish to every channel of the phase, verify, summarize",
+    )
+    rel.add_argument("charts", nargs="*", help="chart names (default: changed since released)")
+    rel.add_argument(
+        "--tag",
+        help="release tag the chart versions must match (default: GITHUB_REF_NAME of a tag)",
+    )
+    rel.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    matrix = sub.add_parser(
+        "matrix", parents=[common], help="the charts a release covers, as GitHub Actions JSON"
+    )
+    matrix.add_argument("charts", nargs="*", help="chart names (default: changed since released)")
+    matrix.add_argument("--tag", help="release tag (default: GITHUB_REF_NAME of a tag)")
     _migrate_parser(sub, common)
     return parser
 
@@ -157,6 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif args.command == "push":
             run_push(settings, args.charts, dry_run=args.dry_run, force=args.force)
+        elif args.command == "release":
+            run_release(settings, args.charts, tag=args.tag, dry_run=args.dry_run)
+        elif args.command == "matrix":
+            run_matrix(settings, args.charts, tag=args.tag)
         elif args.command == "migrate":
             _run_migrate(settings, args)
     except ChartshipError as exc:

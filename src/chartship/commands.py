@@ -7,21 +7,28 @@ the same way. Nothing here exits; errors propagate to the edge.
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import actions, github_release, index_channel, migration, oci, stamp
 from . import artifacts as artifact_mod
 from . import backfill as backfill_mod
-from . import github_release, migration, oci, stamp
 from . import inventory as inventory_mod
 from . import lint as lint_mod
 from . import package as package_mod
 from . import pages as pages_mod
+from . import release as release_mod
+from . import selection as selection_mod
 from .config import Settings, load_settings
-from .errors import ChecksFailed, UsageError
-from .report import display_path, print_lint_report
+from .errors import ChecksFailed
+from .report import display_path, in_github_actions, print_lint_report
+
+log = logging.getLogger("chartship")
 
 
 def settings_from(config: str | None, overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -189,24 +196,9 @@ def run_index(
     """
     out = out or sys.stdout
     artifacts = artifact_mod.from_dist(settings, charts)
-    pages = settings.channels.pages
-    if pages is None:
-        raise UsageError("no pages channel configured: set channels.pages.index_url")
-    if pages.packages == "releases":
-        urls = github_release.download_urls(settings, artifacts, environ)
-
-        def url_for(artifact: artifact_mod.Artifact) -> str:
-            return urls[artifact.archive.name]
-
-    else:
-
-        def url_for(artifact: artifact_mod.Artifact) -> str:
-            return pages_mod.archive_url(pages, artifact)
-
-    result = pages_mod.publish_index(
+    result, urls = index_channel.publish(
         settings,
         artifacts,
-        url_for=url_for,
         dry_run=dry_run,
         pull_request_branch=pull_request_branch,
         environ=environ,
@@ -215,7 +207,7 @@ def run_index(
     by_key = {(a.chart, a.version): a for a in artifacts}
     for key in result.added:
         one = by_key[key]
-        print(f"  {one.chart} {one.version}: {url_for(one)} (sha256 {one.sha256})", file=out)
+        print(f"  {one.chart} {one.version}: {urls[key]} (sha256 {one.sha256})", file=out)
     return result
 
 
@@ -313,3 +305,176 @@ def run_migrate_phase(
     for line in lines:
         print(line, file=out)
     return lines
+
+
+# --------------------------------------------------------------------------- release
+
+
+def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+
+
+def _print_selection(plan: release_mod.Plan, out: TextIO) -> None:
+    selection = plan.selection
+    what = f"tag {selection.tag}" if selection.tag else "charts changed since their release"
+    channels = ", ".join(release_mod.TITLES[c] for c in plan.channels)
+    dry = "dry run, nothing will change; " if plan.dry_run else ""
+    print(f"release: {dry}{what}; channels: {channels}", file=out)
+    for one in selection.candidates:
+        verdict = "release" if one.selected else "left out"
+        print(f"  {one.chart} {one.version}: {verdict} ({one.reason})", file=out)
+
+
+def _print_rows(result: release_mod.ReleaseResult, root: Path, out: TextIO) -> None:
+    for row in result.rows:
+        art = row.artifact
+        where = display_path(art.archive, root) if not result.plan.dry_run else art.archive.name
+        adopted = (
+            f" (the bytes already published at {row.adopted_from})" if row.adopted_from else ""
+        )
+        print(f"{art.chart} {art.version}: {where} sha256:{art.sha256}{adopted}", file=out)
+        for channel in result.plan.channels:
+            cell = row.cells[channel]
+            verb = "would publish" if cell.status == "planned" else cell.status
+            print(f"  {release_mod.TITLES[channel]}: {verb}: {cell.detail}", file=out)
+
+
+def _release_outputs(result: release_mod.ReleaseResult) -> dict[str, str]:
+    released = []
+    values: dict[str, str] = {}
+    for row in result.rows:
+        art = row.artifact
+        one = {
+            "chart": art.chart,
+            "version": art.version,
+            "sha256": art.sha256,
+            "oci_reference": row.oci_reference or "",
+            "manifest_digest": row.manifest_digest or "",
+            "download_url": row.download_url or "",
+            "ok": row.ok,
+        }
+        released.append(one)
+        values[f"{art.chart}-version"] = art.version
+        values[f"{art.chart}-sha256"] = art.sha256
+        if row.oci_reference:
+            values[f"{art.chart}-oci-reference"] = row.oci_reference
+        if row.manifest_digest:
+            values[f"{art.chart}-manifest-digest"] = row.manifest_digest
+    values["released"] = json.dumps(released, separators=(",", ":"))
+    values["charts"] = json.dumps([r.artifact.chart for r in result.rows])
+    values["changed"] = "true" if result.changed else "false"
+    values["ok"] = "true" if result.ok else "false"
+    return values
+
+
+def _release_markdown(result: release_mod.ReleaseResult) -> str:
+    title = "chartship release" + (" (dry run)" if result.plan.dry_run else "")
+    if not result.rows:
+        return f"### {title}\n\nNothing to release.\n"
+    parts = [f"### {title}\n", actions.markdown_table(release_mod.summary_rows(result))]
+    problems = result.problems()
+    if problems:
+        parts.append("\n**Not complete:**\n")
+        for row, channel, cell in problems:
+            parts.append(
+                f"- {row.artifact.chart} {row.artifact.version}, "
+                f"{release_mod.TITLES[channel]}: {cell.status}: {cell.detail}"
+            )
+    for warning in result.warnings:
+        parts.append(f"\n> [!WARNING]\n> {warning}")
+    return "\n".join(parts) + "\n"
+
+
+def _report_release(
+    result: release_mod.ReleaseResult, settings: Settings, out: TextIO, environ: Mapping[str, str]
+) -> None:
+    _print_rows(result, settings.root, out)
+    if result.rows:
+        print("", file=out)
+        for line in _aligned(release_mod.summary_rows(result)):
+            print(line, file=out)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=out)
+    if in_github_actions(environ):
+        for row, channel, cell in result.problems():
+            title = f"chartship release: {release_mod.TITLES[channel]}"
+            message = f"{row.artifact.chart} {row.artifact.version}: {cell.status}: {cell.detail}"
+            print(actions.annotation("error", message, title=title), file=out)
+        for warning in result.warnings:
+            print(actions.annotation("warning", warning, title="chartship release"), file=out)
+    actions.append_summary(_release_markdown(result), environ)
+    actions.set_outputs(_release_outputs(result), environ)
+    if result.plan.dry_run:
+        print("release: dry run: nothing was changed", file=out)
+    elif not result.ok:
+        failed = ", ".join(release_mod.TITLES[c] for c in result.failed_channels())
+        print(f"release: INCOMPLETE: {failed} did not complete; run it again", file=out)
+    elif result.changed:
+        print(f"release: {len(result.rows)} chart version(s) published and verified", file=out)
+    else:
+        print("release: nothing changed: every channel already held these versions", file=out)
+
+
+def run_release(
+    settings: Settings,
+    charts: Sequence[str] = (),
+    *,
+    tag: str | None = None,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> release_mod.ReleaseResult:
+    """lint -> package once -> publish to every channel of the phase -> verify -> summary."""
+    out = out or sys.stdout
+    environ = os.environ if environ is None else environ
+    plan = release_mod.plan(settings, charts, tag=tag, dry_run=dry_run, environ=environ)
+    _print_selection(plan, out)
+    if not plan.selection.chosen:
+        result = release_mod.ReleaseResult(plan)
+        print("release: nothing to release", file=out)
+        actions.append_summary(_release_markdown(result), environ)
+        actions.set_outputs(_release_outputs(result), environ)
+        return result
+    run_lint(settings, plan.selection.names, out=out, environ=environ)
+    with release_mod.workspace(settings, dry_run) as build_settings:
+        built = release_mod.build(build_settings, plan)
+        result = release_mod.publish(build_settings, plan, built)
+        _report_release(result, settings, out, environ)
+    release_mod.require_complete(result)
+    return result
+
+
+def run_matrix(
+    settings: Settings,
+    charts: Sequence[str] = (),
+    *,
+    tag: str | None = None,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The charts a release would cover, as a GitHub Actions matrix (JSON on one line)."""
+    out = out or sys.stdout
+    environ = os.environ if environ is None else environ
+    selection = selection_mod.select(
+        settings, charts, tag=tag or selection_mod.tag_from_environment(environ)
+    )
+    for one in selection.candidates:
+        verdict = "release" if one.selected else "left out"
+        log.info("matrix: %s %s: %s (%s)", one.chart, one.version, verdict, one.reason)
+    matrix = {
+        "include": [
+            {
+                "chart": c.chart,
+                "version": c.version,
+                "tag": settings.release_tag(c.chart, c.version),
+            }
+            for c in selection.chosen
+        ]
+    }
+    text = json.dumps(matrix, separators=(",", ":"))
+    print(text, file=out)
+    actions.set_outputs({"matrix": text, "count": str(len(selection.chosen))}, environ)
+    return matrix

@@ -177,6 +177,19 @@ def unreachable(error: requests.RequestException, what: str) -> GithubError:
     return GithubError(f"GitHub: {what}: {text}")
 
 
+#: What PyGithub raises for an API failure or an unreachable host.
+API_ERRORS: tuple[type[Exception], ...] = (GithubException, requests.RequestException)
+
+
+def as_error(error: Exception, what: str) -> GithubError:
+    """One of :data:`API_ERRORS` as chartship's GitHub error, token-free."""
+    if isinstance(error, GithubException):
+        return describe(error, what)
+    if isinstance(error, requests.RequestException):
+        return unreachable(error, what)
+    return GithubError(f"GitHub: {what}: {error}")
+
+
 def _already_exists(error: GithubException) -> bool:
     data = error.data if isinstance(error.data, dict) else {}
     return error.status == 422 and any(
@@ -220,14 +233,34 @@ def _with_notice(settings: Settings, artifact: Artifact, body: str) -> str:
 
 
 def _sha256_of(asset: GitReleaseAsset) -> str:
+    return hashlib.sha256(asset_bytes(asset)).hexdigest()
+
+
+def asset_bytes(asset: GitReleaseAsset, limit: int = 64 * 2**20) -> bytes:
+    """The asset's content, refused past ``limit`` bytes."""
     streamed = asset.download_asset()
     if streamed is None:
         raise GithubError(f"GitHub: asset {asset.name} could not be downloaded")
     _status, _headers, chunks = streamed
-    digest = hashlib.sha256()
+    parts: list[bytes] = []
+    size = 0
     for chunk in chunks:
-        digest.update(chunk)
-    return digest.hexdigest()
+        size += len(chunk)
+        if size > limit:
+            raise GithubError(f"GitHub: asset {asset.name} is over {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def find_release(repo: Repository, tag: str) -> GitRelease | None:
+    try:
+        return repo.get_release(tag)
+    except UnknownObjectException:
+        return None
+
+
+def assets_of(release: GitRelease) -> dict[str, GitReleaseAsset]:
+    return _assets_by_name(release)
 
 
 def _assets_by_name(release: GitRelease) -> dict[str, GitReleaseAsset]:
@@ -375,11 +408,13 @@ def publish_releases(
     environ: Mapping[str, str] | None = None,
     runner: Runner | None = None,
     client_factory: Callable[[GithubSettings, str | None], Github] = client,
+    artifacts: Sequence[Artifact] | None = None,
 ) -> ReleaseReport:
-    """Converge one GitHub release per archive in dist/."""
+    """Converge one GitHub release per archive (default: every archive in dist/)."""
     environ = os.environ if environ is None else environ
     gh = github_settings(settings)
-    artifacts = artifact_mod.from_dist(settings, names)
+    if artifacts is None:
+        artifacts = artifact_mod.from_dist(settings, names)
     token = token_from(environ)
     if token is None and not dry_run:
         raise UsageError(f"GitHub needs a token: set {' or '.join(TOKEN_VARIABLES)}")

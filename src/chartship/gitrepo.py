@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,30 @@ class Git:
         """The checked-out commit, or None in a repository with no commit yet."""
         code, out = self._git("rev-parse", "--verify", "--quiet", "HEAD", check=False)
         return out.strip() if code == 0 and out.strip() else None
+
+    def object_ids(self, specs: Sequence[str]) -> dict[str, str | None]:
+        """``git rev-parse`` of many ``<rev>:<path>`` specs in one process (None: absent)."""
+        if not specs:
+            return {}
+        result = self.runner.run(
+            ["git", "-C", str(self.root), "cat-file", "--batch-check=%(objectname)"],
+            stdin="".join(f"{spec}\n" for spec in specs),
+            what="git cat-file",
+            timeout=120,
+        )
+        found: dict[str, str | None] = {}
+        for spec, line in zip(specs, result.stdout.splitlines(), strict=True):
+            found[spec] = None if line.endswith(" missing") or " " in line else line.strip()
+        return found
+
+    def dirty_paths(self, paths: Sequence[Path]) -> list[Path]:
+        """Files under ``paths`` with uncommitted changes, untracked unignored ones included."""
+        _, top = self._git("rev-parse", "--show-toplevel")
+        _, out = self._git(
+            "status", "--porcelain", "-z", "--untracked-files=all", "--", *map(str, paths)
+        )
+        # Porcelain paths are relative to the top level; a rename's source follows it.
+        return [Path(top.strip()) / entry[3:] for entry in out.split("\0") if len(entry) > 3]
 
     def last_commit_time(self, path: Path) -> int | None:
         code, out = self._git("log", "-1", "--format=%ct", "--", str(path), check=False)

@@ -49,6 +49,19 @@ SESSIONS: tuple[SessionSpec, ...] = (
         "index", ("index",), "Merge dist/ into index.yaml on the pages branch and push it.", False
     ),
     SessionSpec(
+        "publish",
+        ("release",),
+        "Release: lint, package once, publish to every channel, verify "
+        "(nox -s {name} -- --tag TAG | --dry-run | CHART...).",
+        False,
+    ),
+    SessionSpec(
+        "matrix",
+        ("matrix",),
+        "Print the charts a release covers as a GitHub Actions matrix (JSON).",
+        False,
+    ),
+    SessionSpec(
         "migrate",
         ("migrate",),
         "Classic to OCI: nox -s {name} -- status|backfill|verify|deprecate|phase PHASE.",

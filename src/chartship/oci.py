@@ -387,12 +387,17 @@ def push(
     runner: Runner | None = None,
     environ: Mapping[str, str] | None = None,
     client_factory: Callable[..., RegistryClient] = RegistryClient,
+    artifacts: Sequence[Artifact] | None = None,
 ) -> PushReport:
-    """Push the archives in dist/ to the OCI channel; see the module docstring."""
+    """Push ``artifacts`` (default: the archives in dist/) to the OCI channel.
+
+    See the module docstring.
+    """
     environ = os.environ if environ is None else environ
     registry = connect(settings, environ, client_factory)
     target, client = registry.target, registry.client
-    artifacts = artifact_mod.from_dist(settings, names)
+    if artifacts is None:
+        artifacts = artifact_mod.from_dist(settings, names)
     items = plan(client, target, artifacts, force=force)
     sources = _metadata_sources(settings, sorted({a.chart for a in artifacts}))
     report = PushReport(target, [], [], dry_run)

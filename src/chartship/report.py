@@ -24,21 +24,21 @@ def format_problem(problem: Problem, root: Path) -> str:
     return f"{where}: {problem.severity}: [{problem.check}] {problem.message}"
 
 
-def _escape_data(text: str) -> str:
+def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def github_annotation(problem: Problem, root: Path) -> str:
     """A workflow command GitHub renders as an annotation on the file and line."""
-    props = [f"file={_escape_property(display_path(problem.path, root))}"]
+    props = [f"file={escape_property(display_path(problem.path, root))}"]
     if problem.line is not None:
         props.append(f"line={problem.line}")
-    props.append(f"title={_escape_property(f'chartship {problem.check}')}")
-    return f"::{problem.severity} {','.join(props)}::{_escape_data(problem.message)}"
+    props.append(f"title={escape_property(f'chartship {problem.check}')}")
+    return f"::{problem.severity} {','.join(props)}::{escape_data(problem.message)}"
 
 
 def in_github_actions(environ: Mapping[str, str] | None = None) -> bool:

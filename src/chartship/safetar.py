@@ -9,10 +9,11 @@ Nothing is ever extracted to disk.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -23,6 +24,8 @@ from .errors import ChartError
 _CHUNK = 64 * 1024
 #: The ratio check starts after this much output, so tiny archives never trip it.
 _RATIO_FLOOR = 2**20
+#: Tar headers and padding on top of the members' own bytes.
+_TAR_SLACK = 2**20
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,59 @@ def _check_type(member: tarfile.TarInfo, source: str) -> None:
 class ArchiveInfo:
     top: str  # the one top-level directory; helm names it after the chart
     chart: dict[str, Any]  # its Chart.yaml, parsed
+    #: sha256 of every regular file by its path: what the chart is, whatever the tar metadata.
+    files: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+class _Inflater(io.RawIOBase):
+    """gzip decompressed in bounded steps, refusing archive bombs as it goes.
+
+    tarfile's own streaming gzip reader cannot read helm's archives: helm
+    writes a gzip header with an extra field, which that reader mishandles.
+    """
+
+    def __init__(self, data: bytes, limits: Limits, source: str) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+        self._inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        self._pending = b""
+        self._limits = limits
+        self._source = source
+        self.total = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _more(self) -> bytes:
+        tail = self._inflate.unconsumed_tail
+        if not tail:
+            tail = bytes(self._data[self._pos : self._pos + _CHUNK])
+            self._pos += len(tail)
+            if not tail:
+                raise _error(self._source, "not a readable .tgz chart archive (truncated)")
+        out = self._inflate.decompress(tail, _CHUNK)
+        self.total += len(out)
+        if self.total > self._limits.max_total_bytes + _TAR_SLACK:
+            raise _refuse(
+                self._source,
+                f"inflates to over {self._limits.max_total_bytes} bytes (an archive bomb)",
+            )
+        if self.total > _RATIO_FLOOR and self.total > self._limits.max_ratio * len(self._data):
+            raise _refuse(
+                self._source,
+                f"inflates more than {self._limits.max_ratio} times its size (an archive bomb)",
+            )
+        return out
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            if self._inflate.eof:
+                return 0
+            self._pending = self._more()
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
 
 
 def inspect_chart_archive(data: bytes, *, source: str, limits: Limits | None = None) -> ArchiveInfo:
@@ -72,9 +128,11 @@ def inspect_chart_archive(data: bytes, *, source: str, limits: Limits | None = N
     seen: set[str] = set()
     tops: set[str] = set()
     chart_yaml: bytes | None = None
+    files: dict[str, str] = {}
     total = 0
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r|gz") as tar:
+        stream = io.BufferedReader(_Inflater(data, limits, source), buffer_size=_CHUNK)
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
             for count, member in enumerate(tar, 1):
                 if count > limits.max_members:
                     raise _refuse(source, f"more than {limits.max_members} members")
@@ -95,6 +153,7 @@ def inspect_chart_archive(data: bytes, *, source: str, limits: Limits | None = N
                     )  # fmt: skip
                 content = _read_member(tar, member, limits, source, total, len(data))
                 total += len(content)
+                files[key] = hashlib.sha256(content).hexdigest()
                 if len(path.parts) == 2 and path.parts[1] == "Chart.yaml":
                     chart_yaml = content
     except ChartError:
@@ -112,7 +171,7 @@ def inspect_chart_archive(data: bytes, *, source: str, limits: Limits | None = N
         raise _error(source, f"Chart.yaml in the archive is not valid YAML ({exc})") from None
     if not isinstance(meta, dict):
         raise _error(source, "Chart.yaml in the archive is not a mapping")
-    return ArchiveInfo(next(iter(tops)), meta)
+    return ArchiveInfo(next(iter(tops)), meta, files)
 
 
 def _read_member(

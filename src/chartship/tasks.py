@@ -196,6 +196,42 @@ def index(
 
 
 @task(
+    iterable=["chart"],
+    help={
+        "chart": "chart to release (repeatable; default: every chart changed since released)",
+        "tag": "release tag the chart versions must match (default: GITHUB_REF_NAME of a tag)",
+        "dry_run": "print the plan per chart and channel; change nothing",
+        "helm": "helm binary to use",
+    },
+)
+def release(
+    c: Context,
+    chart: Iterable[str] | None = None,
+    tag: str = "",
+    dry_run: bool = False,
+    helm: str = "",
+) -> None:
+    """Lint, package once, publish to every channel of the phase, verify, summarize."""
+    with _at_edge():
+        commands.run_release(
+            _settings(c, helm=helm), list(chart or ()), tag=tag or None, dry_run=dry_run
+        )
+
+
+@task(
+    iterable=["chart"],
+    help={
+        "chart": "chart to consider (repeatable; default: every chart)",
+        "tag": "release tag (default: GITHUB_REF_NAME of a tag)",
+    },
+)
+def matrix(c: Context, chart: Iterable[str] | None = None, tag: str = "") -> None:
+    """Print the charts a release covers as a GitHub Actions matrix (JSON)."""
+    with _at_edge():
+        commands.run_matrix(_settings(c), list(chart or ()), tag=tag or None)
+
+
+@task(
     help={
         "report_dir": "where the JSON and Markdown reports go (default: <dist>/migration)",
         "no_download": "do not download and check the archives OCI lacks",
@@ -274,7 +310,9 @@ def migrate_collection() -> Collection:
 
 def collection() -> Collection:
     """A fresh collection of chartship's tasks with its configuration defaults."""
-    coll = Collection(lint, bump, package, push, github_release, index, migrate_collection())
+    coll = Collection(
+        lint, bump, package, push, github_release, index, release, matrix, migrate_collection()
+    )
     coll.configure({"chartship": dict(DEFAULTS)})
     return coll
 

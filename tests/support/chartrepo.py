@@ -7,6 +7,7 @@ import http.server
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from chartship.helm import Helm
 
@@ -18,21 +19,24 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-class StaticServer:
-    """Serves ``root`` over plain HTTP on 127.0.0.1 from a background thread."""
+_S = TypeVar("_S", bound="BackgroundServer")
 
-    def __init__(self, root: Path, port: int = 0) -> None:
-        self.root = root
-        handler = functools.partial(_QuietHandler, directory=str(root))
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+class BackgroundServer:
+    """An HTTP server on 127.0.0.1 answering from a background thread; a context manager."""
+
+    def __init__(self, server: http.server.ThreadingHTTPServer) -> None:
+        self._server = server
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def __enter__(self) -> StaticServer:
+    def __enter__(self: _S) -> _S:
         self._thread.start()
         return self
 
@@ -45,6 +49,15 @@ class StaticServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class StaticServer(BackgroundServer):
+    """Serves the files under ``root``."""
+
+    def __init__(self, root: Path, port: int = 0) -> None:
+        self.root = root
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        super().__init__(http.server.ThreadingHTTPServer(("127.0.0.1", port), handler))
 
 
 def publish_repository(helm: Helm, chart_dirs: list[Path], directory: Path, url: str) -> str:

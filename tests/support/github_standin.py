@@ -59,6 +59,7 @@ import json
 import math
 import re
 import socket
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -360,6 +361,9 @@ class Repo:
     created_at: datetime
     releases: dict[int, Release] = field(default_factory=dict)
     latest_id: int | None = None
+    #: A bare git repository standing for the repository's git data: publishing a
+    #: release whose tag is missing creates the tag there, as GitHub does.
+    git_dir: Path | None = None
 
     @property
     def full_name(self) -> str:
@@ -651,7 +655,12 @@ class GithubStandin:
         return self._users[key]
 
     def add_repo(
-        self, full_name: str, *, default_branch: str = "main", branches: Iterable[str] = ()
+        self,
+        full_name: str,
+        *,
+        default_branch: str = "main",
+        branches: Iterable[str] = (),
+        git_dir: Path | None = None,
     ) -> Repo:
         owner, _, name = full_name.partition("/")
         if not owner or not name or "/" in name:
@@ -664,6 +673,7 @@ class GithubStandin:
                 default_branch=default_branch,
                 branches={default_branch, *branches},
                 created_at=_now() - timedelta(days=365),
+                git_dir=git_dir,
             )
             self._repos[full_name.lower()] = repo
             return repo
@@ -1484,6 +1494,27 @@ class GithubStandin:
         if errors:
             raise _Reject(self._error(call.op, 422, "Validation Failed", errors))
 
+    def _tag_in_git(self, call: _Call, repo: Repo, tag: str, commitish: str | None) -> None:
+        """Create ``tag`` at ``commitish`` (default branch if None) unless it exists."""
+        assert repo.git_dir is not None
+
+        def git(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["git", "--git-dir", str(repo.git_dir), *args],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+
+        if git("rev-parse", "-q", "--verify", f"refs/tags/{tag}").returncode == 0:
+            return
+        found = git("rev-parse", "-q", "--verify", f"{commitish or repo.default_branch}^{{commit}}")
+        if found.returncode != 0:
+            error = {"resource": "Release", "code": "invalid", "field": "target_commitish"}
+            raise _Reject(self._error(call.op, 422, "Validation Failed", [error]))
+        git("update-ref", f"refs/tags/{tag}", found.stdout.strip())
+
     def _notes(self, repo: Repo, tag: str, previous: str | None) -> dict[str, str]:
         if previous:
             changelog = self._web(repo.full_name, "compare", f"{previous}...{tag}")
@@ -1496,6 +1527,8 @@ class GithubStandin:
         data: dict[str, Json] = call.data
         tag = data["tag_name"]
         self._release_rules(call, repo, tag, data.get("target_commitish"), None)
+        if repo.git_dir is not None and not data.get("draft", False):
+            self._tag_in_git(call, repo, tag, data.get("target_commitish"))
         name, body = data.get("name"), data.get("body")
         if data.get("generate_release_notes"):
             notes = self._notes(repo, tag, None)

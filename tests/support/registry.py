@@ -28,8 +28,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-import bcrypt
-
 from tests.support.provision import find_registry
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -135,6 +133,9 @@ def write_htpasswd(
     The registry checks the hash on every authenticated request, so the cost is
     kept at bcrypt's minimum: these are throwaway test passwords.
     """
+    # Imported here: only registries with users need it, and the sandbox has none.
+    import bcrypt
+
     lines = []
     for user, password in users.items():
         hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=rounds)).decode()

@@ -1,0 +1,198 @@
+"""Which charts a release covers, and the guard between a release tag and the charts.
+
+Three ways to say what to release, strictest first:
+
+* a release tag (``--tag`` or, in a tag-triggered GitHub Actions run,
+  ``GITHUB_REF_NAME``): a chart's own tag (``metallb-chart-0.16.2`` with the
+  template ``{name}-chart-{version}``) releases that chart, a version tag
+  (``v0.16.2``) releases every named chart (default: all). Every chart it
+  covers must be stamped with exactly that version;
+* chart names: those charts, as they are stamped;
+* nothing: every chart changed since its last release, judged by git. A
+  chart whose version has no release tag yet is released; one whose release
+  tag exists is released only when its files differ from that tag (lint then
+  asks for a version bump).
+
+The placeholder version 0.0.0 is never released: a chart carrying it is left
+out of the default selection and refused when asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import charts as chartfiles
+from . import versions
+from .charts import Chart
+from .config import Settings
+from .errors import UsageError, VersionError
+from .gitrepo import Git, released_version, tag_pattern
+from .runner import Runner
+
+
+@dataclass(frozen=True)
+class Candidate:
+    chart: str
+    version: str
+    selected: bool
+    reason: str
+    directory: Path
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.chart, self.version
+
+
+@dataclass(frozen=True)
+class Selection:
+    tag: str | None
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def chosen(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.selected]
+
+    @property
+    def left_out(self) -> list[Candidate]:
+        return [c for c in self.candidates if not c.selected]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.chart for c in self.chosen]
+
+
+def tag_from_environment(environ: Mapping[str, str]) -> str | None:
+    """The pushed tag of a tag-triggered GitHub Actions run (never a branch name)."""
+    if environ.get("GITHUB_REF_TYPE") != "tag":
+        return None
+    return environ.get("GITHUB_REF_NAME") or None
+
+
+def parse_tag(settings: Settings, tag: str, chart_names: Sequence[str]) -> tuple[str | None, str]:
+    """(chart or None, version) a release tag names.
+
+    A chart's own release tag wins over a bare version; among charts whose
+    names prefix one another, the longest name that leaves a valid version.
+    """
+    for name in sorted(chart_names, key=len, reverse=True):
+        match = tag_pattern(settings.release.tag, name).match(tag)
+        if match and versions.is_valid(match.group("version")):
+            return name, match.group("version")
+    bare = tag[1:] if tag.startswith("v") else tag
+    if versions.is_valid(bare):
+        return None, bare
+    example = settings.release.tag.format(name="<chart>", version="<version>")
+    raise UsageError(
+        f"release tag {tag!r} is neither a chart release tag ({example}) "
+        "nor a version (v1.2.3 or 1.2.3)"
+    )
+
+
+def _refuse_version(chart: Chart, wanted: str, why: str) -> VersionError:
+    return VersionError(
+        f"chart {chart.name} is stamped {chart.version}, but {why} {wanted}; "
+        f"stamp it first (bump --version {wanted}), nothing was published",
+        path=chart.chart_yaml,
+        line=chart.doc.line("version"),
+    )
+
+
+def _placeholder(chart: Chart) -> VersionError:
+    return VersionError(
+        f"chart {chart.name} carries the unstamped placeholder {versions.PLACEHOLDER}, "
+        "which is never published; stamp a version first (bump --version X.Y.Z)",
+        path=chart.chart_yaml,
+        line=chart.doc.line("version"),
+    )
+
+
+def _by_tag(settings: Settings, tag: str, names: Sequence[str]) -> Selection:
+    every = chartfiles.load_all(chartfiles.discover(settings))
+    chart_name, version = parse_tag(settings, tag, [c.name for c in every])
+    if chart_name is not None:
+        if names and list(names) != [chart_name]:
+            raise UsageError(
+                f"release tag {tag} is chart {chart_name}'s; it cannot release "
+                f"{', '.join(n for n in names if n != chart_name)}"
+            )
+        wanted = [chart_name]
+    else:
+        wanted = list(names) or [c.name for c in every]
+    loaded = chartfiles.load_all(chartfiles.discover(settings, wanted))
+    picked = []
+    for chart in loaded:
+        if chart.version != version:
+            raise _refuse_version(chart, version, f"the release tag {tag} says")
+        if versions.is_placeholder(chart.version):
+            raise _placeholder(chart)
+        picked.append(Candidate(chart.name, chart.version, True, f"tag {tag}", chart.directory))
+    return Selection(tag, tuple(picked))
+
+
+def _under(path: Path, directory: Path) -> bool:
+    return path.resolve().is_relative_to(directory.resolve())
+
+
+def _by_change(settings: Settings, runner: Runner | None) -> Selection:
+    loaded = chartfiles.load_all(chartfiles.discover(settings))
+    git = Git(settings.root, runner)
+    if not git.is_repository():
+        reason = "not in a git repository, so every chart is released"
+        return Selection(
+            None,
+            tuple(
+                Candidate(c.name, c.version, not versions.is_placeholder(c.version), reason,
+                          c.directory)
+                for c in loaded
+            ),
+        )  # fmt: skip
+    tags = set(git.tags())
+    template = settings.release.tag
+    specs: list[str] = []
+    for chart in loaded:
+        relative = chart.directory.resolve().relative_to(settings.root.resolve()).as_posix()
+        specs += [f"{settings.release_tag(chart.name, chart.version)}:./{relative}",
+                  f"HEAD:./{relative}"]  # fmt: skip
+    trees = git.object_ids(specs) if git.head() else {}
+    dirty = git.dirty_paths([c.directory for c in loaded]) if loaded else []
+    picked = []
+    for chart in loaded:
+        tag = settings.release_tag(chart.name, chart.version)
+        relative = chart.directory.resolve().relative_to(settings.root.resolve()).as_posix()
+        last = released_version(sorted(tags), template, chart.name)
+        if versions.is_placeholder(chart.version):
+            selected, reason = False, f"carries the placeholder {versions.PLACEHOLDER}"
+        elif tag not in tags:
+            selected = True
+            reason = "never released" if last is None else f"new version (last: {last.version})"
+        elif trees.get(f"{tag}:./{relative}") != trees.get(f"HEAD:./{relative}") or any(
+            _under(path, chart.directory) for path in dirty
+        ):
+            selected, reason = True, f"changed since {tag}"
+        else:
+            selected, reason = False, f"unchanged since {tag}"
+        picked.append(Candidate(chart.name, chart.version, selected, reason, chart.directory))
+    return Selection(None, tuple(picked))
+
+
+def select(
+    settings: Settings,
+    names: Sequence[str] = (),
+    *,
+    tag: str | None = None,
+    runner: Runner | None = None,
+) -> Selection:
+    """The charts to release; every version guard is applied here, before any work."""
+    if tag:
+        return _by_tag(settings, tag, names)
+    if names:
+        picked = []
+        for chart in chartfiles.load_all(chartfiles.discover(settings, names)):
+            if versions.is_placeholder(chart.version):
+                raise _placeholder(chart)
+            versions.parse(chart.version, what=f"chart {chart.name} version")
+            picked.append(Candidate(chart.name, chart.version, True, "named", chart.directory))
+        return Selection(None, tuple(picked))
+    return _by_change(settings, runner)

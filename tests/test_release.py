@@ -1,0 +1,310 @@
+"""End to end: ``release`` in the sandbox (registry, GitHub stand-in, bare origin,
+pages site), on helm 3 and helm 4, plus the matrix and the version guard."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from chartship import commands
+from chartship.errors import (
+    ChartshipError,
+    ChecksFailed,
+    PublishIncomplete,
+    UsageError,
+    VersionError,
+)
+from chartship.registry import RegistryClient, Tls
+from tests.conftest import Workspace
+from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox, sha256
+
+VERSION = "0.16.0"
+TAG = f"metallb-chart-{VERSION}"
+
+
+@pytest.fixture
+def box(
+    tmp_path: Path, _workspace_template: Path, helm_bin: Path, upstream: str
+) -> Iterator[Sandbox]:
+    with open_sandbox(tmp_path / "sandbox", _workspace_template, helm_bin) as sandbox:
+        stamp(sandbox, VERSION)
+        yield sandbox
+    assert not sandbox.github.violations, sandbox.github.report()
+
+
+def stamp(box: Sandbox, version: str) -> None:
+    commands.run_bump(box.settings(), version, ["metallb"], out=io.StringIO())
+    box.commit(f"Release metallb {version}")
+
+
+def release(
+    box: Sandbox, *charts: str, env: dict[str, str] | None = None, **kwargs: Any
+) -> tuple[str, object]:
+    out = io.StringIO()
+    environ = {**box.environ, **(env or {})}
+    result = commands.run_release(box.settings(), list(charts), out=out, environ=environ, **kwargs)
+    return out.getvalue(), result
+
+
+E = TypeVar("E", bound=ChartshipError)
+
+
+def release_fails(
+    box: Sandbox, error: type[E], *charts: str, env: dict[str, str] | None = None, **kwargs: Any
+) -> tuple[E, str]:
+    """``release`` that must raise ``error``; the error and what was printed before it."""
+    out = io.StringIO()
+    environ = {**box.environ, **(env or {})}
+    with pytest.raises(error) as caught:
+        commands.run_release(box.settings(), list(charts), out=out, environ=environ, **kwargs)
+    return caught.value, out.getvalue()
+
+
+def writes(box: Sandbox) -> int:
+    """Requests that could change GitHub."""
+    return sum(len(box.github.calls(m)) for m in ("POST", "PATCH", "PUT", "DELETE"))
+
+
+def oci_manifest_digest(box: Sandbox, chart: str, version: str) -> str | None:
+    client = RegistryClient(box.registry.host, tls=Tls(plain_http=True))
+    manifest = client.manifest(f"charts/{chart}", version)
+    return manifest.digest if manifest else None
+
+
+def pages_tip(box: Sandbox) -> str | None:
+    out = box.git("ls-remote", "origin", "refs/heads/gh-pages")
+    return out.split()[0] if out.strip() else None
+
+
+def registry_empty(box: Sandbox) -> bool:
+    return not (box.registry.storage / "docker" / "registry" / "v2" / "repositories").exists()
+
+
+def test_first_release_publishes_everything_then_reruns_change_nothing(box: Sandbox) -> None:
+    text, _ = release(box, tag=TAG)
+    assert "metallb 0.16.0: release (tag metallb-chart-0.16.0)" in text
+    assert "release: 1 chart version(s) published and verified" in text
+    archive = box.settings().dist_path / f"metallb-{VERSION}.tgz"
+    digest = sha256(archive)
+
+    # Every channel holds exactly these bytes, as helm itself sees them.
+    assert sha256(box.pull_oci("metallb", VERSION, box.base / "oci")) == digest
+    assert sha256(box.pull_classic("metallb", VERSION, box.base / "classic")) == digest
+    (gh_release,) = box.github.releases(REPOSITORY)
+    assert gh_release.tag_name == TAG
+    assert [a.name for a in gh_release.assets] == [archive.name]
+    # Creating the release created its tag in the origin, as GitHub does.
+    assert TAG in box.git("ls-remote", "--tags", "origin")
+
+    before = (writes(box), oci_manifest_digest(box, "metallb", VERSION), pages_tip(box))
+    again, _ = release(box, tag=TAG)
+    assert "OCI: skipped" in again
+    assert "GitHub release: skipped" in again
+    assert "index.yaml: skipped" in again
+    assert "release: nothing changed: every channel already held these versions" in again
+    assert (writes(box), oci_manifest_digest(box, "metallb", VERSION), pages_tip(box)) == before
+
+    # Without a tag, with the release tags fetched, nothing is selected at all.
+    box.git("fetch", "-q", "--tags", "origin")
+    none, _ = release(box)
+    assert "metallb 0.16.0: left out (unchanged since metallb-chart-0.16.0)" in none
+    assert "metallb-dashboards 1.2.0: release (never released)" in none
+    box.git("fetch", "-q", "--tags", "origin")
+    assert "release: nothing to release" in release(box)[0]
+
+
+def test_existing_github_release_never_stops_the_oci_push(box: Sandbox) -> None:
+    # MetalLB 0.15.0: the release existed, so the whole job was skipped and OCI never got it.
+    box.github.create_release(REPOSITORY, TAG, name=TAG, target_commitish="main")
+    text, _ = release(box, tag=TAG)
+    assert "GitHub release: uploaded: metallb-chart-0.16.0 existed; asset attached" in text
+    assert "OCI: pushed" in text
+    assert "index.yaml: added" in text
+    assert oci_manifest_digest(box, "metallb", VERSION) is not None
+
+
+def test_rerun_after_a_failed_channel_completes_it_with_the_published_bytes(
+    box: Sandbox,
+) -> None:
+    box.registry.stop()
+    failed, text = release_fails(box, PublishIncomplete, tag=TAG)
+    assert "OCI: failed" in text
+    assert "GitHub release: created" in text
+    assert "index.yaml: added" in text
+    assert "release: INCOMPLETE: OCI did not complete; run it again" in text
+    assert failed.exit_code == 6
+    (asset,) = box.github.releases(REPOSITORY)[0].assets
+
+    # A CI rerun starts on a fresh machine, and packaging again makes other bytes of
+    # the same files (helm 3 stamps new mtimes, helm 4 may order subcharts otherwise).
+    # Stand-in for that: the same tar, compressed again, as what packaging left.
+    dist = box.settings().dist_path
+    shutil.rmtree(dist)
+    dist.mkdir()
+    other = gzip.compress(gzip.decompress(asset.data), compresslevel=1, mtime=1)
+    assert other != asset.data
+    (dist / asset.name).write_bytes(other)
+    (dist / "SHA256SUMS").write_text(f"{hashlib.sha256(other).hexdigest()}  {asset.name}\n")
+    box.registry.restart()
+    before = (writes(box), pages_tip(box))
+    text, _ = release(box, tag=TAG)
+    assert "bytes already published at" in text
+    assert "OCI: pushed" in text
+    assert "GitHub release: skipped" in text
+    assert "index.yaml: skipped" in text
+    assert (writes(box), pages_tip(box)) == before
+    pulled = box.pull_oci("metallb", VERSION, box.base / "oci")
+    assert sha256(pulled) == hashlib.sha256(asset.data).hexdigest()
+    assert sha256(box.settings().dist_path / pulled.name) == sha256(pulled)
+
+
+def test_a_published_version_with_other_content_is_refused(box: Sandbox) -> None:
+    release(box, tag=TAG)
+    tip = pages_tip(box)
+    values = box.work / "charts" / "metallb" / "values.yaml"
+    values.write_text(values.read_text() + "\n# changed after the release\n")
+    box.commit("change without a version bump")
+    shutil.rmtree(box.settings().dist_path)
+    settings = box.settings(**{"lint.version_increment": False})
+    with pytest.raises(VersionError, match=r"already published .* with other content") as err:
+        commands.run_release(settings, tag=TAG, out=io.StringIO(), environ=box.environ)
+    assert "metallb/values.yaml differs" in str(err.value)
+    assert pages_tip(box) == tip
+
+
+def test_tag_that_does_not_match_the_chart_is_refused_before_anything(box: Sandbox) -> None:
+    with pytest.raises(VersionError) as err:
+        release(box, tag="metallb-chart-0.17.0")
+    message = str(err.value)
+    assert "charts/metallb/Chart.yaml:" in message
+    assert "stamped 0.16.0, but the release tag metallb-chart-0.17.0 says 0.17.0" in message
+    # GITHUB_REF_NAME of a tag-triggered run is the tag; a version tag covers every chart.
+    with pytest.raises(VersionError, match=r"metallb-dashboards is stamped 1\.2\.0"):
+        release(box, env={"GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v0.16.0"})
+    with pytest.raises(UsageError, match="neither a chart release tag"):
+        release(box, tag="release-candidate")
+    assert box.github.requests == []
+    assert registry_empty(box)
+    assert pages_tip(box) is None
+    assert not box.settings().dist_path.exists()
+
+
+def test_placeholder_is_never_published(box: Sandbox) -> None:
+    commands.run_bump(box.settings(), "0.0.0", ["metallb"], out=io.StringIO())
+    with pytest.raises(VersionError, match=r"placeholder 0\.0\.0, which is never published"):
+        release(box, "metallb")
+    # Left out of the default selection, with the reason.
+    box.commit("back to the placeholder")
+    text, _ = release(box, "metallb-dashboards", dry_run=True)
+    assert "metallb-dashboards 1.2.0: release (named)" in text
+    assert box.github.calls("POST") == []
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(box: Sandbox) -> None:
+    text, _ = release(box, dry_run=True)
+    assert "release: dry run, nothing will change" in text
+    assert "  OCI: would publish: " in text
+    assert "  GitHub release: would publish: metallb-chart-0.16.0: would create the release" in text
+    assert "  index.yaml: would publish: entry -> (asset metallb-0.16.0.tgz" in text
+    assert "release: dry run: nothing was changed" in text
+    assert writes(box) == 0
+    assert registry_empty(box)
+    assert pages_tip(box) is None
+    assert not box.settings().dist_path.exists()
+
+    # After a release, a dry run of it plans nothing but skips.
+    release(box, tag=TAG)
+    again, _ = release(box, tag=TAG, dry_run=True)
+    assert "OCI: skipped" in again
+    assert "GitHub release: skipped" in again
+    assert "would publish" not in again
+
+
+def test_github_actions_summary_outputs_and_annotations(box: Sandbox, tmp_path: Path) -> None:
+    summary, output = tmp_path / "summary.md", tmp_path / "output.txt"
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_REF_TYPE": "tag",
+        "GITHUB_REF_NAME": TAG,
+    }
+    release(box, env=env)
+    table = summary.read_text()
+    assert "| chart | version | sha256 | OCI | GitHub release | index.yaml |" in table
+    assert "| metallb | 0.16.0 |" in table
+    assert "| pushed | created | added |" in table
+    values = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+    digest = sha256(box.settings().dist_path / f"metallb-{VERSION}.tgz")
+    assert values["metallb-version"] == VERSION
+    assert values["metallb-sha256"] == digest
+    assert values["metallb-oci-reference"] == f"{box.registry.host}/charts/metallb:{VERSION}"
+    assert values["metallb-manifest-digest"] == oci_manifest_digest(box, "metallb", VERSION)
+    (row,) = json.loads(values["released"])
+    assert row["download_url"].endswith(f"/{TAG}/metallb-{VERSION}.tgz")
+    assert row["ok"]
+    assert values["changed"] == "true"
+    assert values["ok"] == "true"
+
+    # A failed channel is an error annotation and a line of the summary.
+    stamp(box, "0.16.1")
+    box.registry.stop()
+    env["GITHUB_REF_NAME"] = "metallb-chart-0.16.1"
+    _, text = release_fails(box, PublishIncomplete, env=env)
+    assert "::error title=chartship release%3A OCI::metallb 0.16.1: failed: " in text
+    assert "**Not complete:**" in summary.read_text()
+    assert "ok=false" in output.read_text()
+
+
+# --------------------------------------------------------------------------- matrix
+
+
+def matrix(workspace: Workspace, env: dict[str, str] | None = None) -> tuple[dict[str, Any], str]:
+    out = io.StringIO()
+    result = commands.run_matrix(workspace.settings(), out=out, environ=env or {})
+    assert json.loads(out.getvalue()) == result
+    return result, out.getvalue()
+
+
+def test_matrix_lists_only_charts_changed_since_their_release(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    # metallb carries the placeholder on main and is never in it.
+    first, _ = matrix(workspace)
+    assert first == {
+        "include": [
+            {"chart": "metallb-dashboards", "version": "1.2.0",
+             "tag": "metallb-dashboards-chart-1.2.0"}
+        ]
+    }  # fmt: skip
+    workspace.git("tag", "metallb-dashboards-chart-1.2.0")
+    assert matrix(workspace)[0] == {"include": []}
+    # An uncommitted change counts, as a committed one does.
+    workspace.write("charts/metallb-dashboards/values.yaml", "# edited\n")
+    assert [i["chart"] for i in matrix(workspace)[0]["include"]] == ["metallb-dashboards"]
+    workspace.commit("edit dashboards")
+    output = tmp_path / "output.txt"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(output)}
+    result, text = matrix(workspace, env)
+    assert f"matrix={text.strip()}\ncount=1\n" == output.read_text()
+    assert result["include"][0]["chart"] == "metallb-dashboards"
+
+
+def test_release_refuses_lint_problems_before_packaging(box: Sandbox) -> None:
+    broken = box.work / "charts" / "metallb-dashboards" / "templates" / "broken.yaml"
+    broken.write_text("kind: ConfigMap\nmetadata: [\n")
+    box.commit("a broken template")
+    err, text = release_fails(box, ChecksFailed, tag="metallb-dashboards-chart-1.2.0")
+    assert "lint found" in str(err)
+    assert "templates/broken.yaml" in text
+    assert box.github.requests == []
+    assert registry_empty(box)
+    assert not box.settings().dist_path.exists()
