@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import index
-from .errors import ChartError, RegistryError
+from .errors import ChartError, NotFound, RegistryError
 from .pages import base_url
 
 #: Far above any chart archive or index seen in the field; a guard against endless bodies.
@@ -50,7 +50,7 @@ def _scheme_ok(url: str) -> None:
 
 
 def fetch(url: str, *, limit: int, timeout: float, what: str) -> bytes:
-    """GET ``url`` whole, refusing a body over ``limit`` bytes; 404 gives RegistryError too."""
+    """GET ``url`` whole, refusing a body over ``limit`` bytes; 404 raises NotFound."""
     _scheme_ok(url)
     request = urllib.request.Request(url, headers={"User-Agent": "chartship"})  # noqa: S310
     try:
@@ -67,7 +67,8 @@ def fetch(url: str, *, limit: int, timeout: float, what: str) -> bytes:
                 parts.append(chunk)
             return b"".join(parts)
     except urllib.error.HTTPError as exc:
-        raise RegistryError(f"{what} at {url}: HTTP {exc.code} {exc.reason}") from None
+        kind = NotFound if exc.code == 404 else RegistryError
+        raise kind(f"{what} at {url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise RegistryError(f"{what} at {url} could not be fetched: {reason}") from None

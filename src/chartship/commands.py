@@ -48,8 +48,7 @@ def run_lint(
     report = lint_mod.lint(settings, charts)
     print_lint_report(report, settings.root, out, environ)
     if not report.ok:
-        count = sum(p.severity == "error" for p in report.problems)
-        raise ChecksFailed(f"lint found {count} problem(s)", count=count)
+        raise ChecksFailed(f"lint found {report.errors} problem(s)", count=report.errors)
     return report
 
 

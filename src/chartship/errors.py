@@ -113,6 +113,10 @@ class RegistryError(ChartshipError):
     exit_code = 5
 
 
+class NotFound(RegistryError):
+    """A chart repository or registry answered 404 for something it was asked for."""
+
+
 class GithubError(ChartshipError):
     """The GitHub API refused or failed a call; messages never carry the token."""
 

@@ -450,29 +450,34 @@ def publish_releases(
     return report
 
 
+def configured_repository(settings: Settings, environ: Mapping[str, str]) -> Repository:
+    """The configured repository, looked up with the token from ``environ``."""
+    return repository(github_settings(settings), token_from(environ))
+
+
+def download_url(repo: Repository, settings: Settings, artifact: Artifact) -> str:
+    """browser_download_url of the archive's release asset, as GitHub reports it."""
+    tag = settings.release_tag(artifact.chart, artifact.version)
+    try:
+        release = find_release(repo, tag)
+    except GithubException as exc:
+        raise describe(exc, f"release {tag}") from None
+    if release is None:
+        raise GithubError(
+            f"GitHub: no release {tag} for {artifact.archive.name}; publish the release first"
+        )
+    asset = _assets_by_name(release).get(artifact.archive.name)
+    if asset is None:
+        raise GithubError(f"GitHub: release {tag} has no asset {artifact.archive.name}")
+    return asset.browser_download_url
+
+
 def download_urls(
     settings: Settings, artifacts: Sequence[Artifact], environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """browser_download_url of each archive's release asset, as GitHub reports it."""
-    environ = os.environ if environ is None else environ
-    gh = github_settings(settings)
-    repo = repository(gh, token_from(environ))
-    urls: dict[str, str] = {}
-    for artifact in artifacts:
-        tag = settings.release_tag(artifact.chart, artifact.version)
-        try:
-            release = repo.get_release(tag)
-        except UnknownObjectException:
-            raise GithubError(
-                f"GitHub: no release {tag} for {artifact.archive.name}; publish the release first"
-            ) from None
-        except GithubException as exc:
-            raise describe(exc, f"release {tag}") from None
-        asset = _assets_by_name(release).get(artifact.archive.name)
-        if asset is None:
-            raise GithubError(f"GitHub: release {tag} has no asset {artifact.archive.name}")
-        urls[artifact.archive.name] = asset.browser_download_url
-    return urls
+    """browser_download_url of each archive's release asset, by archive name."""
+    repo = configured_repository(settings, os.environ if environ is None else environ)
+    return {a.archive.name: download_url(repo, settings, a) for a in artifacts}
 
 
 def require_complete(report: ReleaseReport) -> None:

@@ -7,6 +7,7 @@ release has to exist first), or at the archive placed beside index.yaml.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 from . import github_release
@@ -37,11 +38,15 @@ def url_resolver(
     pages = pages_settings(settings)
     if pages.packages == "pages":
         return {(a.chart, a.version): pages_mod.archive_url(pages, a) for a in artifacts}
+    environ = os.environ if environ is None else environ
     urls: dict[tuple[str, str], str] = {}
+    repo = None
     for artifact in artifacts:
         try:
-            found = github_release.download_urls(settings, [artifact], environ)
-            urls[(artifact.chart, artifact.version)] = found[artifact.archive.name]
+            repo = repo or github_release.configured_repository(settings, environ)
+            urls[(artifact.chart, artifact.version)] = github_release.download_url(
+                repo, settings, artifact
+            )
         except GithubError:
             if not dry_run:
                 raise

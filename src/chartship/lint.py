@@ -51,8 +51,12 @@ class LintReport:
     problems: list[Problem] = field(default_factory=list)
 
     @property
+    def errors(self) -> int:
+        return sum(p.severity == "error" for p in self.problems)
+
+    @property
     def ok(self) -> bool:
-        return not any(p.severity == "error" for p in self.problems)
+        return self.errors == 0
 
 
 class _RepositoryIndexes:

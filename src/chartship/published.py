@@ -19,10 +19,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from github.Repository import Repository
+
 from . import classic, github_release, oci, versions
 from .artifacts import Artifact
 from .config import Settings
-from .errors import ChartshipError, VersionError
+from .errors import ChartshipError, NotFound, VersionError
 from .package import read_sums, write_sums
 from .registry import HELM_CONTENT, HELM_PROVENANCE
 from .safetar import inspect_chart_archive
@@ -72,9 +74,7 @@ def _oci_copy(conn: oci.Connection, artifact: Artifact) -> Copy | None:
     )
 
 
-def _github_copy(settings: Settings, environ: Mapping[str, str], artifact: Artifact) -> Copy | None:
-    gh = github_release.github_settings(settings)
-    repo = github_release.repository(gh, github_release.token_from(environ))
+def _github_copy(repo: Repository, settings: Settings, artifact: Artifact) -> Copy | None:
     tag = settings.release_tag(artifact.chart, artifact.version)
     try:
         release = github_release.find_release(repo, tag)
@@ -133,11 +133,9 @@ def _served_entries(settings: Settings) -> list[classic.Entry]:
         return []
     try:
         _text, entries = classic.read_index(pages.index_url, timeout=FETCH_TIMEOUT)
-    except ChartshipError as exc:
+    except NotFound:
         # A repository not served yet (the first release) has no index to read.
-        if "HTTP 404" in str(exc):
-            return []
-        raise
+        return []
     return entries
 
 
@@ -146,8 +144,8 @@ def copies(
     artifact: Artifact,
     channels: Sequence[str],
     *,
-    environ: Mapping[str, str],
     connection: oci.Connection | None,
+    repo: Repository | None,
     served: Sequence[classic.Entry],
     unreadable: dict[str, str],
 ) -> list[Copy]:
@@ -159,8 +157,8 @@ def copies(
     probes: dict[str, Callable[[], Copy | None]] = {}
     if connection is not None:
         probes["oci"] = lambda: _oci_copy(connection, artifact)
-    if "github" in channels:
-        probes["github"] = lambda: _github_copy(settings, environ, artifact)
+    if repo is not None:
+        probes["github"] = lambda: _github_copy(repo, settings, artifact)
     if "index" in channels and settings.channels.pages is not None:
         index_url = settings.channels.pages.index_url
         probes["index"] = lambda: _index_copy(served, index_url, artifact)
@@ -273,9 +271,15 @@ def reconcile(
             served = _served_entries(settings)
         except ChartshipError as exc:
             unreadable["index"] = str(exc)
+    repo: Repository | None = None
+    if "github" in channels:
+        try:
+            repo = github_release.configured_repository(settings, environ)
+        except ChartshipError as exc:
+            unreadable["github"] = str(exc)
     found = [
         copies(
-            settings, a, channels, environ=environ, connection=connection, served=served,
+            settings, a, channels, connection=connection, repo=repo, served=served,
             unreadable=unreadable,
         )
         for a in artifacts

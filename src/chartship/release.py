@@ -9,8 +9,8 @@ the archive packaged once, or the bytes some channel already published
 ``packages: releases`` an index entry points at its GitHub release asset,
 so the index waits for that release.
 
-The steps are separate functions so a front end can print between them;
-:func:`release` runs them all.
+The steps are separate functions so a front end can print between them
+(:func:`chartship.commands.run_release` runs them all, with lint in between).
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ from typing import Literal
 
 from . import artifacts as artifact_mod
 from . import classic, github_release, index_channel, oci, published
-from . import lint as lint_mod
 from . import package as package_mod
 from .artifacts import Artifact
 from .config import Settings
-from .errors import ChartshipError, ChecksFailed, PublishIncomplete, UsageError
+from .errors import ChartshipError, PublishIncomplete, UsageError
 from .runner import Runner
 from .selection import Selection, select, tag_from_environment
 
@@ -389,29 +388,7 @@ def require_complete(result: ReleaseResult) -> None:
     )
 
 
-# --------------------------------------------------------------------------- all of it
-
-
-def release(
-    settings: Settings,
-    names: Sequence[str] = (),
-    *,
-    tag: str | None = None,
-    dry_run: bool = False,
-    environ: Mapping[str, str] | None = None,
-    runner: Runner | None = None,
-) -> ReleaseResult:
-    """Every step, for callers that print nothing in between."""
-    release_plan = plan(settings, names, tag=tag, dry_run=dry_run, environ=environ, runner=runner)
-    if not release_plan.selection.chosen:
-        return ReleaseResult(release_plan)
-    report = lint_mod.lint(settings, release_plan.selection.names)
-    if not report.ok:
-        count = sum(p.severity == "error" for p in report.problems)
-        raise ChecksFailed(f"lint found {count} problem(s); nothing was published", count=count)
-    with workspace(settings, dry_run) as build_settings:
-        built = build(build_settings, release_plan, runner=runner)
-        return publish(build_settings, release_plan, built, runner=runner)
+# --------------------------------------------------------------------------- summary
 
 
 def summary_rows(result: ReleaseResult) -> list[list[str]]:

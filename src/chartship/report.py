@@ -56,7 +56,7 @@ def print_lint_report(
         print(format_problem(problem, root), file=stream)
         if annotate:
             print(github_annotation(problem, root), file=stream)
-    errors = sum(p.severity == "error" for p in report.problems)
+    errors = report.errors
     charts = ", ".join(report.charts)
     if errors:
         print(f"lint: {errors} problem(s) in {charts}", file=stream)

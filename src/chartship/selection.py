@@ -148,20 +148,27 @@ def _by_change(settings: Settings, runner: Runner | None) -> Selection:
                 for c in loaded
             ),
         )  # fmt: skip
-    tags = set(git.tags())
-    template = settings.release.tag
-    specs: list[str] = []
-    for chart in loaded:
-        relative = chart.directory.resolve().relative_to(settings.root.resolve()).as_posix()
-        specs += [f"{settings.release_tag(chart.name, chart.version)}:./{relative}",
-                  f"HEAD:./{relative}"]  # fmt: skip
-    trees = git.object_ids(specs) if git.head() else {}
+    listed = sorted(git.tags())
+    tags = set(listed)
+    root = settings.root.resolve()
+    # Per chart: its release tag and both tree specs, computed once.
+    specs = {
+        chart.name: (
+            settings.release_tag(chart.name, chart.version),
+            chart.directory.resolve().relative_to(root).as_posix(),
+        )
+        for chart in loaded
+    }
+    trees = (
+        git.object_ids([f"{rev}:./{rel}" for tag, rel in specs.values() for rev in (tag, "HEAD")])
+        if git.head()
+        else {}
+    )
     dirty = git.dirty_paths([c.directory for c in loaded]) if loaded else []
     picked = []
     for chart in loaded:
-        tag = settings.release_tag(chart.name, chart.version)
-        relative = chart.directory.resolve().relative_to(settings.root.resolve()).as_posix()
-        last = released_version(sorted(tags), template, chart.name)
+        tag, relative = specs[chart.name]
+        last = released_version(listed, settings.release.tag, chart.name)
         if versions.is_placeholder(chart.version):
             selected, reason = False, f"carries the placeholder {versions.PLACEHOLDER}"
         elif tag not in tags:
