@@ -27,7 +27,7 @@ from .config import Settings
 from .errors import PublishIncomplete
 from .helm import Helm
 from .inventory import Inventory, Row, take_inventory
-from .oci import PlanItem, connect, logged_in, push_one
+from .oci import Circuit, PlanItem, connect, logged_in, push_one
 from .runner import Runner
 
 Status = Literal["pushed", "planned", "failed"]
@@ -146,35 +146,45 @@ def backfill(
     def reference(row: Row) -> str:
         return target.reference(row.chart, versions.oci_tag(row.version))
 
+    unread = [
+        Copy(r.chart, r.version, reference(r), "failed", f"not copied: {r.download_error}")
+        for r in inventory.rows
+        if r.download_error
+    ]
+
     if dry_run:
         report.copies = [
             Copy(r.chart, r.version, reference(r), "planned", f"would push sha256:{r.index_digest}")
             for r in todo
-        ]
+        ] + unread
         return report
     if not todo:
+        report.copies = unread
         return report
     tls = registry.tls
     helm = helm or Helm(settings.helm_binary, runner=runner or Runner())
     progress = Progress(len(todo), stream)
     with (
         tempfile.TemporaryDirectory(prefix="chartship-backfill-") as scratch,
-        logged_in(helm, target.host, registry.credentials, tls) as authed,
+        logged_in(
+            helm, target.host, registry.credentials, tls, retry_seconds=registry.oci.retry_seconds
+        ) as authed,
     ):
+        circuit = Circuit()
 
         def copy(row: Row) -> Copy:
             staged = Path(scratch) / f"{row.chart}-{row.version}"
             staged.mkdir()
             artifact = _staged(staged, row, inventory.archives[row.key])
             item = PlanItem(artifact, reference(row), "push", "in the classic channel only")
-            outcome = push_one(authed, client, target, tls, item)
+            outcome = push_one(authed, client, target, tls, item, circuit)
             status: Status = "pushed" if outcome.status == "pushed" else "failed"
             done = Copy(row.chart, row.version, item.reference, status, outcome.message)
             progress.step(done)
             return done
 
         with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
-            report.copies = list(pool.map(copy, todo))
+            report.copies = list(pool.map(copy, todo)) + unread
     return report
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import index
-from .errors import ChartError, NotFound, RegistryError
+from .errors import ChartError, NotFound, RegistryError, Unavailable
 from .pages import base_url
+from .retrying import TRANSIENT_STATUSES, Budget
 
 #: Far above any chart archive or index seen in the field; a guard against endless bodies.
 MAX_INDEX_BYTES = 256 * 2**20
@@ -49,29 +51,52 @@ def _scheme_ok(url: str) -> None:
         raise ChartError(f"only http(s) URLs are fetched, not {url!r}", path=index.INDEX_FILE)
 
 
-def fetch(url: str, *, limit: int, timeout: float, what: str) -> bytes:
-    """GET ``url`` whole, refusing a body over ``limit`` bytes; 404 raises NotFound."""
+def fetch(url: str, *, limit: int, timeout: float, what: str, retry_seconds: float = 10.0) -> bytes:
+    """GET ``url`` whole, refusing a body over ``limit`` bytes; 404 raises NotFound.
+
+    Throttling, server errors and dropped connections are retried within
+    ``retry_seconds`` (:mod:`chartship.retrying`): a pages site or release host
+    having a bad minute must not fail a migration of hundreds of versions.
+    """
     _scheme_ok(url)
+    budget = Budget(retry_seconds)
+    while True:
+        try:
+            return _fetch_once(url, limit=limit, timeout=timeout, what=what)
+        except urllib.error.HTTPError as exc:
+            if exc.code in TRANSIENT_STATUSES:
+                if budget.pause(exc.headers.get("Retry-After")):
+                    continue
+                raise Unavailable(
+                    f"{what} at {url}: HTTP {exc.code} {exc.reason} "
+                    f"(after {budget.attempts} attempt(s) in {retry_seconds:g}s)"
+                ) from None
+            kind = NotFound if exc.code == 404 else RegistryError
+            raise kind(f"{what} at {url}: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            if budget.pause():
+                continue
+            reason = getattr(exc, "reason", exc)
+            raise Unavailable(
+                f"{what} at {url} could not be fetched: {reason} "
+                f"(after {budget.attempts} attempt(s) in {retry_seconds:g}s)"
+            ) from None
+
+
+def _fetch_once(url: str, *, limit: int, timeout: float, what: str) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "chartship"})  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only, checked above)
-            declared = response.headers.get("Content-Length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                raise RegistryError(f"{what} at {url} is {declared} bytes, over {limit}")
-            parts: list[bytes] = []
-            size = 0
-            while chunk := response.read(_CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise RegistryError(f"{what} at {url} is over {limit} bytes")
-                parts.append(chunk)
-            return b"".join(parts)
-    except urllib.error.HTTPError as exc:
-        kind = NotFound if exc.code == 404 else RegistryError
-        raise kind(f"{what} at {url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise RegistryError(f"{what} at {url} could not be fetched: {reason}") from None
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only, checked by the caller)
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise RegistryError(f"{what} at {url} is {declared} bytes, over {limit}")
+        parts: list[bytes] = []
+        size = 0
+        while chunk := response.read(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise RegistryError(f"{what} at {url} is over {limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
 
 
 def read_index(index_url: str, *, timeout: float) -> tuple[str, list[Entry]]:

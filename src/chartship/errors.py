@@ -19,17 +19,23 @@ class ChartshipError(Exception):
 
     #: Exit status a front end uses for this kind of failure.
     exit_code = 1
+    #: Whether the same call may well succeed later, unchanged: a service
+    #: having an outage, as opposed to a refusal or a bad input.
+    transient = False
 
     def __init__(self, message: str, *, path: Path | str | None = None, line: int | None = None):
         super().__init__(message)
         self.message = message
         self.path = Path(path) if path is not None else None
+        # As a Path, http://host/index.yaml would read http:/host/index.yaml.
+        self.location = path if isinstance(path, str) and "://" in path else None
         self.line = line
 
     def __str__(self) -> str:
         if self.path is None:
             return self.message
-        where = str(self.path) if self.line is None else f"{self.path}:{self.line}"
+        shown = self.location or str(self.path)
+        where = shown if self.line is None else f"{shown}:{self.line}"
         return f"{where}: {self.message}"
 
 
@@ -117,10 +123,26 @@ class NotFound(RegistryError):
     """A chart repository or registry answered 404 for something it was asked for."""
 
 
+class Unavailable(RegistryError):
+    """A service kept failing (5xx, 429, dropped connections) past every retry.
+
+    Unlike a refusal, this says nothing about what the service holds: the same
+    call may well succeed in a minute.
+    """
+
+    transient = True
+
+
 class GithubError(ChartshipError):
     """The GitHub API refused or failed a call; messages never carry the token."""
 
     exit_code = 5
+
+
+class GithubUnavailable(GithubError):
+    """GitHub kept failing (5xx, rate limits, dropped connections) past every retry."""
+
+    transient = True
 
 
 class PublishIncomplete(ChartshipError):

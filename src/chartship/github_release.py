@@ -30,7 +30,7 @@ from . import artifacts as artifact_mod
 from . import notices, versions
 from .artifacts import Artifact
 from .config import GithubSettings, Settings
-from .errors import GithubError, PublishIncomplete, UsageError
+from .errors import GithubError, GithubUnavailable, PublishIncomplete, UsageError
 from .gitrepo import Git
 from .package import archive_metadata
 from .runner import Runner
@@ -128,7 +128,11 @@ def client(gh: GithubSettings, token: str | None) -> Github:
         auth=Auth.Token(token) if token else None,
         base_url=gh.api_url.rstrip("/"),
         timeout=int(max(gh.timeout, 1)),
-        retry=_BoundedRetry(gh.max_wait, total=5, backoff_factor=0.5, backoff_max=gh.max_wait),
+        # Seven retries: a GitHub having a bad minute (a fifth of the calls failing)
+        # must not fail a migration that makes hundreds of calls.
+        retry=_BoundedRetry(
+            gh.max_wait, total=7, backoff_factor=0.25, backoff_max=min(gh.max_wait, 5.0)
+        ),
         seconds_between_requests=interval,
         seconds_between_writes=writes,
         user_agent="chartship",
@@ -159,7 +163,8 @@ def describe(error: GithubException, what: str) -> GithubError:
         if isinstance(e, dict)
     ]
     extra = f" ({'; '.join(details)})" if details else ""
-    return GithubError(f"GitHub: {what}: {error.status} {message}{extra}")
+    kind = GithubUnavailable if error.status >= 500 or error.status == 429 else GithubError
+    return kind(f"GitHub: {what}: {error.status} {message}{extra}")
 
 
 def unreachable(error: requests.RequestException, what: str) -> GithubError:
@@ -174,7 +179,7 @@ def unreachable(error: requests.RequestException, what: str) -> GithubError:
     text = str(reason)
     if "too many" in text and "error responses" in text:
         text = f"gave up after retries ({text.split('(')[-1].rstrip(')').strip()})"
-    return GithubError(f"GitHub: {what}: {text}")
+    return GithubUnavailable(f"GitHub: {what}: {text}")
 
 
 #: What PyGithub raises for an API failure or an unreachable host.

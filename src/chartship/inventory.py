@@ -23,7 +23,7 @@ from github import GithubException
 
 from . import classic, github_release, safetar, versions
 from .config import Settings
-from .errors import ChartError, ChartshipError, RegistryError, UsageError
+from .errors import ChartError, ChartshipError, RegistryError, Unavailable, UsageError
 from .oci import Connection, connect
 from .registry import HELM_CONTENT
 
@@ -54,6 +54,9 @@ class Row:
     oci_digest: str | None = None  # the chart layer's digest, sha256:<hex>
     checked: bool = False  # the classic archive was downloaded and matched its digest
     anomalies: list[Anomaly] = field(default_factory=list)
+    #: Why the classic archive could not be read this time (the service kept
+    #: failing); not a fact of the channel, so not an anomaly: a rerun retries it.
+    download_error: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -73,6 +76,8 @@ class Row:
     def state(self) -> str:
         if self.anomalies:
             return "anomaly"
+        if self.download_error:
+            return "unread"
         if self.in_index and self.in_oci:
             return "both"
         if self.in_index:
@@ -98,6 +103,7 @@ class Row:
             "oci_digest": self.oci_digest,
             "digests_equal": self.digests_equal,
             "archive_checked": self.checked,
+            "download_error": self.download_error,
             "anomalies": [a.__dict__ for a in self.anomalies],
         }
 
@@ -204,8 +210,9 @@ def _github_rows(
     repo = github_release.repository(gh, github_release.token_from(environ))
     assets: dict[str, set[str]] = {}
     try:
+        # The listing carries each release's assets: no request per release.
         for release in repo.get_releases():
-            assets[release.tag_name] = {a.name for a in release.get_assets()}
+            assets[release.tag_name] = {a.name for a in release.assets}
     except GithubException as exc:
         raise github_release.describe(exc, f"releases of {gh.repository}") from None
     except requests.RequestException as exc:
@@ -306,6 +313,9 @@ def _check_archive(row: Row) -> bytes | None:
         data = classic.fetch(
             row.url, limit=classic.MAX_ARCHIVE_BYTES, timeout=FETCH_TIMEOUT, what="archive"
         )
+    except Unavailable as exc:
+        row.download_error = str(exc)
+        return None
     except RegistryError as exc:
         row.flag(
             "asset-missing",
@@ -441,4 +451,7 @@ def print_inventory(inventory: Inventory, out: Callable[[str], None]) -> None:
     for r in inventory.anomalies:
         for a in r.anomalies:
             out(f"{r.chart} {r.version}: {a.kind}: {a.message}; {a.advice}")
+    for r in inventory.rows:
+        if r.download_error:
+            out(f"{r.chart} {r.version}: not read this time: {r.download_error}; run it again")
     out("status: " + ", ".join(f"{s}: {n}" for s, n in inventory.counts().items()))

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,10 +23,17 @@ from typing import Literal
 
 from . import artifacts as artifact_mod
 from . import charts as chartfiles
-from . import versions
+from . import helm_config, safetar, versions
 from .artifacts import Artifact
 from .config import OciSettings, Settings
-from .errors import ChartshipError, PublishIncomplete, RegistryError, ToolError, UsageError
+from .errors import (
+    ChartshipError,
+    PublishIncomplete,
+    RegistryError,
+    ToolError,
+    Unavailable,
+    UsageError,
+)
 from .helm import Helm
 from .registry import (
     HELM_CONFIG,
@@ -38,6 +47,7 @@ from .registry import (
     Tls,
     sha256_digest,
 )
+from .retrying import Budget
 from .runner import Runner
 
 log = logging.getLogger("chartship")
@@ -109,7 +119,7 @@ def credentials(oci: OciSettings, environ: Mapping[str, str]) -> Credentials | N
     if bool(user) != bool(password):
         missing = oci.password_env if user else oci.username_env
         raise UsageError(f"registry credentials are incomplete: {missing} is not set")
-    return Credentials(user, password) if user else None
+    return Credentials(user, password, f"{oci.username_env}/{oci.password_env}") if user else None
 
 
 def tls_options(oci: OciSettings, settings: Settings) -> Tls:
@@ -176,7 +186,9 @@ def _tls_flags(tls: Tls, *, login: bool) -> list[str]:
 
 
 @contextmanager
-def logged_in(helm: Helm, host: str, creds: Credentials | None, tls: Tls) -> Iterator[Helm]:
+def logged_in(
+    helm: Helm, host: str, creds: Credentials | None, tls: Tls, *, retry_seconds: float = 10.0
+) -> Iterator[Helm]:
     """A helm whose registry config holds exactly this login, discarded afterwards.
 
     The password reaches helm on standard input; the throwaway config keeps it
@@ -190,26 +202,54 @@ def logged_in(helm: Helm, host: str, creds: Credentials | None, tls: Tls) -> Ite
         scoped = Helm(
             helm.binary, runner=helm.runner, env={**helm.env, "HELM_REGISTRY_CONFIG": config}
         )
-        try:
-            scoped.run(
-                [
-                    "registry",
-                    "login",
-                    host,
-                    "--username",
-                    creds.username,
-                    "--password-stdin",
-                    *_tls_flags(tls, login=True),
-                ],
-                stdin=creds.password,
-                secrets=(creds.password,),
-            )
-        except ToolError as exc:
-            raise RegistryError(
-                f"registry {host}: helm registry login as {creds.username} failed: "
-                f"{_last_line(exc.output)}"
-            ) from None
+        argv = ["registry", "login", host, "--username", creds.username, "--password-stdin"]
+        budget = Budget(retry_seconds)
+        while True:
+            try:
+                scoped.run(
+                    [*argv, *_tls_flags(tls, login=True)],
+                    stdin=creds.password,
+                    secrets=(creds.password,),
+                )
+                break
+            except ToolError as exc:
+                if transient(exc.output) and budget.pause():
+                    continue
+                raise RegistryError(
+                    f"registry {host}: helm registry login as {creds.username} failed: "
+                    f"{_last_line(exc.output)}"
+                ) from None
         yield scoped
+
+
+#: What helm prints when a registry or the network failed for the moment, as
+#: opposed to refusing (credentials, TLS, a name it rejects): worth another try.
+_TRANSIENT_OUTPUT = re.compile(
+    r"status code (?:408|429|5\d\d)|connection reset|connection refused|broken pipe"
+    r"|\bEOF\b|i/o timeout|Client\.Timeout|TLS handshake timeout|server closed",
+    re.IGNORECASE,
+)
+
+
+def transient(output: str) -> bool:
+    """Whether helm's output says the failure may pass if the command runs again."""
+    return _TRANSIENT_OUTPUT.search(output) is not None
+
+
+class Circuit:
+    """Shared by the pushes of one run: once one of them has seen the registry fail
+    for its whole retry budget, the ones not started yet are not attempted, so a
+    registry that is down fails a run of hundreds of versions in one budget's time.
+    """
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._lock = threading.Lock()
+
+    def open(self, reason: str) -> None:
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
 
 
 def _last_line(text: str) -> str:
@@ -298,20 +338,96 @@ def verify_published(client: RegistryClient, target: Target, artifact: Artifact)
     return manifest
 
 
-def push_one(
-    helm: Helm, client: RegistryClient, target: Target, tls: Tls, item: PlanItem
-) -> Outcome:
+def _upload_blobs(client: RegistryClient, target: Target, artifact: Artifact) -> None:
+    """Upload the blobs helm is about to push, with our own retried requests.
+
+    helm cannot repeat a blob upload that failed half-way; finding them all
+    present, it only sends the manifest (see :mod:`chartship.helm_config`).
+    """
+    repository = target.repository(artifact.chart)
+    data = artifact.archive.read_bytes()
+    client.put_blob(repository, data)
     try:
-        helm.run(["push", str(item.artifact.archive), target.url, *_tls_flags(tls, login=False)])
-    except ToolError as exc:
-        detail = _last_line(exc.output) if exc.output.strip() else exc.message
-        return Outcome(item, "failed", f"helm push failed: {detail}")
+        chart = safetar.inspect_chart_archive(data, source=str(artifact.archive)).chart
+    except ChartshipError:
+        chart = {}
+    config = helm_config.config_bytes(chart)
+    if config is not None:
+        client.put_blob(repository, config)
+    if artifact.provenance is not None:
+        client.put_blob(repository, artifact.provenance.read_bytes())
+
+
+#: Said of a push that neither failed for certain nor could be read back: a
+#: lost answer may hide a manifest that landed.
+UNKNOWN = "state unknown until the next run reads the tag"
+
+
+def _landed(client: RegistryClient, target: Target, artifact: Artifact) -> Manifest | None:
+    """The tag's manifest if it already holds exactly this archive."""
+    try:
+        return verify_published(client, target, artifact)
+    except ChartshipError:
+        return None
+
+
+def push_one(
+    helm: Helm,
+    client: RegistryClient,
+    target: Target,
+    tls: Tls,
+    item: PlanItem,
+    circuit: Circuit | None = None,
+) -> Outcome:
+    """Push one archive with helm and read it back.
+
+    A push that failed for the moment (see :func:`transient`) runs again within
+    the registry's retry budget: the same bytes with the same mtime make the
+    same manifest, so repeating it is harmless. A push that landed with only its
+    answer lost is recognised by reading the tag back.
+    """
+    circuit = circuit or Circuit()
+    if circuit.reason is not None:
+        return Outcome(item, "failed", f"not attempted: {circuit.reason}")
+    try:
+        _upload_blobs(client, target, item.artifact)
+    except Unavailable as exc:
+        circuit.open(f"the registry kept failing the uploads of {item.reference}")
+        return Outcome(item, "failed", f"upload failed: {exc}")
+    except RegistryError as exc:
+        return Outcome(item, "failed", f"upload failed: {exc}")
+    budget = Budget(client.retry_seconds)
+    argv = ["push", str(item.artifact.archive), target.url, *_tls_flags(tls, login=False)]
+    while True:
+        try:
+            helm.run(argv)
+            break
+        except ToolError as exc:
+            detail = _last_line(exc.output) if exc.output.strip() else exc.message
+            if not transient(exc.output):
+                return Outcome(item, "failed", f"helm push failed: {detail}")
+            if _landed(client, target, item.artifact) is not None:
+                break
+            if not budget.pause():
+                reason = (
+                    f"the registry failed {budget.attempts} push attempt(s) of "
+                    f"{item.reference} within {client.retry_seconds:g}s"
+                )
+                circuit.open(reason)
+                return Outcome(item, "failed", f"helm push failed: {detail} ({reason}; {UNKNOWN})")
+            log.info(
+                "%s: helm push failed for the moment (%s); trying again", item.reference, detail
+            )
     try:
         manifest = verify_published(client, target, item.artifact)
     except ChartshipError as exc:
-        return Outcome(item, "failed", str(exc))
+        # helm reported success: the tag may well hold the archive; only a
+        # rerun, which reads it first, can tell.
+        return Outcome(item, "failed", f"pushed, but the read-back failed ({UNKNOWN}): {exc}")
     status: Status = "replaced" if item.action == "replace" else "pushed"
     message = "pushed and verified"
+    if budget.attempts:
+        message = f"pushed and verified (after {budget.attempts} failed attempt(s))"
     if status == "replaced":
         message = f"REPLACED {item.remote_digest} (forced) and verified"
         log.warning("%s: forced over the existing manifest %s", item.reference, item.remote_digest)
@@ -424,12 +540,19 @@ def push(
         elif item.action == "refuse":
             report.outcomes.append(Outcome(item, "refused", item.reason, item.remote_digest))
     if work:
+        circuit = Circuit()
         with (
-            logged_in(helm, target.host, registry.credentials, registry.tls) as authed,
+            logged_in(
+                helm,
+                target.host,
+                registry.credentials,
+                registry.tls,
+                retry_seconds=registry.oci.retry_seconds,
+            ) as authed,
             ThreadPoolExecutor(max_workers=registry.oci.workers) as pool,
         ):
             report.outcomes.extend(
-                pool.map(lambda i: push_one(authed, client, target, registry.tls, i), work)
+                pool.map(lambda i: push_one(authed, client, target, registry.tls, i, circuit), work)
             )
     for chart, source in sources.items():
         report.metadata.append(

@@ -109,7 +109,12 @@ def _index_copy(
         if (entry.chart, entry.version) != (artifact.chart, artifact.version) or not entry.urls:
             continue
         if not entry.digest:
-            return None
+            raise VersionError(
+                f"{artifact.chart} {artifact.version} is already in the index with digest "
+                "(none), so its bytes cannot be compared; nothing was published: add the "
+                "entry's digest (sha256 of the archive) by hand",
+                path=classic.index_location(index_url),
+            )
         url = classic.resolve(index_url, entry.urls[0])
 
         def fetch(url: str = url) -> bytes:
@@ -151,8 +156,10 @@ def copies(
 ) -> list[Copy]:
     """Every copy of ``artifact``'s version the readable channels already hold.
 
-    A channel that cannot be read is noted in ``unreadable`` and left out: the
-    release reports it failed and publishes to the others.
+    A channel having an outage is noted in ``unreadable`` and left out: the
+    release reports it failed and publishes to the others. A channel that
+    refuses (credentials) or answers nonsense (a malformed index.yaml) stops
+    the release before anything is published.
     """
     probes: dict[str, Callable[[], Copy | None]] = {}
     if connection is not None:
@@ -169,6 +176,8 @@ def copies(
         try:
             one = probe()
         except ChartshipError as exc:
+            if not exc.transient:
+                raise
             unreadable[channel] = str(exc)
             continue
         if one is not None:
@@ -209,8 +218,12 @@ def adopt(artifact: Artifact, found: Sequence[Copy]) -> Adoption:
     if source.sha256 == artifact.sha256:
         return Adoption(artifact, None)
     data = source.fetch()
-    if hashlib.sha256(data).hexdigest() != source.sha256:
-        raise VersionError(f"{label}: the copy at {source.where} does not match its own digest")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != source.sha256:
+        raise VersionError(
+            f"{source.channel} lists {label} with sha256 {source.sha256}, but {source.where} "
+            f"serves sha256 {actual}; nothing was published"
+        )
     remote = inspect_chart_archive(data, source=source.where)
     local = inspect_chart_archive(artifact.archive.read_bytes(), source=str(artifact.archive))
     differences = _differences(local.files, remote.files)
@@ -270,12 +283,16 @@ def reconcile(
         try:
             served = _served_entries(settings)
         except ChartshipError as exc:
+            if not exc.transient:
+                raise
             unreadable["index"] = str(exc)
     repo: Repository | None = None
     if "github" in channels:
         try:
             repo = github_release.configured_repository(settings, environ)
         except ChartshipError as exc:
+            if not exc.transient:
+                raise
             unreadable["github"] = str(exc)
     found = [
         copies(

@@ -26,7 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RegistryError
+from .errors import RegistryError, Unavailable
+from .retrying import TRANSIENT_STATUSES, Budget
 
 log = logging.getLogger("chartship")
 
@@ -38,7 +39,6 @@ HELM_CONTENT = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 HELM_PROVENANCE = "application/vnd.cncf.helm.chart.provenance.v1.prov"
 
 #: Statuses worth asking again: the registry is overloaded or restarting.
-TRANSIENT = frozenset({429, 500, 502, 503, 504})
 
 
 def sha256_digest(data: bytes) -> str:
@@ -78,6 +78,8 @@ class Target:
 class Credentials:
     username: str
     password: str = field(repr=False)
+    #: Where they came from, for a refusal to name (environment variable names).
+    source: str = ""
 
     def basic(self) -> str:
         raw = f"{self.username}:{self.password}".encode()
@@ -164,8 +166,8 @@ class RegistryClient:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _fail(self, message: str) -> RegistryError:
-        return RegistryError(f"registry {self.host}: {message}")
+    def _fail(self, message: str, kind: type[RegistryError] = RegistryError) -> RegistryError:
+        return kind(f"registry {self.host}: {message}")
 
     # ------------------------------------------------------------------ transport
 
@@ -194,12 +196,9 @@ class RegistryClient:
     ) -> _Response:
         """One API call, authenticated on demand and retried within the time bound."""
         url = path if path.startswith(("http://", "https://")) else self.base + path
-        deadline = time.monotonic() + self.retry_seconds
-        waited = 0.0
+        budget = Budget(self.retry_seconds, sleep=self._sleep)
         authenticated = False
-        attempt = 0
         while True:
-            attempt += 1
             sent = dict(headers or {})
             auth = self._auth.get(scope or "") or self._auth.get("")
             # Credentials go to the registry only, never to another host it names
@@ -222,45 +221,28 @@ class RegistryClient:
                     ) from None
                 if isinstance(reason, ssl.SSLError):
                     raise self._fail(f"TLS failed: {reason}") from None
-                wait = self._backoff(attempt, None, deadline, waited)
-                if wait is None:
-                    raise self._fail(f"unreachable ({_describe(reason)})") from None
-                log.debug("registry %s: %s; retrying in %.1fs", self.host, _describe(reason), wait)
-                self._sleep(wait)
-                waited += wait
+                log.debug("registry %s: %s; retrying", self.host, _describe(reason))
+                if not budget.pause():
+                    raise self._fail(
+                        f"unreachable ({_describe(reason)}) after {budget.attempts} attempt(s) "
+                        f"in {self.retry_seconds:g}s",
+                        Unavailable,
+                    ) from None
                 continue
             if response.status == 401 and not authenticated:
                 authenticated = True
                 self._authenticate(response, scope)
                 continue
-            if response.status in TRANSIENT:
-                wait = self._backoff(attempt, response.headers.get("retry-after"), deadline, waited)
-                if wait is None:
+            if response.status in TRANSIENT_STATUSES:
+                log.debug("registry %s: %s; retrying", self.host, response.status)
+                if not budget.pause(response.headers.get("retry-after")):
                     raise self._fail(
-                        f"{method} {_path_of(url)} answered {response.status} "
-                        f"{_error_text(response)} after {attempt} attempt(s)"
+                        f"{method} {_path_of(url)} answered {response.status}"
+                        f"{_error_text(response)} after {budget.attempts} attempt(s)",
+                        Unavailable,
                     )
-                log.debug("registry %s: %s; retrying in %.1fs", self.host, response.status, wait)
-                self._sleep(wait)
-                waited += wait
                 continue
             return response
-
-    def _backoff(
-        self, attempt: int, retry_after: str | None, deadline: float, waited: float
-    ) -> float | None:
-        # The exponent is capped: 2.0 ** 1024 overflows a float, and attempts are many
-        # when the registry asks for none (Retry-After: 0).
-        wait: float = min(0.2 * 2 ** min(attempt - 1, 5), 5.0)
-        if retry_after and retry_after.strip().replace(".", "", 1).isdigit():
-            # Honoured, but never as a busy loop: "Retry-After: 0" still pauses a little.
-            wait = max(float(retry_after), 0.05)
-        # The clock alone does not bound a sleep that returns early (an injected or
-        # interruptible one): the waits asked for so far count against the budget too.
-        remaining = min(deadline - time.monotonic(), self.retry_seconds - waited)
-        if remaining <= 0 or wait > remaining:
-            return None
-        return wait
 
     def _authenticate(self, response: _Response, scope: str | None) -> None:
         challenge = response.headers.get("www-authenticate", "")
@@ -302,11 +284,13 @@ class RegistryClient:
 
     def _checked(self, response: _Response, what: str) -> _Response:
         if response.status == 401:
-            raise self._fail(f"authentication failed for {what} (401 unauthorized)")
+            given = self.credentials.source if self.credentials else ""
+            with_what = f" with the credentials in {given}" if given else ""
+            raise self._fail(f"authentication failed for {what} (401 unauthorized){with_what}")
         if response.status == 403:
             raise self._fail(f"access denied to {what} (403 forbidden)")
         if response.status >= 400:
-            raise self._fail(f"{what} answered {response.status} {_error_text(response)}")
+            raise self._fail(f"{what} answered {response.status}{_error_text(response)}")
         return response
 
     # ------------------------------------------------------------------ API
@@ -364,11 +348,32 @@ class RegistryClient:
         return response.body
 
     def put_blob(self, repository: str, data: bytes) -> str:
+        """Upload ``data`` unless the registry has it; its digest.
+
+        Each request is retried on its own, but an upload session does not
+        survive every failure (a registry restarted or a PUT whose answer was
+        lost leaves it unknown), so a failed upload starts over from the check
+        for the blob, within one retry budget.
+        """
         digest = sha256_digest(data)
+        budget = Budget(self.retry_seconds, sleep=self._sleep)
+        while True:
+            lost = self._upload(repository, data, digest)
+            if lost is None:
+                return digest
+            if not budget.pause():
+                raise self._fail(
+                    f"upload to {repository} answered {lost.status}{_error_text(lost)} "
+                    f"after {budget.attempts} fresh start(s)"
+                )
+            log.debug("registry %s: upload session of %s lost; starting over", self.host, digest)
+
+    def _upload(self, repository: str, data: bytes, digest: str) -> _Response | None:
+        """One upload; the answer that says its session was lost, else None."""
         scope = f"repository:{repository}:pull,push"
         head = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", scope=scope)
         if head.status == 200:
-            return digest
+            return None
         uploads = f"/v2/{repository}/blobs/uploads/"
         started = self._checked(
             self.request("POST", uploads, scope=scope, body=b""),
@@ -380,17 +385,19 @@ class RegistryClient:
         # RFC 9110: a relative Location is relative to the URL of the request (the POST).
         location = urllib.parse.urljoin(self.base + uploads, location)
         sep = "&" if "?" in location else "?"
-        self._checked(
-            self.request(
-                "PUT",
-                f"{location}{sep}digest={urllib.parse.quote(digest)}",
-                scope=scope,
-                headers={"Content-Type": "application/octet-stream"},
-                body=data,
-            ),
-            f"upload to {repository}",
+        put = self.request(
+            "PUT",
+            f"{location}{sep}digest={urllib.parse.quote(digest)}",
+            scope=scope,
+            headers={"Content-Type": "application/octet-stream"},
+            body=data,
         )
-        return digest
+        # 404 BLOB_UPLOAD_UNKNOWN: the session is gone (a retried PUT whose first
+        # answer was lost, or a registry restarted in between).
+        if put.status == 404:
+            return put
+        self._checked(put, f"upload to {repository}")
+        return None
 
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> str:
         self._checked(
@@ -454,7 +461,7 @@ def _error_text(response: _Response) -> str:
     try:
         errors = json.loads(response.body).get("errors") or []
         texts = [f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)]
-        return "(" + "; ".join(texts) + ")" if texts else ""
+        return " (" + "; ".join(texts) + ")" if texts else ""
     except (ValueError, AttributeError):
         return ""
 

@@ -31,7 +31,7 @@ from . import classic, github_release, index_channel, oci, published
 from . import package as package_mod
 from .artifacts import Artifact
 from .config import Settings
-from .errors import ChartshipError, PublishIncomplete, UsageError
+from .errors import ChartshipError, GithubUnavailable, PublishIncomplete, Unavailable, UsageError
 from .runner import Runner
 from .selection import Selection, select, tag_from_environment
 
@@ -131,8 +131,15 @@ def _preflight(settings: Settings, channels: Sequence[str], environ: Mapping[str
         raise UsageError(f"the GitHub release channel needs a token: set {names}")
     if "oci" in channels:
         cfg = oci.oci_settings(settings)
-        oci.credentials(cfg, environ)
+        if oci.credentials(cfg, environ) is not None:
+            # Refused credentials stop the release here; an outage is left to the
+            # OCI channel, which then fails alone while the others publish.
+            with contextlib.suppress(Unavailable):
+                oci.connect(settings, environ).client.ping()
         oci.tls_options(cfg, settings)
+    if "github" in channels:
+        with contextlib.suppress(GithubUnavailable):
+            github_release.configured_repository(settings, environ)
 
 
 def plan(

@@ -580,6 +580,7 @@ class GithubStandin:
         self.rate_used = 0
         self.rate_reset = int(time.time()) + 3600
         self._connections: set[socket.socket] = set()
+        self._public_url: str | None = None
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
         self._thread = threading.Thread(
@@ -596,8 +597,15 @@ class GithubStandin:
 
     @property
     def api_url(self) -> str:
-        """What ``github.Github(base_url=...)`` takes (like ``https://api.github.com``)."""
-        return f"http://127.0.0.1:{self.port}"
+        """What ``github.Github(base_url=...)`` takes (like ``https://api.github.com``).
+
+        The URLs in answers are built on it; behind a proxy, :meth:`advertise`
+        the proxy's address so that clients keep going through it."""
+        return self._public_url or f"http://127.0.0.1:{self.port}"
+
+    def advertise(self, url: str | None) -> None:
+        """Build the URLs in answers on ``url`` (None: this server's own address)."""
+        self._public_url = url.rstrip("/") if url else None
 
     def __enter__(self) -> GithubStandin:
         self._thread.start()

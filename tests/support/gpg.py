@@ -29,9 +29,12 @@ class Keys:
     protected: SigningKey
 
 
-def _gpg(home: Path, *args: str) -> bytes:
+def _gpg(home: Path, *args: str, passphrase: str | None = None) -> bytes:
+    # The passphrase goes on stdin: tests watch every process's argv for it.
+    secret = ["--passphrase-fd", "0"] if passphrase is not None else []
     result = subprocess.run(
-        [GPG, "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", *args],
+        [GPG, "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", *secret, *args],
+        input=(passphrase + "\n").encode() if passphrase is not None else None,
         capture_output=True,
         check=True,
         timeout=120,
@@ -48,11 +51,11 @@ def make_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
     def make(name: str, email: str, passphrase: str | None) -> SigningKey:
         uid = f"{name} <{email}>"
         secret = passphrase or ""
-        _gpg(home, "--passphrase", secret, "--quick-gen-key", uid, "rsa2048", "sign", "never")
+        _gpg(home, "--quick-gen-key", uid, "rsa2048", "sign", "never", passphrase=secret)
         stem = email.split("@")[0]
         secring = base / f"{stem}-secring.gpg"
         pubring = base / f"{stem}-pubring.gpg"
-        secring.write_bytes(_gpg(home, "--passphrase", secret, "--export-secret-keys", email))
+        secring.write_bytes(_gpg(home, "--export-secret-keys", email, passphrase=secret))
         pubring.write_bytes(_gpg(home, "--export", email))
         return SigningKey(name, secring, pubring, passphrase)
 

@@ -40,9 +40,10 @@ from chartship.edge import configure_logging, error_message, exit_status  # noqa
 from chartship.errors import ChartshipError  # noqa: E402
 from chartship.helm import Helm  # noqa: E402
 from tests.support.chartrepo import serve_upstream  # noqa: E402
+from tests.support.fault_proxy import FaultProxy  # noqa: E402
 from tests.support.github_standin import GithubStandin  # noqa: E402
 from tests.support.pages_site import PagesSite  # noqa: E402
-from tests.support.registry import RegistryServer  # noqa: E402
+from tests.support.registry import RegistryServer, TlsMaterial  # noqa: E402
 
 UPSTREAM_PORT = 8879
 REPOSITORY = "chartship/sandbox"
@@ -94,6 +95,15 @@ class Sandbox:
     registry: RegistryServer
     github: GithubStandin
     pages: PagesSite
+    #: With ``faulty=True``: the fault proxy in front of each service
+    #: (``registry``, ``github``, ``pages``), which the channels go through.
+    proxies: dict[str, FaultProxy] | None = None
+
+    def faults(self, rate: float) -> None:
+        """Make ``rate`` of the requests to every service fail from now on."""
+        assert self.proxies is not None, "open_sandbox(..., faulty=True) puts proxies in front"
+        for proxy in self.proxies.values():
+            proxy.rate = rate
 
     @property
     def environ(self) -> dict[str, str]:
@@ -144,12 +154,14 @@ class Sandbox:
         return dest / f"{chart}-{version}.tgz"
 
 
-def _channels(registry: RegistryServer, github: GithubStandin, pages: PagesSite) -> dict[str, Any]:
+def _channels(registry: str, github: str, pages: str, ca_file: Path | None) -> dict[str, Any]:
+    oci: dict[str, Any] = {"repository": f"oci://{registry}/charts"}
+    oci.update({"ca_file": str(ca_file)} if ca_file else {"plain_http": True})
     return {
         "phase": "dual",
-        "oci": {"repository": registry.oci_base("charts"), "plain_http": True},
-        "github": {"repository": REPOSITORY, "api_url": github.api_url, "throttle": False},
-        "pages": {"index_url": pages.url, "branch": "gh-pages", "remote": "origin"},
+        "oci": oci,
+        "github": {"repository": REPOSITORY, "api_url": github, "throttle": False},
+        "pages": {"index_url": pages, "branch": "gh-pages", "remote": "origin"},
     }
 
 
@@ -173,19 +185,52 @@ def _working_copy(source: Path, work: Path, origin: Path, helm_bin: Path, channe
 
 
 @contextlib.contextmanager
-def open_sandbox(base: Path, source: Path, helm_bin: Path) -> Iterator[Sandbox]:
-    """Start the services under ``base`` and make the working copy of ``source``."""
+def open_sandbox(
+    base: Path,
+    source: Path,
+    helm_bin: Path,
+    *,
+    faulty: bool = False,
+    seed: int = 0,
+    token: str | None = None,
+    tls: TlsMaterial | None = None,
+    users: Mapping[str, str] | None = None,
+) -> Iterator[Sandbox]:
+    """Start the services under ``base`` and make the working copy of ``source``.
+
+    ``faulty`` puts a :class:`FaultProxy` (no faults until :meth:`Sandbox.faults`)
+    in front of every service and points the channels at the proxies. ``token``
+    is the one the GitHub stand-in accepts (default: a random one); ``tls`` and
+    ``users`` make the registry speak TLS and ask for basic auth."""
+    if faulty and tls:
+        raise ValueError("the fault proxies forward plain HTTP; a TLS registry cannot be faulty")
     origin = base / "origin.git"
     work = base / "work"
-    token = secrets.token_urlsafe(16)
+    token = token or secrets.token_urlsafe(16)
     with (
-        RegistryServer(base / "registry") as registry,
+        RegistryServer(base / "registry", tls=tls, users=users) as registry,
         GithubStandin(token=token) as github,
         PagesSite(origin) as pages,
+        contextlib.ExitStack() as stack,
     ):
         github.add_repo(REPOSITORY, git_dir=origin)
-        _working_copy(source, work, origin, helm_bin, _channels(registry, github, pages))
-        yield Sandbox(base, work, origin, helm_bin, registry, github, pages)
+        proxies = None
+        addresses = (registry.host, github.api_url, pages.url)
+        if faulty:
+            upstreams = {
+                "registry": registry.host,
+                "github": github.api_url.removeprefix("http://"),
+                "pages": pages.url.removeprefix("http://"),
+            }
+            proxies = {
+                name: stack.enter_context(FaultProxy(upstream, seed=seed + number))
+                for number, (name, upstream) in enumerate(upstreams.items())
+            }
+            github.advertise(proxies["github"].url)
+            addresses = (proxies["registry"].host, proxies["github"].url, proxies["pages"].url)
+        channels = _channels(*addresses, tls.ca_cert if tls else None)
+        _working_copy(source, work, origin, helm_bin, channels)
+        yield Sandbox(base, work, origin, helm_bin, registry, github, pages, proxies)
 
 
 def sha256(path: Path) -> str:
