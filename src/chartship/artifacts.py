@@ -9,7 +9,7 @@ from pathlib import Path
 from . import versions
 from .config import Settings
 from .errors import ChartError, UsageError, VersionError
-from .package import SUMS_FILE, archive_metadata, read_sums, sha256_file
+from .package import SUMS_FILE, read_sums, sha256_file, verify_archive
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,7 @@ def from_dist(settings: Settings, names: Sequence[str] = ()) -> list[Artifact]:
                 "it changed after packaging",
                 path=archive,
             )
-        meta = archive_metadata(archive)
-        chart, version = str(meta.get("name", "")), str(meta.get("version", ""))
-        if name != f"{chart}-{version}.tgz":
-            raise ChartError(
-                f"holds chart {chart} {version}; its file name disagrees", path=archive
-            )
+        chart, version = verify_archive(archive)
         try:
             versions.parse(version, what=f"chart {chart} version")
         except VersionError as exc:

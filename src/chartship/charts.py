@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import versions
 from .config import ChartSettings, Settings
-from .errors import ChartError, ConfigError, UsageError
+from .errors import ChartError, ConfigError, UsageError, VersionError
 from .yamlfiles import YamlDocument, load_yaml
 
 CHART_FILE = "Chart.yaml"
@@ -137,14 +138,50 @@ def discover(settings: Settings, names: Sequence[str] = ()) -> list[ChartDir]:
 
 
 def load(where: ChartDir) -> Chart:
-    """Read Chart.yaml; raise :class:`ChartError` unless it has a name and a version."""
-    doc = load_yaml(where.chart_yaml)
+    """Read Chart.yaml; raise :class:`ChartError` unless chartship can trust what it names.
+
+    A duplicate key, a name that is not the chart's, or a dependency without a
+    name would make chartship and helm read two different charts from one file.
+    """
+    path = where.chart_yaml
+    doc = load_yaml(path)
     if not isinstance(doc.data, dict):
-        raise ChartError("must be a mapping", path=where.chart_yaml, line=1)
+        raise ChartError("must be a mapping", path=path, line=1)
+    if doc.duplicate_keys:
+        keys, line = doc.duplicate_keys[0]
+        raise ChartError(f"key {'.'.join(map(str, keys))} appears twice", path=path, line=line)
     for key in ("name", "version"):
         if doc.data.get(key) in (None, ""):
-            raise ChartError(f"{key} is missing", path=where.chart_yaml)
+            raise ChartError(f"{key} is missing", path=path)
+    name = str(doc.data["name"])
+    if name != where.name:
+        known_as = (
+            f"its directory {where.name!r}"
+            if where.directory.name == where.name
+            else f"{where.name!r}, its key under charts in chartship.yaml"
+        )
+        raise ChartError(f"name {name!r} differs from {known_as}", path=path, line=doc.line("name"))
+    raw_deps = doc.data.get("dependencies")
+    if raw_deps is not None and not isinstance(raw_deps, list):
+        raise ChartError("dependencies must be a list", path=path, line=doc.line("dependencies"))
+    for position, item in enumerate(raw_deps or []):
+        if not isinstance(item, dict) or not item.get("name"):
+            raise ChartError(
+                f"dependency #{position + 1} has no name",
+                path=path,
+                line=doc.line("dependencies", position),
+            )
     return Chart(where, doc)
+
+
+def require_semver(chart: Chart) -> None:
+    """Refuse a version that is not strict SemVer 2, naming Chart.yaml and its line."""
+    try:
+        versions.parse(chart.version, what=f"chart {chart.name} version")
+    except VersionError as exc:
+        raise VersionError(
+            exc.message, path=chart.chart_yaml, line=chart.doc.line("version")
+        ) from None
 
 
 def load_all(wheres: Sequence[ChartDir]) -> list[Chart]:

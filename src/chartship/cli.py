@@ -10,23 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .commands import (
-    run_bump,
-    run_github_release,
-    run_index,
-    run_lint,
-    run_matrix,
-    run_migrate_backfill,
-    run_migrate_deprecate,
-    run_migrate_phase,
-    run_migrate_status,
-    run_migrate_verify,
-    run_package,
-    run_push,
-    run_release,
-    settings_from,
-)
-from .config import Settings, parse_assignment
+from .config import Settings, parse_assignment, settings_from
 from .edge import configure_logging, error_message, exit_status
 from .errors import ChartshipError
 
@@ -137,18 +121,22 @@ def _migrate_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _run_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    from . import commands
+
     if args.step == "status":
-        run_migrate_status(settings, report_dir=args.report_dir, download=not args.no_download)
+        commands.run_migrate_status(
+            settings, report_dir=args.report_dir, download=not args.no_download
+        )
     elif args.step == "backfill":
-        run_migrate_backfill(
+        commands.run_migrate_backfill(
             settings, dry_run=args.dry_run, workers=args.workers, report_dir=args.report_dir
         )
     elif args.step == "verify":
-        run_migrate_verify(settings)
+        commands.run_migrate_verify(settings)
     elif args.step == "deprecate":
-        run_migrate_deprecate(settings, dry_run=args.dry_run)
+        commands.run_migrate_deprecate(settings, dry_run=args.dry_run)
     elif args.step == "phase":
-        run_migrate_phase(settings, args.to, dry_run=args.dry_run)
+        commands.run_migrate_phase(settings, args.to, dry_run=args.dry_run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,26 +147,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.helm:
             overrides["helm"] = args.helm
         settings = settings_from(args.config, overrides)
+        # Only now the helm, registry and GitHub machinery: a wrong chartship.yaml or
+        # flag is reported before any of it is loaded.
+        from . import commands
+
         if args.command == "lint":
-            run_lint(settings, args.charts)
+            commands.run_lint(settings, args.charts)
         elif args.command == "bump":
-            run_bump(settings, args.new_version, args.charts, dry_run=args.dry_run)
+            commands.run_bump(settings, args.new_version, args.charts, dry_run=args.dry_run)
         elif args.command == "package":
-            run_package(settings, args.charts, dev=args.dev, sign=args.sign, force=args.force)
+            commands.run_package(
+                settings, args.charts, dev=args.dev, sign=args.sign, force=args.force
+            )
         elif args.command == "github-release":
-            run_github_release(
+            commands.run_github_release(
                 settings, args.charts, dry_run=args.dry_run, force=args.force, notes=args.notes
             )
         elif args.command == "index":
-            run_index(
+            commands.run_index(
                 settings, args.charts, dry_run=args.dry_run, pull_request_branch=args.pull_request
             )
         elif args.command == "push":
-            run_push(settings, args.charts, dry_run=args.dry_run, force=args.force)
+            commands.run_push(settings, args.charts, dry_run=args.dry_run, force=args.force)
         elif args.command == "release":
-            run_release(settings, args.charts, tag=args.tag, dry_run=args.dry_run)
+            commands.run_release(settings, args.charts, tag=args.tag, dry_run=args.dry_run)
         elif args.command == "matrix":
-            run_matrix(settings, args.charts, tag=args.tag)
+            commands.run_matrix(settings, args.charts, tag=args.tag)
         elif args.command == "migrate":
             _run_migrate(settings, args)
     except ChartshipError as exc:

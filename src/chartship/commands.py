@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import actions, github_release, index_channel, migration, oci, stamp
+from . import actions, github_release, index_channel, migration, oci, stamp, versions
 from . import artifacts as artifact_mod
 from . import backfill as backfill_mod
 from . import inventory as inventory_mod
@@ -24,17 +24,12 @@ from . import package as package_mod
 from . import pages as pages_mod
 from . import release as release_mod
 from . import selection as selection_mod
-from .config import Settings, load_settings
+from .config import Settings
+from .config import settings_from as settings_from  # the front ends' way in, kept here
 from .errors import ChecksFailed
 from .report import display_path, in_github_actions, print_lint_report
 
 log = logging.getLogger("chartship")
-
-
-def settings_from(config: str | None, overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Settings from chartship.yaml (``config`` or the nearest one) plus overrides."""
-    cleaned = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
-    return load_settings(config or None, cleaned)
 
 
 def run_lint(
@@ -61,6 +56,8 @@ def run_bump(
     out: TextIO | None = None,
 ) -> list[stamp.BumpResult]:
     out = out or sys.stdout
+    # Every front end takes it as --version; say so rather than only "version".
+    versions.parse(version, what="--version")
     results = stamp.bump(settings, version, charts, dry_run=dry_run)
     verb = "would set" if dry_run else "set"
     for result in results:

@@ -257,12 +257,23 @@ def _type_name(tp: Any) -> str:
 
 
 class _Validator:
-    def __init__(self, doc: YamlDocument | None, source: Path | None):
+    def __init__(
+        self,
+        doc: YamlDocument | None,
+        source: Path | None,
+        overridden: frozenset[str] = frozenset(),
+    ):
         self.doc = doc
         self.source = source
+        self.overridden = overridden
 
     def fail(self, keys: tuple[str | int, ...], message: str) -> ConfigError:
         dotted = ".".join(str(k) for k in keys) or None
+        if dotted is not None and any(
+            dotted == key or dotted.startswith(key + ".") for key in self.overridden
+        ):
+            # Blaming the file (or a line of it) would send the reader to the wrong place.
+            return ConfigError(f"{message} (set by an override)", key=dotted)
         line = self.doc.line(*keys) if self.doc is not None else None
         return ConfigError(message, path=self.source, key=dotted, line=line)
 
@@ -458,14 +469,25 @@ def load_settings(
             raw = doc.data
         else:
             raise ConfigError("must be a mapping of settings", path=found, line=1)
+    overridden = set()
     for dotted, value in _flatten("", dict(overrides or {})):
         if dotted:
             _set_dotted(raw, dotted, value)
-    validator = _Validator(doc, found)
+            overridden.add(dotted)
+    validator = _Validator(doc, found, frozenset(overridden))
     settings: Settings = validator.build(Settings, raw, ())
     _check_semantics(settings, validator)
     base = root if root is not None else (found.parent if found is not None else Path.cwd())
     return dataclasses.replace(settings, root=base.resolve(), source=found)
+
+
+def settings_from(config: str | None, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Settings from chartship.yaml (``config`` or the nearest one) plus overrides.
+
+    An override that is None or empty is left out: it is a flag nobody gave.
+    """
+    cleaned = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
+    return load_settings(config or None, cleaned)
 
 
 def _show(value: Any) -> str:

@@ -595,7 +595,7 @@ def _load_with(loader_class: type[yaml.CBaseLoader] | type[yaml.CSafeLoader], te
         loader.dispose()
 
 
-def _load_full(text: str, path: Path) -> dict[str, Any]:
+def _load_full(text: str, path: Path | str) -> dict[str, Any]:
     try:
         data = _load_with(_IndexLoader, text)
     except yaml.MarkedYAMLError as exc:
@@ -615,7 +615,7 @@ def _load_full(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-def _validate(data: Mapping[str, Any], path: Path) -> None:
+def _validate(data: Mapping[str, Any], path: Path | str) -> None:
     if not data.get("apiVersion"):
         raise ChartError("has no apiVersion (helm refuses an index without one)", path=path)
     if "entries" not in data:
@@ -941,5 +941,8 @@ def get(
 
 
 def load(index: str, *, path: Path | str = INDEX_FILE) -> dict[str, Any]:
-    """The whole index parsed and checked (slow on big indexes: for tests and tools)."""
-    return _load_full(index, Path(path))
+    """The whole index parsed and checked (slow on big indexes: for tests and tools).
+
+    ``path`` names the index in messages; a URL stays a URL.
+    """
+    return _load_full(index, path)

@@ -9,6 +9,7 @@ archive already in dist/ whose SHA256SUMS line still matches is kept.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import tarfile
@@ -20,17 +21,20 @@ from typing import Literal
 import yaml
 
 from . import charts as chartfiles
-from . import versions
+from . import safetar, versions
 from .charts import Chart
 from .config import Settings
 from .errors import ChartError, ToolError, UsageError, VersionError
 from .gitrepo import Git
 from .helm import Helm, SignSpec
 from .runner import Runner
+from .yamlfiles import load_yaml
 
 log = logging.getLogger("chartship")
 
 SUMS_FILE = "SHA256SUMS"
+VALUES_FILE = "values.yaml"
+SCHEMA_FILE = "values.schema.json"
 
 Outcome = Literal["packaged", "kept"]
 
@@ -97,6 +101,27 @@ def archive_metadata(archive: Path) -> dict[str, object]:
     raise ChartError("chart archive has no top-level Chart.yaml", path=archive)
 
 
+def verify_archive(archive: Path) -> tuple[str, str]:
+    """(chart, version) of an archive in dist/, opened without trusting it.
+
+    Checked the way archives from the classic channel are (:mod:`chartship.safetar`):
+    a truncated archive, a member escaping the chart or a link is refused, and
+    the Chart.yaml inside must name the chart and version its file name says.
+    """
+    try:
+        data = archive.read_bytes()
+    except OSError as exc:
+        raise ChartError(f"cannot read: {exc}", path=archive) from None
+    info = safetar.inspect_chart_archive(data, source=str(archive))
+    chart, version = str(info.chart.get("name", "")), str(info.chart.get("version", ""))
+    if archive.name != f"{chart}-{version}.tgz" or info.top != chart:
+        raise ChartError(
+            f"holds chart {chart} {version} under {info.top}/; its file name disagrees",
+            path=archive,
+        )
+    return chart, version
+
+
 def _sign_spec(settings: Settings, environ: Mapping[str, str]) -> SignSpec:
     cfg = settings.package
     key = environ.get(cfg.sign_key_env, "")
@@ -121,7 +146,20 @@ def _check_packageable(chart: Chart, dev: bool) -> None:
             path=chart.chart_yaml,
             line=chart.doc.line("version"),
         )
-    versions.parse(version, what=f"chart {chart.name} version")
+    chartfiles.require_semver(chart)
+    # helm refuses these too, but only after the charts before it were packaged,
+    # and without saying which line of which file.
+    values = chart.directory / VALUES_FILE
+    if values.is_file():
+        load_yaml(values)
+    schema = chart.directory / SCHEMA_FILE
+    if schema.is_file():
+        try:
+            json.loads(schema.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ChartError("is not UTF-8 text", path=schema) from None
+        except json.JSONDecodeError as exc:
+            raise ChartError(f"malformed JSON: {exc.msg}", path=schema, line=exc.lineno) from None
 
 
 def _build_dependencies(chart: Chart, helm: Helm) -> None:
@@ -226,6 +264,8 @@ def _package_one(
                 path=prov,
             )
         if recorded == digest and (spec is None or prov.exists()):
+            # Kept bytes are published as they are: they must be this chart, intact.
+            verify_archive(archive)
             log.debug(
                 "%s: kept %s (already packaged; --force repackages)", chart.name, archive.name
             )

@@ -137,6 +137,9 @@ def _under(path: Path, directory: Path) -> bool:
 
 def _by_change(settings: Settings, runner: Runner | None) -> Selection:
     loaded = chartfiles.load_all(chartfiles.discover(settings))
+    for chart in loaded:
+        # Its release tag would be made of that version: refuse it before naming one.
+        chartfiles.require_semver(chart)
     git = Git(settings.root, runner)
     if not git.is_repository():
         reason = "not in a git repository, so every chart is released"
@@ -199,7 +202,7 @@ def select(
         for chart in chartfiles.load_all(chartfiles.discover(settings, names)):
             if versions.is_placeholder(chart.version):
                 raise _placeholder(chart)
-            versions.parse(chart.version, what=f"chart {chart.name} version")
+            chartfiles.require_semver(chart)
             picked.append(Candidate(chart.name, chart.version, True, "named", chart.directory))
         return Selection(None, tuple(picked))
     return _by_change(settings, runner)
