@@ -116,9 +116,9 @@ def synthetic_index(entries: int) -> str:
     return "".join(parts)
 
 
-def chart_archive(directory: Path, name: str, version: str) -> Path:
-    """A small but complete chart archive, as helm would read it."""
-    files = {
+def chart_files(name: str, version: str) -> dict[str, str]:
+    """The files of a small but complete chart, by path inside the chart directory."""
+    return {
         "Chart.yaml": (
             f"apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: v{version}\n"
             "description: A network load-balancer implementation for Kubernetes\n"
@@ -132,10 +132,14 @@ def chart_archive(directory: Path, name: str, version: str) -> Path:
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
         ),
     }
+
+
+def chart_archive(directory: Path, name: str, version: str) -> Path:
+    """A small but complete chart archive, as helm would read it."""
     directory.mkdir(parents=True, exist_ok=True)
     archive = directory / f"{name}-{version}.tgz"
     with tarfile.open(archive, "w:gz") as tar:
-        for relative, text in files.items():
+        for relative, text in chart_files(name, version).items():
             data = text.encode()
             member = tarfile.TarInfo(f"{name}/{relative}")
             member.size = len(data)
@@ -165,19 +169,53 @@ def _chartship_merge(old_index: Path, archive: Path, output: Path) -> None:
     output.write_text(merged, encoding="utf-8")
 
 
-def _process(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[float, float]:
-    """Run ``argv`` to completion: its wall time in seconds and peak resident set in MB."""
-    start = time.perf_counter()
-    with subprocess.Popen(
-        list(argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    ) as proc:
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        errors = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed (exit {proc.returncode}): {errors.strip()}")
-    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+#: Runs the command given after the number of a pipe to report on, and writes to that
+#: pipe the command's wall time, peak RSS (KiB) and exit status. It exists because
+#: exec keeps the high-water RSS of the memory a process had before: any child of the
+#: benchmark (which holds servers and indexes) would start from the benchmark's own
+#: peak. A child of this small process starts from a few MB.
+_LAUNCHER = """\
+import os, sys, time
+report, argv = int(sys.argv[1]), sys.argv[2:]
+os.set_inheritable(report, False)
+start = time.perf_counter()
+pid = os.posix_spawnp(argv[0], argv, os.environ)
+_, status, usage = os.wait4(pid, 0)
+elapsed = time.perf_counter() - start
+os.write(report, f"{elapsed} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}".encode())
+"""
+
+
+def measure(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[float, float]:
+    """Run ``argv`` to completion: its wall time in seconds and peak resident set in MB.
+
+    The peak comes from ``wait4``: the largest resident set of any process in the
+    tree (the command and every descendant it waited for), not a sum of them.
+    """
+    read, write = os.pipe()
+    launcher = [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(write), *argv]
+    with os.fdopen(read, "rb") as reported:
+        try:
+            proc = subprocess.Popen(
+                launcher,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                pass_fds=[write],
+            )
+        finally:
+            # Only the launcher may hold the write end, so the read below ends with it.
+            os.close(write)
+        with proc:
+            _, raw_errors = proc.communicate()
+        fields = reported.read().decode().split()
+    errors = raw_errors.decode(errors="replace").strip()
+    if len(fields) != 3:
+        raise RuntimeError(f"could not run {argv[0]} (exit {proc.returncode}): {errors}")
+    elapsed, rss_kib, status = float(fields[0]), int(fields[1]), int(fields[2])
+    if status != 0:
+        raise RuntimeError(f"{argv[0]} failed (exit {status}): {errors}")
+    return elapsed, rss_kib / 1024
 
 
 def _nothing() -> None:
@@ -191,7 +229,7 @@ def _best_process(
     runs = []
     for _ in range(repeat):
         before()
-        runs.append(_process(argv, env))
+        runs.append(measure(argv, env))
     return min(t for t, _ in runs), max(m for _, m in runs)
 
 
