@@ -29,15 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from chartship import commands, index
-from chartship.artifacts import Artifact
+from chartship import commands
 from chartship.backfill import backfill
 from chartship.errors import ChartshipError, PublishIncomplete, RegistryError
 from chartship.oci import UNKNOWN
 from chartship.registry import HELM_CONFIG, HELM_CONTENT, RegistryClient, Tls
-from tests.support import bench_index
+from tests.support.bench_backfill import release_history
 from tests.support.fault_proxy import FAULTS, FaultProxy
 from tests.support.registry import RegistryServer
 from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox, sha256
@@ -140,23 +138,8 @@ def classic_history(box: Sandbox, count: int, scratch: Path) -> dict[str, str]:
     """``count`` released versions of metallb in the classic channel: a GitHub
     release with its asset each, and index.yaml on the origin's gh-pages branch.
     Entries point at the asset URLs through the proxy. Version -> digest."""
-    digests: dict[str, str] = {}
-    entries = []
-    for number in range(count):
-        version = f"0.{1 + number // 10}.{number % 10}"
-        archive = bench_index.chart_archive(scratch / version, "metallb", version)
-        data = archive.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        tag = f"metallb-chart-{version}"
-        made = box.github.create_release(REPOSITORY, tag, make_latest="false")
-        box.github.add_asset(made, archive.name, data)
-        url = f"{box.github.api_url}/download/{REPOSITORY}/{tag}/{archive.name}"
-        created = f"2022-{1 + number % 12:02d}-{1 + number % 28:02d}T08:00:00Z"
-        entries.append(index.entry_for(Artifact("metallb", version, archive, digest), url, created))
-        digests[version] = digest
-    text = yaml.safe_dump(
-        {"apiVersion": "v1", "entries": {"metallb": entries}, "generated": "2024-01-01T00:00:00Z"}
-    )
+    versions = [f"0.{1 + number // 10}.{number % 10}" for number in range(count)]
+    text, digests = release_history(box.github, versions, scratch, repository=REPOSITORY)
     _commit_pages(box.origin, {"index.yaml": text})
     return digests
 

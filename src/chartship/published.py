@@ -269,15 +269,19 @@ def reconcile(
     channels: Sequence[str],
     *,
     environ: Mapping[str, str],
+    connection: oci.Connection | None = None,
+    repo: Repository | None = None,
 ) -> Reconciled:
     """Adopt, for every artifact, the bytes already published.
 
     Runs before anything is published, so a refusal publishes nothing; the
     archives it rewrote in dist/ hold the published bytes, which any later
-    run would adopt again.
+    run would adopt again. ``connection`` and ``repo``, when the caller has
+    them already, save connecting and looking the repository up again.
     """
     unreadable: dict[str, str] = {}
-    connection = oci.connect(settings, environ) if "oci" in channels else None
+    if connection is None and "oci" in channels:
+        connection = oci.connect(settings, environ)
     served: list[classic.Entry] = []
     if "index" in channels:
         try:
@@ -286,8 +290,7 @@ def reconcile(
             if not exc.transient:
                 raise
             unreadable["index"] = str(exc)
-    repo: Repository | None = None
-    if "github" in channels:
+    if repo is None and "github" in channels:
         try:
             repo = github_release.configured_repository(settings, environ)
         except ChartshipError as exc:

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from . import artifacts as artifact_mod
 from . import classic, github_release, index_channel, oci, published
@@ -34,6 +34,9 @@ from .config import Settings
 from .errors import ChartshipError, GithubUnavailable, PublishIncomplete, Unavailable, UsageError
 from .runner import Runner
 from .selection import Selection, select, tag_from_environment
+
+if TYPE_CHECKING:
+    from github.Repository import Repository
 
 log = logging.getLogger("chartship")
 
@@ -78,6 +81,9 @@ class Plan:
     channels: tuple[str, ...]
     dry_run: bool
     environ: Mapping[str, str]
+    #: What the credentials check reached, for the next steps to go on with.
+    connection: oci.Connection | None = None
+    repo: Repository | None = None
 
 
 @dataclass
@@ -124,22 +130,29 @@ def channels_for(settings: Settings) -> tuple[str, ...]:
     return tuple(chosen)
 
 
-def _preflight(settings: Settings, channels: Sequence[str], environ: Mapping[str, str]) -> None:
-    """Every credential and setting a channel needs, checked before anything is built."""
+def _preflight(
+    settings: Settings, channels: Sequence[str], environ: Mapping[str, str]
+) -> tuple[oci.Connection | None, Repository | None]:
+    """Every credential and setting a channel needs, checked before anything is built.
+
+    Refused credentials stop the release here; an outage is left to its channel,
+    which then fails alone while the others publish. The registry connection and
+    the GitHub repository reached on the way are returned for the next steps.
+    """
     if "github" in channels and github_release.token_from(environ) is None:
         names = " or ".join(github_release.TOKEN_VARIABLES)
         raise UsageError(f"the GitHub release channel needs a token: set {names}")
+    connection = None
     if "oci" in channels:
-        cfg = oci.oci_settings(settings)
-        if oci.credentials(cfg, environ) is not None:
-            # Refused credentials stop the release here; an outage is left to the
-            # OCI channel, which then fails alone while the others publish.
+        connection = oci.connect(settings, environ)
+        if connection.credentials is not None:
             with contextlib.suppress(Unavailable):
-                oci.connect(settings, environ).client.ping()
-        oci.tls_options(cfg, settings)
+                connection.client.ping()
+    repo = None
     if "github" in channels:
         with contextlib.suppress(GithubUnavailable):
-            github_release.configured_repository(settings, environ)
+            repo = github_release.configured_repository(settings, environ)
+    return connection, repo
 
 
 def plan(
@@ -155,9 +168,10 @@ def plan(
     environ = os.environ if environ is None else environ
     channels = channels_for(settings)
     selection = select(settings, names, tag=tag or tag_from_environment(environ), runner=runner)
-    if selection.chosen and not dry_run:
-        _preflight(settings, channels, environ)
-    return Plan(selection, channels, dry_run, environ)
+    if not selection.chosen or dry_run:
+        return Plan(selection, channels, dry_run, environ)
+    connection, repo = _preflight(settings, channels, environ)
+    return Plan(selection, channels, dry_run, environ, connection, repo)
 
 
 # --------------------------------------------------------------------------- build
@@ -192,7 +206,12 @@ def build(
         if (a.chart, a.version) in wanted
     ]
     return published.reconcile(
-        settings, artifacts, release_plan.channels, environ=release_plan.environ
+        settings,
+        artifacts,
+        release_plan.channels,
+        environ=release_plan.environ,
+        connection=release_plan.connection,
+        repo=release_plan.repo,
     )
 
 

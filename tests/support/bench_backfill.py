@@ -132,6 +132,35 @@ class Classic:
     github_token: str
 
 
+def release_history(
+    github: GithubStandin,
+    versions: Sequence[str],
+    scratch: Path,
+    *,
+    repository: str = REPOSITORY,
+    chart: str = CHART,
+) -> tuple[str, dict[str, str]]:
+    """Release each version on the stand-in with its archive as the asset.
+
+    The index.yaml text listing them all (URLs at the assets, ``created`` times
+    spread over a year), and each version's sha256."""
+    entries = []
+    digests: dict[str, str] = {}
+    for number, version in enumerate(versions):
+        archive = bench_index.chart_archive(scratch, chart, version)
+        data = archive.read_bytes()
+        tag = RELEASE_TAG.format(name=chart, version=version)
+        release = github.create_release(repository, tag, make_latest="false")
+        github.add_asset(release, archive.name, data)
+        url = f"{github.api_url}/download/{repository}/{tag}/{archive.name}"
+        digests[version] = hashlib.sha256(data).hexdigest()
+        artifact = Artifact(chart, version, archive, digests[version])
+        created = f"2021-{1 + number % 12:02d}-{1 + number % 28:02d}T10:11:12.5Z"
+        entries.append(index.entry_for(artifact, url, created))
+    text, _ = index.merge(None, entries, now="2024-01-01T00:00:00Z")
+    return text, digests
+
+
 @contextlib.contextmanager
 def serve_classic(base: Path, count: int) -> Iterator[Classic]:
     """``count`` versions of one chart: index.yaml on a static site, archives on releases."""
@@ -142,21 +171,9 @@ def serve_classic(base: Path, count: int) -> Iterator[Classic]:
         GithubStandin(token=token, repos=[REPOSITORY]) as github,
         StaticServer(site) as pages,
     ):
-        entries = []
-        for number in range(count):
-            version = version_of(number)
-            archive = bench_index.chart_archive(base / "archives", CHART, version)
-            data = archive.read_bytes()
-            tag = RELEASE_TAG.format(name=CHART, version=version)
-            release = github.create_release(REPOSITORY, tag, make_latest="false")
-            github.add_asset(release, archive.name, data)
-            url = f"{github.api_url}/download/{REPOSITORY}/{tag}/{archive.name}"
-            artifact = Artifact(CHART, version, archive, hashlib.sha256(data).hexdigest())
-            created = f"2021-{1 + number % 12:02d}-{1 + number % 28:02d}T10:11:12.5Z"
-            entries.append(index.entry_for(artifact, url, created))
-        text, _ = index.merge(None, entries, now="2024-01-01T00:00:00Z")
-        (site / index.INDEX_FILE).write_text(text, encoding="utf-8")
         versions = tuple(version_of(n) for n in range(count))
+        text, _ = release_history(github, versions, base / "archives")
+        (site / index.INDEX_FILE).write_text(text, encoding="utf-8")
         yield Classic(pages.url, CHART, versions, github.api_url, token)
 
 
