@@ -8,10 +8,10 @@ import re
 import pytest
 import yaml
 
+from chartship.bump import bump
 from chartship.commands import run_bump
 from chartship.errors import ToolError, UsageError, VersionError
 from chartship.helm import Helm
-from chartship.stamp import bump
 from tests.conftest import Workspace
 
 METALLB = "charts/metallb/Chart.yaml"

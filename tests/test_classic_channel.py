@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
+from chartship.bump import bump
 from chartship.commands import run_github_release, run_index
 from chartship.errors import GithubError
 from chartship.helm import Helm
 from chartship.package import package
-from chartship.stamp import bump
 from tests.conftest import Workspace
 from tests.test_cli import chartship_cli, combined
 

@@ -381,7 +381,7 @@ def imported_after(tmp_path: Path, statement: str, prefixes: list[str]) -> list[
 
 def test_core_and_cli_do_not_import_invoke_or_nox(tmp_path: Path) -> None:
     statement = (
-        "import chartship.config, chartship.lint, chartship.package, chartship.stamp, "
+        "import chartship.config, chartship.lint, chartship.package, chartship.bump, "
         "chartship.commands, chartship.cli"
     )
     assert imported_after(tmp_path, statement, ["invoke", "nox"]) == []

@@ -31,10 +31,10 @@ from typing import Any
 import pytest
 
 from chartship import commands
-from chartship.backfill import backfill
+from chartship.channels.oci.channel import UNKNOWN
+from chartship.channels.oci.registry import HELM_CONFIG, HELM_CONTENT, RegistryClient, Tls
 from chartship.errors import ChartshipError, PublishIncomplete, RegistryError
-from chartship.oci import UNKNOWN
-from chartship.registry import HELM_CONFIG, HELM_CONTENT, RegistryClient, Tls
+from chartship.migrate.backfill import backfill
 from tests.support.bench_backfill import release_history
 from tests.support.fault_proxy import FAULTS, FaultProxy
 from tests.support.registry import RegistryServer

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from chartship.bump import bump
+from chartship.channels.github.channel import publish_releases
 from chartship.commands import run_github_release
 from chartship.config import Settings
 from chartship.errors import GithubError, PublishIncomplete, UsageError
-from chartship.github_release import publish_releases
 from chartship.package import package
-from chartship.stamp import bump
 from tests.conftest import Workspace
 from tests.support.gpg import Keys, sign_env
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chartship import helm_config
+from chartship.channels.oci import config_blob as helm_config
+from chartship.channels.oci.registry import RegistryClient, Tls
 from chartship.helm import Helm
-from chartship.registry import RegistryClient, Tls
 from tests.conftest import Workspace
 from tests.support.registry import RegistryServer
 

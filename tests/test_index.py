@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from chartship import index
 from chartship.artifacts import Artifact
+from chartship.bump import bump
+from chartship.channels.classic import index
 from chartship.errors import ChartError
 from chartship.helm import Helm
 from chartship.package import archive_metadata, package
-from chartship.stamp import bump
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.conftest import Workspace, installed_helm
 from tests.support import bench_index

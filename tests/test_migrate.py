@@ -20,9 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from chartship import index
 from chartship.artifacts import Artifact
-from chartship.backfill import backfill, created_epoch
+from chartship.channels.classic import index
 from chartship.commands import (
     run_migrate_backfill,
     run_migrate_deprecate,
@@ -33,8 +32,9 @@ from chartship.commands import (
 from chartship.config import Settings
 from chartship.errors import ChecksFailed, UsageError
 from chartship.helm import Helm
-from chartship.inventory import take_inventory
-from chartship.migration import NOTICE_START
+from chartship.migrate.backfill import backfill, created_epoch
+from chartship.migrate.inventory import take_inventory
+from chartship.migrate.phases import NOTICE_START
 from tests.conftest import Workspace
 from tests.support import bench_index
 from tests.support.chartrepo import StaticServer

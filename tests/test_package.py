@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from chartship.bump import bump
 from chartship.commands import run_package
 from chartship.config import Settings
 from chartship.errors import ChartError, ToolError, UsageError, VersionError
 from chartship.helm import Helm
 from chartship.package import package
-from chartship.stamp import bump
 from tests.conftest import Workspace
 from tests.support.gpg import PASSPHRASE, Keys, sign_env
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from chartship import index, pages
 from chartship.artifacts import Artifact
+from chartship.channels.classic import index, pages
 from chartship.config import Settings, load_settings
 from chartship.errors import ChartError, ToolError, UsageError
 from chartship.helm import Helm

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from chartship.commands import run_migrate_phase
 from chartship.config import load_settings
-from chartship.migration import _write_phase
+from chartship.migrate.phases import _write_phase
 
 CHANNELS = """\
 # release channels

@@ -13,19 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from chartship.commands import run_push
-from chartship.config import Settings
-from chartship.errors import ChartError, PublishIncomplete, RegistryError, VersionError
-from chartship.helm import Helm
-from chartship.oci import (
+from chartship.bump import bump
+from chartship.channels.oci.channel import (
     ARTIFACTHUB_CONFIG,
     ARTIFACTHUB_LAYER,
     ARTIFACTHUB_TAG,
     push,
 )
+from chartship.channels.oci.registry import HELM_CONFIG, HELM_CONTENT, HELM_PROVENANCE
+from chartship.commands import run_push
+from chartship.config import Settings
+from chartship.errors import ChartError, PublishIncomplete, RegistryError, VersionError
+from chartship.helm import Helm
 from chartship.package import package
-from chartship.registry import HELM_CONFIG, HELM_CONTENT, HELM_PROVENANCE
-from chartship.stamp import bump
 from tests.conftest import Workspace
 from tests.support.gpg import Keys, sign_env
 from tests.support.registry import RegistryServer, get_manifest, list_tags

@@ -1,4 +1,4 @@
-"""chartship.registry's protocol behaviour against a scripted HTTP(S) server.
+"""chartship.channels.oci.registry's protocol behaviour against a scripted HTTP(S) server.
 
 A real registry cannot be made to answer 503 then 200, reset a connection, send
 a given auth challenge or paginate on demand; tests/support/scripted_http.py can.
@@ -21,8 +21,7 @@ from typing import Any
 
 import pytest
 
-from chartship.errors import RegistryError
-from chartship.registry import (
+from chartship.channels.oci.registry import (
     DOCKER_MANIFEST,
     HELM_CONFIG,
     HELM_CONTENT,
@@ -34,6 +33,7 @@ from chartship.registry import (
     Target,
     Tls,
 )
+from chartship.errors import RegistryError
 from chartship.retrying import Budget
 from tests.support.scripted_http import Reply, ScriptedServer
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 
 from chartship import commands
+from chartship.channels.oci.registry import RegistryClient, Tls
 from chartship.errors import (
     ChartshipError,
     ChecksFailed,
@@ -22,7 +23,6 @@ from chartship.errors import (
     UsageError,
     VersionError,
 )
-from chartship.registry import RegistryClient, Tls
 from tests.conftest import Workspace
 from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox, sha256
 

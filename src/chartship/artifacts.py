@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import versions
-from .config import Settings
-from .errors import ChartError, UsageError, VersionError
-from .package import SUMS_FILE, read_sums, sha256_file, verify_archive
+from chartship import versions
+from chartship.config import Settings
+from chartship.errors import ChartError, UsageError, VersionError
+from chartship.package import SUMS_FILE, read_sums, sha256_file, verify_archive
 
 
 @dataclass(frozen=True)

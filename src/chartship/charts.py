@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import versions
-from .config import ChartSettings, Settings
-from .errors import ChartError, ConfigError, UsageError, VersionError
-from .yamlfiles import YamlDocument, load_yaml
+from chartship import versions
+from chartship.config import ChartSettings, Settings
+from chartship.errors import ChartError, ConfigError, UsageError, VersionError
+from chartship.yamlfiles import YamlDocument, load_yaml
 
 CHART_FILE = "Chart.yaml"
 

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .config import Settings, parse_assignment, settings_from
-from .edge import configure_logging, error_message, exit_status
-from .errors import ChartshipError
+from chartship import __version__
+from chartship.config import Settings, parse_assignment, settings_from
+from chartship.errors import ChartshipError
+from chartship.exits import configure_logging, error_message, exit_status
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,7 +121,7 @@ def _migrate_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _run_migrate(settings: Settings, args: argparse.Namespace) -> None:
-    from . import commands
+    from chartship import commands
 
     if args.step == "status":
         commands.run_migrate_status(
@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args.config, overrides)
         # Only now the helm, registry and GitHub machinery: a wrong chartship.yaml or
         # flag is reported before any of it is loaded.
-        from . import commands
+        from chartship import commands
 
         if args.command == "lint":
             commands.run_lint(settings, args.charts)

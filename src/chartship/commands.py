@@ -15,19 +15,25 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import actions, github_release, index_channel, migration, oci, stamp, versions
-from . import artifacts as artifact_mod
-from . import backfill as backfill_mod
-from . import inventory as inventory_mod
-from . import lint as lint_mod
-from . import package as package_mod
-from . import pages as pages_mod
-from . import release as release_mod
-from . import selection as selection_mod
-from .config import Settings
-from .config import settings_from as settings_from  # the front ends' way in, kept here
-from .errors import ChecksFailed
-from .report import display_path, in_github_actions, print_lint_report
+from chartship import artifacts as artifact_mod
+from chartship import bump as stamp
+from chartship import github_actions as actions
+from chartship import lint as lint_mod
+from chartship import package as package_mod
+from chartship import versions
+from chartship.channels.classic import channel as index_channel
+from chartship.channels.classic import pages as pages_mod
+from chartship.channels.github import channel as github_release
+from chartship.channels.oci import channel as oci
+from chartship.config import Settings
+from chartship.config import settings_from as settings_from  # the front ends' way in, kept here
+from chartship.errors import ChecksFailed
+from chartship.migrate import backfill as backfill_mod
+from chartship.migrate import inventory as inventory_mod
+from chartship.migrate import phases as migration
+from chartship.release import pipeline as release_mod
+from chartship.release import selection as selection_mod
+from chartship.render import display_path, in_github_actions, print_lint_report
 
 log = logging.getLogger("chartship")
 

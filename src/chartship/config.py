@@ -21,8 +21,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-from .errors import ChartError, ConfigError
-from .yamlfiles import YamlDocument, load_yaml
+from chartship.errors import ChartError, ConfigError
+from chartship.yamlfiles import YamlDocument, load_yaml
 
 DEFAULT_CONFIG_NAME = "chartship.yaml"
 

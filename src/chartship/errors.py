@@ -2,7 +2,7 @@
 
 The core raises these and never exits; the front ends (``chartship.cli``,
 ``chartship.tasks``, ``chartship.nox_sessions``) turn them into exit statuses
-through :func:`chartship.edge.exit_status`.
+through :func:`chartship.exits.exit_status`.
 
 Every error carries the file it is about where there is one, so that the
 message a user sees always names the input that has to change.

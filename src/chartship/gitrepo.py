@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import versions
-from .runner import Runner
+from chartship import versions
+from chartship.runner import Runner
 
 
 @dataclass(frozen=True)

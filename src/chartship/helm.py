@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from .errors import ToolError
-from .runner import Result, Runner
+from chartship.errors import ToolError
+from chartship.runner import Result, Runner
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
 

@@ -21,15 +21,15 @@ from typing import Any, Literal
 import jsonschema
 import yaml
 
-from . import charts as chartfiles
-from . import versions
-from .charts import Chart, ChartDir, Dependency
-from .config import Settings
-from .errors import ChartError, ToolError, VersionError
-from .gitrepo import Git, released_version
-from .helm import Helm
-from .runner import Runner
-from .yamlfiles import YamlDocument, load_yaml
+from chartship import charts as chartfiles
+from chartship import versions
+from chartship.charts import Chart, ChartDir, Dependency
+from chartship.config import Settings
+from chartship.errors import ChartError, ToolError, VersionError
+from chartship.gitrepo import Git, released_version
+from chartship.helm import Helm
+from chartship.runner import Runner
+from chartship.yamlfiles import YamlDocument, load_yaml
 
 Severity = Literal["error", "warning"]
 SCHEMA_FILE = "values.schema.json"

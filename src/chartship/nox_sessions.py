@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__
+from chartship import __version__
 
 
 @dataclass(frozen=True)

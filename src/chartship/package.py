@@ -20,15 +20,15 @@ from typing import Literal
 
 import yaml
 
-from . import charts as chartfiles
-from . import safetar, versions
-from .charts import Chart
-from .config import Settings
-from .errors import ChartError, ToolError, UsageError, VersionError
-from .gitrepo import Git
-from .helm import Helm, SignSpec
-from .runner import Runner
-from .yamlfiles import load_yaml
+from chartship import charts as chartfiles
+from chartship import safetar, versions
+from chartship.charts import Chart
+from chartship.config import Settings
+from chartship.errors import ChartError, ToolError, UsageError, VersionError
+from chartship.gitrepo import Git
+from chartship.helm import Helm, SignSpec
+from chartship.runner import Runner
+from chartship.yamlfiles import load_yaml
 
 log = logging.getLogger("chartship")
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ToolError
+from chartship.errors import ToolError
 
 log = logging.getLogger("chartship")
 

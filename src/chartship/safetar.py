@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ChartError
+from chartship.errors import ChartError
 
 _CHUNK = 64 * 1024
 #: The ratio check starts after this much output, so tiny archives never trip it.

@@ -27,10 +27,10 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from . import commands
-from .config import Settings
-from .edge import error_message, exit_status
-from .errors import ChartshipError
+from chartship import commands
+from chartship.config import Settings
+from chartship.errors import ChartshipError
+from chartship.exits import error_message, exit_status
 
 #: Scalar defaults under one key, so INVOKE_CHARTSHIP_HELM and friends work.
 DEFAULTS: dict[str, Any] = {

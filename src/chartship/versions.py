@@ -10,7 +10,7 @@ import re
 
 import semver
 
-from .errors import VersionError
+from chartship.errors import VersionError
 
 #: What MetalLB and others keep in Chart.yaml on main until a release stamps it.
 PLACEHOLDER = "0.0.0"

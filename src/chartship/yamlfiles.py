@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ChartError
+from chartship.errors import ChartError
 
 KeyPath = tuple[str | int, ...]
 

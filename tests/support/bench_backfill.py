@@ -41,8 +41,8 @@ from typing import Any
 
 import yaml
 
-from chartship import index
 from chartship.artifacts import Artifact
+from chartship.channels.classic import index
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
 from tests.support import bench_index
 from tests.support.chartrepo import StaticServer

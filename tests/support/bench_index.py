@@ -6,8 +6,8 @@ entries (many charts, dozens of versions each), builds a real chart archive
 for a new version of one of those charts, and times, best of ``repeat``:
 
 - chartship: a Python process that reads index.yaml, builds the entry from the
-  archive (:func:`chartship.index.entry_for`), merges it
-  (:func:`chartship.index.merge`) and writes the result; the same work is also
+  archive (:func:`chartship.channels.classic.index.entry_for`), merges it
+  (:func:`chartship.channels.classic.index.merge`) and writes the result; the same work is also
   timed inside this process, without interpreter start and imports;
 - helm: ``helm repo index <dir holding only the new archive> --merge <old index>``,
   for every pinned helm major.
@@ -33,8 +33,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from chartship import index
 from chartship.artifacts import Artifact
+from chartship.channels.classic import index
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
 
 REPO = Path(__file__).resolve().parents[2]

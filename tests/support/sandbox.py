@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from chartship.commands import run_bump, run_release  # noqa: E402
 from chartship.config import Settings, load_settings  # noqa: E402
-from chartship.edge import configure_logging, error_message, exit_status  # noqa: E402
 from chartship.errors import ChartshipError  # noqa: E402
+from chartship.exits import configure_logging, error_message, exit_status  # noqa: E402
 from chartship.helm import Helm  # noqa: E402
 from tests.support.chartrepo import serve_upstream  # noqa: E402
 from tests.support.fault_proxy import FaultProxy  # noqa: E402

@@ -5,7 +5,7 @@ converged on its own: a version a channel already holds is skipped there and
 never stops another channel, so a rerun after a partial failure completes
 what is missing and changes nothing else. Every channel gets the same bytes:
 the archive packaged once, or the bytes some channel already published
-(:mod:`chartship.published`). The one dependency between channels: with
+(:mod:`chartship.release.settle`). The one dependency between channels: with
 ``packages: releases`` an index entry points at its GitHub release asset,
 so the index waits for that release.
 
@@ -26,14 +26,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from . import artifacts as artifact_mod
-from . import classic, github_release, index_channel, oci, published
-from . import package as package_mod
-from .artifacts import Artifact
-from .config import Settings
-from .errors import ChartshipError, GithubUnavailable, PublishIncomplete, Unavailable, UsageError
-from .runner import Runner
-from .selection import Selection, select, tag_from_environment
+from chartship import artifacts as artifact_mod
+from chartship import package as package_mod
+from chartship.artifacts import Artifact
+from chartship.channels.classic import channel as index_channel
+from chartship.channels.classic import served as classic
+from chartship.channels.github import channel as github_release
+from chartship.channels.oci import channel as oci
+from chartship.config import Settings
+from chartship.errors import (
+    ChartshipError,
+    GithubUnavailable,
+    PublishIncomplete,
+    Unavailable,
+    UsageError,
+)
+from chartship.release import settle as published
+from chartship.release.selection import Selection, select, tag_from_environment
+from chartship.runner import Runner
 
 if TYPE_CHECKING:
     from github.Repository import Repository

@@ -21,11 +21,13 @@ from typing import Any
 import requests
 from github import GithubException
 
-from . import classic, github_release, safetar, versions
-from .config import Settings
-from .errors import ChartError, ChartshipError, RegistryError, Unavailable, UsageError
-from .oci import Connection, connect
-from .registry import HELM_CONTENT
+from chartship import safetar, versions
+from chartship.channels.classic import served as classic
+from chartship.channels.github import channel as github_release
+from chartship.channels.oci.channel import Connection, connect
+from chartship.channels.oci.registry import HELM_CONTENT
+from chartship.config import Settings
+from chartship.errors import ChartError, ChartshipError, RegistryError, Unavailable, UsageError
 
 log = logging.getLogger("chartship")
 

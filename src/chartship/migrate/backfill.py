@@ -21,14 +21,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal, TextIO
 
-from . import versions
-from .artifacts import Artifact
-from .config import Settings
-from .errors import PublishIncomplete
-from .helm import Helm
-from .inventory import Inventory, Row, take_inventory
-from .oci import Circuit, PlanItem, connect, logged_in, push_one
-from .runner import Runner
+from chartship import versions
+from chartship.artifacts import Artifact
+from chartship.channels.oci.channel import Circuit, PlanItem, connect, logged_in, push_one
+from chartship.config import Settings
+from chartship.errors import PublishIncomplete
+from chartship.helm import Helm
+from chartship.migrate.inventory import Inventory, Row, take_inventory
+from chartship.runner import Runner
 
 Status = Literal["pushed", "planned", "failed"]
 

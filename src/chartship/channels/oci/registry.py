@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RegistryError, Unavailable
-from .retrying import TRANSIENT_STATUSES, Budget
+from chartship.errors import RegistryError, Unavailable
+from chartship.retrying import TRANSIENT_STATUSES, Budget
 
 log = logging.getLogger("chartship")
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from . import github_release
-from . import pages as pages_mod
-from .artifacts import Artifact
-from .config import PagesSettings, Settings
-from .errors import GithubError, UsageError
+from chartship.artifacts import Artifact
+from chartship.channels.classic import pages as pages_mod
+from chartship.channels.github import channel as github_release
+from chartship.config import PagesSettings, Settings
+from chartship.errors import GithubError, UsageError
 
 
 def pages_settings(settings: Settings) -> PagesSettings:

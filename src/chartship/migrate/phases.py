@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import get_args
 
-from . import charts as chartfiles
-from . import notices, pages
-from .config import Phase, Settings, load_settings
-from .errors import ChartshipError, ChecksFailed, ConfigError, UsageError
-from .inventory import Inventory, Row, take_inventory
-from .oci import connect
-from .yamlfiles import load_yaml
+from chartship import charts as chartfiles
+from chartship.channels.classic import pages
+from chartship.channels.oci.channel import connect
+from chartship.config import Phase, Settings, load_settings
+from chartship.errors import ChartshipError, ChecksFailed, ConfigError, UsageError
+from chartship.migrate import notices
+from chartship.migrate.inventory import Inventory, Row, take_inventory
+from chartship.yamlfiles import load_yaml
 
 PHASES: tuple[str, ...] = get_args(Phase)
 README = "README.md"

@@ -21,13 +21,16 @@ from pathlib import Path
 
 from github.Repository import Repository
 
-from . import classic, github_release, oci, versions
-from .artifacts import Artifact
-from .config import Settings
-from .errors import ChartshipError, NotFound, VersionError
-from .package import read_sums, write_sums
-from .registry import HELM_CONTENT, HELM_PROVENANCE
-from .safetar import inspect_chart_archive
+from chartship import versions
+from chartship.artifacts import Artifact
+from chartship.channels.classic import served as classic
+from chartship.channels.github import channel as github_release
+from chartship.channels.oci import channel as oci
+from chartship.channels.oci.registry import HELM_CONTENT, HELM_PROVENANCE
+from chartship.config import Settings
+from chartship.errors import ChartshipError, NotFound, VersionError
+from chartship.package import read_sums, write_sums
+from chartship.safetar import inspect_chart_archive
 
 FETCH_TIMEOUT = 60.0
 

@@ -21,21 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from . import artifacts as artifact_mod
-from . import charts as chartfiles
-from . import helm_config, safetar, versions
-from .artifacts import Artifact
-from .config import OciSettings, Settings
-from .errors import (
-    ChartshipError,
-    PublishIncomplete,
-    RegistryError,
-    ToolError,
-    Unavailable,
-    UsageError,
-)
-from .helm import Helm
-from .registry import (
+from chartship import artifacts as artifact_mod
+from chartship import charts as chartfiles
+from chartship import safetar, versions
+from chartship.artifacts import Artifact
+from chartship.channels.oci import config_blob as helm_config
+from chartship.channels.oci.registry import (
     HELM_CONFIG,
     HELM_CONTENT,
     HELM_PROVENANCE,
@@ -47,8 +38,18 @@ from .registry import (
     Tls,
     sha256_digest,
 )
-from .retrying import Budget
-from .runner import Runner
+from chartship.config import OciSettings, Settings
+from chartship.errors import (
+    ChartshipError,
+    PublishIncomplete,
+    RegistryError,
+    ToolError,
+    Unavailable,
+    UsageError,
+)
+from chartship.helm import Helm
+from chartship.retrying import Budget
+from chartship.runner import Runner
 
 log = logging.getLogger("chartship")
 
@@ -342,7 +343,7 @@ def _upload_blobs(client: RegistryClient, target: Target, artifact: Artifact) ->
     """Upload the blobs helm is about to push, with our own retried requests.
 
     helm cannot repeat a blob upload that failed half-way; finding them all
-    present, it only sends the manifest (see :mod:`chartship.helm_config`).
+    present, it only sends the manifest (see :mod:`chartship.channels.oci.config_blob`).
     """
     repository = target.repository(artifact.chart)
     data = artifact.archive.read_bytes()

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .report import escape_data, escape_property, in_github_actions
+from chartship.render import escape_data, escape_property, in_github_actions
 
 
 def annotation(

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import index
-from .artifacts import Artifact
-from .config import PagesSettings, Settings
-from .errors import ChartError, ToolError, UsageError
-from .package import sha256_file
-from .runner import Result, Runner
+from chartship.artifacts import Artifact
+from chartship.channels.classic import index
+from chartship.config import PagesSettings, Settings
+from chartship.errors import ChartError, ToolError, UsageError
+from chartship.package import sha256_file
+from chartship.runner import Result, Runner
 
 log = logging.getLogger("chartship")
 

@@ -17,14 +17,14 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from . import charts as chartfiles
-from . import versions
-from .charts import Chart
-from .config import Settings
-from .errors import ChartError, UsageError, VersionError
-from .gitrepo import Git, released_version
-from .helm import Helm
-from .runner import Runner
+from chartship import charts as chartfiles
+from chartship import versions
+from chartship.charts import Chart
+from chartship.config import Settings
+from chartship.errors import ChartError, UsageError, VersionError
+from chartship.gitrepo import Git, released_version
+from chartship.helm import Helm
+from chartship.runner import Runner
 
 log = logging.getLogger("chartship")
 

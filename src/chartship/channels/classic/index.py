@@ -35,9 +35,9 @@ from typing import Any
 
 import yaml
 
-from .artifacts import Artifact
-from .errors import ChartError
-from .package import archive_metadata
+from chartship.artifacts import Artifact
+from chartship.errors import ChartError
+from chartship.package import archive_metadata
 
 INDEX_FILE = "index.yaml"
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from .lint import LintReport, Problem
+from chartship.lint import LintReport, Problem
 
 
 def display_path(path: Path, root: Path) -> str:

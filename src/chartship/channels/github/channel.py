@@ -26,14 +26,15 @@ from github.GitReleaseAsset import GitReleaseAsset
 from github.Repository import Repository
 from urllib3.response import BaseHTTPResponse
 
-from . import artifacts as artifact_mod
-from . import notices, versions
-from .artifacts import Artifact
-from .config import GithubSettings, Settings
-from .errors import GithubError, GithubUnavailable, PublishIncomplete, UsageError
-from .gitrepo import Git
-from .package import archive_metadata
-from .runner import Runner
+from chartship import artifacts as artifact_mod
+from chartship import versions
+from chartship.artifacts import Artifact
+from chartship.config import GithubSettings, Settings
+from chartship.errors import GithubError, GithubUnavailable, PublishIncomplete, UsageError
+from chartship.gitrepo import Git
+from chartship.migrate import notices
+from chartship.package import archive_metadata
+from chartship.runner import Runner
 
 log = logging.getLogger("chartship")
 

@@ -9,10 +9,10 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from . import index
-from .errors import ChartError, NotFound, RegistryError, Unavailable
-from .pages import base_url
-from .retrying import TRANSIENT_STATUSES, Budget
+from chartship.channels.classic import index
+from chartship.channels.classic.pages import base_url
+from chartship.errors import ChartError, NotFound, RegistryError, Unavailable
+from chartship.retrying import TRANSIENT_STATUSES, Budget
 
 #: Far above any chart archive or index seen in the field; a guard against endless bodies.
 MAX_INDEX_BYTES = 256 * 2**20

@@ -23,13 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import charts as chartfiles
-from . import versions
-from .charts import Chart
-from .config import Settings
-from .errors import UsageError, VersionError
-from .gitrepo import Git, released_version, tag_pattern
-from .runner import Runner
+from chartship import charts as chartfiles
+from chartship import versions
+from chartship.charts import Chart
+from chartship.config import Settings
+from chartship.errors import UsageError, VersionError
+from chartship.gitrepo import Git, released_version, tag_pattern
+from chartship.runner import Runner
 
 
 @dataclass(frozen=True)

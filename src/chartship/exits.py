@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from .errors import ChartshipError
+from chartship.errors import ChartshipError
 
 #: Exit status for a bug in chartship itself, distinct from every expected failure.
 INTERNAL_ERROR = 70

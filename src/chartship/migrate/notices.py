@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .config import Settings
+from chartship.config import Settings
 
 DEPRECATED_PHASES = ("oci-primary", "oci-only")
 

@@ -1,0 +1,1 @@
+"""The publishing channels, one subpackage each, all speaking :mod:`chartship.channels.contract`."""

@@ -1,0 +1,1 @@
+"""The GitHub releases channel: one release per chart version, the archive as its asset."""

@@ -1,0 +1,4 @@
+"""The move from the classic channel to OCI.
+
+Inventory, backfill, the phases and the deprecation notice.
+"""
