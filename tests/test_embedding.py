@@ -393,3 +393,41 @@ def test_nox_sessions_module_is_cheap(tmp_path: Path) -> None:
     heavy = ["yaml", "semver", "ruamel", "jsonschema"]
     assert imported_after(tmp_path, "import chartship.nox_sessions", heavy) == []
     assert imported_after(tmp_path, "import chartship.commands", heavy) == sorted(heavy)
+
+
+#: A consumer whose chartship has a bug: lint raises something no chartship error is.
+BUGGY_TASKS = """\
+import chartship.commands
+
+
+def planted_bug(*args, **kwargs):
+    raise RuntimeError("planted bug")
+
+
+chartship.commands.run_lint = planted_bug
+
+from chartship.tasks import ns  # noqa: E402
+"""
+
+BUGGY_CLI = (
+    "import sys, chartship.commands as c\n"
+    "def planted_bug(*args, **kwargs):\n"
+    "    raise RuntimeError('planted bug')\n"
+    "c.run_lint = planted_bug\n"
+    "from chartship.cli import main\n"
+    "sys.exit(main(['lint']))\n"
+)
+
+
+def test_a_bug_exits_70_with_the_same_message_under_invoke_and_the_cli(
+    workspace: Workspace,
+) -> None:
+    workspace.write("tasks.py", BUGGY_TASKS)
+    under_invoke = invoke(workspace, "lint")
+    under_cli = run_python(workspace.root, "-c", BUGGY_CLI)
+    message = "chartship: internal error: RuntimeError: planted bug"
+    for result in (under_invoke, under_cli):
+        assert result.returncode == 70, combined(result)
+        assert result.stderr.strip().splitlines()[-1] == message, combined(result)
+        # The traceback is there for the bug report, before the one-line message.
+        assert "Traceback" in result.stderr

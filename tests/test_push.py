@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from chartship.bump import bump
-from chartship.channels.oci.channel import (
+from chartship.channels.oci.artifacthub import (
     ARTIFACTHUB_CONFIG,
     ARTIFACTHUB_LAYER,
     ARTIFACTHUB_TAG,
-    push,
 )
+from chartship.channels.oci.channel import push
 from chartship.channels.oci.registry import HELM_CONFIG, HELM_CONTENT, HELM_PROVENANCE
 from chartship.commands import run_push
 from chartship.config import Settings

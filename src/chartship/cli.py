@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from chartship import __version__
 from chartship.config import Settings, parse_assignment, settings_from
-from chartship.errors import ChartshipError
-from chartship.exits import configure_logging, error_message, exit_status
+from chartship.exits import configure_logging, outcome
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -120,68 +118,51 @@ def _migrate_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     phase.add_argument("--dry-run", action="store_true", help="check only")
 
 
-def _run_migrate(settings: Settings, args: argparse.Namespace) -> None:
-    from chartship import commands
+def _commands() -> dict[str, Callable[[Settings, argparse.Namespace], object]]:
+    """Each command (and migrate step) and how its parsed arguments reach commands.py."""
+    # Imported here: a wrong chartship.yaml or flag is reported before the helm,
+    # registry and GitHub machinery is loaded.
+    from chartship import commands as c
 
-    if args.step == "status":
-        commands.run_migrate_status(
-            settings, report_dir=args.report_dir, download=not args.no_download
-        )
-    elif args.step == "backfill":
-        commands.run_migrate_backfill(
-            settings, dry_run=args.dry_run, workers=args.workers, report_dir=args.report_dir
-        )
-    elif args.step == "verify":
-        commands.run_migrate_verify(settings)
-    elif args.step == "deprecate":
-        commands.run_migrate_deprecate(settings, dry_run=args.dry_run)
-    elif args.step == "phase":
-        commands.run_migrate_phase(settings, args.to, dry_run=args.dry_run)
+    return {
+        "lint": lambda s, a: c.run_lint(s, a.charts),
+        "bump": lambda s, a: c.run_bump(s, a.new_version, a.charts, dry_run=a.dry_run),
+        "package": lambda s, a: c.run_package(s, a.charts, dev=a.dev, sign=a.sign, force=a.force),
+        "push": lambda s, a: c.run_push(s, a.charts, dry_run=a.dry_run, force=a.force),
+        "github-release": lambda s, a: c.run_github_release(
+            s, a.charts, dry_run=a.dry_run, force=a.force, notes=a.notes
+        ),
+        "index": lambda s, a: c.run_index(
+            s, a.charts, dry_run=a.dry_run, pull_request_branch=a.pull_request
+        ),
+        "release": lambda s, a: c.run_release(s, a.charts, tag=a.tag, dry_run=a.dry_run),
+        "matrix": lambda s, a: c.run_matrix(s, a.charts, tag=a.tag),
+        "migrate status": lambda s, a: c.run_migrate_status(
+            s, report_dir=a.report_dir, download=not a.no_download
+        ),
+        "migrate backfill": lambda s, a: c.run_migrate_backfill(
+            s, dry_run=a.dry_run, workers=a.workers, report_dir=a.report_dir
+        ),
+        "migrate verify": lambda s, a: c.run_migrate_verify(s),
+        "migrate deprecate": lambda s, a: c.run_migrate_deprecate(s, dry_run=a.dry_run),
+        "migrate phase": lambda s, a: c.run_migrate_phase(s, a.to, dry_run=a.dry_run),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.verbose)
+    command = args.command if args.command != "migrate" else f"migrate {args.step}"
     try:
         overrides = dict(parse_assignment(item) for item in args.overrides)
         if args.helm:
             overrides["helm"] = args.helm
         settings = settings_from(args.config, overrides)
-        # Only now the helm, registry and GitHub machinery: a wrong chartship.yaml or
-        # flag is reported before any of it is loaded.
-        from chartship import commands
-
-        if args.command == "lint":
-            commands.run_lint(settings, args.charts)
-        elif args.command == "bump":
-            commands.run_bump(settings, args.new_version, args.charts, dry_run=args.dry_run)
-        elif args.command == "package":
-            commands.run_package(
-                settings, args.charts, dev=args.dev, sign=args.sign, force=args.force
-            )
-        elif args.command == "github-release":
-            commands.run_github_release(
-                settings, args.charts, dry_run=args.dry_run, force=args.force, notes=args.notes
-            )
-        elif args.command == "index":
-            commands.run_index(
-                settings, args.charts, dry_run=args.dry_run, pull_request_branch=args.pull_request
-            )
-        elif args.command == "push":
-            commands.run_push(settings, args.charts, dry_run=args.dry_run, force=args.force)
-        elif args.command == "release":
-            commands.run_release(settings, args.charts, tag=args.tag, dry_run=args.dry_run)
-        elif args.command == "matrix":
-            commands.run_matrix(settings, args.charts, tag=args.tag)
-        elif args.command == "migrate":
-            _run_migrate(settings, args)
-    except ChartshipError as exc:
-        print(error_message(exc), file=sys.stderr)
-        return exit_status(exc)
-    except Exception as exc:  # a bug in chartship: keep the traceback for the report
-        traceback.print_exc()
-        print(error_message(exc), file=sys.stderr)
-        return exit_status(exc)
+        _commands()[command](settings, args)
+    except Exception as exc:
+        code, message = outcome(exc)
+        print(message, file=sys.stderr)
+        return code
     return 0
 
 

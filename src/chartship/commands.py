@@ -1,8 +1,10 @@
-"""The commands as front ends run them: core call, then a human-readable result.
+"""The commands as front ends run them: core call, then the rendered result.
 
-Both the invoke tasks and the ``chartship`` command line (which the nox
-sessions run) call these, so every front end prints the same thing and fails
-the same way. Nothing here exits; errors propagate to the edge.
+The invoke tasks and the ``chartship`` command line (which the nox sessions
+run) call these, so every front end prints the same thing and fails the same
+way. Each is three moves: call the core, hand the result to
+:mod:`chartship.render`, and raise when the result is incomplete. Nothing
+here exits; errors propagate to the edge (:mod:`chartship.exits`).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from chartship import artifacts as artifact_mod
-from chartship import bump as stamp
+from chartship import bump as bump_mod
 from chartship import github_actions as actions
 from chartship import lint as lint_mod
 from chartship import package as package_mod
-from chartship import versions
-from chartship.channels.classic import channel as index_channel
+from chartship import render, versions
+from chartship.channels.classic import channel as classic_channel
 from chartship.channels.classic import pages as pages_mod
+from chartship.channels.contract import require_complete
 from chartship.channels.github import channel as github_release
 from chartship.channels.oci import channel as oci
 from chartship.config import Settings
@@ -30,10 +33,9 @@ from chartship.config import settings_from as settings_from  # the front ends' w
 from chartship.errors import ChecksFailed
 from chartship.migrate import backfill as backfill_mod
 from chartship.migrate import inventory as inventory_mod
-from chartship.migrate import phases as migration
-from chartship.release import pipeline as release_mod
+from chartship.migrate import phases
+from chartship.release import pipeline
 from chartship.release import selection as selection_mod
-from chartship.render import display_path, in_github_actions, print_lint_report
 
 log = logging.getLogger("chartship")
 
@@ -47,7 +49,7 @@ def run_lint(
 ) -> lint_mod.LintReport:
     out = out or sys.stdout
     report = lint_mod.lint(settings, charts)
-    print_lint_report(report, settings.root, out, environ)
+    render.print_lint_report(report, settings.root, out, environ)
     if not report.ok:
         raise ChecksFailed(f"lint found {report.errors} problem(s)", count=report.errors)
     return report
@@ -60,23 +62,11 @@ def run_bump(
     *,
     dry_run: bool = False,
     out: TextIO | None = None,
-) -> list[stamp.BumpResult]:
-    out = out or sys.stdout
+) -> list[bump_mod.BumpResult]:
     # Every front end takes it as --version; say so rather than only "version".
     versions.parse(version, what="--version")
-    results = stamp.bump(settings, version, charts, dry_run=dry_run)
-    verb = "would set" if dry_run else "set"
-    for result in results:
-        if not result.changed:
-            print(f"{result.chart}: already at {result.version}; nothing to change", file=out)
-            continue
-        for edit in result.edits:
-            where = display_path(edit.path, settings.root)
-            print(f"{result.chart}: {verb} {where} {edit.key}: {edit.old} -> {edit.new}", file=out)
-        if result.lock_refreshed:
-            print(f"{result.chart}: refreshed Chart.lock", file=out)
-        elif dry_run:
-            print(f"{result.chart}: would refresh Chart.lock if the chart has one", file=out)
+    results = bump_mod.bump(settings, version, charts, dry_run=dry_run)
+    render.print_bump(results, settings.root, out or sys.stdout, dry_run=dry_run)
     return results
 
 
@@ -89,15 +79,8 @@ def run_package(
     force: bool = False,
     out: TextIO | None = None,
 ) -> list[package_mod.Packaged]:
-    out = out or sys.stdout
     results = package_mod.package(settings, charts, dev=dev, sign=sign, force=force)
-    for item in results:
-        where = display_path(item.archive, settings.root)
-        extra = f" (+ {item.provenance.name})" if item.provenance else ""
-        print(
-            f"{item.chart} {item.version}: {item.outcome} {where} sha256:{item.sha256}{extra}",
-            file=out,
-        )
+    render.print_packaged(results, settings.root, out or sys.stdout)
     return results
 
 
@@ -111,36 +94,9 @@ def run_push(
     environ: Mapping[str, str] | None = None,
 ) -> oci.PushReport:
     """Push dist/ to the OCI channel, print one line per archive, fail on any gap."""
-    out = out or sys.stdout
     report = oci.push(settings, charts, dry_run=dry_run, force=force, environ=environ)
-    title = "dry run, nothing pushed:" if dry_run else "channel"
-    print(f"OCI: {title} {report.target.url}", file=out)
-    for outcome in report.outcomes:
-        art = outcome.item.artifact
-        digest = f" manifest {outcome.manifest_digest}" if outcome.manifest_digest else ""
-        verb: str = "would push" if outcome.status == "planned" else outcome.status
-        if outcome.status == "planned" and outcome.item.action == "replace":
-            verb = "would REPLACE"
-        print(
-            f"  {art.chart} {art.version}: {verb} {outcome.item.reference} "
-            f"({outcome.message}){digest}",
-            file=out,
-        )
-    for meta in report.metadata:
-        print(
-            f"  {meta.chart}: Artifact Hub metadata {meta.status} {meta.reference} "
-            f"({meta.message})",
-            file=out,
-        )
-    counts = ", ".join(
-        f"{report.count(s)} {s}"
-        for s in ("pushed", "replaced", "skipped", "planned", "refused", "failed")
-        if report.count(s)
-    )
-    changed = report.count("pushed") + report.count("replaced")
-    quiet = "" if dry_run or changed else "; nothing changed"
-    print(f"OCI: {counts or 'nothing to do'}{quiet}", file=out)
-    oci.require_complete(report)
+    render.print_push(report, out or sys.stdout)
+    require_complete("OCI push", report.results().values())
     return report
 
 
@@ -155,30 +111,11 @@ def run_github_release(
     environ: Mapping[str, str] | None = None,
 ) -> github_release.ReleaseReport:
     """Converge one GitHub release per archive; print each release and asset."""
-    out = out or sys.stdout
     report = github_release.publish_releases(
         settings, charts, dry_run=dry_run, force=force, notes_file=notes, environ=environ
     )
-    title = "dry run, nothing changed:" if dry_run else "releases of"
-    print(f"GitHub: {title} {report.repository}", file=out)
-    for outcome in report.outcomes:
-        art = outcome.artifact
-        where = f" {outcome.html_url}" if outcome.html_url else ""
-        print(
-            f"  {art.chart} {art.version}: release {outcome.tag} {outcome.status} "
-            f"({outcome.message}){where}",
-            file=out,
-        )
-        for asset in outcome.assets:
-            print(f"    {asset.name}: {asset.status} ({asset.message})", file=out)
-    changed = (
-        sum(o.status == "created" for o in report.outcomes)
-        + report.assets("uploaded")
-        + report.assets("replaced")
-    )
-    quiet = "" if dry_run or changed else "; nothing changed"
-    print(f"GitHub: {len(report.outcomes)} release(s){quiet}", file=out)
-    github_release.require_complete(report)
+    render.print_github_releases(report, out or sys.stdout)
+    require_complete("GitHub releases", report.results().values())
     return report
 
 
@@ -196,21 +133,17 @@ def run_index(
     With ``packages: releases`` each entry points at the archive's GitHub
     release asset, exactly as GitHub reports it, so the release comes first.
     """
-    out = out or sys.stdout
     artifacts = artifact_mod.from_dist(settings, charts)
-    result, urls = index_channel.publish(
+    channel = classic_channel.ClassicChannel(
         settings,
-        artifacts,
-        dry_run=dry_run,
+        os.environ if environ is None else environ,
         pull_request_branch=pull_request_branch,
-        environ=environ,
     )
-    print(f"index: {result.summary}", file=out)
-    by_key = {(a.chart, a.version): a for a in artifacts}
-    for key in result.added:
-        one = by_key[key]
-        print(f"  {one.chart} {one.version}: {urls[key]} (sha256 {one.sha256})", file=out)
-    return result
+    planned = channel.plan(artifacts)
+    done = planned if dry_run else channel.publish(planned)
+    sha256s = {(a.chart, a.version): a.sha256 for a in artifacts}
+    render.print_index(done.result, done.urls, sha256s, out or sys.stdout)
+    return done.result
 
 
 # --------------------------------------------------------------------------- migration
@@ -233,7 +166,7 @@ def run_migrate_status(
     found = inventory_mod.take_inventory(settings, environ=environ, download=download)
     inventory_mod.print_inventory(found, lambda line: print(line, file=out))
     written = inventory_mod.write_reports(found, _report_dir(settings, report_dir))
-    print("reports: " + ", ".join(display_path(p, settings.root) for p in written), file=out)
+    print("reports: " + ", ".join(render.display_path(p, settings.root) for p in written), file=out)
     return found
 
 
@@ -265,19 +198,23 @@ def run_migrate_backfill(
             )
     inventory_mod.write_reports(report.inventory, _report_dir(settings, report_dir), "backfill")
     print(report.summary, file=out)
-    backfill_mod.require_complete(report)
+    require_complete(
+        "backfill",
+        [c.result for c in report.copies],
+        advice="run it again to finish (what was copied is kept)",
+    )
     return report
 
 
 def run_migrate_verify(
     settings: Settings, *, out: TextIO | None = None, environ: Mapping[str, str] | None = None
-) -> migration.Parity:
+) -> phases.Parity:
     """Parity of the two channels; a table of the differences and exit 1 on any."""
     out = out or sys.stdout
-    result = migration.parity(settings, environ=environ)
+    result = phases.parity(settings, environ=environ)
     for line in result.lines():
         print(line, file=out)
-    migration.require_parity(result)
+    phases.require_parity(result)
     return result
 
 
@@ -289,7 +226,7 @@ def run_migrate_deprecate(
     environ: Mapping[str, str] | None = None,
 ) -> pages_mod.FileUpdate:
     out = out or sys.stdout
-    update = migration.deprecate(settings, dry_run=dry_run, environ=environ)
+    update = phases.deprecate(settings, dry_run=dry_run, environ=environ)
     print(f"deprecate: {update.summary}", file=out)
     return update
 
@@ -303,121 +240,13 @@ def run_migrate_phase(
     environ: Mapping[str, str] | None = None,
 ) -> list[str]:
     out = out or sys.stdout
-    lines = migration.advance(settings, to, environ=environ, dry_run=dry_run)
+    lines = phases.advance(settings, to, environ=environ, dry_run=dry_run)
     for line in lines:
         print(line, file=out)
     return lines
 
 
 # --------------------------------------------------------------------------- release
-
-
-def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
-
-
-def _print_selection(plan: release_mod.Plan, out: TextIO) -> None:
-    selection = plan.selection
-    what = f"tag {selection.tag}" if selection.tag else "charts changed since their release"
-    channels = ", ".join(release_mod.TITLES[c] for c in plan.channels)
-    dry = "dry run, nothing will change; " if plan.dry_run else ""
-    print(f"release: {dry}{what}; channels: {channels}", file=out)
-    for one in selection.candidates:
-        verdict = "release" if one.selected else "left out"
-        print(f"  {one.chart} {one.version}: {verdict} ({one.reason})", file=out)
-
-
-def _print_rows(result: release_mod.ReleaseResult, root: Path, out: TextIO) -> None:
-    for row in result.rows:
-        art = row.artifact
-        where = display_path(art.archive, root) if not result.plan.dry_run else art.archive.name
-        adopted = (
-            f" (the bytes already published at {row.adopted_from})" if row.adopted_from else ""
-        )
-        print(f"{art.chart} {art.version}: {where} sha256:{art.sha256}{adopted}", file=out)
-        for channel in result.plan.channels:
-            cell = row.cells[channel]
-            verb = "would publish" if cell.status == "planned" else cell.status
-            print(f"  {release_mod.TITLES[channel]}: {verb}: {cell.detail}", file=out)
-
-
-def _release_outputs(result: release_mod.ReleaseResult) -> dict[str, str]:
-    released = []
-    values: dict[str, str] = {}
-    for row in result.rows:
-        art = row.artifact
-        one = {
-            "chart": art.chart,
-            "version": art.version,
-            "sha256": art.sha256,
-            "oci_reference": row.oci_reference or "",
-            "manifest_digest": row.manifest_digest or "",
-            "download_url": row.download_url or "",
-            "ok": row.ok,
-        }
-        released.append(one)
-        values[f"{art.chart}-version"] = art.version
-        values[f"{art.chart}-sha256"] = art.sha256
-        if row.oci_reference:
-            values[f"{art.chart}-oci-reference"] = row.oci_reference
-        if row.manifest_digest:
-            values[f"{art.chart}-manifest-digest"] = row.manifest_digest
-    values["released"] = json.dumps(released, separators=(",", ":"))
-    values["charts"] = json.dumps([r.artifact.chart for r in result.rows])
-    values["changed"] = "true" if result.changed else "false"
-    values["ok"] = "true" if result.ok else "false"
-    return values
-
-
-def _release_markdown(result: release_mod.ReleaseResult) -> str:
-    title = "chartship release" + (" (dry run)" if result.plan.dry_run else "")
-    if not result.rows:
-        return f"### {title}\n\nNothing to release.\n"
-    parts = [f"### {title}\n", actions.markdown_table(release_mod.summary_rows(result))]
-    problems = result.problems()
-    if problems:
-        parts.append("\n**Not complete:**\n")
-        for row, channel, cell in problems:
-            parts.append(
-                f"- {row.artifact.chart} {row.artifact.version}, "
-                f"{release_mod.TITLES[channel]}: {cell.status}: {cell.detail}"
-            )
-    for warning in result.warnings:
-        parts.append(f"\n> [!WARNING]\n> {warning}")
-    return "\n".join(parts) + "\n"
-
-
-def _report_release(
-    result: release_mod.ReleaseResult, settings: Settings, out: TextIO, environ: Mapping[str, str]
-) -> None:
-    _print_rows(result, settings.root, out)
-    if result.rows:
-        print("", file=out)
-        for line in _aligned(release_mod.summary_rows(result)):
-            print(line, file=out)
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=out)
-    if in_github_actions(environ):
-        for row, channel, cell in result.problems():
-            title = f"chartship release: {release_mod.TITLES[channel]}"
-            message = f"{row.artifact.chart} {row.artifact.version}: {cell.status}: {cell.detail}"
-            print(actions.annotation("error", message, title=title), file=out)
-        for warning in result.warnings:
-            print(actions.annotation("warning", warning, title="chartship release"), file=out)
-    actions.append_summary(_release_markdown(result), environ)
-    actions.set_outputs(_release_outputs(result), environ)
-    if result.plan.dry_run:
-        print("release: dry run: nothing was changed", file=out)
-    elif not result.ok:
-        failed = ", ".join(release_mod.TITLES[c] for c in result.failed_channels())
-        print(f"release: INCOMPLETE: {failed} did not complete; run it again", file=out)
-    elif result.changed:
-        print(f"release: {len(result.rows)} chart version(s) published and verified", file=out)
-    else:
-        print("release: nothing changed: every channel already held these versions", file=out)
 
 
 def run_release(
@@ -428,25 +257,13 @@ def run_release(
     dry_run: bool = False,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
-) -> release_mod.ReleaseResult:
-    """lint -> package once -> publish to every channel of the phase -> verify -> summary."""
-    out = out or sys.stdout
+) -> pipeline.ReleaseResult:
+    """The release pipeline (:data:`chartship.release.pipeline.STEPS`), told as it goes."""
     environ = os.environ if environ is None else environ
-    plan = release_mod.plan(settings, charts, tag=tag, dry_run=dry_run, environ=environ)
-    _print_selection(plan, out)
-    if not plan.selection.chosen:
-        result = release_mod.ReleaseResult(plan)
-        print("release: nothing to release", file=out)
-        actions.append_summary(_release_markdown(result), environ)
-        actions.set_outputs(_release_outputs(result), environ)
-        return result
-    run_lint(settings, plan.selection.names, out=out, environ=environ)
-    with release_mod.workspace(settings, dry_run) as build_settings:
-        built = release_mod.build(build_settings, plan)
-        result = release_mod.publish(build_settings, plan, built)
-        _report_release(result, settings, out, environ)
-    release_mod.require_complete(result)
-    return result
+    reporter = render.ReleaseText(out or sys.stdout, environ, settings.root)
+    return pipeline.release(
+        settings, charts, tag=tag, dry_run=dry_run, environ=environ, reporter=reporter
+    )
 
 
 def run_matrix(

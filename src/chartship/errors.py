@@ -110,6 +110,18 @@ class ToolchainError(ChartshipError):
     exit_code = 4
 
 
+class Unavailable(ChartshipError):
+    """A service kept failing (5xx, 429, dropped connections) past every retry.
+
+    Unlike a refusal, this says nothing about what the service holds: the same
+    call may well succeed in a minute. Each service's errors have their own
+    subclass (:class:`RegistryUnavailable`, :class:`GithubUnavailable`).
+    """
+
+    exit_code = 5
+    transient = True
+
+
 class RegistryError(ChartshipError):
     """An OCI registry refused, failed or could not be reached.
 
@@ -123,14 +135,8 @@ class NotFound(RegistryError):
     """A chart repository or registry answered 404 for something it was asked for."""
 
 
-class Unavailable(RegistryError):
-    """A service kept failing (5xx, 429, dropped connections) past every retry.
-
-    Unlike a refusal, this says nothing about what the service holds: the same
-    call may well succeed in a minute.
-    """
-
-    transient = True
+class RegistryUnavailable(RegistryError, Unavailable):
+    """A registry or chart repository kept failing past every retry."""
 
 
 class GithubError(ChartshipError):
@@ -139,7 +145,7 @@ class GithubError(ChartshipError):
     exit_code = 5
 
 
-class GithubUnavailable(GithubError):
+class GithubUnavailable(GithubError, Unavailable):
     """GitHub kept failing (5xx, rate limits, dropped connections) past every retry."""
 
     transient = True

@@ -1,14 +1,32 @@
-"""Where errors become exit statuses: the one place front ends share."""
+"""Where errors become exit statuses: the one place every front end shares.
+
+The CLI, the invoke tasks and (through the CLI) the nox sessions all call
+:func:`outcome` on whatever a command raised, so a given failure exits with
+the same status and the same message whichever front end ran it.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
 
 from chartship.errors import ChartshipError
 
 #: Exit status for a bug in chartship itself, distinct from every expected failure.
 INTERNAL_ERROR = 70
+
+#: Every exit status and what it means; ``--help`` and README list the same.
+STATUSES: dict[int, str] = {
+    0: "success",
+    1: "checks failed (lint found problems)",
+    2: "usage or configuration error (chartship.yaml, flags, overrides)",
+    3: "a chart's files or a version are wrong",
+    4: "an external tool (helm, git, gpg) failed or could not be obtained",
+    5: "a registry or the GitHub API failed, refused the credentials, or could not be reached",
+    6: "publishing incomplete: something was refused or failed (the summary says what)",
+    INTERNAL_ERROR: "a bug in chartship",
+}
 
 
 def exit_status(error: BaseException) -> int:
@@ -21,6 +39,17 @@ def error_message(error: BaseException) -> str:
     if isinstance(error, ChartshipError):
         return f"chartship: error: {error}"
     return f"chartship: internal error: {type(error).__name__}: {error}"
+
+
+def outcome(error: Exception) -> tuple[int, str]:
+    """The exit status and the one-line message for ``error``.
+
+    A bug (anything not a :class:`ChartshipError`) also has its traceback
+    printed on stderr first, for the report a user files.
+    """
+    if not isinstance(error, ChartshipError):
+        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+    return exit_status(error), error_message(error)
 
 
 def configure_logging(verbose: bool = False) -> None:

@@ -29,8 +29,7 @@ from invoke.tasks import task
 
 from chartship import commands
 from chartship.config import Settings
-from chartship.errors import ChartshipError
-from chartship.exits import error_message, exit_status
+from chartship.exits import outcome
 
 #: Scalar defaults under one key, so INVOKE_CHARTSHIP_HELM and friends work.
 DEFAULTS: dict[str, Any] = {
@@ -57,8 +56,11 @@ def _at_edge() -> Iterator[None]:
     """Where a task's errors become invoke's exit: message on stderr, status by kind."""
     try:
         yield
-    except ChartshipError as exc:
-        raise Exit(message=error_message(exc), code=exit_status(exc)) from None
+    except Exit:
+        raise
+    except Exception as exc:  # every error, a bug included, exits as the CLI would
+        code, message = outcome(exc)
+        raise Exit(message=message, code=code) from None
 
 
 # Repeatable flags default to None, never to (): invoke takes an argument's kind

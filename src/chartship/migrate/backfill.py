@@ -19,18 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import TextIO
 
 from chartship import versions
 from chartship.artifacts import Artifact
+from chartship.channels.contract import Outcome, Status
 from chartship.channels.oci.channel import Circuit, PlanItem, connect, logged_in, push_one
 from chartship.config import Settings
-from chartship.errors import PublishIncomplete
 from chartship.helm import Helm
 from chartship.migrate.inventory import Inventory, Row, take_inventory
 from chartship.runner import Runner
-
-Status = Literal["pushed", "planned", "failed"]
 
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
@@ -40,8 +38,13 @@ class Copy:
     chart: str
     version: str
     reference: str
-    status: Status
+    status: Status  # pushed, planned or failed
     message: str
+
+    @property
+    def result(self) -> Outcome:
+        """The channel contract's outcome for this version's copy into OCI."""
+        return Outcome(self.status, self.message, self.reference)
 
 
 @dataclass
@@ -147,14 +150,20 @@ def backfill(
         return target.reference(row.chart, versions.oci_tag(row.version))
 
     unread = [
-        Copy(r.chart, r.version, reference(r), "failed", f"not copied: {r.download_error}")
+        Copy(r.chart, r.version, reference(r), Status.FAILED, f"not copied: {r.download_error}")
         for r in inventory.rows
         if r.download_error
     ]
 
     if dry_run:
         report.copies = [
-            Copy(r.chart, r.version, reference(r), "planned", f"would push sha256:{r.index_digest}")
+            Copy(
+                r.chart,
+                r.version,
+                reference(r),
+                Status.PLANNED,
+                f"would push sha256:{r.index_digest}",
+            )
             for r in todo
         ] + unread
         return report
@@ -178,7 +187,7 @@ def backfill(
             artifact = _staged(staged, row, inventory.archives[row.key])
             item = PlanItem(artifact, reference(row), "push", "in the classic channel only")
             outcome = push_one(authed, client, target, tls, item, circuit)
-            status: Status = "pushed" if outcome.status == "pushed" else "failed"
+            status = Status.PUSHED if outcome.status == "pushed" else Status.FAILED
             done = Copy(row.chart, row.version, item.reference, status, outcome.message)
             progress.step(done)
             return done
@@ -186,13 +195,3 @@ def backfill(
         with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
             report.copies = list(pool.map(copy, todo)) + unread
     return report
-
-
-def require_complete(report: BackfillReport) -> None:
-    if report.failed:
-        raise PublishIncomplete(
-            f"backfill incomplete: {len(report.failed)} version(s) failed; run it again "
-            "to finish (what was copied is kept)",
-            failed=len(report.failed),
-            refused=0,
-        )

@@ -18,14 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-from github import GithubException
-
 from chartship import safetar, versions
 from chartship.channels.classic import served as classic
-from chartship.channels.github import channel as github_release
-from chartship.channels.oci.channel import Connection, connect
-from chartship.channels.oci.registry import HELM_CONTENT
+from chartship.channels.github.channel import GithubChannel
+from chartship.channels.oci.channel import Connection, OciChannel, connect
 from chartship.config import Settings
 from chartship.errors import ChartError, ChartshipError, RegistryError, Unavailable, UsageError
 
@@ -209,16 +205,7 @@ def _github_rows(
     gh = settings.channels.github
     if gh is None:
         return None
-    repo = github_release.repository(gh, github_release.token_from(environ))
-    assets: dict[str, set[str]] = {}
-    try:
-        # The listing carries each release's assets: no request per release.
-        for release in repo.get_releases():
-            assets[release.tag_name] = {a.name for a in release.assets}
-    except GithubException as exc:
-        raise github_release.describe(exc, f"releases of {gh.repository}") from None
-    except requests.RequestException as exc:
-        raise github_release.unreachable(exc, f"releases of {gh.repository}") from None
+    assets = GithubChannel(settings, environ).release_assets()
     charts = {chart for chart, _ in rows}
     for tag, names in assets.items():
         for name in names:
@@ -268,26 +255,11 @@ def _oci_rows(
 ) -> str | None:
     if registry is None:
         return None
-    client, target = registry.client, registry.target
+    channel = OciChannel(settings, {}, connection=registry)
     charts = sorted({chart for chart, _ in rows})
-    wanted: list[tuple[str, str]] = []
-    for chart in charts:
-        for tag in client.tags(target.repository(chart)):
-            version = tag.replace("_", "+")
-            if versions.is_valid(version):
-                wanted.append((chart, tag))
-
-    def layer(item: tuple[str, str]) -> tuple[str, str, str | None]:
-        chart, tag = item
-        manifest = client.manifest(target.repository(chart), tag)
-        content = manifest.layers(HELM_CONTENT) if manifest is not None else []
-        digest = content[0].get("digest") if len(content) == 1 else None
-        return chart, tag.replace("_", "+"), str(digest) if digest else None
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for chart, version, digest in pool.map(layer, wanted):
-            row = rows.setdefault((chart, version), Row(chart, version))
-            row.oci_digest = digest
+    for (chart, version), digest in channel.chart_layers(charts, workers=workers).items():
+        row = rows.setdefault((chart, version), Row(chart, version))
+        row.oci_digest = digest
     phase = settings.channels.phase
     for row in rows.values():
         if row.in_oci and row.in_index and row.index_digest and row.digests_equal is False:
@@ -304,7 +276,7 @@ def _oci_rows(
                 "classic users cannot install it; publish it to the classic channel "
                 "(`chartship index`) or accept the gap until the OCI-only phase",
             )
-    return target.url
+    return registry.target.url
 
 
 def _check_archive(row: Row) -> bytes | None:

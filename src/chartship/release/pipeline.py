@@ -1,6 +1,6 @@
-"""A whole release: select, lint, package once, publish everywhere, verify, summarize.
+"""A whole release, as one list of steps: select, check, lint, package, settle, publish, verify.
 
-Each channel of the phase (OCI, GitHub release, index.yaml) is planned and
+Each channel of the phase (OCI, GitHub release, classic index) is planned and
 converged on its own: a version a channel already holds is skipped there and
 never stops another channel, so a rerun after a partial failure completes
 what is missing and changes nothing else. Every channel gets the same bytes:
@@ -9,78 +9,94 @@ the archive packaged once, or the bytes some channel already published
 ``packages: releases`` an index entry points at its GitHub release asset,
 so the index waits for that release.
 
-The steps are separate functions so a front end can print between them
-(:func:`chartship.commands.run_release` runs them all, with lint in between).
+:func:`release` runs the steps in order and tells a :class:`Reporter` what
+each found; the front ends only pick the reporter (:mod:`chartship.render`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chartship import artifacts as artifact_mod
+from chartship import lint as lint_mod
 from chartship import package as package_mod
 from chartship.artifacts import Artifact
-from chartship.channels.classic import channel as index_channel
-from chartship.channels.classic import served as classic
+from chartship.channels.classic.channel import ClassicChannel, pages_settings
+from chartship.channels.contract import Channel, Outcome, Status, key_of, require_complete
 from chartship.channels.github import channel as github_release
+from chartship.channels.github import client as github_client
+from chartship.channels.github.channel import GithubChannel
 from chartship.channels.oci import channel as oci
+from chartship.channels.oci.channel import OciChannel
 from chartship.config import Settings
 from chartship.errors import (
     ChartshipError,
+    ChecksFailed,
     GithubUnavailable,
-    PublishIncomplete,
     Unavailable,
     UsageError,
 )
-from chartship.release import settle as published
+from chartship.release import settle
 from chartship.release.selection import Selection, select, tag_from_environment
 from chartship.runner import Runner
 
 if TYPE_CHECKING:
     from github.Repository import Repository
 
-log = logging.getLogger("chartship")
+#: The channels in publishing order, by name, with the title people see.
+TITLES: dict[str, str] = {
+    OciChannel.name: OciChannel.title,
+    GithubChannel.name: GithubChannel.title,
+    ClassicChannel.name: ClassicChannel.title,
+}
 
-Channel = Literal["oci", "github", "index"]
-TITLES: dict[str, str] = {"oci": "OCI", "github": "GitHub release", "index": "index.yaml"}
-
-#: Cell statuses that leave a channel holding (or, in a dry run, about to hold) the version.
-GOOD = frozenset({"pushed", "replaced", "skipped", "created", "uploaded", "added", "planned"})
-#: Cell statuses that changed a channel.
-CHANGED = frozenset({"pushed", "replaced", "created", "uploaded", "added"})
-
-
-@dataclass
-class Cell:
-    status: str
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status in GOOD
+#: The steps of a release, in order; :func:`release` runs exactly these.
+STEPS = (
+    "select the chart versions",
+    "check credentials",
+    "lint",
+    "package once",
+    "settle the bytes",
+    "publish to every channel",
+    "verify every channel",
+    "report",
+)
 
 
 @dataclass
 class Row:
+    """One chart version of the release and each channel's outcome for it."""
+
     artifact: Artifact
-    cells: dict[str, Cell] = field(default_factory=dict)
+    cells: dict[str, Outcome] = field(default_factory=dict)
     adopted_from: str | None = None  # where the published bytes came from, if adopted
-    oci_reference: str | None = None
-    manifest_digest: str | None = None
-    download_url: str | None = None
 
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.cells.values())
+
+    @property
+    def oci_reference(self) -> str | None:
+        cell = self.cells.get(OciChannel.name)
+        return cell.reference if cell is not None else None
+
+    @property
+    def manifest_digest(self) -> str | None:
+        cell = self.cells.get(OciChannel.name)
+        return cell.manifest_digest if cell is not None else None
+
+    @property
+    def download_url(self) -> str | None:
+        cell = self.cells.get(GithubChannel.name)
+        return cell.download_url if cell is not None else None
 
 
 @dataclass(frozen=True)
@@ -108,16 +124,39 @@ class ReleaseResult:
 
     @property
     def changed(self) -> bool:
-        return any(c.status in CHANGED for r in self.rows for c in r.cells.values())
+        return any(c.status.changed for r in self.rows for c in r.cells.values())
 
-    def problems(self) -> list[tuple[Row, str, Cell]]:
+    def problems(self) -> list[tuple[Row, str, Outcome]]:
         return [(r, ch, c) for r in self.rows for ch, c in r.cells.items() if not c.ok]
 
     def failed_channels(self) -> list[str]:
         return [ch for ch in self.plan.channels if any(not r.cells[ch].ok for r in self.rows)]
 
 
-# --------------------------------------------------------------------------- plan
+class Reporter(Protocol):
+    """Told what each step found, in order; what it prints is the front end's choice."""
+
+    def selection(self, plan: Plan) -> None: ...
+
+    def lint(self, report: lint_mod.LintReport) -> None: ...
+
+    def result(self, result: ReleaseResult) -> None: ...
+
+
+class Silent:
+    """A reporter for library callers that read the returned result instead."""
+
+    def selection(self, plan: Plan) -> None:
+        pass
+
+    def lint(self, report: lint_mod.LintReport) -> None:
+        pass
+
+    def result(self, result: ReleaseResult) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- select, check
 
 
 def channels_for(settings: Settings) -> tuple[str, ...]:
@@ -126,11 +165,11 @@ def channels_for(settings: Settings) -> tuple[str, ...]:
     phase = configured.phase
     chosen: list[str] = []
     if configured.oci is not None and phase != "classic":
-        chosen.append("oci")
+        chosen.append(OciChannel.name)
     if configured.github is not None:
-        chosen.append("github")
+        chosen.append(GithubChannel.name)
     if configured.pages is not None and phase != "oci-only":
-        chosen.append("index")
+        chosen.append(ClassicChannel.name)
     if not chosen:
         where = f" in {settings.source}" if settings.source else ""
         raise UsageError(
@@ -149,17 +188,18 @@ def _preflight(
     which then fails alone while the others publish. The registry connection and
     the GitHub repository reached on the way are returned for the next steps.
     """
-    if "github" in channels and github_release.token_from(environ) is None:
-        names = " or ".join(github_release.TOKEN_VARIABLES)
+    github = GithubChannel.name in channels
+    if github and github_client.token_from(environ) is None:
+        names = " or ".join(github_client.TOKEN_VARIABLES)
         raise UsageError(f"the GitHub release channel needs a token: set {names}")
     connection = None
-    if "oci" in channels:
+    if OciChannel.name in channels:
         connection = oci.connect(settings, environ)
         if connection.credentials is not None:
             with contextlib.suppress(Unavailable):
                 connection.client.ping()
     repo = None
-    if "github" in channels:
+    if github:
         with contextlib.suppress(GithubUnavailable):
             repo = github_release.configured_repository(settings, environ)
     return connection, repo
@@ -202,9 +242,44 @@ def workspace(settings: Settings, dry_run: bool) -> Iterator[Settings]:
         yield dataclasses.replace(settings, dist_dir=str(scratch))
 
 
-def build(
+def open_channels(
     settings: Settings, release_plan: Plan, *, runner: Runner | None = None
-) -> published.Reconciled:
+) -> tuple[dict[str, Channel[Any]], dict[str, str]]:
+    """The phase's channels, ready to be asked; those that could not be reached, and why.
+
+    A channel having an outage fails alone (the others publish); one that
+    refuses (credentials, a repository that is not there) stops the release.
+    """
+    environ = release_plan.environ
+    openers: dict[str, Callable[[], Channel[Any]]] = {
+        OciChannel.name: lambda: OciChannel(
+            settings, environ, connection=release_plan.connection, runner=runner
+        ),
+        GithubChannel.name: lambda: GithubChannel(
+            settings, environ, repo=release_plan.repo, runner=runner
+        ),
+        ClassicChannel.name: lambda: ClassicChannel(settings, environ),
+    }
+    opened: dict[str, Channel[Any]] = {}
+    unreadable: dict[str, str] = {}
+    for name in release_plan.channels:
+        try:
+            opened[name] = openers[name]()
+        except ChartshipError as exc:
+            if not exc.transient:
+                raise
+            unreadable[name] = str(exc)
+    return opened, unreadable
+
+
+def build(
+    settings: Settings,
+    release_plan: Plan,
+    channels: Mapping[str, Channel[Any]],
+    unreadable: dict[str, str],
+    *,
+    runner: Runner | None = None,
+) -> list[settle.Adoption]:
     """Package the selected charts once and settle which bytes each version has."""
     packaged = package_mod.package(
         settings, release_plan.selection.names, runner=runner, environ=release_plan.environ
@@ -215,213 +290,137 @@ def build(
         for a in artifact_mod.from_dist(settings, sorted({c for c, _ in wanted}))
         if (a.chart, a.version) in wanted
     ]
-    return published.reconcile(
-        settings,
-        artifacts,
-        release_plan.channels,
-        environ=release_plan.environ,
-        connection=release_plan.connection,
-        repo=release_plan.repo,
-    )
+    return settle.reconcile(artifacts, channels, unreadable)
 
 
 # --------------------------------------------------------------------------- publish
 
 
-def _oci_cells(
-    settings: Settings, rows: list[Row], release_plan: Plan, runner: Runner | None
-) -> None:
-    report = oci.push(
-        settings,
-        artifacts=[r.artifact for r in rows],
-        dry_run=release_plan.dry_run,
-        environ=release_plan.environ,
-        runner=runner,
-    )
-    by_key = {(r.artifact.chart, r.artifact.version): r for r in rows}
-    for outcome in report.outcomes:
-        art = outcome.item.artifact
-        row = by_key[(art.chart, art.version)]
-        row.cells["oci"] = Cell(outcome.status, f"{outcome.item.reference} ({outcome.message})")
-        row.oci_reference = outcome.item.reference
-        row.manifest_digest = outcome.manifest_digest or outcome.item.remote_digest
-    for meta in report.metadata:
-        if meta.status == "failed":
-            for row in rows:
-                if row.artifact.chart == meta.chart:
-                    row.cells["oci"] = Cell("failed", f"Artifact Hub metadata: {meta.message}")
-
-
-def _github_cells(settings: Settings, rows: list[Row], release_plan: Plan) -> None:
-    report = github_release.publish_releases(
-        settings,
-        artifacts=[r.artifact for r in rows],
-        dry_run=release_plan.dry_run,
-        environ=release_plan.environ,
-    )
-    by_key = {(r.artifact.chart, r.artifact.version): r for r in rows}
-    for outcome in report.outcomes:
-        row = by_key[(outcome.artifact.chart, outcome.artifact.version)]
-        bad = [a for a in outcome.assets if a.status in ("refused", "failed")]
-        if outcome.status == "failed":
-            cell = Cell("failed", outcome.message)
-        elif bad:
-            cell = Cell(bad[0].status, f"{bad[0].name}: {bad[0].message}")
-        elif outcome.status in ("created", "planned"):
-            cell = Cell(outcome.status, f"{outcome.tag}: {outcome.message}")
-        elif any(a.status in ("uploaded", "replaced") for a in outcome.assets):
-            cell = Cell("uploaded", f"{outcome.tag} existed; asset attached")
-        else:
-            cell = Cell("skipped", f"{outcome.tag} exists with the same asset")
-        row.cells["github"] = cell
-        archive = next((a for a in outcome.assets if a.name == row.artifact.archive.name), None)
-        if archive is not None and archive.download_url:
-            row.download_url = archive.download_url
-
-
-def _index_cells(settings: Settings, rows: list[Row], release_plan: Plan) -> None:
-    pages = index_channel.pages_settings(settings)
-    ready = []
+def _set_all(rows: Sequence[Row], name: str, outcome: Outcome) -> None:
     for row in rows:
-        github = row.cells.get("github")
-        if pages.packages == "releases" and github is not None and not github.ok:
-            row.cells["index"] = Cell("blocked", "waits for its GitHub release, which failed")
-        else:
-            ready.append(row)
-    if not ready:
-        return
-    result, urls = index_channel.publish(
-        settings,
-        [r.artifact for r in ready],
-        dry_run=release_plan.dry_run,
-        environ=release_plan.environ,
-    )
-    added = set(result.added)
-    for row in ready:
-        key = (row.artifact.chart, row.artifact.version)
-        if key in added:
-            status = "planned" if release_plan.dry_run else "added"
-            row.cells["index"] = Cell(status, f"entry -> {urls[key]}")
-        else:
-            row.cells["index"] = Cell("skipped", "already in index.yaml with the same digest")
+        row.cells[name] = outcome
 
 
-def _guarded(channel: str, rows: list[Row], step: Callable[[], None]) -> None:
-    """Run one channel; whatever it raises fails that channel alone."""
-    try:
-        step()
-    except ChartshipError as exc:
-        for row in rows:
-            row.cells[channel] = Cell("failed", str(exc))
+def _publish_one(channel: Channel[Any], rows: Sequence[Row], dry_run: bool) -> None:
+    """Plan one channel, then (unless a dry run) apply that plan."""
+    artifacts = [r.artifact for r in rows]
+    planned = channel.plan(artifacts)
+    outcomes = planned.outcomes if dry_run else channel.apply(planned)
+    for row in rows:
+        row.cells[channel.name] = outcomes.get(
+            key_of(row.artifact), Outcome(Status.FAILED, "no result from the channel")
+        )
 
 
 def publish(
     settings: Settings,
     release_plan: Plan,
-    built: published.Reconciled,
-    *,
-    runner: Runner | None = None,
+    channels: Mapping[str, Channel[Any]],
+    unreadable: Mapping[str, str],
+    adoptions: Sequence[settle.Adoption],
 ) -> ReleaseResult:
     """Converge every channel of the phase on these artifacts, then read them back."""
     result = ReleaseResult(release_plan)
-    rows = [
-        Row(a.artifact, adopted_from=a.source.where if a.source else None) for a in built.adoptions
-    ]
+    rows = [Row(a.artifact, adopted_from=a.source.where if a.source else None) for a in adoptions]
     result.rows = rows
     if not rows:
         return result
-    steps: dict[str, Callable[[], None]] = {
-        "oci": lambda: _oci_cells(settings, rows, release_plan, runner),
-        "github": lambda: _github_cells(settings, rows, release_plan),
-        "index": lambda: _index_cells(settings, rows, release_plan),
-    }
-    for channel in release_plan.channels:
-        if channel in built.unreadable:
+    for name in release_plan.channels:
+        if name in unreadable:
             # Unreadable before publishing: pushing blind could contradict what it holds.
-            why = f"could not be read: {built.unreadable[channel]}"
-            for row in rows:
-                row.cells[channel] = Cell("failed", why)
+            _set_all(rows, name, Outcome(Status.FAILED, f"could not be read: {unreadable[name]}"))
             continue
-        _guarded(channel, rows, steps[channel])
-        for row in rows:
-            row.cells.setdefault(channel, Cell("failed", "no result from the channel"))
+        ready = list(rows)
+        if name == ClassicChannel.name and pages_settings(settings).packages == "releases":
+            blocked = Outcome(Status.BLOCKED, "waits for its GitHub release, which failed")
+            ready = []
+            for row in rows:
+                github = row.cells.get(GithubChannel.name)
+                if github is not None and not github.ok:
+                    row.cells[name] = blocked
+                else:
+                    ready.append(row)
+        if not ready:
+            continue
+        try:
+            _publish_one(channels[name], ready, release_plan.dry_run)
+        except ChartshipError as exc:
+            _set_all(ready, name, Outcome(Status.FAILED, str(exc)))
     if not release_plan.dry_run:
-        verify(settings, result)
+        verify(channels, result)
     return result
 
 
 # --------------------------------------------------------------------------- verify
 
 
-def _verify_oci(settings: Settings, rows: Sequence[Row], environ: Mapping[str, str]) -> None:
-    conn = oci.connect(settings, environ)
-    for row in rows:
-        manifest = oci.verify_published(conn.client, conn.target, row.artifact)
-        row.manifest_digest = manifest.digest
-
-
-def _verify_github(settings: Settings, rows: Sequence[Row], environ: Mapping[str, str]) -> None:
-    urls = github_release.download_urls(settings, [r.artifact for r in rows], environ)
-    for row in rows:
-        row.download_url = urls[row.artifact.archive.name]
-
-
-def _verify_index(settings: Settings, rows: Sequence[Row], result: ReleaseResult) -> None:
-    pages = index_channel.pages_settings(settings)
-    try:
-        _text, entries = classic.read_index(pages.index_url, timeout=published.FETCH_TIMEOUT)
-    except ChartshipError as exc:
-        result.warnings.append(f"index.yaml is not served at {pages.index_url} yet: {exc}")
-        return
-    served = {(e.chart, e.version): e for e in entries}
-    late = []
-    for row in rows:
-        entry = served.get((row.artifact.chart, row.artifact.version))
-        if entry is None:
-            late.append(f"{row.artifact.chart} {row.artifact.version}")
-        elif entry.digest != row.artifact.sha256:
-            row.cells["index"] = Cell(
-                "failed", f"served entry has digest {entry.digest}, not {row.artifact.sha256}"
-            )
-    if late:
-        # The branch holds the entries (read back after the push); serving can lag behind.
-        result.warnings.append(
-            f"{', '.join(late)} not served at {pages.index_url} yet; the pages site may "
-            "still be deploying the branch"
-        )
-
-
-def verify(settings: Settings, result: ReleaseResult) -> None:
+def verify(channels: Mapping[str, Channel[Any]], result: ReleaseResult) -> None:
     """Read every channel back, skipped versions included, against the local digests."""
-    environ = result.plan.environ
-    checks: dict[str, Callable[[list[Row]], None]] = {
-        "oci": lambda rows: _verify_oci(settings, rows, environ),
-        "github": lambda rows: _verify_github(settings, rows, environ),
-        "index": lambda rows: _verify_index(settings, rows, result),
-    }
-    for channel in result.plan.channels:
-        rows = [r for r in result.rows if r.cells[channel].ok]
+    for name in result.plan.channels:
+        rows = [r for r in result.rows if r.cells[name].ok]
         if not rows:
             continue
+        channel = channels[name]
         try:
-            checks[channel](rows)
+            found = channel.verify([r.artifact for r in rows])
         except ChartshipError as exc:
-            for row in rows:
-                row.cells[channel] = Cell("failed", f"verify: {exc}")
+            _set_all(rows, name, Outcome(Status.FAILED, f"verify: {exc}"))
+            continue
+        for row in rows:
+            back = found.get(key_of(row.artifact))
+            if back is None:
+                continue
+            cell = row.cells[name]
+            if not back.ok:
+                row.cells[name] = cell.but(back.status, back.detail)
+            else:
+                row.cells[name] = dataclasses.replace(
+                    cell,
+                    reference=cell.reference or back.reference,
+                    manifest_digest=back.manifest_digest or cell.manifest_digest,
+                    download_url=back.download_url or cell.download_url,
+                )
+        result.warnings.extend(channel.warnings)
 
 
-def require_complete(result: ReleaseResult) -> None:
-    if result.ok:
-        return
-    problems = result.problems()
-    failed = sum(c.status in ("failed", "blocked") for _, _, c in problems)
-    refused = sum(c.status == "refused" for _, _, c in problems)
-    channels = ", ".join(TITLES[c] for c in result.failed_channels())
-    raise PublishIncomplete(
-        f"release incomplete: {channels} did not complete ({failed} failed, {refused} refused)",
-        failed=failed,
-        refused=refused,
-    )
+# --------------------------------------------------------------------------- the whole
+
+
+def release(
+    settings: Settings,
+    names: Sequence[str] = (),
+    *,
+    tag: str | None = None,
+    dry_run: bool = False,
+    environ: Mapping[str, str] | None = None,
+    runner: Runner | None = None,
+    reporter: Reporter | None = None,
+) -> ReleaseResult:
+    """Run :data:`STEPS` in order; raise when lint fails or a channel did not complete."""
+    reporter = reporter or Silent()
+    environ = os.environ if environ is None else environ
+    release_plan = plan(settings, names, tag=tag, dry_run=dry_run, environ=environ, runner=runner)
+    reporter.selection(release_plan)
+    if not release_plan.selection.chosen:
+        result = ReleaseResult(release_plan)
+        reporter.result(result)
+        return result
+    report = lint_mod.lint(settings, release_plan.selection.names)
+    reporter.lint(report)
+    if not report.ok:
+        raise ChecksFailed(f"lint found {report.errors} problem(s)", count=report.errors)
+    with workspace(settings, dry_run) as build_settings:
+        channels, unreadable = open_channels(build_settings, release_plan, runner=runner)
+        adoptions = build(build_settings, release_plan, channels, unreadable, runner=runner)
+        result = publish(build_settings, release_plan, channels, unreadable, adoptions)
+        reporter.result(result)
+    require_complete_release(result)
+    return result
+
+
+def require_complete_release(result: ReleaseResult) -> None:
+    titles = ", ".join(TITLES[c] for c in result.failed_channels())
+    require_complete("release", [c for r in result.rows for c in r.cells.values()], channels=titles)
 
 
 # --------------------------------------------------------------------------- summary
@@ -435,7 +434,7 @@ def summary_rows(result: ReleaseResult) -> list[list[str]]:
             r.artifact.chart,
             r.artifact.version,
             r.artifact.sha256[:12],
-            *(r.cells[c].status for c in result.plan.channels),
+            *(r.cells[c].status.value for c in result.plan.channels),
         ]
         for r in result.rows
     ]

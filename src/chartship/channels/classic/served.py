@@ -11,7 +11,7 @@ from typing import Any
 
 from chartship.channels.classic import index
 from chartship.channels.classic.pages import base_url
-from chartship.errors import ChartError, NotFound, RegistryError, Unavailable
+from chartship.errors import ChartError, NotFound, RegistryError, RegistryUnavailable
 from chartship.retrying import TRANSIENT_STATUSES, Budget
 
 #: Far above any chart archive or index seen in the field; a guard against endless bodies.
@@ -67,7 +67,7 @@ def fetch(url: str, *, limit: int, timeout: float, what: str, retry_seconds: flo
             if exc.code in TRANSIENT_STATUSES:
                 if budget.pause(exc.headers.get("Retry-After")):
                     continue
-                raise Unavailable(
+                raise RegistryUnavailable(
                     f"{what} at {url}: HTTP {exc.code} {exc.reason} "
                     f"(after {budget.attempts} attempt(s) in {retry_seconds:g}s)"
                 ) from None
@@ -77,7 +77,7 @@ def fetch(url: str, *, limit: int, timeout: float, what: str, retry_seconds: flo
             if budget.pause():
                 continue
             reason = getattr(exc, "reason", exc)
-            raise Unavailable(
+            raise RegistryUnavailable(
                 f"{what} at {url} could not be fetched: {reason} "
                 f"(after {budget.attempts} attempt(s) in {retry_seconds:g}s)"
             ) from None

@@ -15,22 +15,22 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import requests
 import yaml
-from github import Auth, Github, GithubException, GithubRetry, UnknownObjectException
+from github import Github, GithubException
 from github.GithubObject import NotSet
 from github.GitRelease import GitRelease
 from github.GitReleaseAsset import GitReleaseAsset
 from github.Repository import Repository
-from urllib3.response import BaseHTTPResponse
 
 from chartship import artifacts as artifact_mod
 from chartship import versions
 from chartship.artifacts import Artifact
+from chartship.channels.contract import Holding, Key, Outcome, Status, key_of
+from chartship.channels.github import client
 from chartship.config import GithubSettings, Settings
-from chartship.errors import GithubError, GithubUnavailable, PublishIncomplete, UsageError
+from chartship.errors import GithubError, UsageError
 from chartship.gitrepo import Git
 from chartship.migrate import notices
 from chartship.package import archive_metadata
@@ -38,16 +38,15 @@ from chartship.runner import Runner
 
 log = logging.getLogger("chartship")
 
-TOKEN_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
-
-AssetStatus = Literal["uploaded", "skipped", "refused", "replaced", "failed", "planned"]
 ReleaseStatus = Literal["created", "existing", "planned", "failed"]
+#: What publishing does to one asset.
+AssetAction = Literal["upload", "skip", "refuse", "replace"]
 
 
 @dataclass
 class AssetOutcome:
     name: str
-    status: AssetStatus
+    status: Status  # uploaded, skipped, refused, replaced, failed or planned
     message: str
     download_url: str | None = None
 
@@ -64,7 +63,27 @@ class ReleaseOutcome:
     @property
     def ok(self) -> bool:
         return self.status != "failed" and all(
-            a.status not in ("refused", "failed") for a in self.assets
+            a.status not in (Status.REFUSED, Status.FAILED) for a in self.assets
+        )
+
+    @property
+    def result(self) -> Outcome:
+        """The channel contract's outcome for this version: the release with its archive."""
+        bad = [a for a in self.assets if a.status in (Status.REFUSED, Status.FAILED)]
+        archive = next((a for a in self.assets if a.name == self.artifact.archive.name), None)
+        url = archive.download_url if archive is not None else None
+        if self.status == "failed":
+            return Outcome(Status.FAILED, self.message, self.tag, download_url=url)
+        if bad:
+            return Outcome(bad[0].status, f"{bad[0].name}: {bad[0].message}", self.tag, None, url)
+        if self.status in ("created", "planned"):
+            return Outcome(Status(self.status), f"{self.tag}: {self.message}", self.tag, None, url)
+        if any(a.status in (Status.UPLOADED, Status.REPLACED) for a in self.assets):
+            return Outcome(
+                Status.UPLOADED, f"{self.tag} existed; asset attached", self.tag, None, url
+            )
+        return Outcome(
+            Status.SKIPPED, f"{self.tag} exists with the same asset", self.tag, None, url
         )
 
 
@@ -81,32 +100,8 @@ class ReleaseReport:
     def assets(self, status: str) -> int:
         return sum(a.status == status for o in self.outcomes for a in o.assets)
 
-
-class _BoundedRetry(GithubRetry):
-    """GitHub's own retry rules, with every wait capped by ``max_wait``.
-
-    urllib3 sleeps whatever Retry-After says; a release job must rather fail
-    with a clear message than hang for an hour.
-    """
-
-    def __init__(self, max_wait: float, **kwargs: Any) -> None:
-        self.max_wait = max_wait
-        kwargs.setdefault("status_forcelist", [429, *range(500, 600)])
-        super().__init__(max_rate_limit_wait=max_wait, **kwargs)
-
-    def new(self, **kw: Any) -> _BoundedRetry:
-        kw.pop("max_rate_limit_wait", None)
-        return type(self)(self.max_wait, **kw)
-
-    def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
-        wait = self.get_retry_after(response)
-        if wait is not None and wait > self.max_wait:
-            raise GithubException(
-                response.status,
-                {"message": f"asked to wait {wait:g}s (Retry-After), more than {self.max_wait:g}s"},
-                None,
-            )
-        return bool(super().sleep_for_retry(response))
+    def results(self) -> dict[Key, Outcome]:
+        return {key_of(o.artifact): o.result for o in self.outcomes}
 
 
 def github_settings(settings: Settings) -> GithubSettings:
@@ -114,93 +109,6 @@ def github_settings(settings: Settings) -> GithubSettings:
         where = f" in {settings.source}" if settings.source else ""
         raise UsageError(f"no GitHub channel configured{where}: set channels.github.repository")
     return settings.channels.github
-
-
-def token_from(environ: Mapping[str, str]) -> str | None:
-    for name in TOKEN_VARIABLES:
-        if environ.get(name):
-            return environ[name]
-    return None
-
-
-def client(gh: GithubSettings, token: str | None) -> Github:
-    interval, writes = (0.25, 1.0) if gh.throttle else (None, None)
-    return Github(
-        auth=Auth.Token(token) if token else None,
-        base_url=gh.api_url.rstrip("/"),
-        timeout=int(max(gh.timeout, 1)),
-        # Seven retries: a GitHub having a bad minute (a fifth of the calls failing)
-        # must not fail a migration that makes hundreds of calls.
-        retry=_BoundedRetry(
-            gh.max_wait, total=7, backoff_factor=0.25, backoff_max=min(gh.max_wait, 5.0)
-        ),
-        seconds_between_requests=interval,
-        seconds_between_writes=writes,
-        user_agent="chartship",
-    )
-
-
-def repository(
-    gh: GithubSettings,
-    token: str | None,
-    client_factory: Callable[[GithubSettings, str | None], Github] = client,
-) -> Repository:
-    """The configured repository, with GitHub's refusal or silence as a GithubError."""
-    try:
-        return client_factory(gh, token).get_repo(gh.repository)
-    except GithubException as exc:
-        raise describe(exc, f"repository {gh.repository}") from None
-    except requests.RequestException as exc:
-        raise unreachable(exc, f"repository {gh.repository}") from None
-
-
-def describe(error: GithubException, what: str) -> GithubError:
-    """A message from GitHub's answer: status, message and errors, never headers."""
-    data = error.data if isinstance(error.data, dict) else {}
-    message = data.get("message") or str(error.data or "")
-    details = [
-        f"{e.get('resource', '')} {e.get('field', '')} {e.get('code', '')}".strip()
-        for e in data.get("errors") or []
-        if isinstance(e, dict)
-    ]
-    extra = f" ({'; '.join(details)})" if details else ""
-    kind = GithubUnavailable if error.status >= 500 or error.status == 429 else GithubError
-    return kind(f"GitHub: {what}: {error.status} {message}{extra}")
-
-
-def unreachable(error: requests.RequestException, what: str) -> GithubError:
-    """A transport failure (retries used up, connection refused) as one clear line."""
-    reason: BaseException = error
-    for _ in range(5):  # requests wraps urllib3, which wraps the cause
-        inner = reason.args[0] if reason.args else None
-        if not isinstance(inner, BaseException):
-            break
-        nested = getattr(inner, "reason", inner)
-        reason = nested if isinstance(nested, BaseException) else inner
-    text = str(reason)
-    if "too many" in text and "error responses" in text:
-        text = f"gave up after retries ({text.split('(')[-1].rstrip(')').strip()})"
-    return GithubUnavailable(f"GitHub: {what}: {text}")
-
-
-#: What PyGithub raises for an API failure or an unreachable host.
-API_ERRORS: tuple[type[Exception], ...] = (GithubException, requests.RequestException)
-
-
-def as_error(error: Exception, what: str) -> GithubError:
-    """One of :data:`API_ERRORS` as chartship's GitHub error, token-free."""
-    if isinstance(error, GithubException):
-        return describe(error, what)
-    if isinstance(error, requests.RequestException):
-        return unreachable(error, what)
-    return GithubError(f"GitHub: {what}: {error}")
-
-
-def _already_exists(error: GithubException) -> bool:
-    data = error.data if isinstance(error.data, dict) else {}
-    return error.status == 422 and any(
-        isinstance(e, dict) and e.get("code") == "already_exists" for e in data.get("errors") or []
-    )
 
 
 def release_notes(artifact: Artifact, notes_file: Path | None) -> str:
@@ -238,41 +146,6 @@ def _with_notice(settings: Settings, artifact: Artifact, body: str) -> str:
     return f"> [!IMPORTANT]\n> {notices.move_to_oci(settings, artifact.chart)}\n\n{body}"
 
 
-def _sha256_of(asset: GitReleaseAsset) -> str:
-    return hashlib.sha256(asset_bytes(asset)).hexdigest()
-
-
-def asset_bytes(asset: GitReleaseAsset, limit: int = 64 * 2**20) -> bytes:
-    """The asset's content, refused past ``limit`` bytes."""
-    streamed = asset.download_asset()
-    if streamed is None:
-        raise GithubError(f"GitHub: asset {asset.name} could not be downloaded")
-    _status, _headers, chunks = streamed
-    parts: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise GithubError(f"GitHub: asset {asset.name} is over {limit} bytes")
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def find_release(repo: Repository, tag: str) -> GitRelease | None:
-    try:
-        return repo.get_release(tag)
-    except UnknownObjectException:
-        return None
-
-
-def assets_of(release: GitRelease) -> dict[str, GitReleaseAsset]:
-    return _assets_by_name(release)
-
-
-def _assets_by_name(release: GitRelease) -> dict[str, GitReleaseAsset]:
-    return {asset.name: asset for asset in release.get_assets()}
-
-
 def _wanted(artifact: Artifact) -> list[tuple[Path, str, str]]:
     """(file, sha256, content type) of every asset a chart release carries."""
     wanted = [(artifact.archive, artifact.sha256, "application/gzip")]
@@ -281,51 +154,105 @@ def _wanted(artifact: Artifact) -> list[tuple[Path, str, str]]:
     return wanted
 
 
-def _converge_asset(
-    release: GitRelease,
-    existing: dict[str, GitReleaseAsset],
-    path: Path,
-    sha: str,
-    content_type: str,
-    *,
-    force: bool,
-    dry_run: bool,
-) -> AssetOutcome:
+#: What fails one release and not the others.
+_ERRORS: tuple[type[Exception], ...] = (*client.API_ERRORS, GithubError)
+
+
+@dataclass
+class PlannedAsset:
+    path: Path
+    sha256: str
+    content_type: str
+    action: AssetAction
+    existing: GitReleaseAsset | None
+    outcome: AssetOutcome  # what a dry run reports
+
+
+@dataclass
+class PlannedRelease:
+    artifact: Artifact
+    tag: str
+    release: GitRelease | None  # None: to be created
+    assets: list[PlannedAsset]
+
+    @property
+    def outcome(self) -> ReleaseOutcome:
+        """What a dry run reports for this release."""
+        if self.release is None:
+            status: ReleaseStatus = "planned"
+            message, url = "would create the release", None
+        else:
+            status, message, url = "existing", "exists", self.release.html_url
+        assets = [a.outcome for a in self.assets]
+        return ReleaseOutcome(self.artifact, self.tag, status, message, url, assets)
+
+
+def _plan_asset(
+    existing: GitReleaseAsset | None, path: Path, sha: str, content_type: str, *, force: bool
+) -> PlannedAsset:
     name = path.name
-    asset = existing.get(name)
-    if asset is None:
-        if dry_run:
-            return AssetOutcome(name, "planned", "would upload")
+
+    def planned(action: AssetAction, status: Status, message: str) -> PlannedAsset:
+        url = existing.browser_download_url if existing is not None else None
+        outcome = AssetOutcome(name, status, message, url)
+        return PlannedAsset(path, sha, content_type, action, existing, outcome)
+
+    if existing is None:
+        return planned("upload", Status.PLANNED, "would upload")
+    remote = client.sha256_of(existing)
+    if remote == sha:
+        return planned("skip", Status.SKIPPED, "already attached, same sha256")
+    if not force:
+        return planned(
+            "refuse",
+            Status.REFUSED,
+            f"attached asset has sha256 {remote}, the local file {sha}; --force replaces it",
+        )
+    return planned("replace", Status.PLANNED, f"would REPLACE the asset with sha256 {remote}")
+
+
+def _plan_release(
+    repo: Repository, settings: Settings, artifact: Artifact, *, force: bool
+) -> PlannedRelease:
+    """Read the release and its assets; decide what publishing must do to each."""
+    tag = settings.release_tag(artifact.chart, artifact.version)
+    release = client.find_release(repo, tag)
+    attached = client.assets_of(release) if release is not None else {}
+    assets = [
+        _plan_asset(attached.get(path.name), path, sha, ctype, force=force)
+        for path, sha, ctype in _wanted(artifact)
+    ]
+    return PlannedRelease(artifact, tag, release, assets)
+
+
+def _apply_asset(release: GitRelease, planned: PlannedAsset, *, force: bool) -> AssetOutcome:
+    name = planned.path.name
+    if planned.action in ("skip", "refuse"):
+        return planned.outcome
+    if planned.action == "upload":
         try:
-            uploaded = release.upload_asset(str(path), name=name, content_type=content_type)
+            uploaded = release.upload_asset(
+                str(planned.path), name=name, content_type=planned.content_type
+            )
         except GithubException as exc:
-            if not _already_exists(exc):
+            if not client.already_exists(exc):
                 raise
             # Someone uploaded it meanwhile: judge theirs like any existing asset.
-            asset = _assets_by_name(release).get(name)
-            if asset is None:
+            theirs = client.assets_of(release).get(name)
+            if theirs is None:
                 raise
-        else:
-            return AssetOutcome(name, "uploaded", "uploaded", uploaded.browser_download_url)
-    remote = _sha256_of(asset)
-    if remote == sha:
-        return AssetOutcome(
-            name, "skipped", "already attached, same sha256", asset.browser_download_url
-        )
-    if not force:
-        return AssetOutcome(
-            name,
-            "refused",
-            f"attached asset has sha256 {remote}, the local file {sha}; --force replaces it",
-            asset.browser_download_url,
-        )
-    if dry_run:
-        return AssetOutcome(name, "planned", f"would REPLACE the asset with sha256 {remote}")
-    asset.delete_asset()
-    uploaded = release.upload_asset(str(path), name=name, content_type=content_type)
+            again = _plan_asset(
+                theirs, planned.path, planned.sha256, planned.content_type, force=force
+            )
+            return _apply_asset(release, again, force=force)
+        return AssetOutcome(name, Status.UPLOADED, "uploaded", uploaded.browser_download_url)
+    assert planned.existing is not None  # a replace always has the asset it replaces
+    remote = client.sha256_of(planned.existing)
+    planned.existing.delete_asset()
+    uploaded = release.upload_asset(str(planned.path), name=name, content_type=planned.content_type)
     log.warning("%s: forced over the attached asset %s (sha256 %s)", release.tag_name, name, remote)
     return AssetOutcome(
-        name, "replaced", f"REPLACED sha256 {remote} (forced)", uploaded.browser_download_url
+        name, Status.REPLACED, f"REPLACED sha256 {remote} (forced)", uploaded.browser_download_url
     )
 
 
@@ -333,17 +260,17 @@ def _verify(
     release: GitRelease, outcomes: list[AssetOutcome], wanted: list[tuple[Path, str, str]]
 ) -> None:
     """Read the release back: every asset attached, with the local sha256."""
-    attached = _assets_by_name(release)
+    attached = client.assets_of(release)
     expected = {path.name: sha for path, sha, _ in wanted}
     for outcome in outcomes:
-        if outcome.status not in ("uploaded", "replaced"):
+        if outcome.status not in (Status.UPLOADED, Status.REPLACED):
             continue
         asset = attached.get(outcome.name)
         if asset is None:
             raise GithubError(
                 f"GitHub: read-back: {outcome.name} is not attached to {release.tag_name}"
             )
-        remote = _sha256_of(asset)
+        remote = client.sha256_of(asset)
         if remote != expected[outcome.name]:
             raise GithubError(
                 f"GitHub: read-back: {outcome.name} on {release.tag_name} has sha256 {remote}, "
@@ -353,55 +280,176 @@ def _verify(
         outcome.download_url = asset.browser_download_url
 
 
-def _converge_release(
-    repo: Repository,
-    gh: GithubSettings,
-    settings: Settings,
-    artifact: Artifact,
-    *,
-    target: str | None,
-    notes_file: Path | None,
-    force: bool,
-    dry_run: bool,
-) -> ReleaseOutcome:
-    tag = settings.release_tag(artifact.chart, artifact.version)
-    try:
-        release: GitRelease | None = repo.get_release(tag)
-    except UnknownObjectException:
-        release = None
-    wanted = _wanted(artifact)
-    if release is None:
-        if dry_run:
-            planned = [AssetOutcome(p.name, "planned", "would upload") for p, _, _ in wanted]
-            return ReleaseOutcome(
-                artifact, tag, "planned", "would create the release", None, planned
-            )
+class GithubChannel:
+    """The GitHub releases channel behind :mod:`chartship.channels.contract`."""
+
+    name = "github"
+    title = "GitHub release"
+
+    def __init__(
+        self,
+        settings: Settings,
+        environ: Mapping[str, str],
+        *,
+        force: bool = False,
+        notes_file: Path | None = None,
+        repo: Repository | None = None,
+        runner: Runner | None = None,
+        client_factory: Callable[[GithubSettings, str | None], Github] = client.client,
+    ) -> None:
+        self.warnings: list[str] = []
+        self.settings = settings
+        self.gh = github_settings(settings)
+        self.force = force
+        self.notes_file = notes_file
+        self.token = client.token_from(environ)
+        self.repo = repo or client.repository(self.gh, self.token, client_factory)
+        self.runner = runner
+
+    def _failed(self, artifact: Artifact, exc: Exception) -> ReleaseOutcome:
+        tag = self.settings.release_tag(artifact.chart, artifact.version)
+        error = exc if isinstance(exc, GithubError) else client.as_error(exc, f"release {tag}")
+        return ReleaseOutcome(artifact, tag, "failed", str(error))
+
+    def lookup(self, artifact: Artifact) -> Holding | None:
+        tag = self.settings.release_tag(artifact.chart, artifact.version)
         try:
-            release = repo.create_git_release(
-                tag,
-                name=tag,
-                message=_with_notice(settings, artifact, release_notes(artifact, notes_file)),
+            release = client.find_release(self.repo, tag)
+            if release is None:
+                return None
+            assets = client.assets_of(release)
+        except client.API_ERRORS as exc:
+            raise client.as_error(exc, f"release {tag}") from None
+        asset = assets.get(artifact.archive.name)
+        if asset is None:
+            return None
+        digest = asset.digest if isinstance(asset.digest, str) else ""
+        if digest.startswith("sha256:"):
+            sha = digest.removeprefix("sha256:")
+        else:
+            sha = hashlib.sha256(client.asset_bytes(asset)).hexdigest()
+        prov_asset = assets.get(artifact.archive.name + ".prov")
+
+        def provenance() -> bytes | None:
+            return client.asset_bytes(prov_asset) if prov_asset is not None else None
+
+        return Holding(
+            "GitHub", asset.browser_download_url, sha, lambda: client.asset_bytes(asset),
+            provenance,
+        )  # fmt: skip
+
+    def release_assets(self) -> dict[str, set[str]]:
+        """Every release's tag and the names of its assets, from one paged listing."""
+        assets: dict[str, set[str]] = {}
+        try:
+            # The listing carries each release's assets: no request per release.
+            for release in self.repo.get_releases():
+                assets[release.tag_name] = {a.name for a in release.assets}
+        except client.API_ERRORS as exc:
+            raise client.as_error(exc, f"releases of {self.gh.repository}") from None
+        return assets
+
+    def plan_releases(self, artifacts: Sequence[Artifact]) -> list[PlannedRelease | ReleaseOutcome]:
+        """Each artifact's planned release, or the failure that kept it from being read."""
+        planned: list[PlannedRelease | ReleaseOutcome] = []
+        for artifact in artifacts:
+            try:
+                planned.append(_plan_release(self.repo, self.settings, artifact, force=self.force))
+            except _ERRORS as exc:
+                planned.append(self._failed(artifact, exc))
+        return planned
+
+    def plan(self, artifacts: Sequence[Artifact]) -> GithubPlan:
+        return GithubPlan(self.gh.repository, self.plan_releases(artifacts))
+
+    def _create(self, planned: PlannedRelease, target: str | None) -> tuple[GitRelease, str]:
+        artifact = planned.artifact
+        body = _with_notice(self.settings, artifact, release_notes(artifact, self.notes_file))
+        try:
+            release = self.repo.create_git_release(
+                planned.tag,
+                name=planned.tag,
+                message=body,
                 prerelease=versions.is_prerelease(artifact.version),
-                make_latest="true" if gh.make_latest else "false",
+                make_latest="true" if self.gh.make_latest else "false",
                 target_commitish=target if target else NotSet,
             )
-            status: ReleaseStatus = "created"
-            message = "created"
         except GithubException as exc:
-            if not _already_exists(exc):
+            if not client.already_exists(exc):
                 raise
-            release = repo.get_release(tag)
-            status, message = "existing", "created meanwhile by someone else"
-    else:
-        status, message = "existing", "exists"
-    existing = _assets_by_name(release)
-    assets = [
-        _converge_asset(release, existing, path, sha, ctype, force=force, dry_run=dry_run)
-        for path, sha, ctype in wanted
-    ]
-    if not dry_run:
-        _verify(release, assets, wanted)
-    return ReleaseOutcome(artifact, tag, status, message, release.html_url, assets)
+            return self.repo.get_release(planned.tag), "created meanwhile by someone else"
+        return release, "created"
+
+    def _apply_one(self, planned: PlannedRelease, target: str | None) -> ReleaseOutcome:
+        status: ReleaseStatus = "existing"
+        message = "exists"
+        release = planned.release
+        assets = planned.assets
+        if release is None:
+            release, message = self._create(planned, target)
+            status = "created" if message == "created" else "existing"
+            if status == "existing":
+                # Theirs may carry assets already: judge them like any existing ones.
+                attached = client.assets_of(release)
+                assets = [
+                    _plan_asset(attached.get(a.path.name), a.path, a.sha256, a.content_type,
+                                force=self.force)
+                    for a in planned.assets
+                ]  # fmt: skip
+        outcomes = [_apply_asset(release, a, force=self.force) for a in assets]
+        _verify(release, outcomes, _wanted(planned.artifact))
+        return ReleaseOutcome(
+            planned.artifact, planned.tag, status, message, release.html_url, outcomes
+        )
+
+    def publish(self, plan: GithubPlan) -> ReleaseReport:
+        """Carry out ``plan``, release by release, each read back."""
+        target = self.gh.target
+        if target is None:
+            git = Git(self.settings.root, self.runner)
+            if git.is_repository():
+                target = git.head()
+        report = ReleaseReport(plan.repository, [], dry_run=False)
+        for planned in plan.releases:
+            if isinstance(planned, ReleaseOutcome):
+                report.outcomes.append(planned)
+                continue
+            try:
+                report.outcomes.append(self._apply_one(planned, target))
+            except _ERRORS as exc:
+                report.outcomes.append(self._failed(planned.artifact, exc))
+        return report
+
+    def apply(self, plan: GithubPlan) -> dict[Key, Outcome]:
+        return self.publish(plan).results()
+
+    def verify(self, artifacts: Sequence[Artifact]) -> dict[Key, Outcome]:
+        found: dict[Key, Outcome] = {}
+        for artifact in artifacts:
+            tag = self.settings.release_tag(artifact.chart, artifact.version)
+            try:
+                url = download_url(self.repo, self.settings, artifact)
+            except GithubError as exc:
+                found[key_of(artifact)] = Outcome(Status.FAILED, f"verify: {exc}", tag)
+                continue
+            found[key_of(artifact)] = Outcome(Status.SKIPPED, "read back", tag, download_url=url)
+        return found
+
+
+@dataclass
+class GithubPlan:
+    repository: str
+    releases: list[PlannedRelease | ReleaseOutcome]
+
+    @property
+    def report(self) -> ReleaseReport:
+        """What a dry run reports."""
+        outcomes = [p if isinstance(p, ReleaseOutcome) else p.outcome for p in self.releases]
+        return ReleaseReport(self.repository, outcomes, dry_run=True)
+
+    @property
+    def outcomes(self) -> dict[Key, Outcome]:
+        return self.report.results()
 
 
 def publish_releases(
@@ -413,66 +461,46 @@ def publish_releases(
     notes_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     runner: Runner | None = None,
-    client_factory: Callable[[GithubSettings, str | None], Github] = client,
+    client_factory: Callable[[GithubSettings, str | None], Github] = client.client,
     artifacts: Sequence[Artifact] | None = None,
 ) -> ReleaseReport:
     """Converge one GitHub release per archive (default: every archive in dist/)."""
     environ = os.environ if environ is None else environ
-    gh = github_settings(settings)
+    github_settings(settings)
     if artifacts is None:
         artifacts = artifact_mod.from_dist(settings, names)
-    token = token_from(environ)
-    if token is None and not dry_run:
-        raise UsageError(f"GitHub needs a token: set {' or '.join(TOKEN_VARIABLES)}")
-    target = gh.target
-    if target is None:
-        git = Git(settings.root, runner)
-        if git.is_repository():
-            target = git.head()
-    repo = repository(gh, token, client_factory)
-    report = ReleaseReport(gh.repository, [], dry_run)
-    for artifact in artifacts:
-        tag = settings.release_tag(artifact.chart, artifact.version)
-        try:
-            outcome = _converge_release(
-                repo,
-                gh,
-                settings,
-                artifact,
-                target=target,
-                notes_file=notes_file,
-                force=force,
-                dry_run=dry_run,
-            )
-        except GithubException as exc:
-            outcome = ReleaseOutcome(artifact, tag, "failed", str(describe(exc, f"release {tag}")))
-        except requests.RequestException as exc:
-            outcome = ReleaseOutcome(
-                artifact, tag, "failed", str(unreachable(exc, f"release {tag}"))
-            )
-        except GithubError as exc:
-            outcome = ReleaseOutcome(artifact, tag, "failed", str(exc))
-        report.outcomes.append(outcome)
-    return report
+    if client.token_from(environ) is None and not dry_run:
+        raise UsageError(f"GitHub needs a token: set {' or '.join(client.TOKEN_VARIABLES)}")
+    channel = GithubChannel(
+        settings,
+        environ,
+        force=force,
+        notes_file=notes_file,
+        runner=runner,
+        client_factory=client_factory,
+    )
+    planned = channel.plan(artifacts)
+    return planned.report if dry_run else channel.publish(planned)
 
 
 def configured_repository(settings: Settings, environ: Mapping[str, str]) -> Repository:
     """The configured repository, looked up with the token from ``environ``."""
-    return repository(github_settings(settings), token_from(environ))
+    return client.repository(github_settings(settings), client.token_from(environ))
 
 
 def download_url(repo: Repository, settings: Settings, artifact: Artifact) -> str:
     """browser_download_url of the archive's release asset, as GitHub reports it."""
     tag = settings.release_tag(artifact.chart, artifact.version)
     try:
-        release = find_release(repo, tag)
-    except GithubException as exc:
-        raise describe(exc, f"release {tag}") from None
+        release = client.find_release(repo, tag)
+        assets = client.assets_of(release) if release is not None else {}
+    except client.API_ERRORS as exc:
+        raise client.as_error(exc, f"release {tag}") from None
     if release is None:
         raise GithubError(
             f"GitHub: no release {tag} for {artifact.archive.name}; publish the release first"
         )
-    asset = _assets_by_name(release).get(artifact.archive.name)
+    asset = assets.get(artifact.archive.name)
     if asset is None:
         raise GithubError(f"GitHub: release {tag} has no asset {artifact.archive.name}")
     return asset.browser_download_url
@@ -484,14 +512,3 @@ def download_urls(
     """browser_download_url of each archive's release asset, by archive name."""
     repo = configured_repository(settings, os.environ if environ is None else environ)
     return {a.archive.name: download_url(repo, settings, a) for a in artifacts}
-
-
-def require_complete(report: ReleaseReport) -> None:
-    if not report.ok:
-        failed = sum(o.status == "failed" for o in report.outcomes) + report.assets("failed")
-        refused = report.assets("refused")
-        raise PublishIncomplete(
-            f"GitHub releases incomplete: {failed} failed, {refused} refused",
-            failed=failed,
-            refused=refused,
-        )

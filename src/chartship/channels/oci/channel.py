@@ -8,7 +8,6 @@ digest: refused unless forced. Absent: pushed, then read back.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -22,26 +21,24 @@ from pathlib import Path
 from typing import Literal
 
 from chartship import artifacts as artifact_mod
-from chartship import charts as chartfiles
 from chartship import safetar, versions
 from chartship.artifacts import Artifact
+from chartship.channels.contract import Holding, Key, Outcome, Status, key_of
+from chartship.channels.oci import artifacthub
 from chartship.channels.oci import config_blob as helm_config
 from chartship.channels.oci.registry import (
     HELM_CONFIG,
     HELM_CONTENT,
     HELM_PROVENANCE,
-    OCI_MANIFEST,
     Credentials,
     Manifest,
     RegistryClient,
     Target,
     Tls,
-    sha256_digest,
 )
 from chartship.config import OciSettings, Settings
 from chartship.errors import (
     ChartshipError,
-    PublishIncomplete,
     RegistryError,
     ToolError,
     Unavailable,
@@ -54,12 +51,6 @@ from chartship.runner import Runner
 log = logging.getLogger("chartship")
 
 Action = Literal["push", "skip", "refuse", "replace"]
-Status = Literal["pushed", "replaced", "skipped", "refused", "failed", "planned"]
-
-ARTIFACTHUB_FILE = "artifacthub-repo.yml"
-ARTIFACTHUB_TAG = "artifacthub.io"
-ARTIFACTHUB_CONFIG = "application/vnd.cncf.artifacthub.config.v1+yaml"
-ARTIFACTHUB_LAYER = "application/vnd.cncf.artifacthub.repository-metadata.layer.v1.yaml"
 
 
 @dataclass(frozen=True)
@@ -72,35 +63,51 @@ class PlanItem:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class PushOutcome:
+    """What happened to one archive, in the OCI channel's own terms."""
+
     item: PlanItem
     status: Status
     message: str
     manifest_digest: str | None = None
 
-
-@dataclass(frozen=True)
-class MetadataOutcome:
-    chart: str
-    reference: str
-    status: Literal["pushed", "skipped", "planned", "failed"]
-    message: str
+    @property
+    def result(self) -> Outcome:
+        """The channel contract's outcome for this version."""
+        return Outcome(
+            self.status,
+            f"{self.item.reference} ({self.message})",
+            reference=self.item.reference,
+            manifest_digest=self.manifest_digest or self.item.remote_digest,
+        )
 
 
 @dataclass
 class PushReport:
     target: Target
-    outcomes: list[Outcome]
-    metadata: list[MetadataOutcome]
+    outcomes: list[PushOutcome]
+    metadata: list[artifacthub.MetadataOutcome]
     dry_run: bool
 
     def count(self, status: str) -> int:
         """Archives with this status (Artifact Hub metadata is counted apart)."""
         return sum(o.status == status for o in self.outcomes)
 
+    def results(self) -> dict[Key, Outcome]:
+        """Each version's contract outcome; failed Artifact Hub metadata fails its chart."""
+        found = {key_of(o.item.artifact): o.result for o in self.outcomes}
+        for meta in self.metadata:
+            if meta.status is Status.FAILED:
+                for key, outcome in found.items():
+                    if key[0] == meta.chart:
+                        found[key] = outcome.but(
+                            Status.FAILED, f"Artifact Hub metadata: {meta.message}"
+                        )
+        return found
+
     @property
     def ok(self) -> bool:
-        metadata_failed = any(m.status == "failed" for m in self.metadata)
+        metadata_failed = any(m.status is Status.FAILED for m in self.metadata)
         return not (self.count("failed") or self.count("refused") or metadata_failed)
 
 
@@ -379,7 +386,7 @@ def push_one(
     tls: Tls,
     item: PlanItem,
     circuit: Circuit | None = None,
-) -> Outcome:
+) -> PushOutcome:
     """Push one archive with helm and read it back.
 
     A push that failed for the moment (see :func:`transient`) runs again within
@@ -389,14 +396,14 @@ def push_one(
     """
     circuit = circuit or Circuit()
     if circuit.reason is not None:
-        return Outcome(item, "failed", f"not attempted: {circuit.reason}")
+        return PushOutcome(item, Status.FAILED, f"not attempted: {circuit.reason}")
     try:
         _upload_blobs(client, target, item.artifact)
     except Unavailable as exc:
         circuit.open(f"the registry kept failing the uploads of {item.reference}")
-        return Outcome(item, "failed", f"upload failed: {exc}")
+        return PushOutcome(item, Status.FAILED, f"upload failed: {exc}")
     except RegistryError as exc:
-        return Outcome(item, "failed", f"upload failed: {exc}")
+        return PushOutcome(item, Status.FAILED, f"upload failed: {exc}")
     budget = Budget(client.retry_seconds)
     argv = ["push", str(item.artifact.archive), target.url, *_tls_flags(tls, login=False)]
     while True:
@@ -406,7 +413,7 @@ def push_one(
         except ToolError as exc:
             detail = _last_line(exc.output) if exc.output.strip() else exc.message
             if not transient(exc.output):
-                return Outcome(item, "failed", f"helm push failed: {detail}")
+                return PushOutcome(item, Status.FAILED, f"helm push failed: {detail}")
             if _landed(client, target, item.artifact) is not None:
                 break
             if not budget.pause():
@@ -415,7 +422,9 @@ def push_one(
                     f"{item.reference} within {client.retry_seconds:g}s"
                 )
                 circuit.open(reason)
-                return Outcome(item, "failed", f"helm push failed: {detail} ({reason}; {UNKNOWN})")
+                return PushOutcome(
+                    item, Status.FAILED, f"helm push failed: {detail} ({reason}; {UNKNOWN})"
+                )
             log.info(
                 "%s: helm push failed for the moment (%s); trying again", item.reference, detail
             )
@@ -424,74 +433,176 @@ def push_one(
     except ChartshipError as exc:
         # helm reported success: the tag may well hold the archive; only a
         # rerun, which reads it first, can tell.
-        return Outcome(item, "failed", f"pushed, but the read-back failed ({UNKNOWN}): {exc}")
-    status: Status = "replaced" if item.action == "replace" else "pushed"
+        return PushOutcome(
+            item, Status.FAILED, f"pushed, but the read-back failed ({UNKNOWN}): {exc}"
+        )
+    status = Status.REPLACED if item.action == "replace" else Status.PUSHED
     message = "pushed and verified"
     if budget.attempts:
         message = f"pushed and verified (after {budget.attempts} failed attempt(s))"
-    if status == "replaced":
+    if status is Status.REPLACED:
         message = f"REPLACED {item.remote_digest} (forced) and verified"
         log.warning("%s: forced over the existing manifest %s", item.reference, item.remote_digest)
-    return Outcome(item, status, message, manifest.digest)
+    return PushOutcome(item, status, message, manifest.digest)
 
 
-def _metadata_manifest(layer: bytes) -> bytes:
-    empty = b""
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": ARTIFACTHUB_CONFIG, "digest": sha256_digest(empty), "size": 0},
-        "layers": [
-            {
-                "mediaType": ARTIFACTHUB_LAYER,
-                "digest": sha256_digest(layer),
-                "size": len(layer),
-                "annotations": {"org.opencontainers.image.title": ARTIFACTHUB_FILE},
-            }
-        ],
-    }
-    return json.dumps(manifest, separators=(",", ":")).encode()
+_DRY_RUN_STATUS = {
+    "push": Status.PLANNED,
+    "replace": Status.PLANNED,
+    "skip": Status.SKIPPED,
+    "refuse": Status.REFUSED,
+}
 
 
-def push_artifacthub_metadata(
-    client: RegistryClient, target: Target, chart: str, source: Path, *, dry_run: bool
-) -> MetadataOutcome:
-    """Artifact Hub reads repository metadata from the ``artifacthub.io`` tag."""
-    repository = target.repository(chart)
-    reference = target.reference(chart, ARTIFACTHUB_TAG)
-    layer = source.read_bytes()
-    existing = client.manifest(repository, ARTIFACTHUB_TAG)
-    if existing is not None and [
-        lay.get("digest") for lay in existing.layers(ARTIFACTHUB_LAYER)
-    ] == [sha256_digest(layer)]:
-        return MetadataOutcome(chart, reference, "skipped", "Artifact Hub metadata up to date")
-    if dry_run:
-        return MetadataOutcome(chart, reference, "planned", f"would push {source.name}")
-    try:
-        client.put_blob(repository, b"")
-        client.put_blob(repository, layer)
-        client.put_manifest(repository, ARTIFACTHUB_TAG, _metadata_manifest(layer), OCI_MANIFEST)
-        back = client.manifest(repository, ARTIFACTHUB_TAG)
-        if back is None or [lay.get("digest") for lay in back.layers(ARTIFACTHUB_LAYER)] != [
-            sha256_digest(layer)
-        ]:
-            raise RegistryError(f"read-back: {reference} does not hold {source.name}")
-    except ChartshipError as exc:
-        return MetadataOutcome(chart, reference, "failed", str(exc))
-    return MetadataOutcome(chart, reference, "pushed", f"pushed {source.name}")
+@dataclass(frozen=True)
+class OciPlan:
+    """What pushing would do: one item per archive, and the Artifact Hub files to push."""
+
+    items: list[PlanItem]
+    metadata: dict[str, Path]
+    planned: list[PushOutcome]
+    metadata_planned: list[artifacthub.MetadataOutcome]
+
+    @property
+    def outcomes(self) -> dict[Key, Outcome]:
+        return {key_of(o.item.artifact): o.result for o in self.planned}
 
 
-def _metadata_sources(settings: Settings, charts: Sequence[str]) -> dict[str, Path]:
-    try:
-        wheres = {w.name: w for w in chartfiles.discover(settings)}
-    except ChartshipError:
-        return {}
-    found = {}
-    for chart in charts:
-        where = wheres.get(chart)
-        if where is not None and (where.directory / ARTIFACTHUB_FILE).is_file():
-            found[chart] = where.directory / ARTIFACTHUB_FILE
-    return found
+class OciChannel:
+    """The OCI channel behind the contract of :mod:`chartship.channels.contract`."""
+
+    name = "oci"
+    title = "OCI"
+
+    def __init__(
+        self,
+        settings: Settings,
+        environ: Mapping[str, str],
+        *,
+        force: bool = False,
+        connection: Connection | None = None,
+        helm: Helm | None = None,
+        runner: Runner | None = None,
+        client_factory: Callable[..., RegistryClient] = RegistryClient,
+    ) -> None:
+        self.warnings: list[str] = []
+        self.settings = settings
+        self.force = force
+        self.connection = connection or connect(settings, environ, client_factory)
+        self.runner = runner
+        self.helm = helm
+
+    def lookup(self, artifact: Artifact) -> Holding | None:
+        conn = self.connection
+        repository = conn.target.repository(artifact.chart)
+        tag = versions.oci_tag(artifact.version)
+        manifest = conn.client.manifest(repository, tag)
+        if manifest is None:
+            return None
+        layers = manifest.layers(HELM_CONTENT)
+        if not layers:
+            return None
+        digest = str(layers[0].get("digest", ""))
+        prov = manifest.layers(HELM_PROVENANCE)
+        prov_digest = str(prov[0].get("digest", "")) if prov else None
+
+        def provenance() -> bytes | None:
+            return conn.client.blob(repository, prov_digest) if prov_digest else None
+
+        return Holding(
+            self.title,
+            conn.target.reference(artifact.chart, tag),
+            digest.removeprefix("sha256:"),
+            lambda: conn.client.blob(repository, digest),
+            provenance,
+        )
+
+    def chart_layers(
+        self, charts: Sequence[str], *, workers: int
+    ) -> dict[tuple[str, str], str | None]:
+        """Every SemVer tag of these charts and its chart layer digest (None: not a chart)."""
+        client, target = self.connection.client, self.connection.target
+        wanted: list[tuple[str, str]] = []
+        for chart in charts:
+            for tag in client.tags(target.repository(chart)):
+                if versions.is_valid(tag.replace("_", "+")):
+                    wanted.append((chart, tag))
+
+        def layer(item: tuple[str, str]) -> tuple[Key, str | None]:
+            chart, tag = item
+            manifest = client.manifest(target.repository(chart), tag)
+            content = manifest.layers(HELM_CONTENT) if manifest is not None else []
+            digest = content[0].get("digest") if len(content) == 1 else None
+            return (chart, tag.replace("_", "+")), str(digest) if digest else None
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            return dict(pool.map(layer, wanted))
+
+    def plan(self, artifacts: Sequence[Artifact]) -> OciPlan:
+        client, target = self.connection.client, self.connection.target
+        items = plan(client, target, artifacts, force=self.force)
+        sources = artifacthub.metadata_sources(self.settings, sorted({a.chart for a in artifacts}))
+        planned = [
+            PushOutcome(item, _DRY_RUN_STATUS[item.action], item.reason, item.remote_digest)
+            for item in items
+        ]
+        metadata = [
+            artifacthub.push_metadata(client, target, chart, source, dry_run=True)
+            for chart, source in sources.items()
+        ]
+        return OciPlan(items, sources, planned, metadata)
+
+    def push(self, plan: OciPlan) -> PushReport:
+        """Carry out ``plan``: push what it must, with helm, and read each push back."""
+        registry = self.connection
+        target, client = registry.target, registry.client
+        report = PushReport(target, [], [], dry_run=False)
+        runner = self.runner or Runner()
+        helm = self.helm or Helm(self.settings.helm_binary, runner=runner)
+        work = [i for i in plan.items if i.action in ("push", "replace")]
+        report.outcomes.extend(o for o in plan.planned if o.item.action in ("skip", "refuse"))
+        if work:
+            circuit = Circuit()
+            with (
+                logged_in(
+                    helm,
+                    target.host,
+                    registry.credentials,
+                    registry.tls,
+                    retry_seconds=registry.oci.retry_seconds,
+                ) as authed,
+                ThreadPoolExecutor(max_workers=registry.oci.workers) as pool,
+            ):
+                report.outcomes.extend(
+                    pool.map(
+                        lambda i: push_one(authed, client, target, registry.tls, i, circuit), work
+                    )
+                )
+        for chart, source in plan.metadata.items():
+            report.metadata.append(
+                artifacthub.push_metadata(client, target, chart, source, dry_run=False)
+            )
+        order = {id(item): n for n, item in enumerate(plan.items)}
+        report.outcomes.sort(key=lambda o: order[id(o.item)])
+        return report
+
+    def apply(self, plan: OciPlan) -> dict[Key, Outcome]:
+        return self.push(plan).results()
+
+    def verify(self, artifacts: Sequence[Artifact]) -> dict[Key, Outcome]:
+        conn = self.connection
+        found: dict[Key, Outcome] = {}
+        for artifact in artifacts:
+            reference = conn.target.reference(artifact.chart, versions.oci_tag(artifact.version))
+            try:
+                manifest = verify_published(conn.client, conn.target, artifact)
+            except ChartshipError as exc:
+                found[key_of(artifact)] = Outcome(Status.FAILED, f"verify: {exc}", reference)
+                continue
+            found[key_of(artifact)] = Outcome(
+                Status.SKIPPED, "read back", reference, manifest_digest=manifest.digest
+            )
+        return found
 
 
 def push(
@@ -511,65 +622,13 @@ def push(
     See the module docstring.
     """
     environ = os.environ if environ is None else environ
-    registry = connect(settings, environ, client_factory)
-    target, client = registry.target, registry.client
+    channel = OciChannel(
+        settings, environ, force=force, helm=helm, runner=runner, client_factory=client_factory
+    )
     if artifacts is None:
         artifacts = artifact_mod.from_dist(settings, names)
-    items = plan(client, target, artifacts, force=force)
-    sources = _metadata_sources(settings, sorted({a.chart for a in artifacts}))
-    report = PushReport(target, [], [], dry_run)
+    planned = channel.plan(artifacts)
     if dry_run:
-        for item in items:
-            status: Status = {
-                "push": "planned",
-                "replace": "planned",
-                "skip": "skipped",
-                "refuse": "refused",
-            }[item.action]  # type: ignore[assignment]
-            report.outcomes.append(Outcome(item, status, item.reason, item.remote_digest))
-        for chart, source in sources.items():
-            report.metadata.append(
-                push_artifacthub_metadata(client, target, chart, source, dry_run=True)
-            )
-        return report
-    runner = runner or Runner()
-    helm = helm or Helm(settings.helm_binary, runner=runner)
-    work = [i for i in items if i.action in ("push", "replace")]
-    for item in items:
-        if item.action == "skip":
-            report.outcomes.append(Outcome(item, "skipped", item.reason, item.remote_digest))
-        elif item.action == "refuse":
-            report.outcomes.append(Outcome(item, "refused", item.reason, item.remote_digest))
-    if work:
-        circuit = Circuit()
-        with (
-            logged_in(
-                helm,
-                target.host,
-                registry.credentials,
-                registry.tls,
-                retry_seconds=registry.oci.retry_seconds,
-            ) as authed,
-            ThreadPoolExecutor(max_workers=registry.oci.workers) as pool,
-        ):
-            report.outcomes.extend(
-                pool.map(lambda i: push_one(authed, client, target, registry.tls, i, circuit), work)
-            )
-    for chart, source in sources.items():
-        report.metadata.append(
-            push_artifacthub_metadata(client, target, chart, source, dry_run=False)
-        )
-    order = {id(item): n for n, item in enumerate(items)}
-    report.outcomes.sort(key=lambda o: order[id(o.item)])
-    return report
-
-
-def require_complete(report: PushReport) -> None:
-    if not report.ok:
-        failed = report.count("failed") + sum(m.status == "failed" for m in report.metadata)
-        refused = report.count("refused")
-        raise PublishIncomplete(
-            f"OCI push incomplete: {failed} failed, {refused} refused",
-            failed=failed,
-            refused=refused,
-        )
+        target = channel.connection.target
+        return PushReport(target, list(planned.planned), list(planned.metadata_planned), True)
+    return channel.push(planned)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chartship.errors import RegistryError, Unavailable
+from chartship.errors import RegistryError, RegistryUnavailable
 from chartship.retrying import TRANSIENT_STATUSES, Budget
 
 log = logging.getLogger("chartship")
@@ -226,7 +226,7 @@ class RegistryClient:
                     raise self._fail(
                         f"unreachable ({_describe(reason)}) after {budget.attempts} attempt(s) "
                         f"in {self.retry_seconds:g}s",
-                        Unavailable,
+                        RegistryUnavailable,
                     ) from None
                 continue
             if response.status == 401 and not authenticated:
@@ -239,7 +239,7 @@ class RegistryClient:
                     raise self._fail(
                         f"{method} {_path_of(url)} answered {response.status}"
                         f"{_error_text(response)} after {budget.attempts} attempt(s)",
-                        Unavailable,
+                        RegistryUnavailable,
                     )
                 continue
             return response
