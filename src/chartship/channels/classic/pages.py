@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from chartship.artifacts import Artifact
-from chartship.channels.classic import index
+from chartship.channels.classic.entry import entry_for
+from chartship.channels.classic.merge import INDEX_FILE, get, merge
 from chartship.config import PagesSettings, Settings
 from chartship.errors import ChartError, ToolError, UsageError
 from chartship.package import sha256_file
@@ -266,7 +267,7 @@ def _message(added: Sequence[tuple[str, str]], archives: Sequence[str]) -> list[
 def base_url(index_url: str) -> str:
     """The repository URL helm is given: ``index_url`` without a trailing /index.yaml."""
     url = index_url.rstrip("/")
-    suffix = "/" + index.INDEX_FILE
+    suffix = "/" + INDEX_FILE
     return url[: -len(suffix)] if url.endswith(suffix) else url
 
 
@@ -312,16 +313,16 @@ def _verify(
     tip = clone.fetch(branch)
     where = f"branch {branch} of {clone.remote.shown}"
     if tip is None:
-        raise ChartError(f"read-back: {where} does not exist after the push", path=index.INDEX_FILE)
+        raise ChartError(f"read-back: {where} does not exist after the push", path=INDEX_FILE)
     clone.git("checkout", "-q", "--force", "--detach", tip)
     clone.git("clean", "-q", "-f", "-d", "-x")
-    index_file = clone.work / index.INDEX_FILE
+    index_file = clone.work / INDEX_FILE
     if not index_file.is_file():
-        raise ChartError(f"read-back: missing on {where} at {tip[:12]}", path=index.INDEX_FILE)
+        raise ChartError(f"read-back: missing on {where} at {tip[:12]}", path=INDEX_FILE)
     text = index_file.read_text(encoding="utf-8")
     for entry in entries:
         name, version = str(entry["name"]), str(entry["version"])
-        found = index.get(text, name, version)
+        found = get(text, name, version)
         problem = None
         if found is None:
             problem = "is missing"
@@ -332,7 +333,7 @@ def _verify(
         if problem:
             raise ChartError(
                 f"read-back: {name} {version} {problem} on {where} at {tip[:12]}",
-                path=index.INDEX_FILE,
+                path=INDEX_FILE,
             )
     if pages_mode:
         for artifact in artifacts:
@@ -387,7 +388,7 @@ def publish_index(
         return archive_url(pages, artifact) if pages_mode else url_for(artifact)
 
     # Built once: a retry merges exactly these entries (same created time) again.
-    entries = [index.entry_for(a, url_of(a)) for a in artifacts]
+    entries = [entry_for(a, url_of(a)) for a in artifacts]
     remote = _remote(settings, pages, runner)
     target = pull_request_branch or pages.branch
     with tempfile.TemporaryDirectory(prefix="chartship-pages-") as tmp:
@@ -401,11 +402,11 @@ def publish_index(
         for attempt in range(1, max_attempts + 1):
             tip = clone.fetch(pages.branch)
             clone.checkout(tip)
-            index_file = clone.work / index.INDEX_FILE
+            index_file = clone.work / INDEX_FILE
             old = index_file.read_text(encoding="utf-8") if index_file.is_file() else None
             where = f"branch {pages.branch} of {remote.shown}"
             try:
-                text, merged = index.merge(old, entries)
+                text, merged = merge(old, entries)
                 copied = _place_archives(clone.work, artifacts, pages.branch) if pages_mode else []
             except ChartError as exc:
                 raise ChartError(
@@ -428,7 +429,7 @@ def publish_index(
                 log.info("pages: %s", result.summary)
                 return result
             index_file.write_bytes(text.encode("utf-8"))
-            clone.git("add", "--", index.INDEX_FILE, *copied)
+            clone.git("add", "--", INDEX_FILE, *copied)
             subject, body = _message(merged.added, copied)
             clone.git("commit", "-q", "-m", subject, "-m", body)
             commit = clone.git("rev-parse", "HEAD").stdout.strip()
@@ -500,7 +501,7 @@ def update_file(
     pages = settings.channels.pages
     if pages is None:
         raise UsageError("channels.pages is not configured in chartship.yaml")
-    if "/" in path or path in ("", ".", "..", index.INDEX_FILE):
+    if "/" in path or path in ("", ".", "..", INDEX_FILE):
         raise UsageError(f"refusing to write {path!r} on the pages branch")
     runner = runner or Runner()
     environ = os.environ if environ is None else environ
