@@ -315,6 +315,112 @@ def test_a_push_rejected_for_another_reason_is_not_retried(site: Site, tmp_path:
     assert site.tip() == tip
 
 
+# --------------------------------------------------------------------------- what is pushed
+
+
+def test_who_commits_comes_from_the_environment(site: Site, tmp_path: Path) -> None:
+    site.seed({"README.md": b"pages\n"})
+    environ = {"GIT_AUTHOR_NAME": "Rel Eng", "GIT_AUTHOR_EMAIL": "releng@example.invalid"}
+    pages.publish_index(
+        site.settings(), [make_artifact(tmp_path, "1.0.0")], url_for=release_url, environ=environ
+    )
+    shown = git(
+        "--git-dir", str(site.origin), "log", "-1", "--format=%an <%ae>|%cn <%ce>|%B", "gh-pages"
+    )
+    assert shown.split("|") == [
+        "Rel Eng <releng@example.invalid>",
+        "Rel Eng <releng@example.invalid>",
+        "Release demo 1.0.0\n\nPublished by chartship.",
+    ]
+    pages.update_file(site.settings(), "NOTICE", lambda old: "moved\n", subject="Move", environ={})
+    shown = git(
+        "--git-dir", str(site.origin), "log", "-1", "--format=%an <%ae>|%cn <%ce>|%B", "gh-pages"
+    )
+    default = f"{pages.DEFAULT_NAME} <{pages.DEFAULT_EMAIL}>"
+    assert shown.split("|") == [default, default, "Move\n\nPublished by chartship."]
+
+
+def test_the_pushed_tip_is_read_back(site: Site, tmp_path: Path) -> None:
+    seeded = site.seed({"README.md": b"pages\n"})
+    # Each push is accepted, then the branch is wound back: what is served lacks it.
+    hook = site.origin / "hooks" / "post-receive"
+    hook.write_text("#!/bin/sh\ngit update-ref refs/heads/gh-pages refs/heads/gh-pages^\n")
+    hook.chmod(0o755)
+    with pytest.raises(ChartError, match=r"index\.yaml: read-back: missing on branch gh-pages"):
+        publish(site.settings(), [make_artifact(tmp_path, "1.0.0")])
+    assert site.tip() == seeded
+    hook.unlink()
+    publish(site.settings(), [make_artifact(tmp_path, "1.0.0")])
+    hook.write_text("#!/bin/sh\ngit update-ref refs/heads/gh-pages refs/heads/gh-pages^\n")
+    hook.chmod(0o755)
+    with pytest.raises(ChartError, match=r"read-back: demo 2\.0\.0 is missing on branch gh-pages"):
+        publish(site.settings(), [make_artifact(tmp_path, "2.0.0")])
+
+
+# --------------------------------------------------------------------------- other files
+
+
+def test_update_file_applies_the_change_again_on_a_moved_branch(site: Site) -> None:
+    site.seed({"README.md": b"pages\n"})
+    settings = site.settings()
+    seen: list[str | None] = []
+
+    def stamp(old: str | None) -> str:
+        seen.append(old)
+        return f"{old or ''}notice\n"
+
+    def rival(number: int) -> None:
+        site.seed({"README.md": f"pages {number}\n".encode()}, f"rival {number}")
+
+    racing = RacingRunner(rival, races=2)
+    done = pages.update_file(
+        settings, "README.md", stamp, subject="Add a notice", runner=racing, environ={}
+    )
+    assert seen == ["pages\n", "pages 1\n", "pages 2\n"]
+    assert racing.pushes == 3
+    assert done == pages.FileUpdate("gh-pages", "README.md", True, site.tip())
+    assert done.summary == f"updated README.md on gh-pages (commit {(done.commit or '')[:12]})"
+    assert site.show("README.md") == b"pages 2\nnotice\n"
+
+    # Someone always faster: bounded, and the last rival's README stays.
+    always = RacingRunner(lambda n: rival(n + 2), races=3)
+    with pytest.raises(ToolError, match=r"push of README\.md to branch gh-pages failed") as failed:
+        pages.update_file(
+            settings, "README.md", stamp, subject="Again", runner=always, max_attempts=3
+        )
+    assert "rejected" in failed.value.output
+    assert always.pushes == 3
+    assert site.show("README.md") == b"pages 5\n"
+
+
+def test_update_file_dry_run_and_no_change_push_nothing(site: Site) -> None:
+    site.seed({"README.md": b"pages\n"})
+    settings = site.settings()
+    tip = site.tip()
+    dry = pages.update_file(
+        settings, "README.md", lambda old: "new\n", subject="New", dry_run=True, environ={}
+    )
+    assert (dry.changed, dry.commit, dry.summary) == (
+        True,
+        None,
+        "dry run: would update README.md on gh-pages",
+    )
+    same = pages.update_file(settings, "README.md", lambda old: old or "", subject="Same")
+    assert (same.changed, same.summary) == (False, "README.md on gh-pages is already up to date")
+    absent: list[str | None] = []
+
+    def create(old: str | None) -> str:
+        absent.append(old)
+        return "x\n"
+
+    created = pages.update_file(settings, "NEW.md", create, subject="New", dry_run=True)
+    assert (absent, created.changed) == ([None], True)
+    assert site.tip() == tip
+    for path in ("index.yaml", "a/b.md", "", ".."):
+        with pytest.raises(UsageError, match="refusing to write"):
+            pages.update_file(settings, path, lambda old: "x", subject="No")
+
+
 # --------------------------------------------------------------------------- refusals
 
 
