@@ -419,6 +419,8 @@ def test_update_file_dry_run_and_no_change_push_nothing(site: Site) -> None:
     for path in ("index.yaml", "a/b.md", "", ".."):
         with pytest.raises(UsageError, match="refusing to write"):
             pages.update_file(settings, path, lambda old: "x", subject="No")
+    with pytest.raises(UsageError, match="max_attempts must be at least 1, not 0"):
+        pages.update_file(settings, "README.md", lambda old: "x", subject="No", max_attempts=0)
 
 
 # --------------------------------------------------------------------------- refusals
