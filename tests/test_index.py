@@ -19,7 +19,8 @@ import yaml
 
 from chartship.artifacts import Artifact
 from chartship.bump import bump
-from chartship.channels.classic import index
+from chartship.channels.classic.entry import _created, entry_for, timestamp
+from chartship.channels.classic.merge import get, load, merge
 from chartship.errors import ChartError
 from chartship.helm import Helm
 from chartship.package import archive_metadata, package
@@ -103,9 +104,7 @@ def test_entry_matches_what_helm_writes(workspace: Workspace, helm: Helm, tmp_pa
     settings = workspace.settings()
     bump(settings, "0.16.2", ["metallb"])
     packaged = package(settings, ["metallb", "metallb-dashboards"])
-    ours = {
-        p.chart: index.entry_for(artifact(p.archive), f"{URL}/{p.archive.name}") for p in packaged
-    }
+    ours = {p.chart: entry_for(artifact(p.archive), f"{URL}/{p.archive.name}") for p in packaged}
     theirs = helm_index(helm, [p.archive for p in packaged], tmp_path / "helm")
     assert sorted(theirs["entries"]) == sorted(ours)
     for name, entry in ours.items():
@@ -183,7 +182,7 @@ def test_entry_normalises_chart_yaml_like_helm(
     """Unknown keys dropped, numbers as helm prints them (float32!), whitespace sanitised,
     dependency repository always written, apiVersion defaulted to v1."""
     archive = odd_archive(tmp_path / "src", app_version)
-    ours = index.entry_for(artifact(archive), f"{URL}/{archive.name}")
+    ours = entry_for(artifact(archive), f"{URL}/{archive.name}")
     (theirs,) = helm_index(helm, [archive], tmp_path / "helm")["entries"]["odd"]
     assert without_created(ours) == without_created(theirs)
     assert "extraKey" not in ours
@@ -194,16 +193,16 @@ def test_entry_normalises_chart_yaml_like_helm(
 def test_entry_refuses_an_archive_of_another_chart(tmp_path: Path) -> None:
     archive = odd_archive(tmp_path, "1.0")
     with pytest.raises(ChartError, match=r"holds odd 1\.10\.0-rc\.1\+build\.5, expected odd 9"):
-        index.entry_for(Artifact("odd", "9.0.0", archive, sha256(archive)), URL)
+        entry_for(Artifact("odd", "9.0.0", archive, sha256(archive)), URL)
 
 
 def test_created_is_rfc3339_nano_in_utc() -> None:
-    assert index.timestamp(1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456789Z"
-    assert index.timestamp(1_700_000_000_120_000_000) == "2023-11-14T22:13:20.12Z"
-    assert index.timestamp(1_700_000_000_000_000_000) == "2023-11-14T22:13:20Z"
-    assert RFC3339NANO.match(index.timestamp())
+    assert timestamp(1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456789Z"
+    assert timestamp(1_700_000_000_120_000_000) == "2023-11-14T22:13:20.12Z"
+    assert timestamp(1_700_000_000_000_000_000) == "2023-11-14T22:13:20Z"
+    assert RFC3339NANO.match(timestamp())
     moment = datetime(2024, 1, 2, 3, 4, 5, 600, tzinfo=timezone.utc)
-    assert index._created(moment) == "2024-01-02T03:04:05.0006Z"
+    assert _created(moment) == "2024-01-02T03:04:05.0006Z"
 
 
 # --------------------------------------------------------------------------- merging
@@ -227,7 +226,7 @@ def test_merge_keeps_every_existing_byte(
     helm_index(helm, [a.archive for a in made[:3]], existing)
     old_text = (existing / "index.yaml").read_text()
     new = made[3]
-    new_text, result = index.merge(old_text, [index.entry_for(new, f"{URL}/{new.archive.name}")])
+    new_text, result = merge(old_text, [entry_for(new, f"{URL}/{new.archive.name}")])
     assert result.added == (("demo", "0.2.0"),)
     assert result.changed
     assert not result.rewritten
@@ -254,10 +253,10 @@ def test_merge_keeps_every_existing_byte(
 
 def test_same_digest_is_a_no_op(helm: Helm, tmp_path: Path) -> None:
     (made,) = demo_archives(helm, tmp_path, ["0.1.0"])
-    entry = index.entry_for(made, f"{URL}/{made.archive.name}")
-    first, added = index.merge(None, [entry])
-    again = index.entry_for(made, "http://127.0.0.1:9/elsewhere.tgz")
-    second, result = index.merge(first, [again])
+    entry = entry_for(made, f"{URL}/{made.archive.name}")
+    first, added = merge(None, [entry])
+    again = entry_for(made, "http://127.0.0.1:9/elsewhere.tgz")
+    second, result = merge(first, [again])
     assert added.added == (("demo", "0.1.0"),)
     assert second == first
     assert result.present == (("demo", "0.1.0"),)
@@ -268,13 +267,13 @@ def test_same_digest_is_a_no_op(helm: Helm, tmp_path: Path) -> None:
 
 def test_other_digest_is_refused_and_nothing_merged(helm: Helm, tmp_path: Path) -> None:
     made = demo_archives(helm, tmp_path, ["0.1.0", "0.2.0"])
-    entry = index.entry_for(made[0], f"{URL}/{made[0].archive.name}")
-    text, _ = index.merge(None, [entry])
+    entry = entry_for(made[0], f"{URL}/{made[0].archive.name}")
+    text, _ = merge(None, [entry])
     other = "f" * 64
     clash = {**entry, "digest": other}
-    fresh = index.entry_for(made[1], f"{URL}/{made[1].archive.name}")
+    fresh = entry_for(made[1], f"{URL}/{made[1].archive.name}")
     with pytest.raises(ChartError) as caught:
-        index.merge(text, [fresh, clash], path=tmp_path / "index.yaml")
+        merge(text, [fresh, clash], path=tmp_path / "index.yaml")
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'index.yaml'}: demo 0.1.0 ")
     assert made[0].sha256 in message
@@ -283,7 +282,7 @@ def test_other_digest_is_refused_and_nothing_merged(helm: Helm, tmp_path: Path) 
     # The same refusal when the index had to be parsed whole.
     data = yaml.safe_load(text)
     with pytest.raises(ChartError, match=other):
-        index.merge(data, [fresh, clash])
+        merge(data, [fresh, clash])
 
 
 MALFORMED = {
@@ -308,14 +307,14 @@ def test_malformed_index_is_a_clear_error(tmp_path: Path, case: str) -> None:
     path = tmp_path / "index.yaml"
     entry = {"name": "demo", "version": "0.1.0", "digest": "a" * 64, "urls": [URL]}
     with pytest.raises(ChartError, match=message) as caught:
-        index.merge(text, [entry], path=path)
+        merge(text, [entry], path=path)
     assert str(caught.value).startswith(f"{path}")
 
 
 def test_non_utf8_index_is_a_clear_error(tmp_path: Path) -> None:
     entry = {"name": "demo", "version": "0.1.0", "digest": "a" * 64, "urls": [URL]}
     with pytest.raises(ChartError, match="not UTF-8") as caught:
-        index.merge(b"apiVersion: v1\nentries: {}\n\xff\n", [entry], path=tmp_path / "index.yaml")
+        merge(b"apiVersion: v1\nentries: {}\n\xff\n", [entry], path=tmp_path / "index.yaml")
     assert str(caught.value).startswith(str(tmp_path / "index.yaml"))
 
 
@@ -347,12 +346,12 @@ def test_versions_sort_like_helm(helm: Helm, tmp_path: Path) -> None:
     shuffled.sort(key=lambda a: hashlib.sha256(a.version.encode()).hexdigest())
     text: str | None = None
     for one in shuffled:  # one release at a time, in no particular order
-        text, _ = index.merge(text, [index.entry_for(one, f"{URL}/{one.archive.name}")])
+        text, _ = merge(text, [entry_for(one, f"{URL}/{one.archive.name}")])
     assert text is not None
     ours = [e["version"] for e in yaml.safe_load(text)["entries"]["demo"]]
     assert ours == helm_order
     # All at once gives the same order.
-    together, _ = index.merge(None, [index.entry_for(a, URL) for a in shuffled])
+    together, _ = merge(None, [entry_for(a, URL) for a in shuffled])
     assert [e["version"] for e in yaml.safe_load(together)["entries"]["demo"]] == helm_order
 
 
@@ -365,8 +364,8 @@ def test_build_metadata_only_versions_are_distinct(
     "is 1.0.0+b there?" with a version constraint, which ignores build metadata.)
     """
     made = demo_archives(helm, tmp_path, ["1.0.0+a", "1.0.0+b", "0.9.0"])
-    text, _ = index.merge(None, [index.entry_for(made[2], "u2"), index.entry_for(made[0], "u0")])
-    text, result = index.merge(text, [index.entry_for(made[1], "u1")])
+    text, _ = merge(None, [entry_for(made[2], "u2"), entry_for(made[0], "u0")])
+    text, result = merge(text, [entry_for(made[1], "u1")])
     assert result.added == (("demo", "1.0.0+b"),)
     assert [e["version"] for e in yaml.safe_load(text)["entries"]["demo"]] == [
         "1.0.0+a",
@@ -387,17 +386,11 @@ def test_fresh_index_new_charts_and_helm_pulls_byte_identical(
     server = static_server_factory(site)
     for one in [*made, artifact(other)]:
         shutil.copy2(one.archive, site / one.archive.name)
-    text, first = index.merge(
-        None, [index.entry_for(made[0], f"{server.url}/{made[0].archive.name}")]
-    )
+    text, first = merge(None, [entry_for(made[0], f"{server.url}/{made[0].archive.name}")])
     assert text.startswith("apiVersion: v1\nentries:\n  demo:\n  - ")
     # A chart sorted before the existing one, then a new version of the existing one.
-    text, second = index.merge(
-        text, [index.entry_for(artifact(other), f"{server.url}/{other.name}")]
-    )
-    text, third = index.merge(
-        text, [index.entry_for(made[1], f"{server.url}/{made[1].archive.name}")]
-    )
+    text, second = merge(text, [entry_for(artifact(other), f"{server.url}/{other.name}")])
+    text, third = merge(text, [entry_for(made[1], f"{server.url}/{made[1].archive.name}")])
     assert list(yaml.safe_load(text)["entries"]) == ["demo", "odd"]
     assert not (first.rewritten)
     assert not (second.rewritten)
@@ -428,30 +421,30 @@ def test_fresh_index_new_charts_and_helm_pulls_byte_identical(
 
 def test_unrecognised_layout_is_merged_through_a_full_parse(helm: Helm, tmp_path: Path) -> None:
     made = demo_archives(helm, tmp_path, ["0.1.0", "0.2.0"])
-    existing = index.entry_for(made[0], URL, created="2020-01-02T03:04:05.123456789Z")
+    existing = entry_for(made[0], URL, created="2020-01-02T03:04:05.123456789Z")
     # JSON is YAML, but no block layout: flow style is parsed whole and rewritten.
     flow = json.dumps({"apiVersion": "v1", "entries": {"demo": [existing]}, "generated": "x"})
-    text, result = index.merge(flow, [index.entry_for(made[1], URL)])
+    text, result = merge(flow, [entry_for(made[1], URL)])
     assert result.rewritten
     assert result.added == (("demo", "0.2.0"),)
-    data = index.load(text)
+    data = load(text)
     assert data["entries"]["demo"][1] == existing
     assert data["entries"]["demo"][1]["created"] == "2020-01-02T03:04:05.123456789Z"
     assert [e["version"] for e in data["entries"]["demo"]] == ["0.2.0", "0.1.0"]
     # CRLF line ends: the same.
-    crlf = index.merge(None, [existing])[0].replace("\n", "\r\n")
-    text, result = index.merge(crlf, [index.entry_for(made[1], URL)])
+    crlf = merge(None, [existing])[0].replace("\n", "\r\n")
+    text, result = merge(crlf, [entry_for(made[1], URL)])
     assert result.rewritten
-    assert index.get(text, "demo", "0.1.0") == existing
+    assert get(text, "demo", "0.1.0") == existing
 
 
 def test_get_reads_one_entry(helm: Helm, tmp_path: Path) -> None:
     made = demo_archives(helm, tmp_path, ["0.1.0", "0.2.0"])
-    entries = [index.entry_for(m, f"{URL}/{m.archive.name}") for m in made]
-    text, _ = index.merge(None, entries)
-    assert index.get(text, "demo", "0.2.0") == entries[1]
-    assert index.get(text, "demo", "9.9.9") is None
-    assert index.get(text, "nothing", "0.1.0") is None
+    entries = [entry_for(m, f"{URL}/{m.archive.name}") for m in made]
+    text, _ = merge(None, entries)
+    assert get(text, "demo", "0.2.0") == entries[1]
+    assert get(text, "demo", "9.9.9") is None
+    assert get(text, "nothing", "0.1.0") is None
 
 
 def test_merge_into_15000_entries_touches_one_chart_only(tmp_path: Path) -> None:
@@ -461,8 +454,8 @@ def test_merge_into_15000_entries_touches_one_chart_only(tmp_path: Path) -> None
     """
     old_text = bench_index.synthetic_index(15000)
     archive = bench_index.chart_archive(tmp_path, bench_index.chart_name(150), "99.0.0")
-    entry = index.entry_for(artifact(archive), f"{URL}/{archive.name}")
-    new_text, result = index.merge(old_text, [entry])
+    entry = entry_for(artifact(archive), f"{URL}/{archive.name}")
+    new_text, result = merge(old_text, [entry])
     assert result.added == (("chart-0150", "99.0.0"),)
     assert not result.rewritten
     # A 500,000-line diff is too slow for difflib; compare around the splice instead.
@@ -481,7 +474,7 @@ def test_merge_into_15000_entries_touches_one_chart_only(tmp_path: Path) -> None
     assert spliced.startswith("  - annotations:\n      artifacthub.io/license:")
     assert spliced.count("\n  - ") == 0
     assert "    version: 99.0.0\n" in spliced
-    assert index.get(new_text, "chart-0150", "99.0.0") == entry
+    assert get(new_text, "chart-0150", "99.0.0") == entry
 
 
 def test_bench_runs_and_both_indexes_serve_the_new_entry(

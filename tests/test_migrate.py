@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from chartship.artifacts import Artifact
-from chartship.channels.classic import index
+from chartship.channels.classic.entry import entry_for
 from chartship.commands import (
     run_migrate_backfill,
     run_migrate_deprecate,
@@ -197,7 +197,7 @@ def history(
             made.release(version, asset=version != NO_ASSET)
         if version == GAP:
             continue
-        entry = index.entry_for(made.archives[version], made.url(version), made.created[version])
+        entry = entry_for(made.archives[version], made.url(version), made.created[version])
         if version == MISMATCH:
             entry["digest"] = hashlib.sha256(b"another build").hexdigest()
         entries.append(entry)
@@ -401,7 +401,7 @@ def test_hostile_archives_are_refused_and_never_pushed(
     )
     good = _archive(tmp_path, "1.0.0")
     (site / good.archive.name).write_bytes(good.archive.read_bytes())
-    entries = [index.entry_for(good, f"{server.url}/{good.archive.name}", "2022-01-01T00:00:00Z")]
+    entries = [entry_for(good, f"{server.url}/{good.archive.name}", "2022-01-01T00:00:00Z")]
     for number, kind in enumerate(HOSTILE):
         version = f"2.{number}.0"
         data = _hostile(kind, version)

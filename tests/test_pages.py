@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from chartship.artifacts import Artifact
-from chartship.channels.classic import index, pages
+from chartship.channels.classic import pages
+from chartship.channels.classic.merge import INDEX_FILE, get
 from chartship.config import Settings, load_settings
 from chartship.errors import ChartError, ToolError, UsageError
 from chartship.helm import Helm
@@ -73,7 +74,7 @@ class Site:
         ).stdout
 
     def index_text(self, branch: str = "gh-pages") -> str:
-        return self.show(index.INDEX_FILE, branch).decode()
+        return self.show(INDEX_FILE, branch).decode()
 
     def seed(self, files: Mapping[str, bytes], message: str = "seed") -> str:
         """Put ``files`` on gh-pages through an ordinary clone, as a person would."""
@@ -115,7 +116,7 @@ def serve_and_search(
 ) -> tuple[str, list[tuple[str, str]]]:
     """Serve index.yaml (and files) from ``root``; what ``helm search repo`` lists."""
     root.mkdir(parents=True)
-    (root / index.INDEX_FILE).write_text(text)
+    (root / INDEX_FILE).write_text(text)
     for name, data in files.items():
         (root / name).write_bytes(data)
     server = start(root)
@@ -149,10 +150,10 @@ def test_packages_on_pages_create_the_branch_and_helm_installs_from_it(
 
     # The branch holds exactly index.yaml and the archives, byte for byte.
     listed = git("--git-dir", str(site.origin), "ls-tree", "--name-only", "gh-pages").split()
-    assert sorted(listed) == sorted([index.INDEX_FILE, *(a.archive.name for a in [*made, other])])
+    assert sorted(listed) == sorted([INDEX_FILE, *(a.archive.name for a in [*made, other])])
     for one in [*made, other]:
         assert site.show(one.archive.name) == one.archive.read_bytes()
-        entry = index.get(site.index_text(), one.chart, one.version)
+        entry = get(site.index_text(), one.chart, one.version)
         assert entry is not None
         assert entry["digest"] == one.sha256
         assert entry["urls"] == [f"{server.url}/served/{one.archive.name}"]
@@ -188,9 +189,9 @@ def test_existing_branch_keeps_its_files_entries_and_history(
     helm_dir.mkdir()
     (helm_dir / old.archive.name).write_bytes(old.archive.read_bytes())
     helm.run(["repo", "index", str(helm_dir), "--url", f"{RELEASES}/demo-0.9.0"])
-    old_index = (helm_dir / index.INDEX_FILE).read_text()
+    old_index = (helm_dir / INDEX_FILE).read_text()
     seeded = site.seed(
-        {index.INDEX_FILE: old_index.encode(), "CNAME": b"charts.example\n", "README.md": b"hi\n"}
+        {INDEX_FILE: old_index.encode(), "CNAME": b"charts.example\n", "README.md": b"hi\n"}
     )
     new = make_artifact(tmp_path / "a", "1.0.0")
 
@@ -208,7 +209,7 @@ def test_existing_branch_keeps_its_files_entries_and_history(
 
     text = site.index_text()
     old_entry = yaml.safe_load(old_index)["entries"]["demo"][0]
-    assert index.get(text, "demo", "0.9.0") == old_entry  # created time and all
+    assert get(text, "demo", "0.9.0") == old_entry  # created time and all
     assert yaml.safe_load(text)["entries"]["demo"][0]["urls"] == [release_url(new)]
     _, found = serve_and_search(helm, text, {}, tmp_path / "kept", static_server_factory)
     assert found == [("kept/demo", "0.9.0"), ("kept/demo", "1.0.0")]
@@ -250,7 +251,7 @@ def test_eight_concurrent_publishers_lose_no_entry(
     assert git("--git-dir", str(site.origin), "rev-list", "--merges", "gh-pages") == ""
     text = site.index_text()
     for one in made:
-        entry = index.get(text, "demo", one.version)
+        entry = get(text, "demo", one.version)
         assert entry is not None
         assert entry["digest"] == one.sha256
     _, found = serve_and_search(helm, text, {}, tmp_path / "eight", static_server_factory)
@@ -289,7 +290,7 @@ def test_a_moved_branch_is_merged_again_and_retries_are_bounded(site: Site, tmp_
     assert "after 2 rejected push(es)" in result.summary
     text = site.index_text()
     for one in [*rivals[:2], ours]:
-        assert index.get(text, "demo", one.version) is not None
+        assert get(text, "demo", one.version) is not None
 
     # Someone always faster: give up after max_attempts, nothing of ours published.
     late = make_artifact(tmp_path / "a", "4.0.0")
@@ -298,8 +299,8 @@ def test_a_moved_branch_is_merged_again_and_retries_are_bounded(site: Site, tmp_
         publish(settings, [late], runner=always, max_attempts=3)
     assert "run it again" in str(failed.value)
     text = site.index_text()
-    assert index.get(text, "demo", "4.0.0") is None
-    assert all(index.get(text, "demo", r.version) is not None for r in rivals)
+    assert get(text, "demo", "4.0.0") is None
+    assert all(get(text, "demo", r.version) is not None for r in rivals)
 
 
 def test_a_push_rejected_for_another_reason_is_not_retried(site: Site, tmp_path: Path) -> None:
@@ -312,6 +313,114 @@ def test_a_push_rejected_for_another_reason_is_not_retried(site: Site, tmp_path:
         publish(site.settings(), [make_artifact(tmp_path, "1.0.0")])
     assert "protected branch" in failed.value.output
     assert site.tip() == tip
+
+
+# --------------------------------------------------------------------------- what is pushed
+
+
+def test_who_commits_comes_from_the_environment(site: Site, tmp_path: Path) -> None:
+    site.seed({"README.md": b"pages\n"})
+    environ = {"GIT_AUTHOR_NAME": "Rel Eng", "GIT_AUTHOR_EMAIL": "releng@example.invalid"}
+    pages.publish_index(
+        site.settings(), [make_artifact(tmp_path, "1.0.0")], url_for=release_url, environ=environ
+    )
+    shown = git(
+        "--git-dir", str(site.origin), "log", "-1", "--format=%an <%ae>|%cn <%ce>|%B", "gh-pages"
+    )
+    assert shown.split("|") == [
+        "Rel Eng <releng@example.invalid>",
+        "Rel Eng <releng@example.invalid>",
+        "Release demo 1.0.0\n\nPublished by chartship.",
+    ]
+    pages.update_file(site.settings(), "NOTICE", lambda old: "moved\n", subject="Move", environ={})
+    shown = git(
+        "--git-dir", str(site.origin), "log", "-1", "--format=%an <%ae>|%cn <%ce>|%B", "gh-pages"
+    )
+    default = f"{pages.DEFAULT_NAME} <{pages.DEFAULT_EMAIL}>"
+    assert shown.split("|") == [default, default, "Move\n\nPublished by chartship."]
+
+
+def test_the_pushed_tip_is_read_back(site: Site, tmp_path: Path) -> None:
+    seeded = site.seed({"README.md": b"pages\n"})
+    # Each push is accepted, then the branch is wound back: what is served lacks it.
+    hook = site.origin / "hooks" / "post-receive"
+    hook.write_text("#!/bin/sh\ngit update-ref refs/heads/gh-pages refs/heads/gh-pages^\n")
+    hook.chmod(0o755)
+    with pytest.raises(ChartError, match=r"index\.yaml: read-back: missing on branch gh-pages"):
+        publish(site.settings(), [make_artifact(tmp_path, "1.0.0")])
+    assert site.tip() == seeded
+    hook.unlink()
+    publish(site.settings(), [make_artifact(tmp_path, "1.0.0")])
+    hook.write_text("#!/bin/sh\ngit update-ref refs/heads/gh-pages refs/heads/gh-pages^\n")
+    hook.chmod(0o755)
+    with pytest.raises(ChartError, match=r"read-back: demo 2\.0\.0 is missing on branch gh-pages"):
+        publish(site.settings(), [make_artifact(tmp_path, "2.0.0")])
+
+
+# --------------------------------------------------------------------------- other files
+
+
+def test_update_file_applies_the_change_again_on_a_moved_branch(site: Site) -> None:
+    site.seed({"README.md": b"pages\n"})
+    settings = site.settings()
+    seen: list[str | None] = []
+
+    def stamp(old: str | None) -> str:
+        seen.append(old)
+        return f"{old or ''}notice\n"
+
+    def rival(number: int) -> None:
+        site.seed({"README.md": f"pages {number}\n".encode()}, f"rival {number}")
+
+    racing = RacingRunner(rival, races=2)
+    done = pages.update_file(
+        settings, "README.md", stamp, subject="Add a notice", runner=racing, environ={}
+    )
+    assert seen == ["pages\n", "pages 1\n", "pages 2\n"]
+    assert racing.pushes == 3
+    assert done == pages.FileUpdate("gh-pages", "README.md", True, site.tip())
+    assert done.summary == f"updated README.md on gh-pages (commit {(done.commit or '')[:12]})"
+    assert site.show("README.md") == b"pages 2\nnotice\n"
+
+    # Someone always faster: bounded, and the last rival's README stays.
+    always = RacingRunner(lambda n: rival(n + 2), races=3)
+    with pytest.raises(ToolError, match=r"push of README\.md to branch gh-pages failed") as failed:
+        pages.update_file(
+            settings, "README.md", stamp, subject="Again", runner=always, max_attempts=3
+        )
+    assert "rejected" in failed.value.output
+    assert always.pushes == 3
+    assert site.show("README.md") == b"pages 5\n"
+
+
+def test_update_file_dry_run_and_no_change_push_nothing(site: Site) -> None:
+    site.seed({"README.md": b"pages\n"})
+    settings = site.settings()
+    tip = site.tip()
+    dry = pages.update_file(
+        settings, "README.md", lambda old: "new\n", subject="New", dry_run=True, environ={}
+    )
+    assert (dry.changed, dry.commit, dry.summary) == (
+        True,
+        None,
+        "dry run: would update README.md on gh-pages",
+    )
+    same = pages.update_file(settings, "README.md", lambda old: old or "", subject="Same")
+    assert (same.changed, same.summary) == (False, "README.md on gh-pages is already up to date")
+    absent: list[str | None] = []
+
+    def create(old: str | None) -> str:
+        absent.append(old)
+        return "x\n"
+
+    created = pages.update_file(settings, "NEW.md", create, subject="New", dry_run=True)
+    assert (absent, created.changed) == ([None], True)
+    assert site.tip() == tip
+    for path in ("index.yaml", "a/b.md", "", ".."):
+        with pytest.raises(UsageError, match="refusing to write"):
+            pages.update_file(settings, path, lambda old: "x", subject="No")
+    with pytest.raises(UsageError, match="max_attempts must be at least 1, not 0"):
+        pages.update_file(settings, "README.md", lambda old: "x", subject="No", max_attempts=0)
 
 
 # --------------------------------------------------------------------------- refusals
@@ -337,14 +446,14 @@ def test_a_version_already_indexed_with_another_digest_is_refused(
     assert second.sha256 in message
     assert "branch gh-pages" in message
     assert site.tip() == tip  # nothing half-published: not even 1.1.0
-    assert index.get(site.index_text(), "demo", "1.1.0") is None
+    assert get(site.index_text(), "demo", "1.1.0") is None
 
 
 def test_a_tampered_index_entry_on_the_branch_is_refused(site: Site, tmp_path: Path) -> None:
     one = make_artifact(tmp_path / "a", "1.0.0")
     publish(site.settings(), [one])
     text = site.index_text()
-    site.seed({index.INDEX_FILE: text.replace(one.sha256, "0" * 64).encode()}, "tamper")
+    site.seed({INDEX_FILE: text.replace(one.sha256, "0" * 64).encode()}, "tamper")
     tip = site.tip()
     with pytest.raises(ChartError, match="0" * 64):
         publish(site.settings(), [one])
@@ -363,7 +472,7 @@ def test_a_different_archive_already_on_the_branch_is_refused(site: Site, tmp_pa
 
 
 def test_a_broken_index_on_the_branch_is_refused(site: Site, tmp_path: Path) -> None:
-    site.seed({index.INDEX_FILE: b"apiVersion: v1\nentries: [\n"})
+    site.seed({INDEX_FILE: b"apiVersion: v1\nentries: [\n"})
     tip = site.tip()
     with pytest.raises(ChartError, match="not valid YAML") as refused:
         publish(site.settings(), [make_artifact(tmp_path, "1.0.0")])
@@ -405,7 +514,7 @@ def test_pull_request_branch_leaves_the_pages_branch_alone(site: Site, tmp_path:
     assert site.tip("release/demo-1.0.0") == result.commit
     parent = git("--git-dir", str(site.origin), "rev-parse", "release/demo-1.0.0^")
     assert parent == base
-    assert index.get(site.index_text("release/demo-1.0.0"), "demo", "1.0.0") is not None
+    assert get(site.index_text("release/demo-1.0.0"), "demo", "1.0.0") is not None
 
     with pytest.raises(UsageError, match="already exists"):
         publish(site.settings(), [one], pull_request_branch="release/demo-1.0.0")

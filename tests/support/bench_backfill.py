@@ -42,7 +42,8 @@ from typing import Any
 import yaml
 
 from chartship.artifacts import Artifact
-from chartship.channels.classic import index
+from chartship.channels.classic.entry import entry_for
+from chartship.channels.classic.merge import INDEX_FILE, merge
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
 from tests.support import bench_index
 from tests.support.chartrepo import StaticServer
@@ -156,8 +157,8 @@ def release_history(
         digests[version] = hashlib.sha256(data).hexdigest()
         artifact = Artifact(chart, version, archive, digests[version])
         created = f"2021-{1 + number % 12:02d}-{1 + number % 28:02d}T10:11:12.5Z"
-        entries.append(index.entry_for(artifact, url, created))
-    text, _ = index.merge(None, entries, now="2024-01-01T00:00:00Z")
+        entries.append(entry_for(artifact, url, created))
+    text, _ = merge(None, entries, now="2024-01-01T00:00:00Z")
     return text, digests
 
 
@@ -173,7 +174,7 @@ def serve_classic(base: Path, count: int) -> Iterator[Classic]:
     ):
         versions = tuple(version_of(n) for n in range(count))
         text, _ = release_history(github, versions, base / "archives")
-        (site / index.INDEX_FILE).write_text(text, encoding="utf-8")
+        (site / INDEX_FILE).write_text(text, encoding="utf-8")
         yield Classic(pages.url, CHART, versions, github.api_url, token)
 
 

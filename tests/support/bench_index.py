@@ -6,8 +6,8 @@ entries (many charts, dozens of versions each), builds a real chart archive
 for a new version of one of those charts, and times, best of ``repeat``:
 
 - chartship: a Python process that reads index.yaml, builds the entry from the
-  archive (:func:`chartship.channels.classic.index.entry_for`), merges it
-  (:func:`chartship.channels.classic.index.merge`) and writes the result; the same work is also
+  archive (:func:`chartship.channels.classic.entry.entry_for`), merges it
+  (:func:`chartship.channels.classic.merge.merge`) and writes the result; the same work is also
   timed inside this process, without interpreter start and imports;
 - helm: ``helm repo index <dir holding only the new archive> --merge <old index>``,
   for every pinned helm major.
@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from chartship.artifacts import Artifact
-from chartship.channels.classic import index
+from chartship.channels.classic.entry import entry_for
+from chartship.channels.classic.merge import INDEX_FILE, merge
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -163,7 +164,7 @@ def _chartship_merge(old_index: Path, archive: Path, output: Path) -> None:
     name, version = archive.name.removesuffix(".tgz").rsplit("-", 1)
     artifact = Artifact(name, version, archive, digest)
     text = old_index.read_text(encoding="utf-8")
-    merged, result = index.merge(text, [index.entry_for(artifact, f"{URL}/{archive.name}")])
+    merged, result = merge(text, [entry_for(artifact, f"{URL}/{archive.name}")])
     if result.added != ((name, version),) or result.rewritten:
         raise RuntimeError(f"chartship merge did not add {name} {version} in place: {result}")
     output.write_text(merged, encoding="utf-8")
@@ -308,7 +309,7 @@ def run(
                         "chartship_rss_mb": round(chartship_rss, 1),
                         "helm_rss_mb": round(helm_rss, 1),
                         "chartship_index": ours if workdir is not None else None,
-                        "helm_index": out_dir / index.INDEX_FILE if workdir is not None else None,
+                        "helm_index": out_dir / INDEX_FILE if workdir is not None else None,
                     }
                 )
     return rows

@@ -6,7 +6,8 @@ archives next to it), commits, and pushes without force. When someone else
 published meanwhile the push is rejected as non-fast-forward; the branch is
 fetched again and the same entries are merged on top of the new tip, a few
 times with a short randomised pause. After the push the branch tip is fetched
-back and checked to hold every entry with its digest and URL.
+back and checked to hold every entry with its digest and URL. Other files of
+the branch (the deprecation notice in its README) go through the same loop.
 
 The remote's URL is never put on a command line: it goes into the clone's
 own git config, and any credentials in it are masked in every message.
@@ -14,7 +15,7 @@ own git config, and any credentials in it are masked in every message.
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import logging
 import os
 import re
@@ -23,13 +24,14 @@ import shutil
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chartship.artifacts import Artifact
-from chartship.channels.classic import index
+from chartship.channels.classic.entry import entry_for
+from chartship.channels.classic.merge import INDEX_FILE, MergeResult, get, merge
 from chartship.config import PagesSettings, Settings
 from chartship.errors import ChartError, ToolError, UsageError
 from chartship.package import sha256_file
@@ -238,6 +240,107 @@ def _moved(result: Result) -> bool:
     return "rejected]" in text and any(reason in text for reason in _MOVED)
 
 
+@contextlib.contextmanager
+def _cloned(
+    remote: _Remote, runner: Runner, env: Mapping[str, str] | None = None
+) -> Iterator[_Clone]:
+    """An empty clone set up to fetch from ``remote``, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="chartship-pages-") as tmp:
+        clone = _Clone(Path(tmp) / "pages", runner, remote, env=dict(env or {}))
+        clone.init()
+        yield clone
+
+
+# --------------------------------------------------------------------------- the push loop
+
+
+@dataclass(frozen=True)
+class _Commit:
+    """A change worked out on one tip of the branch, not yet in the work tree."""
+
+    write: Callable[[], object]  # puts the change into the work tree
+    paths: tuple[str, ...]  # what it wrote, relative to the work tree
+    subject: str
+    body: str = "Published by chartship."
+
+
+#: Works a change out on the checked-out tip (None: the branch does not exist
+#: yet): what to commit, or None when the tip has it already. Called once per
+#: attempt, each time on the tip just fetched.
+_Change = Callable[[str | None], _Commit | None]
+
+
+@dataclass(frozen=True)
+class _Pushed:
+    """How the loop ended."""
+
+    changed: bool  # the last tip fetched lacked the change
+    commit: str | None  # the commit pushed; None: nothing (no change, or a dry run)
+    pushes: int  # pushes tried
+    rejections: int  # of them turned away because the branch had moved
+
+
+def _push_change(
+    clone: _Clone,
+    change: _Change,
+    *,
+    base: str,
+    target: str,
+    dry_run: bool,
+    max_attempts: int,
+    failed: str,
+    retry: bool = True,
+    exhausted: str | None = None,
+    again: str | None = None,
+) -> _Pushed:
+    """Fetch ``base``, apply ``change`` to it, commit, and push to ``target`` without force.
+
+    A push turned away because the branch moved is fetched again and ``change``
+    applied to the new tip, at most ``max_attempts`` times with a short
+    randomised pause between (``again``, if given, is logged before each retry);
+    with ``retry`` false it fails at once, as every other refusal does
+    (``"<failed> failed"``). When every attempt was turned away, the error says
+    ``exhausted`` if given. A dry run, or a tip that has the change already,
+    stops before committing.
+    """
+    for attempt in range(1, max_attempts + 1):
+        tip = clone.fetch(base)
+        clone.checkout(tip)
+        planned = change(tip)
+        if planned is None or dry_run:
+            return _Pushed(planned is not None, None, attempt - 1, attempt - 1)
+        planned.write()
+        clone.git("add", "--", *planned.paths)
+        clone.git("commit", "-q", "-m", planned.subject, "-m", planned.body)
+        commit = clone.git("rev-parse", "HEAD").stdout.strip()
+        pushed = clone.push(target)
+        if pushed.returncode == 0:
+            return _Pushed(True, commit, attempt, attempt - 1)
+        if not retry or not _moved(pushed):
+            raise clone.fail(f"{failed} failed", pushed)
+        if attempt == max_attempts:
+            if exhausted is None:
+                raise clone.fail(f"{failed} failed", pushed)
+            raise ToolError(
+                exhausted, argv=pushed.argv, returncode=pushed.returncode, output=pushed.output
+            )
+        if again is not None:
+            log.info(
+                "pages: %s moved while publishing (attempt %d of %d); %s",
+                target,
+                attempt,
+                max_attempts,
+                again,
+            )
+        time.sleep(_random.uniform(0.05, 0.25) * min(attempt, 4))
+    raise AssertionError("unreachable")  # pragma: no cover (max_attempts is at least 1)
+
+
+def _check_attempts(max_attempts: int) -> None:
+    if max_attempts < 1:
+        raise UsageError(f"max_attempts must be at least 1, not {max_attempts}")
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -253,20 +356,20 @@ def _identity(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _message(added: Sequence[tuple[str, str]], archives: Sequence[str]) -> list[str]:
+def _subject(added: Sequence[tuple[str, str]], archives: Sequence[str]) -> str:
     if len(added) == 1:
         subject = f"Release {added[0][0]} {added[0][1]}"
     elif added:
         subject = f"Release {len(added)} charts: " + ", ".join(f"{n} {v}" for n, v in added)
     else:
         subject = "Add chart archives: " + ", ".join(archives)
-    return [subject, "Published by chartship."]
+    return subject
 
 
 def base_url(index_url: str) -> str:
     """The repository URL helm is given: ``index_url`` without a trailing /index.yaml."""
     url = index_url.rstrip("/")
-    suffix = "/" + index.INDEX_FILE
+    suffix = "/" + INDEX_FILE
     return url[: -len(suffix)] if url.endswith(suffix) else url
 
 
@@ -312,16 +415,16 @@ def _verify(
     tip = clone.fetch(branch)
     where = f"branch {branch} of {clone.remote.shown}"
     if tip is None:
-        raise ChartError(f"read-back: {where} does not exist after the push", path=index.INDEX_FILE)
+        raise ChartError(f"read-back: {where} does not exist after the push", path=INDEX_FILE)
     clone.git("checkout", "-q", "--force", "--detach", tip)
     clone.git("clean", "-q", "-f", "-d", "-x")
-    index_file = clone.work / index.INDEX_FILE
+    index_file = clone.work / INDEX_FILE
     if not index_file.is_file():
-        raise ChartError(f"read-back: missing on {where} at {tip[:12]}", path=index.INDEX_FILE)
+        raise ChartError(f"read-back: missing on {where} at {tip[:12]}", path=INDEX_FILE)
     text = index_file.read_text(encoding="utf-8")
     for entry in entries:
         name, version = str(entry["name"]), str(entry["version"])
-        found = index.get(text, name, version)
+        found = get(text, name, version)
         problem = None
         if found is None:
             problem = "is missing"
@@ -332,7 +435,7 @@ def _verify(
         if problem:
             raise ChartError(
                 f"read-back: {name} {version} {problem} on {where} at {tip[:12]}",
-                path=index.INDEX_FILE,
+                path=INDEX_FILE,
             )
     if pages_mode:
         for artifact in artifacts:
@@ -347,6 +450,49 @@ def _verify(
 
 
 # --------------------------------------------------------------------------- publish
+
+
+class _IndexChange:
+    """The entries merged into index.yaml (and the archives placed beside it) on a tip.
+
+    Keeps what it found on the last tip, for the result.
+    """
+
+    def __init__(
+        self,
+        work: Path,
+        entries: Sequence[Mapping[str, Any]],
+        archives: Sequence[Artifact],
+        branch: str,
+        where: str,
+    ) -> None:
+        self.work = work
+        self.entries = entries
+        self.archives = archives  # to place beside index.yaml (packages: pages)
+        self.branch = branch
+        self.where = where  # names the branch in messages
+        self.tip: str | None = None
+        self.merged = MergeResult()
+        self.copied: list[str] = []
+
+    def __call__(self, tip: str | None) -> _Commit | None:
+        self.tip = tip
+        index_file = self.work / INDEX_FILE
+        old = index_file.read_text(encoding="utf-8") if index_file.is_file() else None
+        try:
+            text, self.merged = merge(old, self.entries)
+            self.copied = _place_archives(self.work, self.archives, self.branch)
+        except ChartError as exc:
+            raise ChartError(
+                f"{exc.message} (on {self.where})", path=exc.path, line=exc.line
+            ) from None
+        if not (self.merged.added or self.copied):
+            return None
+        return _Commit(
+            lambda: index_file.write_bytes(text.encode("utf-8")),
+            (INDEX_FILE, *self.copied),
+            _subject(self.merged.added, self.copied),
+        )
 
 
 def publish_index(
@@ -373,8 +519,7 @@ def publish_index(
         raise UsageError("channels.pages is not configured in chartship.yaml")
     if not artifacts:
         raise UsageError("nothing to publish: no chart archives given")
-    if max_attempts < 1:
-        raise UsageError(f"max_attempts must be at least 1, not {max_attempts}")
+    _check_attempts(max_attempts)
     if pull_request_branch is not None and pull_request_branch in ("", pages.branch):
         raise UsageError(
             f"the pull-request branch must be a new branch, not {pull_request_branch!r}"
@@ -387,76 +532,54 @@ def publish_index(
         return archive_url(pages, artifact) if pages_mode else url_for(artifact)
 
     # Built once: a retry merges exactly these entries (same created time) again.
-    entries = [index.entry_for(a, url_of(a)) for a in artifacts]
+    entries = [entry_for(a, url_of(a)) for a in artifacts]
     remote = _remote(settings, pages, runner)
     target = pull_request_branch or pages.branch
-    with tempfile.TemporaryDirectory(prefix="chartship-pages-") as tmp:
-        clone = _Clone(Path(tmp) / "pages", runner, remote, env=_identity(environ))
-        clone.init()
+    with _cloned(remote, runner, _identity(environ)) as clone:
         if pull_request_branch is not None and clone.exists(pull_request_branch):
             raise UsageError(
                 f"branch {pull_request_branch} already exists on {remote.shown}; "
                 "name a new branch for the pull request"
             )
-        for attempt in range(1, max_attempts + 1):
-            tip = clone.fetch(pages.branch)
-            clone.checkout(tip)
-            index_file = clone.work / index.INDEX_FILE
-            old = index_file.read_text(encoding="utf-8") if index_file.is_file() else None
-            where = f"branch {pages.branch} of {remote.shown}"
-            try:
-                text, merged = index.merge(old, entries)
-                copied = _place_archives(clone.work, artifacts, pages.branch) if pages_mode else []
-            except ChartError as exc:
-                raise ChartError(
-                    f"{exc.message} (on {where})", path=exc.path, line=exc.line
-                ) from None
-            result = PagesResult(
-                branch=target,
-                base_branch=pages.branch,
-                remote=remote.shown,
-                added=merged.added,
-                present=merged.present,
-                archives=tuple(copied),
-                attempts=attempt - 1,
-                rejections=attempt - 1,  # every earlier push was turned away
-                created_branch=tip is None,
-                dry_run=dry_run,
-                pull_request=pull_request_branch is not None,
-            )
-            if not result.changed or dry_run:
-                log.info("pages: %s", result.summary)
-                return result
-            index_file.write_bytes(text.encode("utf-8"))
-            clone.git("add", "--", index.INDEX_FILE, *copied)
-            subject, body = _message(merged.added, copied)
-            clone.git("commit", "-q", "-m", subject, "-m", body)
-            commit = clone.git("rev-parse", "HEAD").stdout.strip()
-            pushed = clone.push(target)
-            if pushed.returncode == 0:
-                break
-            if pull_request_branch is not None or not _moved(pushed):
-                raise clone.fail(f"push to branch {target} failed", pushed)
-            if attempt == max_attempts:
-                raise ToolError(
-                    f"push to branch {target} of {remote.shown} was still rejected after "
-                    f"{max_attempts} attempts: others kept publishing meanwhile; nothing of "
-                    "this run was published, run it again",
-                    argv=pushed.argv,
-                    returncode=pushed.returncode,
-                    output=pushed.output,
-                )
-            log.info(
-                "pages: %s moved while publishing (attempt %d of %d); merging again",
-                target,
-                attempt,
-                max_attempts,
-            )
-            time.sleep(_random.uniform(0.05, 0.25) * min(attempt, 4))
-        _verify(clone, target, entries, set(merged.added), artifacts, pages_mode)
-    final = dataclasses.replace(result, commit=commit, attempts=attempt)
-    log.info("pages: %s", final.summary)
-    return final
+        where = f"branch {pages.branch} of {remote.shown}"
+        change = _IndexChange(
+            clone.work, entries, artifacts if pages_mode else (), pages.branch, where
+        )
+        pushed = _push_change(
+            clone,
+            change,
+            base=pages.branch,
+            target=target,
+            dry_run=dry_run,
+            max_attempts=max_attempts,
+            failed=f"push to branch {target}",
+            # A new branch turned away was not moved but taken: merging again cannot help.
+            retry=pull_request_branch is None,
+            exhausted=(
+                f"push to branch {target} of {remote.shown} was still rejected after "
+                f"{max_attempts} attempts: others kept publishing meanwhile; nothing of "
+                "this run was published, run it again"
+            ),
+            again="merging again",
+        )
+        if pushed.commit is not None:
+            _verify(clone, target, entries, set(change.merged.added), artifacts, pages_mode)
+    result = PagesResult(
+        branch=target,
+        base_branch=pages.branch,
+        remote=remote.shown,
+        added=change.merged.added,
+        present=change.merged.present,
+        archives=tuple(change.copied),
+        commit=pushed.commit,
+        attempts=pushed.pushes,
+        rejections=pushed.rejections,
+        created_branch=change.tip is None,
+        dry_run=dry_run,
+        pull_request=pull_request_branch is not None,
+    )
+    log.info("pages: %s", result.summary)
+    return result
 
 
 # --------------------------------------------------------------------------- other files
@@ -500,32 +623,32 @@ def update_file(
     pages = settings.channels.pages
     if pages is None:
         raise UsageError("channels.pages is not configured in chartship.yaml")
-    if "/" in path or path in ("", ".", "..", index.INDEX_FILE):
+    if "/" in path or path in ("", ".", "..", INDEX_FILE):
         raise UsageError(f"refusing to write {path!r} on the pages branch")
+    _check_attempts(max_attempts)
     runner = runner or Runner()
     environ = os.environ if environ is None else environ
     remote = _remote(settings, pages, runner)
-    with tempfile.TemporaryDirectory(prefix="chartship-pages-") as tmp:
-        clone = _Clone(Path(tmp) / "pages", runner, remote, env=_identity(environ))
-        clone.init()
-        for attempt in range(1, max_attempts + 1):
-            clone.checkout(clone.fetch(pages.branch))
-            target = clone.work / path
+    with _cloned(remote, runner, _identity(environ)) as clone:
+        target = clone.work / path
+
+        def change(tip: str | None) -> _Commit | None:
             old = target.read_text(encoding="utf-8") if target.is_file() else None
             new = transform(old)
-            if new == old or dry_run:
-                return FileUpdate(pages.branch, path, new != old, dry_run=dry_run)
-            target.write_text(new, encoding="utf-8")
-            clone.git("add", "--", path)
-            clone.git("commit", "-q", "-m", subject, "-m", "Published by chartship.")
-            commit = clone.git("rev-parse", "HEAD").stdout.strip()
-            pushed = clone.push(pages.branch)
-            if pushed.returncode == 0:
-                return FileUpdate(pages.branch, path, True, commit)
-            if not _moved(pushed) or attempt == max_attempts:
-                raise clone.fail(f"push of {path} to branch {pages.branch} failed", pushed)
-            time.sleep(_random.uniform(0.05, 0.25) * min(attempt, 4))
-    raise AssertionError("unreachable")  # pragma: no cover
+            if new == old:
+                return None
+            return _Commit(lambda: target.write_text(new, encoding="utf-8"), (path,), subject)
+
+        pushed = _push_change(
+            clone,
+            change,
+            base=pages.branch,
+            target=pages.branch,
+            dry_run=dry_run,
+            max_attempts=max_attempts,
+            failed=f"push of {path} to branch {pages.branch}",
+        )
+    return FileUpdate(pages.branch, path, pushed.changed, pushed.commit, dry_run=dry_run)
 
 
 def read_file(settings: Settings, path: str, *, runner: Runner | None = None) -> str | None:
@@ -535,9 +658,7 @@ def read_file(settings: Settings, path: str, *, runner: Runner | None = None) ->
         raise UsageError("channels.pages is not configured in chartship.yaml")
     runner = runner or Runner()
     remote = _remote(settings, pages, runner)
-    with tempfile.TemporaryDirectory(prefix="chartship-pages-") as tmp:
-        clone = _Clone(Path(tmp) / "pages", runner, remote)
-        clone.init()
+    with _cloned(remote, runner) as clone:
         tip = clone.fetch(pages.branch)
         if tip is None:
             return None

@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from chartship.channels.classic import index
+from chartship.channels.classic.merge import INDEX_FILE, load
 from chartship.channels.classic.pages import base_url
 from chartship.errors import ChartError, NotFound, RegistryError, RegistryUnavailable
 from chartship.retrying import TRANSIENT_STATUSES, Budget
@@ -38,7 +38,7 @@ class Entry:
 
 def index_location(index_url: str) -> str:
     """Where index.yaml itself is, given the repository URL or the file's URL."""
-    return f"{base_url(index_url)}/{index.INDEX_FILE}"
+    return f"{base_url(index_url)}/{INDEX_FILE}"
 
 
 def resolve(index_url: str, url: str) -> str:
@@ -48,7 +48,7 @@ def resolve(index_url: str, url: str) -> str:
 
 def _scheme_ok(url: str) -> None:
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise ChartError(f"only http(s) URLs are fetched, not {url!r}", path=index.INDEX_FILE)
+        raise ChartError(f"only http(s) URLs are fetched, not {url!r}", path=INDEX_FILE)
 
 
 def fetch(url: str, *, limit: int, timeout: float, what: str, retry_seconds: float = 10.0) -> bytes:
@@ -107,7 +107,7 @@ def read_index(index_url: str, *, timeout: float) -> tuple[str, list[Entry]]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ChartError("is not UTF-8 text", path=location) from None
-    data = index.load(text, path=location)
+    data = load(text, path=location)
     found: list[Entry] = []
     for chart, listed in (data.get("entries") or {}).items():
         for position, raw_entry in enumerate(listed or []):

@@ -1,0 +1,234 @@
+"""The text scanner: where each chart and each version sits in index.yaml, unparsed.
+
+It finds the ``entries`` mapping, every chart's block and every version's
+item with line-anchored searches, and reads only their one-line ``version``
+and ``digest`` values. It understands block-style YAML as helm, chart-releaser,
+PyYAML and chartship write it; for anything else (flow style, CRLF line
+ends, anchors, ...) it answers None and the caller parses the whole
+document instead (:mod:`chartship.channels.classic.merge`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class Item:
+    start: int
+    end: int
+    version: str
+    digest: str | None
+
+
+@dataclass
+class Block:
+    name: str
+    start: int  # the key line
+    body: int  # the line after it
+    end: int  # the next chart's key line, or the end of entries
+    seq: int = -1  # indentation of its "- " lines; -1: no versions
+    keys: int = -1  # indentation of its entries' keys
+
+
+@dataclass
+class Layout:
+    text: str
+    entries_start: int
+    entries_body: int
+    entries_flow_empty: bool
+    end: int
+    indent: int  # of chart keys; -1: none yet
+    blocks: list[Block]
+    generated: tuple[int, int] | None  # line span
+
+    def block(self, name: str) -> Block | None:
+        for block in self.blocks:
+            if block.name == name:
+                return block
+        return None
+
+
+_TOP_LINE = re.compile(r"\n(?=[^ \n#])")
+_CONTENT_LINE = re.compile(r"\n( *)(?=[^ \n#])")
+_KEY = r"""(?P<key>[A-Za-z0-9_][\w.+/-]*|"[^"\\\n]*"|'[^'\n]*')"""
+_TOP_KEY = re.compile(_KEY + r"[ \t]*:(?:[ \t]+(?P<value>.*?))?[ \t]*$")
+_BARE_KEY = re.compile(_KEY + r"[ \t]*:[ \t]*(?:#.*)?$")
+PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./:+-][\w./:+@=~-]*$")
+
+
+def _scalar(raw: str) -> str | None:
+    """A one-line scalar value as text; None if it is anything more complicated."""
+    raw = raw.strip()
+    if PLAIN_SAFE.match(raw):
+        return raw
+    if " #" in raw and raw[:1] not in ("'", '"'):
+        raw = raw.split(" #", 1)[0].rstrip()
+        if PLAIN_SAFE.match(raw):
+            return raw
+    if raw[:1] in ("'", '"'):
+        try:
+            value = load_with(yaml.CBaseLoader, f"v: {raw}")
+        except yaml.YAMLError:
+            return None
+        if isinstance(value, dict) and isinstance(value.get("v"), str):
+            return str(value["v"])
+    return None
+
+
+def _key_text(key: str) -> str | None:
+    if key[:1] in ("'", '"'):
+        return _scalar(key)
+    return key
+
+
+def _line_end(text: str, pos: int) -> int:
+    end = text.find("\n", pos)
+    return len(text) if end < 0 else end
+
+
+def scan_layout(text: str) -> Layout | None:
+    """Where things are in a helm-style index; None when the layout is not one the
+    scan understands (the caller then parses the whole document instead)."""
+    if "\r" in text or not text.endswith("\n"):
+        return None  # merge() adds a missing final newline before scanning
+    starts = ([0] if text[:1] not in (" ", "\n", "#", "") else []) + [
+        m.end() for m in _TOP_LINE.finditer(text)
+    ]
+    entries: tuple[int, int, bool] | None = None
+    generated: tuple[int, int] | None = None
+    api_version = False
+    entries_end = len(text)
+    seen: set[str] = set()
+    for number, start in enumerate(starts):
+        end = _line_end(text, start)
+        line = text[start:end]
+        if line.startswith("---") and number == 0 and line[3:].strip() in ("", "#"):
+            continue
+        match = _TOP_KEY.match(line)
+        if match is None:
+            return None
+        key = _key_text(match.group("key"))
+        if key is None or key in seen:
+            return None
+        seen.add(key)
+        value = match.group("value") or ""
+        if entries is not None and entries_end == len(text):
+            entries_end = start
+        if key == "entries":
+            if value == "" or value.startswith("#"):
+                entries = (start, end + 1, False)
+            elif re.fullmatch(r"\{\}(?:[ \t]+#.*)?", value):
+                entries = (start, end + 1, True)
+            else:
+                return None
+        elif key == "apiVersion":
+            api_version = bool(_scalar(value))
+        elif key == "generated":
+            generated = (start, end)
+    if entries is None or not api_version:
+        return None
+    entries_start, body, flow_empty = entries
+    layout = Layout(text, entries_start, body, flow_empty, entries_end, -1, [], generated)
+    first = _CONTENT_LINE.search(text, body - 1, entries_end)
+    if first is None:
+        return layout
+    if flow_empty:
+        return None
+    indent = len(first.group(1))
+    if indent == 0 or text.startswith("-", first.end()):
+        return None
+    if indent > 1 and re.compile(rf"\n {{1,{indent - 1}}}(?=[^ \n#])").search(
+        text, body - 1, entries_end
+    ):
+        return None
+    layout.indent = indent
+    key_lines = [
+        m.end() - indent
+        for m in re.compile(rf"\n {{{indent}}}(?=[^ \n#-])").finditer(text, body - 1, entries_end)
+    ]
+    for number, start in enumerate(key_lines):
+        end = _line_end(text, start)
+        match = _BARE_KEY.match(text, start + indent, end)
+        name = _key_text(match.group("key")) if match else None
+        if name is None:
+            return None
+        block_end = key_lines[number + 1] if number + 1 < len(key_lines) else entries_end
+        block = Block(name, start, end + 1, block_end)
+        if not _scan_block(text, block, indent):
+            return None
+        layout.blocks.append(block)
+    return layout
+
+
+def _scan_block(text: str, block: Block, indent: int) -> bool:
+    """Find the block's item indentation and check every item has one version key."""
+    first = _CONTENT_LINE.search(text, block.body - 1, block.end)
+    if first is None:
+        return True
+    seq = len(first.group(1))
+    dash = re.compile(r"- +").match(text, first.end())
+    if seq < indent or dash is None or text[dash.end()] in (" ", "\n", "#"):
+        return False
+    block.seq = seq
+    block.keys = seq + len(dash.group())
+    items = text.count("\n" + " " * seq + "- ", block.body - 1, block.end)
+    versions = text.count("\n" + " " * block.keys + "version:", block.body - 1, block.end)
+    versions += text.count("\n" + " " * seq + dash.group() + "version:", block.body - 1, block.end)
+    return items == versions
+
+
+def _item_value(text: str, item: Item, block: Block, key: str) -> str | bool | None:
+    """The item's ``key`` as text; None when absent; False when the scan cannot tell."""
+    eol = _line_end(text, item.start)
+    head = text[item.start + block.keys : eol]
+    found: list[str] = []
+    if head.startswith(key + ":"):
+        found.append(head[len(key) + 1 :])
+    needle = "\n" + " " * block.keys + key + ":"
+    pos = text.find(needle, item.start, item.end)
+    while pos >= 0:
+        found.append(text[pos + len(needle) : _line_end(text, pos + 1)])
+        pos = text.find(needle, pos + 1, item.end)
+    if not found:
+        return None
+    if len(found) > 1:
+        return False
+    value = _scalar(found[0])
+    return False if value is None else value
+
+
+def scan_items(text: str, block: Block) -> list[Item] | None:
+    if block.seq < 0:
+        return []
+    needle = "\n" + " " * block.seq + "- "
+    starts: list[int] = []
+    pos = text.find(needle, block.body - 1, block.end)
+    while pos >= 0:
+        starts.append(pos + 1)
+        pos = text.find(needle, pos + 1, block.end)
+    items: list[Item] = []
+    for number, start in enumerate(starts):
+        end = starts[number + 1] if number + 1 < len(starts) else block.end
+        item = Item(start, end, "", None)
+        version = _item_value(text, item, block, "version")
+        digest = _item_value(text, item, block, "digest")
+        if not isinstance(version, str) or digest is False:
+            return None
+        item.version = version
+        item.digest = digest if isinstance(digest, str) else None
+        items.append(item)
+    return items
+
+
+def load_with(loader_class: type[yaml.CBaseLoader] | type[yaml.CSafeLoader], text: str) -> Any:
+    """One document with one of the C loaders (both build plain data only)."""
+    loader = loader_class(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
