@@ -184,18 +184,7 @@ def run_migrate_backfill(
     report = backfill_mod.backfill(
         settings, environ=environ, dry_run=dry_run, workers=workers, stream=out
     )
-    if dry_run:
-        for copy in report.copies:
-            print(f"  {copy.chart} {copy.version}: would push {copy.reference}", file=out)
-    for copy in report.failed:
-        print(f"  {copy.chart} {copy.version}: FAILED {copy.message}", file=out)
-    for row in report.inventory.anomalies:
-        for anomaly in row.anomalies:
-            print(
-                f"  {row.chart} {row.version}: not copied, {anomaly.kind}: {anomaly.message}; "
-                f"{anomaly.advice}",
-                file=out,
-            )
+    render.print_backfill(report, out)
     inventory_mod.write_reports(report.inventory, _report_dir(settings, report_dir), "backfill")
     print(report.summary, file=out)
     require_complete(

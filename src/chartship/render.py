@@ -21,6 +21,7 @@ from chartship.channels.github.channel import ReleaseReport
 from chartship.channels.oci.channel import PushReport
 from chartship.github_actions import escape_data, escape_property, in_github_actions
 from chartship.lint import LintReport, Problem
+from chartship.migrate import backfill as backfill_mod
 from chartship.release import pipeline
 from chartship.release.pipeline import Plan, ReleaseResult
 
@@ -164,6 +165,25 @@ def print_index(
     for key in result.added:
         chart, version = key
         print(f"  {chart} {version}: {urls[key]} (sha256 {sha256s[key]})", file=out)
+
+
+# --------------------------------------------------------------------------- migrate
+
+
+def print_backfill(report: backfill_mod.BackfillReport, out: TextIO) -> None:
+    """What a backfill would copy, what failed, and every anomaly it left alone."""
+    if report.dry_run:
+        for copy in report.copies:
+            print(f"  {copy.chart} {copy.version}: would push {copy.reference}", file=out)
+    for copy in report.failed:
+        print(f"  {copy.chart} {copy.version}: FAILED {copy.message}", file=out)
+    for row in report.inventory.anomalies:
+        for anomaly in row.anomalies:
+            print(
+                f"  {row.chart} {row.version}: not copied, {anomaly.kind}: {anomaly.message}; "
+                f"{anomaly.advice}",
+                file=out,
+            )
 
 
 # --------------------------------------------------------------------------- release
