@@ -2,16 +2,21 @@
 
 Helm 3 and helm 4 differ in small ways that matter here (which stream carries
 a message, strictness of Chart.yaml parsing, reproducible archives); callers
-ask :attr:`Helm.major` rather than guessing.
+ask :attr:`Helm.major` rather than guessing. Flags that only some versions
+have are decided in one place, :class:`Capabilities`, from the version helm
+reports, never by trying a flag and reading the error. A helm outside
+:data:`SUPPORTED` is refused before its first real command.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,6 +26,93 @@ from chartship.errors import ToolError
 from chartship.runner import Result, Runner
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
+
+#: The helm versions chartship runs with: from the oldest release tested (3.12)
+#: up to, not including, a helm 5 nobody has tested.
+SUPPORTED = ((3, 12, 0), (5, 0, 0))
+SUPPORTED_TEXT = "helm >= 3.12.0 and < 5.0.0"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What one helm version can be asked to do, by its version alone."""
+
+    version: tuple[int, int, int]
+
+    @property
+    def supported(self) -> bool:
+        low, high = SUPPORTED
+        return low <= self.version < high
+
+    @property
+    def push_plain_http(self) -> bool:
+        """``helm push`` and ``helm pull`` have ``--plain-http`` from 3.13."""
+        return self.version >= (3, 13, 0)
+
+    @property
+    def login_plain_http(self) -> bool:
+        """``helm registry login --plain-http`` exists from 3.18; before, ``--insecure``
+        logs in over plain HTTP once HTTPS has failed."""
+        return self.version >= (3, 18, 0)
+
+    def plain_http_flags(self, host: str, *, login: bool) -> list[str]:
+        """The flags that make this helm speak plain HTTP to ``host``."""
+        if login:
+            return ["--plain-http"] if self.login_plain_http else ["--insecure"]
+        if self.push_plain_http:
+            return ["--plain-http"]
+        if _is_loopback(host):
+            # helm before 3.13 speaks plain HTTP to a loopback registry by itself.
+            return []
+        shown = ".".join(map(str, self.version))
+        raise ToolError(
+            f"helm {shown} cannot reach the registry {host} over plain HTTP (helm push and "
+            "pull have --plain-http from 3.13); use helm >= 3.13 or serve the registry "
+            "over TLS"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+#: ``helm version`` by (binary, size and mtime, runner class): asked once per
+#: process for each binary file, as every step makes its own :class:`Helm`.
+_VERSIONS: dict[tuple[str, tuple[int, int], type[Runner]], str] = {}
+_VERSIONS_LOCK = threading.Lock()
+
+
+def _reported_version(binary: str, identity: tuple[int, int], runner: Runner) -> str:
+    """``helm version`` of one binary file; a binary replaced in place is asked again."""
+    key = (binary, identity, type(runner))
+    with _VERSIONS_LOCK:
+        known = _VERSIONS.get(key)
+    if known is not None:
+        return known
+    try:
+        out = runner.run(
+            [binary, "version", "--template", "{{.Version}}"], what="helm version"
+        ).stdout.strip()
+    except ToolError as exc:
+        raise ToolError(
+            f"{exc.message}; install helm, point the `helm` setting at it, or run "
+            "`python -m chartship.toolchain install` for pinned builds",
+            argv=exc.argv,
+            returncode=exc.returncode,
+            output=exc.output,
+        ) from None
+    if not _VERSION.match(out):
+        raise ToolError(f"cannot read helm's version from {out!r}", argv=[binary])
+    with _VERSIONS_LOCK:
+        _VERSIONS[key] = out
+    return out
 
 
 @dataclass(frozen=True)
@@ -55,6 +147,7 @@ class Helm:
         cwd: Path | None = None,
         timeout: float | None = None,
     ) -> Result:
+        self.require_supported()
         return self.runner.run(
             [self.binary, *args],
             env={**self.env, **(env or {})},
@@ -68,26 +161,36 @@ class Helm:
 
     @cached_property
     def version(self) -> str:
-        """``v3.19.0`` style; asked once per instance."""
+        """``v3.19.0`` style; asked once per process for each binary file."""
+        found = shutil.which(self.binary)
+        path = str(Path(found).resolve()) if found else self.binary
         try:
-            out = self.run(["version", "--template", "{{.Version}}"]).stdout.strip()
-        except ToolError as exc:
-            raise ToolError(
-                f"{exc.message}; install helm, point the `helm` setting at it, or run "
-                "`python -m chartship.toolchain install` for pinned builds",
-                argv=exc.argv,
-                returncode=exc.returncode,
-                output=exc.output,
-            ) from None
-        if not _VERSION.match(out):
-            raise ToolError(f"cannot read helm's version from {out!r}", argv=[self.binary])
-        return out
+            stat = Path(path).stat()
+            identity = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            identity = (0, 0)
+        return _reported_version(path, identity, self.runner)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        match = _VERSION.match(self.version)
+        assert match is not None
+        major, minor, patch = (int(g) for g in match.groups())
+        return Capabilities((major, minor, patch))
 
     @property
     def major(self) -> int:
-        match = _VERSION.match(self.version)
-        assert match is not None
-        return int(match.group(1))
+        return self.capabilities.version[0]
+
+    def require_supported(self) -> None:
+        """Refuse a helm outside :data:`SUPPORTED`, naming the binary and the range."""
+        if not self.capabilities.supported:
+            raise ToolError(
+                f"helm {self.version} at {self.binary} is not supported: chartship needs "
+                f"{SUPPORTED_TEXT}; set the `helm` setting (or --helm) to a supported helm, "
+                "or run `python -m chartship.toolchain install` for pinned builds",
+                argv=[self.binary],
+            )
 
     # ------------------------------------------------------------------ lint
 

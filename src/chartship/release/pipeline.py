@@ -44,6 +44,7 @@ from chartship.errors import (
     Unavailable,
     UsageError,
 )
+from chartship.helm import Helm
 from chartship.release import settle
 from chartship.release.selection import Selection, select, tag_from_environment
 from chartship.runner import Runner
@@ -218,6 +219,9 @@ def plan(
     environ = os.environ if environ is None else environ
     channels = channels_for(settings)
     selection = select(settings, names, tag=tag or tag_from_environment(environ), runner=runner)
+    if selection.chosen:
+        # Before any channel is touched: a helm that cannot do every step does none.
+        Helm(settings.helm_binary, runner=runner).require_supported()
     if not selection.chosen or dry_run:
         return Plan(selection, channels, dry_run, environ)
     connection, repo = _preflight(settings, channels, environ)

@@ -178,10 +178,11 @@ def connect(
     return Connection(oci, target, creds, tls, client)
 
 
-def _tls_flags(tls: Tls, *, login: bool) -> list[str]:
+def _tls_flags(helm: Helm, host: str, tls: Tls, *, login: bool) -> list[str]:
+    """helm's flags for this registry's TLS settings, as this helm version spells them."""
     flags: list[str] = []
     if tls.plain_http:
-        flags.append("--plain-http")
+        flags += helm.capabilities.plain_http_flags(host, login=login)
     if tls.ca_file:
         flags += ["--ca-file", tls.ca_file]
     if tls.cert_file:
@@ -215,7 +216,7 @@ def logged_in(
         while True:
             try:
                 scoped.run(
-                    [*argv, *_tls_flags(tls, login=True)],
+                    [*argv, *_tls_flags(scoped, host, tls, login=True)],
                     stdin=creds.password,
                     secrets=(creds.password,),
                 )
@@ -405,7 +406,11 @@ def push_one(
     except RegistryError as exc:
         return PushOutcome(item, Status.FAILED, f"upload failed: {exc}")
     budget = Budget(client.retry_seconds)
-    argv = ["push", str(item.artifact.archive), target.url, *_tls_flags(tls, login=False)]
+    try:
+        flags = _tls_flags(helm, target.host, tls, login=False)
+    except ToolError as exc:
+        return PushOutcome(item, Status.FAILED, exc.message)
+    argv = ["push", str(item.artifact.archive), target.url, *flags]
     while True:
         try:
             helm.run(argv)
@@ -559,6 +564,7 @@ class OciChannel:
         report = PushReport(target, [], [], dry_run=False)
         runner = self.runner or Runner()
         helm = self.helm or Helm(self.settings.helm_binary, runner=runner)
+        helm.require_supported()
         work = [i for i in plan.items if i.action in ("push", "replace")]
         report.outcomes.extend(o for o in plan.planned if o.item.action in ("skip", "refuse"))
         if work:
