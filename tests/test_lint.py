@@ -11,7 +11,7 @@ import pytest
 from chartship.commands import run_lint
 from chartship.errors import ChecksFailed
 from chartship.lint import LintReport, Problem, lint
-from tests.conftest import Workspace
+from tests.support.builders import Workspace
 
 
 def problems_for(report: LintReport, check: str | None = None) -> list[Problem]:
