@@ -110,7 +110,10 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        started = self._thread.ident is not None
+        # shutdown() waits for the serving loop to notice: without one it would wait forever.
+        if self._thread.is_alive():
+            self._httpd.shutdown()
         if self.track_connections:
             with self._connections_lock:
                 open_now = list(self._connections)
@@ -118,7 +121,8 @@ class BackgroundServer:
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
         self._httpd.server_close()
-        self._thread.join(timeout=self.stop_timeout)
+        if started:
+            self._thread.join(timeout=self.stop_timeout)
 
     def _opened(self, connection: socket.socket) -> None:
         if self.track_connections:
