@@ -5,10 +5,11 @@ For each size it writes a synthetic index in helm's own layout with realistic
 entries (many charts, dozens of versions each), builds a real chart archive
 for a new version of one of those charts, and times, best of ``repeat``:
 
-- chartship: a Python process that reads index.yaml, builds the entry from the
-  archive (:func:`chartship.channels.classic.entry.entry_for`), merges it
-  (:func:`chartship.channels.classic.merge.merge`) and writes the result; the same work is also
-  timed inside this process, without interpreter start and imports;
+- chartship: a Python process (:mod:`tests.support.bench_merge`, which imports
+  chartship only) that reads index.yaml, builds the entry from the archive
+  (:func:`chartship.channels.classic.entry.entry_for`), merges it
+  (:func:`chartship.channels.classic.merge.merge`) and writes the result; the
+  same work is also timed inside this process, without interpreter start and imports;
 - helm: ``helm repo index <dir holding only the new archive> --merge <old index>``,
   for every pinned helm major.
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import os
 import shutil
 import subprocess
@@ -31,10 +31,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from chartship.artifacts import Artifact
-from chartship.channels.classic.entry import entry_for
-from chartship.channels.classic.merge import INDEX_FILE, merge
+from chartship.channels.classic.merge import INDEX_FILE
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
+from tests.support import bench_merge
 from tests.support.builders import (
     TOOLS,
     URL,
@@ -54,17 +53,6 @@ def _helm_env(home: Path) -> dict[str, str]:
         "HELM_CONFIG_HOME": str(home / "config"),
         "HELM_DATA_HOME": str(home / "data"),
     }
-
-
-def _chartship_merge(old_index: Path, archive: Path, output: Path) -> None:
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    name, version = archive.name.removesuffix(".tgz").rsplit("-", 1)
-    artifact = Artifact(name, version, archive, digest)
-    text = old_index.read_text(encoding="utf-8")
-    merged, result = merge(text, [entry_for(artifact, f"{URL}/{archive.name}")])
-    if result.added != ((name, version),) or result.rewritten:
-        raise RuntimeError(f"chartship merge did not add {name} {version} in place: {result}")
-    output.write_text(merged, encoding="utf-8")
 
 
 #: Runs the command given after the number of a pipe to report on, and writes to that
@@ -178,11 +166,11 @@ def run(
             chart = chart_name(max(1, size // VERSIONS_PER_CHART) // 2)
             archive = chart_archive(where / "new", chart, NEW_VERSION)
             ours = where / "chartship-index.yaml"
-            inprocess_s = _best(repeat, _chartship_merge, old_index, archive, ours)
+            inprocess_s = _best(repeat, bench_merge.merge_once, old_index, archive, ours, URL)
             # Whole processes on both sides, interpreter start included, as a CI step runs them.
-            merge_once = [sys.executable, __file__, "--merge-once", str(old_index), str(archive)]
+            merge_once = [sys.executable, bench_merge.__file__, str(old_index), str(archive)]
             chartship_s, chartship_rss = _best_process(
-                repeat, [*merge_once, str(ours)], None, _nothing
+                repeat, [*merge_once, str(ours), URL], None, _nothing
             )
             for version, helm in helms.items():
                 out_dir = where / f"helm-{version}"
@@ -232,11 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("sizes", nargs="*", type=int, default=[15000], help="index entries")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
-    parser.add_argument("--merge-once", nargs=3, metavar=("OLD", "ARCHIVE", "OUT"), type=Path)
     args = parser.parse_args(argv)
-    if args.merge_once:
-        _chartship_merge(*args.merge_once)
-        return 0
     rows = run(args.sizes, repeat=args.repeat)
     print(table(rows))
     return 0
