@@ -5,37 +5,22 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chartship.config import Settings, load_settings
 from chartship.helm import Helm
-from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
+from chartship.toolchain import DEFAULT_HELM_VERSIONS
+from tests.support.builders import REPO, Workspace, git, installed_helm
 from tests.support.chartrepo import StaticServer, serve_upstream
 from tests.support.gpg import Keys, make_keys
 from tests.support.registry import RegistryServer, TlsMaterial, make_tls_material
 from tests.support.sandbox import helm_homes
 
-REPO = Path(__file__).resolve().parents[1]
-TOOLS = REPO / ".tools"
 #: The URL charts/metallb names for its frr-k8s dependency (the sandbox's).
 SANDBOX_UPSTREAM = "http://127.0.0.1:8879/frr-k8s"
-
-
-def installed_helm(version: str) -> Path:
-    path = helm_path(TOOLS, version)
-    if not path.is_file():
-        pytest.fail(
-            f"helm {version} is not installed at {path}; run `python tests/support/provision.py` "
-            "(the `nox -s tests` session does it before pytest)",
-            pytrace=False,
-        )
-    return path
 
 
 @pytest.fixture(autouse=True)
@@ -88,27 +73,19 @@ def static_server_factory() -> Iterator[Any]:
     servers: list[StaticServer] = []
 
     def start(root: Path) -> StaticServer:
-        server = StaticServer(root)
-        server.__enter__()
+        server = StaticServer(root).start()
         servers.append(server)
         return server
 
     yield start
     for server in servers:
-        server.__exit__(None, None, None)
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
     """Two throwaway signing keys, one protected by a passphrase."""
     yield from make_keys(tmp_path_factory)
-
-
-def git(root: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=60
-    )
-    return result.stdout
 
 
 @pytest.fixture(scope="session")
@@ -129,46 +106,6 @@ def _workspace_template(tmp_path_factory: pytest.TempPathFactory, upstream: str)
         archive.unlink()
     (root / ".gitignore").write_text("/dist/\n/charts/*/charts/*.tgz\n")
     return root
-
-
-@dataclass
-class Workspace:
-    """A throwaway git repository holding a copy of this repo's charts."""
-
-    root: Path
-    helm_bin: Path
-    upstream: str
-
-    def settings(self, **overrides: Any) -> Settings:
-        return load_settings(
-            self.root / "chartship.yaml", {"helm": str(self.helm_bin), **overrides}
-        )
-
-    def chart_dir(self, name: str = "metallb") -> Path:
-        return self.root / "charts" / name
-
-    def path(self, relative: str) -> Path:
-        return self.root / relative
-
-    def write(self, relative: str, text: str) -> Path:
-        target = self.root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        return target
-
-    def replace(self, relative: str, old: str, new: str) -> Path:
-        target = self.root / relative
-        text = target.read_text()
-        assert old in text, f"{old!r} not in {relative}"
-        target.write_text(text.replace(old, new, 1))
-        return target
-
-    def git(self, *args: str) -> str:
-        return git(self.root, *args)
-
-    def commit(self, message: str = "change") -> None:
-        self.git("add", "-A")
-        self.git("commit", "-q", "--allow-empty", "-m", message)
 
 
 @pytest.fixture

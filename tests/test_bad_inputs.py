@@ -36,7 +36,6 @@ import pytest
 from chartship.config import load_settings
 from chartship.package import package
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.conftest import REPO, installed_helm
 from tests.support.bad_inputs import (
     CATEGORIES,
     Case,
@@ -45,6 +44,7 @@ from tests.support.bad_inputs import (
     lay_out,
     substitute,
 )
+from tests.support.builders import REPO, installed_helm
 from tests.support.github_standin import GithubStandin
 from tests.support.pages_site import PagesSite
 from tests.support.registry import RegistryServer, TlsMaterial, registry_request

@@ -12,7 +12,7 @@ from chartship.bump import bump
 from chartship.commands import run_bump
 from chartship.errors import ToolError, UsageError, VersionError
 from chartship.helm import Helm
-from tests.conftest import Workspace
+from tests.support.builders import Workspace
 
 METALLB = "charts/metallb/Chart.yaml"
 CRDS = "charts/metallb/charts/crds/Chart.yaml"

@@ -16,8 +16,7 @@ from chartship.commands import run_github_release, run_index
 from chartship.errors import GithubError
 from chartship.helm import Helm
 from chartship.package import package
-from tests.conftest import Workspace
-from tests.test_cli import chartship_cli, combined
+from tests.support.builders import Workspace, chartship_cli, combined, write_channels
 
 REPO = "metallb/metallb"
 DASH = "metallb-dashboards"
@@ -41,24 +40,11 @@ def classic(
     site.mkdir()
     server = static_server_factory(site)
     index_url = f"{server.url}/charts"
-    path = workspace.path("chartship.yaml")
-    path.write_text(
-        path.read_text()
-        + "\n".join(
-            [
-                "",
-                "channels:",
-                "  phase: classic",
-                "  github:",
-                f"    repository: {REPO}",
-                f"    api_url: {github.api_url}",
-                "    throttle: false",
-                "  pages:",
-                f"    index_url: {index_url}",
-                "    branch: gh-pages",
-                "",
-            ]
-        )
+    write_channels(
+        workspace.path("chartship.yaml"),
+        phase="classic",
+        github={"repository": REPO, "api_url": github.api_url, "throttle": False},
+        pages={"index_url": index_url, "branch": "gh-pages"},
     )
     return workspace, origin, index_url
 
@@ -142,10 +128,9 @@ def test_index_command_line_pages_mode(
     origin = tmp_path / "origin.git"
     git("init", "-q", "--bare", str(origin))
     workspace.git("remote", "add", "origin", str(origin))
-    path = workspace.path("chartship.yaml")
-    path.write_text(
-        path.read_text()
-        + "\nchannels:\n  pages:\n    index_url: http://127.0.0.1:9/charts\n    packages: pages\n"
+    write_channels(
+        workspace.path("chartship.yaml"),
+        pages={"index_url": "http://127.0.0.1:9/charts", "packages": "pages"},
     )
     made = package(workspace.settings(), [DASH])[0]
     url = f"http://127.0.0.1:9/charts/{made.archive.name}"

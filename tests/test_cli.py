@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import chartship
-from tests.conftest import Workspace
-
-TIMEOUT = 300
+from tests.support.builders import Workspace, chartship_cli, combined
 
 PROBLEM = re.compile(r"^charts/metallb/Chart\.yaml:(\d+): error: \[chart-yaml\] .+$", re.MULTILINE)
 ANNOTATION = re.compile(
@@ -21,28 +16,6 @@ SHA_LINE = re.compile(
     r"^(\S+) (\S+): \w+ dist/(\S+\.tgz) sha256:([0-9a-f]{64})$",
     re.MULTILINE,
 )
-
-
-def chartship_cli(
-    ws: Workspace, *args: str, env: dict[str, str] | None = None, helm: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """``python -m chartship <args> [--helm <helm_bin>]`` in the workspace root."""
-    argv = [sys.executable, "-m", "chartship", *args]
-    if helm:
-        argv += ["--helm", str(ws.helm_bin)]
-    return subprocess.run(
-        argv,
-        cwd=ws.root,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=TIMEOUT,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def combined(result: subprocess.CompletedProcess[str]) -> str:
-    return result.stdout + result.stderr
 
 
 def version_line(ws: Workspace) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from chartship.config import load_settings
-from tests.conftest import Workspace
+from tests.support.builders import Workspace, combined
 
 TIMEOUT = 300
 
@@ -112,10 +112,6 @@ def listed_tasks(output: str) -> list[str]:
         if line.startswith("  ") and not line.startswith("   "):
             names.append(line.split()[0])
     return names
-
-
-def combined(result: subprocess.CompletedProcess[str]) -> str:
-    return result.stdout + result.stderr
 
 
 def break_version(ws: Workspace) -> None:

@@ -17,7 +17,7 @@ from chartship.commands import run_github_release
 from chartship.config import Settings
 from chartship.errors import GithubError, PublishIncomplete, UsageError
 from chartship.package import package
-from tests.conftest import Workspace
+from tests.support.builders import Workspace, write_channels
 from tests.support.gpg import Keys, sign_env
 
 REPO = "metallb/metallb"
@@ -25,24 +25,13 @@ DASH = "metallb-dashboards"
 
 
 def configure(ws: Workspace, github: Any, **extra: object) -> Settings:
-    options: dict[str, object] = {
-        "repository": REPO,
-        "api_url": github.api_url,
-        "throttle": "false",
-        "max_wait": 5,
-        **extra,
-    }
-    lines = [
-        "",
-        "channels:",
-        "  phase: classic",
-        "  github:",
-        *[f"    {k}: {v}" for k, v in options.items()],
-        "  pages:",
-        "    index_url: http://127.0.0.1:9/charts",
-    ]
-    path = ws.path("chartship.yaml")
-    path.write_text(path.read_text() + "\n".join(lines) + "\n")
+    options = {"repository": REPO, "api_url": github.api_url, "throttle": False, "max_wait": 5}
+    write_channels(
+        ws.path("chartship.yaml"),
+        phase="classic",
+        github={**options, **extra},
+        pages={"index_url": "http://127.0.0.1:9/charts"},
+    )
     return ws.settings()
 
 
@@ -259,7 +248,7 @@ def test_dry_run_writes_nothing(workspace: Workspace, github: Any) -> None:
 
 
 def test_make_latest_can_be_enabled(workspace: Workspace, github: Any) -> None:
-    settings = configure(workspace, github, make_latest="true")
+    settings = configure(workspace, github, make_latest=True)
     package(settings, [DASH])
     publish_releases(settings, environ=token(github))
     latest = github.latest_release(REPO)

@@ -17,7 +17,7 @@ import yaml
 from chartship.channels.oci import config_blob as helm_config
 from chartship.channels.oci.registry import RegistryClient, Tls
 from chartship.helm import Helm
-from tests.conftest import Workspace
+from tests.support.builders import Workspace
 from tests.support.registry import RegistryServer
 
 RICH = """\

@@ -25,8 +25,15 @@ from chartship.errors import ChartError
 from chartship.helm import Helm
 from chartship.package import archive_metadata, package
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.conftest import Workspace, installed_helm
 from tests.support import bench_index
+from tests.support.builders import (
+    VERSIONS_PER_CHART,
+    Workspace,
+    chart_archive,
+    chart_name,
+    installed_helm,
+    synthetic_index,
+)
 from tests.support.chartrepo import StaticServer
 
 ServerFactory = Callable[[Path], StaticServer]
@@ -452,8 +459,8 @@ def test_merge_into_15000_entries_touches_one_chart_only(tmp_path: Path) -> None
 
     How fast that is, against helm, is measured by ``nox -s bench``, not here.
     """
-    old_text = bench_index.synthetic_index(15000)
-    archive = bench_index.chart_archive(tmp_path, bench_index.chart_name(150), "99.0.0")
+    old_text = synthetic_index(15000)
+    archive = chart_archive(tmp_path, chart_name(150), "99.0.0")
     entry = entry_for(artifact(archive), f"{URL}/{archive.name}")
     new_text, result = merge(old_text, [entry])
     assert result.added == (("chart-0150", "99.0.0"),)
@@ -504,4 +511,4 @@ def test_bench_runs_and_both_indexes_serve_the_new_entry(
             out = reader.run(["search", "repo", chart, "--versions", "-o", "json"])
             found = [r["version"] for r in json.loads(out.stdout) if r["name"] == chart]
             assert found[0] == "99.0.0", found
-            assert len(found) == bench_index.VERSIONS_PER_CHART + 1
+            assert len(found) == VERSIONS_PER_CHART + 1

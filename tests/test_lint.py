@@ -11,7 +11,7 @@ import pytest
 from chartship.commands import run_lint
 from chartship.errors import ChecksFailed
 from chartship.lint import LintReport, Problem, lint
-from tests.conftest import Workspace
+from tests.support.builders import Workspace
 
 
 def problems_for(report: LintReport, check: str | None = None) -> list[Problem]:
@@ -20,6 +20,19 @@ def problems_for(report: LintReport, check: str | None = None) -> list[Problem]:
 
 def rel(ws: Workspace, problem: Problem) -> str:
     return str(problem.path.relative_to(ws.root))
+
+
+def line_of(path: Path, text: str, occurrence: int = 1) -> int:
+    """The number of the ``occurrence``-th line of ``path`` that, stripped, starts with ``text``."""
+    lines = path.read_text().splitlines()
+    found = [n for n, line in enumerate(lines, 1) if line.strip().startswith(text)]
+    assert len(found) >= occurrence, f"{text!r} not {occurrence} time(s) in {path}"
+    return found[occurrence - 1]
+
+
+def located(ws: Workspace, problem: Problem) -> tuple[str, int | None]:
+    """Where a problem is reported: the file relative to the workspace, and the line."""
+    return rel(ws, problem), problem.line
 
 
 def test_clean_charts_pass(workspace: Workspace) -> None:
@@ -56,8 +69,12 @@ def test_missing_name_and_version(workspace: Workspace) -> None:
         line for line in text.splitlines() if not line.startswith(("name:", "version:"))
     )
     path.write_text(text + "\n")
-    messages = {p.message for p in lint(workspace.settings()).problems}
+    problems = lint(workspace.settings()).problems
+    messages = {p.message for p in problems}
     assert {"name is missing", "version is missing"} <= messages
+    # A key that is absent has no line of its own: the file's first line is named.
+    missing = [p for p in problems if p.message in ("name is missing", "version is missing")]
+    assert {located(workspace, p) for p in missing} == {("charts/metallb-dashboards/Chart.yaml", 1)}
 
 
 @pytest.mark.parametrize("bad", ["1.2", "v1.2.3", "1.2.3.4", "01.2.3"])
@@ -68,6 +85,7 @@ def test_non_semver_version(workspace: Workspace, bad: str) -> None:
     assert len(found) == 1
     assert bad in found[0].message
     assert "SemVer" in found[0].message
+    assert rel(workspace, found[0]) == "charts/metallb-dashboards/Chart.yaml"
     version_line = next(
         n
         for n, line in enumerate(
@@ -83,9 +101,16 @@ def test_name_must_match_directory(workspace: Workspace) -> None:
         "charts/metallb-dashboards/Chart.yaml", "name: metallb-dashboards", "name: dashboards"
     )
     report = lint(workspace.settings(), ["metallb-dashboards"])
-    assert any(
-        "'dashboards' differs from its directory 'metallb-dashboards'" in p.message
+    differs = [
+        p
         for p in report.problems
+        if "'dashboards' differs from its directory 'metallb-dashboards'" in p.message
+    ]
+    assert len(differs) == 1
+    chart_yaml = workspace.chart_dir("metallb-dashboards") / "Chart.yaml"
+    assert located(workspace, differs[0]) == (
+        "charts/metallb-dashboards/Chart.yaml",
+        line_of(chart_yaml, "name: dashboards"),
     )
 
 
@@ -97,10 +122,25 @@ def test_api_version_kube_version_and_app_version(workspace: Workspace) -> None:
     ]
     lines.append('kubeVersion: ">== banana"')
     path.write_text("\n".join(lines) + "\n")
-    messages = [p.message for p in lint(workspace.settings(), ["metallb-dashboards"]).problems]
+    problems = lint(workspace.settings(), ["metallb-dashboards"]).problems
+    messages = [p.message for p in problems]
     assert any("apiVersion must be v2" in m for m in messages)
     assert any("kubeVersion '>== banana' is not a valid version constraint" in m for m in messages)
     assert "appVersion is missing" in messages
+    where = {
+        fragment: {located(workspace, p) for p in problems if fragment in p.message}
+        for fragment in (
+            "apiVersion must be v2",
+            "kubeVersion '>== banana'",
+            "appVersion is missing",
+        )
+    }
+    chart_yaml = "charts/metallb-dashboards/Chart.yaml"
+    assert where == {
+        "apiVersion must be v2": {(chart_yaml, line_of(path, "apiVersion: v1"))},
+        "kubeVersion '>== banana'": {(chart_yaml, line_of(path, "kubeVersion:"))},
+        "appVersion is missing": {(chart_yaml, 1)},
+    }
 
 
 def test_duplicate_key_in_chart_yaml(workspace: Workspace) -> None:
@@ -108,6 +148,12 @@ def test_duplicate_key_in_chart_yaml(workspace: Workspace) -> None:
     path.write_text(path.read_text() + "version: 1.2.0\n")
     report = lint(workspace.settings(), ["metallb-dashboards"])
     assert any(p.message == "key version appears twice" for p in report.problems)
+    (twice,) = [p for p in report.problems if p.message == "key version appears twice"]
+    # The second occurrence is the one to remove.
+    assert located(workspace, twice) == (
+        "charts/metallb-dashboards/Chart.yaml",
+        line_of(path, "version:", occurrence=2),
+    )
 
 
 def test_values_breaking_the_schema_name_file_and_line(workspace: Workspace) -> None:
@@ -151,6 +197,7 @@ def test_malformed_values_file(workspace: Workspace) -> None:
     assert broken
     assert broken[0].line == 1
     assert "malformed YAML" in broken[0].message
+    assert rel(workspace, broken[0]) == "charts/metallb-dashboards/ci/broken-values.yaml"
 
 
 def test_malformed_schema(workspace: Workspace) -> None:
@@ -160,6 +207,10 @@ def test_malformed_schema(workspace: Workspace) -> None:
         p.check == "schema" and p.line == 2 and "malformed JSON" in p.message
         for p in report.problems
     )
+    malformed = [p for p in report.problems if "malformed JSON" in p.message]
+    assert [located(workspace, p) for p in malformed] == [
+        ("charts/metallb-dashboards/values.schema.json", 2)
+    ]
 
 
 def test_unreachable_dependency_repository(workspace: Workspace) -> None:
@@ -173,12 +224,21 @@ def test_unreachable_dependency_repository(workspace: Workspace) -> None:
     )
     text = (workspace.chart_dir() / "Chart.yaml").read_text().splitlines()
     assert "127.0.0.1:9" in text[deps[0].line - 1]  # type: ignore[operator]
+    assert located(workspace, deps[0]) == (
+        "charts/metallb/Chart.yaml",
+        line_of(workspace.chart_dir() / "Chart.yaml", "repository: http://127.0.0.1:9/"),
+    )
 
 
 def test_dependency_version_missing_from_repository(workspace: Workspace) -> None:
-    workspace.replace("charts/metallb/Chart.yaml", "version: 0.0.16", "version: 9.9.9")
+    chart_yaml = workspace.replace("charts/metallb/Chart.yaml", "version: 0.0.16", "version: 9.9.9")
     report = lint(workspace.settings(), ["metallb"])
     assert any("has no version 9.9.9 (it has 0.0.16)" in p.message for p in report.problems)
+    (missing,) = [p for p in report.problems if "has no version 9.9.9" in p.message]
+    assert located(workspace, missing) == (
+        "charts/metallb/Chart.yaml",
+        line_of(chart_yaml, "version: 9.9.9"),
+    )
 
 
 def test_local_dependency_must_exist(workspace: Workspace) -> None:
@@ -187,6 +247,14 @@ def test_local_dependency_must_exist(workspace: Workspace) -> None:
     shutil.rmtree(workspace.chart_dir() / "charts" / "crds")
     report = lint(workspace.settings(), ["metallb"])
     assert any("dependency crds declares no repository" in p.message for p in report.problems)
+    (absent,) = [
+        p for p in report.problems if "dependency crds declares no repository" in p.message
+    ]
+    # The dependency's entry in the parent's Chart.yaml is what names it.
+    assert located(workspace, absent) == (
+        "charts/metallb/Chart.yaml",
+        line_of(workspace.chart_dir() / "Chart.yaml", "- name: crds"),
+    )
 
 
 def test_lockstep_subchart_versions(workspace: Workspace) -> None:
@@ -197,6 +265,7 @@ def test_lockstep_subchart_versions(workspace: Workspace) -> None:
     lockstep = problems_for(report, "lockstep")
     assert [p.path for p in lockstep] == [crds]
     assert "parent chart metallb is at 0.0.0" in lockstep[0].message
+    assert lockstep[0].line == line_of(crds, "version: 0.0.1")
 
 
 def test_version_increment_against_release_tag(workspace: Workspace) -> None:
@@ -207,6 +276,11 @@ def test_version_increment_against_release_tag(workspace: Workspace) -> None:
     report = lint(settings, ["metallb-dashboards"])
     (problem,) = problems_for(report, "version-increment")
     assert "changed since its release 1.2.0 (tag metallb-dashboards-chart-1.2.0)" in problem.message
+    chart_yaml = workspace.chart_dir("metallb-dashboards") / "Chart.yaml"
+    assert located(workspace, problem) == (
+        "charts/metallb-dashboards/Chart.yaml",
+        line_of(chart_yaml, "version: 1.2.0"),
+    )
     workspace.replace("charts/metallb-dashboards/Chart.yaml", "version: 1.2.0", "version: 1.2.1")
     assert lint(settings, ["metallb-dashboards"]).ok
 
@@ -241,6 +315,17 @@ def test_every_problem_is_reported_at_once(workspace: Workspace) -> None:
         ("metallb", "lockstep"),
         ("metallb", "schema"),
     } <= checks
+    dashboards = workspace.chart_dir("metallb-dashboards") / "Chart.yaml"
+    crds = workspace.chart_dir() / "charts" / "crds" / "Chart.yaml"
+    assert {
+        (p.check, *located(workspace, p))
+        for p in report.problems
+        if p.check in ("chart-yaml", "lockstep", "schema")
+    } == {
+        ("chart-yaml", "charts/metallb-dashboards/Chart.yaml", line_of(dashboards, "version:")),
+        ("lockstep", "charts/metallb/charts/crds/Chart.yaml", line_of(crds, "version:")),
+        ("schema", "charts/metallb/ci/typo-values.yaml", 2),
+    }
 
 
 def test_output_lines_and_github_annotations(workspace: Workspace) -> None:
@@ -261,6 +346,15 @@ def test_output_lines_and_github_annotations(workspace: Workspace) -> None:
     assert plain[0].startswith("charts/metallb-dashboards/Chart.yaml:")
     assert ": error: [chart-yaml] version '1.2' is not a SemVer 2 version" in plain[0]
     assert annotations[0].startswith("::error file=charts/metallb-dashboards/Chart.yaml,line=")
+    # The README's shape, `file:line: error: [check] message`, with the version's line.
+    line = line_of(workspace.chart_dir("metallb-dashboards") / "Chart.yaml", "version:")
+    assert plain[0].startswith(
+        f"charts/metallb-dashboards/Chart.yaml:{line}: error: [chart-yaml] "
+        "version '1.2' is not a SemVer 2 version"
+    )
+    assert annotations[0].startswith(
+        f"::error file=charts/metallb-dashboards/Chart.yaml,line={line},"
+    )
     assert "title=chartship chart-yaml::" in annotations[0]
     # Without GitHub Actions there are no workflow commands.
     quiet = io.StringIO()
@@ -278,6 +372,10 @@ def test_schema_file_is_json_schema_draft7_by_default(workspace: Workspace) -> N
     workspace.write("charts/metallb-dashboards/ci/extra-values.yaml", "extra: notanumber\n")
     report = lint(workspace.settings(), ["metallb-dashboards"])
     assert any(p.check == "schema" and p.path.name == "extra-values.yaml" for p in report.problems)
+    extra = [p for p in report.problems if p.check == "schema"]
+    assert [located(workspace, p) for p in extra] == [
+        ("charts/metallb-dashboards/ci/extra-values.yaml", 1)
+    ]
 
 
 def test_missing_chart_yaml_directory_is_not_a_chart(workspace: Workspace, tmp_path: Path) -> None:

@@ -35,8 +35,7 @@ from chartship.helm import Helm
 from chartship.migrate.backfill import backfill, created_epoch
 from chartship.migrate.inventory import take_inventory
 from chartship.migrate.phases import NOTICE_START
-from tests.conftest import Workspace
-from tests.support import bench_index
+from tests.support.builders import Workspace, chart_archive, write_channels
 from tests.support.chartrepo import StaticServer
 from tests.support.registry import RegistryServer
 
@@ -148,7 +147,7 @@ def index_text(entries: list[dict[str, Any]]) -> str:
 
 
 def _archive(directory: Path, version: str) -> Artifact:
-    archive = bench_index.chart_archive(directory / version, CHART, version)
+    archive = chart_archive(directory / version, CHART, version)
     return Artifact(CHART, version, archive, hashlib.sha256(archive.read_bytes()).hexdigest())
 
 
@@ -167,26 +166,12 @@ def history(
     origin = tmp_path / "origin.git"
     git("init", "-q", "--bare", str(origin))
     workspace.git("remote", "add", "origin", str(origin))
-    path = workspace.path("chartship.yaml")
-    path.write_text(
-        path.read_text()
-        + "\n".join(
-            [
-                "",
-                "channels:",
-                "  phase: dual",
-                "  github:",
-                f"    repository: {REPO}",
-                f"    api_url: {github.api_url}",
-                "    throttle: false",
-                "  pages:",
-                f"    index_url: {server.url}",
-                "  oci:",
-                f"    repository: {registry.oci_base('charts')}",
-                "    plain_http: true",
-                "",
-            ]
-        )
+    write_channels(
+        workspace.path("chartship.yaml"),
+        phase="dual",
+        github={"repository": REPO, "api_url": github.api_url, "throttle": False},
+        pages={"index_url": server.url},
+        oci={"repository": registry.oci_base("charts"), "plain_http": True},
     )
     made = History(workspace, registry, github, site, origin)
     entries = []
@@ -393,11 +378,11 @@ def test_hostile_archives_are_refused_and_never_pushed(
     site = tmp_path / "site"
     site.mkdir()
     server = static_server_factory(site)
-    path = workspace.path("chartship.yaml")
-    path.write_text(
-        path.read_text() + f"\nchannels:\n  phase: dual\n  pages:\n    index_url: {server.url}\n"
-        "    packages: pages\n"
-        f"  oci:\n    repository: {registry.oci_base('charts')}\n    plain_http: true\n"
+    write_channels(
+        workspace.path("chartship.yaml"),
+        phase="dual",
+        pages={"index_url": server.url, "packages": "pages"},
+        oci={"repository": registry.oci_base("charts"), "plain_http": True},
     )
     good = _archive(tmp_path, "1.0.0")
     (site / good.archive.name).write_bytes(good.archive.read_bytes())

@@ -19,7 +19,7 @@ from chartship.config import Settings
 from chartship.errors import ChartError, ToolError, UsageError, VersionError
 from chartship.helm import Helm
 from chartship.package import package
-from tests.conftest import Workspace
+from tests.support.builders import Workspace
 from tests.support.gpg import PASSPHRASE, Keys, sign_env
 
 WRONG_PASSPHRASE = "not the passphrase 91c2"

@@ -21,7 +21,7 @@ from chartship.config import Settings, load_settings
 from chartship.errors import ChartError, ToolError, UsageError
 from chartship.helm import Helm
 from chartship.runner import Result, Runner
-from tests.support import bench_index
+from tests.support.builders import chart_archive, write_channels
 from tests.support.chartrepo import StaticServer
 
 ServerFactory = Callable[[Path], StaticServer]
@@ -35,7 +35,7 @@ def git(*args: str, cwd: Path | None = None) -> str:
 
 
 def make_artifact(directory: Path, version: str, name: str = "demo") -> Artifact:
-    archive = bench_index.chart_archive(directory / version, name, version)
+    archive = chart_archive(directory / version, name, version)
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     return Artifact(name, version, archive, digest)
 
@@ -99,8 +99,9 @@ def site(tmp_path: Path) -> Site:
     project = tmp_path / "project"
     project.mkdir()
     # packages: releases needs the GitHub channel configured; these tests never call it.
-    (project / "chartship.yaml").write_text(
-        "channels:\n  github:\n    repository: o/r\n    api_url: http://127.0.0.1:9/api\n"
+    write_channels(
+        project / "chartship.yaml",
+        github={"repository": "o/r", "api_url": "http://127.0.0.1:9/api"},
     )
     git("init", "-q", "-b", "main", str(project))
     git("remote", "add", "origin", str(origin), cwd=project)
@@ -433,7 +434,7 @@ def test_a_version_already_indexed_with_another_digest_is_refused(
     publish(site.settings(), [first])
     tip = site.tip()
     # Same version, different bytes (a re-packaged or tampered archive).
-    rebuilt = bench_index.chart_archive(tmp_path / "b", "demo", "1.0.0")
+    rebuilt = chart_archive(tmp_path / "b", "demo", "1.0.0")
     rebuilt.write_bytes(rebuilt.read_bytes() + b"\0")
     second = Artifact("demo", "1.0.0", rebuilt, hashlib.sha256(rebuilt.read_bytes()).hexdigest())
     fresh = make_artifact(tmp_path / "a", "1.1.0")

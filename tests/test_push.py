@@ -26,29 +26,20 @@ from chartship.config import Settings
 from chartship.errors import ChartError, PublishIncomplete, RegistryError, VersionError
 from chartship.helm import Helm
 from chartship.package import package
-from tests.conftest import Workspace
+from tests.support.builders import Workspace, write_channels
 from tests.support.gpg import Keys, sign_env
 from tests.support.registry import RegistryServer, get_manifest, list_tags
 
 DASH = "metallb-dashboards"
 
 
-def configure(ws: Workspace, server: RegistryServer, **extra: str) -> Settings:
-    lines = [
-        "",
-        "channels:",
-        "  phase: oci-only",
-        "  oci:",
-        f"    repository: {server.oci_base('charts')}",
-        "    retry_seconds: 2",
-    ]
+def configure(ws: Workspace, server: RegistryServer, **extra: object) -> Settings:
+    oci: dict[str, object] = {"repository": server.oci_base("charts"), "retry_seconds": 2}
     if server.scheme == "http":
-        lines.append("    plain_http: true")
+        oci["plain_http"] = True
     elif server.ca_file is not None:
-        lines.append(f"    ca_file: {server.ca_file}")
-    lines += [f"    {key}: {value}" for key, value in extra.items()]
-    path = ws.path("chartship.yaml")
-    path.write_text(path.read_text() + "\n".join(lines) + "\n")
+        oci["ca_file"] = str(server.ca_file)
+    write_channels(ws.path("chartship.yaml"), phase="oci-only", oci={**oci, **extra})
     return ws.settings()
 
 
@@ -196,7 +187,7 @@ def test_build_metadata_and_prerelease_round_trip(
 def test_many_versions_pushed_concurrently_one_refusal_does_not_stop_the_rest(
     workspace: Workspace, registry: RegistryServer
 ) -> None:
-    settings = configure(workspace, registry, workers="3")
+    settings = configure(workspace, registry, workers=3)
     versions = ["1.3.0", "1.3.1", "1.3.2", "1.3.3", "1.4.0"]
     archives = {v: packaged(workspace, settings, version=v) for v in versions}
     # Someone already published 1.3.1 with other bytes.

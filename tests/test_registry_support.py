@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.conftest import installed_helm
+from tests.support.builders import installed_helm
 from tests.support.chartrepo import UPSTREAM_CHARTS
 from tests.support.registry import (
     HELM_CHART_LAYER,

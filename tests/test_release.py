@@ -23,7 +23,7 @@ from chartship.errors import (
     UsageError,
     VersionError,
 )
-from tests.conftest import Workspace
+from tests.support.builders import Workspace
 from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox, sha256
 
 VERSION = "0.16.0"

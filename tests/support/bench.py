@@ -26,8 +26,9 @@ from typing import Any
 from chartship.helm import Helm
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support import bench_backfill, bench_index, bench_noop
+from tests.support.builders import REPO
 
-README = bench_index.REPO / "README.md"
+README = REPO / "README.md"
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
 

@@ -27,7 +27,6 @@ only up to ``loop_max`` versions and extrapolated (and labelled so) beyond.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import shlex
@@ -41,11 +40,10 @@ from typing import Any
 
 import yaml
 
-from chartship.artifacts import Artifact
-from chartship.channels.classic.entry import entry_for
-from chartship.channels.classic.merge import INDEX_FILE, merge
+from chartship.channels.classic.merge import INDEX_FILE
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
 from tests.support import bench_index
+from tests.support.builders import RELEASE_TAG, TOOLS, channels, release_history
 from tests.support.chartrepo import StaticServer
 from tests.support.github_standin import GithubStandin
 from tests.support.registry import RegistryServer, list_tags
@@ -54,7 +52,6 @@ from tests.support.sandbox import helm_homes
 CHART = "metallb"
 REPOSITORY = "metallb/metallb"
 NAMESPACE = "charts"
-RELEASE_TAG = "{name}-chart-{version}"
 #: chartship's default (``channels.oci.workers``); the table says which value it ran with.
 DEFAULT_WORKERS = 4
 DEFAULT_SIZES = (10, 100, 1000)
@@ -81,7 +78,7 @@ def local_environment(helm_home: Path) -> dict[str, str]:
 
 
 def pinned_helms(versions: Sequence[str]) -> dict[str, Path]:
-    helms = {v: helm_path(bench_index.TOOLS, v) for v in versions}
+    helms = {v: helm_path(TOOLS, v) for v in versions}
     missing = [str(p) for p in helms.values() if not p.is_file()]
     if missing:
         raise RuntimeError(f"helm not installed: {', '.join(missing)} (tests/support/provision.py)")
@@ -133,35 +130,6 @@ class Classic:
     github_token: str
 
 
-def release_history(
-    github: GithubStandin,
-    versions: Sequence[str],
-    scratch: Path,
-    *,
-    repository: str = REPOSITORY,
-    chart: str = CHART,
-) -> tuple[str, dict[str, str]]:
-    """Release each version on the stand-in with its archive as the asset.
-
-    The index.yaml text listing them all (URLs at the assets, ``created`` times
-    spread over a year), and each version's sha256."""
-    entries = []
-    digests: dict[str, str] = {}
-    for number, version in enumerate(versions):
-        archive = bench_index.chart_archive(scratch, chart, version)
-        data = archive.read_bytes()
-        tag = RELEASE_TAG.format(name=chart, version=version)
-        release = github.create_release(repository, tag, make_latest="false")
-        github.add_asset(release, archive.name, data)
-        url = f"{github.api_url}/download/{repository}/{tag}/{archive.name}"
-        digests[version] = hashlib.sha256(data).hexdigest()
-        artifact = Artifact(chart, version, archive, digests[version])
-        created = f"2021-{1 + number % 12:02d}-{1 + number % 28:02d}T10:11:12.5Z"
-        entries.append(entry_for(artifact, url, created))
-    text, _ = merge(None, entries, now="2024-01-01T00:00:00Z")
-    return text, digests
-
-
 @contextlib.contextmanager
 def serve_classic(base: Path, count: int) -> Iterator[Classic]:
     """``count`` versions of one chart: index.yaml on a static site, archives on releases."""
@@ -173,7 +141,7 @@ def serve_classic(base: Path, count: int) -> Iterator[Classic]:
         StaticServer(site) as pages,
     ):
         versions = tuple(version_of(n) for n in range(count))
-        text, _ = release_history(github, versions, base / "archives")
+        text, _ = release_history(github, versions, base / "archives", repository=REPOSITORY)
         (site / INDEX_FILE).write_text(text, encoding="utf-8")
         yield Classic(pages.url, CHART, versions, github.api_url, token)
 
@@ -188,13 +156,13 @@ def chartship_argv(
     config = {
         "helm": str(helm),
         "release": {"tag": RELEASE_TAG},
-        "channels": {
-            "phase": "dual",
+        "channels": channels(
+            phase="dual",
             # The stand-in is local and never rate-limits, so no spacing of requests.
-            "github": {"repository": REPOSITORY, "api_url": classic.github_api, "throttle": False},
-            "pages": {"index_url": classic.url},
-            "oci": {"repository": registry.oci_base(NAMESPACE), "plain_http": True},
-        },
+            github={"repository": REPOSITORY, "api_url": classic.github_api, "throttle": False},
+            pages={"index_url": classic.url},
+            oci={"repository": registry.oci_base(NAMESPACE), "plain_http": True},
+        ),
     }
     path = workdir / "chartship.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

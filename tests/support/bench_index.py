@@ -5,10 +5,11 @@ For each size it writes a synthetic index in helm's own layout with realistic
 entries (many charts, dozens of versions each), builds a real chart archive
 for a new version of one of those charts, and times, best of ``repeat``:
 
-- chartship: a Python process that reads index.yaml, builds the entry from the
-  archive (:func:`chartship.channels.classic.entry.entry_for`), merges it
-  (:func:`chartship.channels.classic.merge.merge`) and writes the result; the same work is also
-  timed inside this process, without interpreter start and imports;
+- chartship: a Python process (:mod:`tests.support.bench_merge`, which imports
+  chartship only) that reads index.yaml, builds the entry from the archive
+  (:func:`chartship.channels.classic.entry.entry_for`), merges it
+  (:func:`chartship.channels.classic.merge.merge`) and writes the result; the
+  same work is also timed inside this process, without interpreter start and imports;
 - helm: ``helm repo index <dir holding only the new archive> --merge <old index>``,
   for every pinned helm major.
 
@@ -20,134 +21,29 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
-import io
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from chartship.artifacts import Artifact
-from chartship.channels.classic.entry import entry_for
-from chartship.channels.classic.merge import INDEX_FILE, merge
+from chartship.channels.classic.merge import INDEX_FILE
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
+from tests.support import bench_merge
+from tests.support.builders import (
+    TOOLS,
+    URL,
+    VERSIONS_PER_CHART,
+    chart_archive,
+    chart_name,
+    synthetic_index,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-TOOLS = REPO / ".tools"
-URL = "https://charts.example.invalid/releases"
-VERSIONS_PER_CHART = 50
 NEW_VERSION = "99.0.0"
-
-_ENTRY = """\
-  - annotations:
-      artifacthub.io/changes: |
-        - kind: changed
-          description: Release {version} of {name}
-      artifacthub.io/license: Apache-2.0
-    apiVersion: v2
-    appVersion: v{version}
-    created: "2024-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:05{fraction}Z"
-    dependencies:
-    - condition: crds.enabled
-      name: crds
-      repository: ""
-      version: {version}
-    description: A network load-balancer implementation for Kubernetes using standard
-      routing protocols
-    digest: {digest}
-    home: https://metallb.universe.tf
-    icon: https://metallb.universe.tf/images/logo/metallb-blue.png
-    keywords:
-    - load-balancer
-    - bgp
-    kubeVersion: '>= 1.19.0-0'
-    maintainers:
-    - name: {name} maintainers
-      url: https://github.com/example/{name}/blob/main/MAINTAINERS.md
-    name: {name}
-    sources:
-    - https://github.com/example/{name}
-    type: application
-    urls:
-    - {url}/{name}-{version}.tgz
-    version: {version}
-"""
-
-
-def chart_name(number: int) -> str:
-    return f"chart-{number:04d}"
-
-
-def synthetic_index(entries: int) -> str:
-    """An index.yaml of ``entries`` versions, laid out exactly as helm writes one.
-
-    Digests and times are derived from the chart and version: the same size
-    always gives the same bytes.
-    """
-    charts = max(1, entries // VERSIONS_PER_CHART)
-    parts = ["apiVersion: v1\nentries:\n"]
-    for number in range(charts):
-        name = chart_name(number)
-        parts.append(f"  {name}:\n")
-        count = entries // charts + (1 if number < entries % charts else 0)
-        for ordinal in range(count, 0, -1):
-            version = f"{ordinal // 100}.{ordinal // 10 % 10}.{ordinal % 10}"
-            seed = hashlib.sha256(f"{name} {version}".encode()).digest()
-            parts.append(
-                _ENTRY.format(
-                    name=name,
-                    version=version,
-                    url=URL,
-                    digest=hashlib.sha256(seed).hexdigest(),
-                    month=1 + seed[0] % 12,
-                    day=1 + seed[1] % 28,
-                    hour=seed[2] % 24,
-                    minute=seed[3] % 60,
-                    # Go's RFC3339Nano: no trailing zeros, as helm writes it.
-                    fraction=f".{int.from_bytes(seed[4:8], 'big') % 10**9:09d}".rstrip(".0"),
-                )
-            )
-    parts.append('generated: "2024-06-01T00:00:00.123456789Z"\n')
-    return "".join(parts)
-
-
-def chart_files(name: str, version: str) -> dict[str, str]:
-    """The files of a small but complete chart, by path inside the chart directory."""
-    return {
-        "Chart.yaml": (
-            f"apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: v{version}\n"
-            "description: A network load-balancer implementation for Kubernetes\n"
-            "type: application\nkubeVersion: '>= 1.19.0-0'\n"
-            "home: https://metallb.universe.tf\nkeywords: [load-balancer, bgp]\n"
-            f"maintainers:\n- name: {name} maintainers\n"
-            "annotations:\n  artifacthub.io/license: Apache-2.0\n"
-        ),
-        "values.yaml": "replicas: 1\n",
-        "templates/configmap.yaml": (
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
-        ),
-    }
-
-
-def chart_archive(directory: Path, name: str, version: str) -> Path:
-    """A small but complete chart archive, as helm would read it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    archive = directory / f"{name}-{version}.tgz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for relative, text in chart_files(name, version).items():
-            data = text.encode()
-            member = tarfile.TarInfo(f"{name}/{relative}")
-            member.size = len(data)
-            member.mtime = 1_700_000_000
-            member.mode = 0o644
-            tar.addfile(member, io.BytesIO(data))
-    return archive
 
 
 def _helm_env(home: Path) -> dict[str, str]:
@@ -157,17 +53,6 @@ def _helm_env(home: Path) -> dict[str, str]:
         "HELM_CONFIG_HOME": str(home / "config"),
         "HELM_DATA_HOME": str(home / "data"),
     }
-
-
-def _chartship_merge(old_index: Path, archive: Path, output: Path) -> None:
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    name, version = archive.name.removesuffix(".tgz").rsplit("-", 1)
-    artifact = Artifact(name, version, archive, digest)
-    text = old_index.read_text(encoding="utf-8")
-    merged, result = merge(text, [entry_for(artifact, f"{URL}/{archive.name}")])
-    if result.added != ((name, version),) or result.rewritten:
-        raise RuntimeError(f"chartship merge did not add {name} {version} in place: {result}")
-    output.write_text(merged, encoding="utf-8")
 
 
 #: Runs the command given after the number of a pipe to report on, and writes to that
@@ -281,11 +166,11 @@ def run(
             chart = chart_name(max(1, size // VERSIONS_PER_CHART) // 2)
             archive = chart_archive(where / "new", chart, NEW_VERSION)
             ours = where / "chartship-index.yaml"
-            inprocess_s = _best(repeat, _chartship_merge, old_index, archive, ours)
+            inprocess_s = _best(repeat, bench_merge.merge_once, old_index, archive, ours, URL)
             # Whole processes on both sides, interpreter start included, as a CI step runs them.
-            merge_once = [sys.executable, __file__, "--merge-once", str(old_index), str(archive)]
+            merge_once = [sys.executable, bench_merge.__file__, str(old_index), str(archive)]
             chartship_s, chartship_rss = _best_process(
-                repeat, [*merge_once, str(ours)], None, _nothing
+                repeat, [*merge_once, str(ours), URL], None, _nothing
             )
             for version, helm in helms.items():
                 out_dir = where / f"helm-{version}"
@@ -335,11 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("sizes", nargs="*", type=int, default=[15000], help="index entries")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
-    parser.add_argument("--merge-once", nargs=3, metavar=("OLD", "ARCHIVE", "OUT"), type=Path)
     args = parser.parse_args(argv)
-    if args.merge_once:
-        _chartship_merge(*args.merge_once)
-        return 0
     rows = run(args.sizes, repeat=args.repeat)
     print(table(rows))
     return 0

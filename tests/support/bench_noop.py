@@ -37,12 +37,12 @@ from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support import bench_index
 from tests.support.bench_backfill import (
     ITEM,
-    RELEASE_TAG,
     best_of,
     local_environment,
     pinned_helms,
     shell_loop,
 )
+from tests.support.builders import RELEASE_TAG, chart_files, chart_name
 from tests.support.sandbox import Sandbox, open_sandbox
 
 #: 50 is the size the issue names; 10 gives the cost per chart.
@@ -52,9 +52,9 @@ VERSION = "1.0.0"
 
 def write_source(root: Path, count: int) -> list[str]:
     """A repository of ``count`` charts (what the sandbox copies); their names."""
-    names = [bench_index.chart_name(number) for number in range(count)]
+    names = [chart_name(number) for number in range(count)]
     for name in names:
-        for relative, text in bench_index.chart_files(name, VERSION).items():
+        for relative, text in chart_files(name, VERSION).items():
             path = root / "charts" / name / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")

@@ -10,14 +10,14 @@ from __future__ import annotations
 import mimetypes
 import subprocess
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from tests.support.chartrepo import BackgroundServer
+from tests.support.servers import BackgroundServer, LocalHTTPServer
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: LocalHTTPServer[PagesSite]
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -29,8 +29,8 @@ class _Handler(BaseHTTPRequestHandler):
         if ".." in path.split("/"):
             return None
         found = subprocess.run(
-            ["git", "--git-dir", str(self.server.git_dir), "cat-file", "blob",
-             f"refs/heads/{self.server.branch}:{path}"],
+            ["git", "--git-dir", str(self.server.owner.git_dir), "cat-file", "blob",
+             f"refs/heads/{self.server.owner.branch}:{path}"],
             capture_output=True,
             timeout=30,
             check=False,
@@ -59,17 +59,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(False)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    git_dir: Path
-    branch: str
-
-
 class PagesSite(BackgroundServer):
     """Serves ``branch`` of the bare repository ``git_dir``; use as a context manager."""
 
     def __init__(self, git_dir: Path, branch: str = "gh-pages") -> None:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.git_dir = git_dir
-        server.branch = branch
-        super().__init__(server)
+        self.git_dir = git_dir
+        self.branch = branch
+        super().__init__(_Handler)

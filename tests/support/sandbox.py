@@ -39,6 +39,7 @@ from chartship.config import Settings, load_settings  # noqa: E402
 from chartship.errors import ChartshipError  # noqa: E402
 from chartship.exits import configure_logging, error_message, exit_status  # noqa: E402
 from chartship.helm import Helm  # noqa: E402
+from tests.support.builders import channels  # noqa: E402
 from tests.support.chartrepo import serve_upstream  # noqa: E402
 from tests.support.fault_proxy import FaultProxy  # noqa: E402
 from tests.support.github_standin import GithubStandin  # noqa: E402
@@ -157,12 +158,12 @@ class Sandbox:
 def _channels(registry: str, github: str, pages: str, ca_file: Path | None) -> dict[str, Any]:
     oci: dict[str, Any] = {"repository": f"oci://{registry}/charts"}
     oci.update({"ca_file": str(ca_file)} if ca_file else {"plain_http": True})
-    return {
-        "phase": "dual",
-        "oci": oci,
-        "github": {"repository": REPOSITORY, "api_url": github, "throttle": False},
-        "pages": {"index_url": pages, "branch": "gh-pages", "remote": "origin"},
-    }
+    return channels(
+        phase="dual",
+        oci=oci,
+        github={"repository": REPOSITORY, "api_url": github, "throttle": False},
+        pages={"index_url": pages, "branch": "gh-pages", "remote": "origin"},
+    )
 
 
 def _working_copy(source: Path, work: Path, origin: Path, helm_bin: Path, channels: Any) -> None:

@@ -18,9 +18,10 @@ import urllib.parse
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
+
+from tests.support.servers import BackgroundServer, LocalHTTPServer
 
 #: Seconds a connection may sit idle before the server gives up on it.
 IO_TIMEOUT = 5.0
@@ -53,17 +54,8 @@ class Recorded:
         return urllib.parse.parse_qs(urllib.parse.urlsplit(self.target).query)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    owner: ScriptedServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Failed handshakes and dropped connections are what tests provoke: quiet."""
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: LocalHTTPServer[ScriptedServer]
     timeout = IO_TIMEOUT
 
     def setup(self) -> None:
@@ -110,8 +102,11 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
 
-class ScriptedServer:
+class ScriptedServer(BackgroundServer):
     """Use as a context manager; ``host`` is ``127.0.0.1:PORT``."""
+
+    block_on_close = False
+    stop_timeout = IO_TIMEOUT
 
     def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         self.tls = tls
@@ -119,23 +114,15 @@ class ScriptedServer:
         self.unscripted: list[Recorded] = []
         self._scripts: dict[tuple[str, str], deque[Reply]] = {}
         self._lock = threading.Lock()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.owner = self
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(_Handler)
 
     @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
 
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://{self.host}"
+    def quiet(self, error: BaseException | None) -> bool:
+        """Failed handshakes and dropped connections are what tests provoke: quiet."""
+        return True
 
     def script(self, method: str, path: str, *replies: Reply) -> None:
         """Answer ``method path`` (query ignored) with ``replies`` in turn, the last forever."""
@@ -160,17 +147,3 @@ class ScriptedServer:
                 self.unscripted.append(recorded)
                 return Reply(418, body=b"unscripted request")
             return queue.popleft() if len(queue) > 1 else queue[0]
-
-    def __enter__(self) -> ScriptedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=IO_TIMEOUT)
