@@ -22,7 +22,7 @@ import pytest
 from chartship.errors import ToolError
 from chartship.helm import SUPPORTED_TEXT, Capabilities, Helm
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, OLDEST_HELM_VERSIONS
-from tests.conftest import Workspace, installed_helm
+from tests.support.builders import Workspace, installed_helm
 from tests.support.hostsns import wrapped
 from tests.support.provision import UNSUPPORTED_HELM
 from tests.support.registry import RegistryServer, TlsMaterial
