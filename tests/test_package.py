@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import logging
@@ -92,6 +93,7 @@ def test_package_writes_archives_and_checksums(workspace: Workspace, helm: Helm)
     ]
     assert dist_files(workspace) == [
         "SHA256SUMS",
+        "SOURCES.json",
         "metallb-0.16.2.tgz",
         "metallb-dashboards-1.2.0.tgz",
     ]
@@ -353,3 +355,209 @@ def test_sign_without_environment_is_a_usage_error(workspace: Workspace) -> None
     assert "CHARTSHIP_SIGN_KEY" in str(exc.value)
     assert "CHARTSHIP_SIGN_KEYRING" in str(exc.value)
     assert dist_files(workspace) == []
+
+
+# --------------------------------------------------------------------------- atomic dist/
+
+
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``directory``, hidden ones included: (content, mtime in ns)."""
+    if not directory.exists():
+        return {}
+    return {
+        p.relative_to(directory).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+UNREACHABLE_DEPENDENCY = (
+    "dependencies:\n  - name: nothing\n    version: 1.0.0\n"
+    "    repository: http://127.0.0.1:9/nowhere\n"
+)
+
+
+def test_failed_package_leaves_dist_exactly_as_it_was(workspace: Workspace) -> None:
+    settings = stamped(workspace)
+    package(settings)
+    dist = workspace.path("dist")
+    before = snapshot(dist)
+    listing = sorted(p.name for p in dist.iterdir())
+    # metallb packages (again: its chart changed), then metallb-dashboards cannot.
+    workspace.write("charts/metallb/templates/extra.yaml", "# a new template\n")
+    chart_yaml = workspace.path("charts/metallb-dashboards/Chart.yaml")
+    chart_yaml.write_text(chart_yaml.read_text() + UNREACHABLE_DEPENDENCY)
+
+    with pytest.raises(ToolError, match="cannot build the dependencies of metallb-dashboards"):
+        package(settings)
+
+    assert snapshot(dist) == before
+    assert sorted(p.name for p in dist.iterdir()) == listing  # no scratch directory left
+
+
+def test_failed_first_package_leaves_no_dist(workspace: Workspace) -> None:
+    # The issue's case: a failed `package --dev` left a 0-byte dist/SHA256SUMS.
+    chart_yaml = workspace.path("charts/metallb-dashboards/Chart.yaml")
+    chart_yaml.write_text(chart_yaml.read_text() + UNREACHABLE_DEPENDENCY)
+    settings = workspace.settings(dist_dir="out/dist")
+
+    with pytest.raises(ToolError):
+        package(settings, dev=True)
+
+    assert not workspace.path("out").exists()
+
+
+def test_sums_and_sources_are_replaced_never_rewritten_in_place(workspace: Workspace) -> None:
+    settings = stamped(workspace)
+    package(settings)
+    files = [workspace.path("dist/SHA256SUMS"), workspace.path("dist/SOURCES.json")]
+    old = [path.read_bytes() for path in files]
+    handles = [path.open("rb") for path in files]
+    try:
+        workspace.write("charts/metallb-dashboards/templates/x.yaml", "# new\n")
+        package(settings)
+        # A reader that opened the files before still reads the old files whole:
+        # the new ones were written beside them and renamed over them.
+        assert [h.read() for h in handles] == old
+    finally:
+        for handle in handles:
+            handle.close()
+    assert [path.read_bytes() for path in files] != old
+    assert not [p.name for p in workspace.path("dist").iterdir() if p.name.startswith(".")]
+
+
+# --------------------------------------------------------------------------- stale archives
+
+
+def test_changed_chart_is_repackaged_and_said_loudly(workspace: Workspace) -> None:
+    settings = stamped(workspace)
+    first = {r.chart: r for r in package(settings)}
+    dist = workspace.path("dist")
+    old = (dist / "metallb-dashboards-1.2.0.tgz").read_bytes()
+    template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"
+    workspace.write("charts/metallb-dashboards/templates/x.yaml", template)
+    out = io.StringIO()
+
+    again = {r.chart: r for r in run_package(settings, out=out)}
+
+    made = again["metallb-dashboards"]
+    assert (made.outcome, made.changed) == ("packaged", ("templates/x.yaml",))
+    assert made.archive.read_bytes() != old
+    with tarfile.open(made.archive, "r:gz") as tar:
+        assert member_text(tar, "metallb-dashboards/templates/x.yaml") == template
+    assert again["metallb"].outcome == "kept"
+    assert again["metallb"].sha256 == first["metallb"].sha256
+    lines = out.getvalue().splitlines()
+    assert (
+        "metallb-dashboards 1.2.0: chart changed since dist/metallb-dashboards-1.2.0.tgz was "
+        f"packaged (templates/x.yaml); repackaged sha256:{made.sha256}"
+    ) in lines
+    assert f"metallb 0.16.2: kept dist/metallb-0.16.2.tgz sha256:{first['metallb'].sha256}" in lines
+    assert read_sums(workspace)["metallb-dashboards-1.2.0.tgz"] == sha256(made.archive)
+    # Packaged again, it is current: kept from now on.
+    assert [r.outcome for r in package(settings)] == ["kept", "kept"]
+
+
+def test_many_changed_files_are_named_first_few_then_how_many(workspace: Workspace) -> None:
+    settings = stamped(workspace)
+    package(settings, ["metallb-dashboards"])
+    for name in ("a", "b", "c", "d", "e"):
+        workspace.write(f"charts/metallb-dashboards/templates/{name}.yaml", f"# {name}\n")
+    workspace.path("charts/metallb-dashboards/templates/NOTES.txt").unlink()
+
+    [made] = package(settings, ["metallb-dashboards"])
+
+    assert made.notice == (
+        "chart changed since dist/metallb-dashboards-1.2.0.tgz was packaged "
+        "(templates/NOTES.txt, templates/a.yaml, templates/b.yaml and 3 more); repackaged"
+    )
+
+
+def test_files_helm_ignores_never_make_an_archive_stale(workspace: Workspace) -> None:
+    settings = stamped(workspace)
+    package(settings, ["metallb-dashboards"])
+    # *.orig and .vscode/ are in the chart's .helmignore; helm packages neither.
+    workspace.write("charts/metallb-dashboards/values.yaml.orig", "a backup\n")
+    workspace.write("charts/metallb-dashboards/.vscode/settings.json", "{}\n")
+    workspace.write("charts/metallb-dashboards/templates/.swp-by-an-editor", "x\n")
+
+    [kept] = package(settings, ["metallb-dashboards"])
+    assert (kept.outcome, kept.notice) == ("kept", None)
+
+    # The .helmignore itself goes into the archive, so changing it is a change.
+    workspace.replace("charts/metallb-dashboards/.helmignore", "*.orig\n", "")
+    [made] = package(settings, ["metallb-dashboards"])
+    assert made.changed == (".helmignore", "values.yaml.orig")
+
+
+def test_archive_without_a_record_is_repackaged_loudly(workspace: Workspace) -> None:
+    settings = stamped(workspace)
+    package(settings, ["metallb"])
+    workspace.path("dist/SOURCES.json").unlink()
+
+    [made] = package(settings, ["metallb"])
+
+    assert made.outcome == "packaged"
+    assert made.notice == (
+        "dist/SOURCES.json does not say what dist/metallb-0.16.2.tgz was packaged from; repackaged"
+    )
+    assert package(settings, ["metallb"])[0].outcome == "kept"
+
+
+def test_malformed_record_is_named(workspace: Workspace) -> None:
+    settings = stamped(workspace)
+    package(settings, ["metallb"])
+    record = workspace.path("dist/SOURCES.json")
+    record.write_text("{not json")
+    with pytest.raises(ChartError) as exc:
+        package(settings, ["metallb"])
+    assert exc.value.path == record
+    assert "remove the file to repackage every chart" in str(exc.value)
+
+
+def test_fetched_dependency_archive_counts_only_when_present(workspace: Workspace) -> None:
+    settings = stamped(workspace)
+    package(settings, ["metallb"])
+    [fetched] = workspace.path("charts/metallb/charts").glob("frr-k8s-*.tgz")
+    data = fetched.read_bytes()
+    # A fresh clone has not fetched it yet: Chart.lock pins it, so nothing changed.
+    fetched.unlink()
+    [kept] = package(settings, ["metallb"])
+    assert (kept.outcome, kept.notice) == ("kept", None)
+    # Other bytes in its place are another chart.
+    fetched.write_bytes(gzip.compress(gzip.decompress(data), mtime=1))
+    [made] = package(settings, ["metallb"])
+    assert made.changed == ("charts/frr-k8s-0.0.16.tgz",)
+
+
+def test_file_dependency_is_fingerprinted_by_its_sources(workspace: Workspace, helm: Helm) -> None:
+    workspace.write(
+        "charts/base/Chart.yaml", "apiVersion: v2\nname: base\nversion: 1.0.0\nappVersion: '1'\n"
+    )
+    workspace.write(
+        "charts/base/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: base\n",
+    )
+    chart_yaml = workspace.path("charts/metallb-dashboards/Chart.yaml")
+    chart_yaml.write_text(
+        chart_yaml.read_text()
+        + "dependencies:\n  - name: base\n    version: 1.0.0\n    repository: file://../base\n"
+    )
+    helm.dependency_update(workspace.chart_dir("metallb-dashboards"))
+    workspace.commit("metallb-dashboards depends on its sibling base")
+    settings = stamped(workspace)
+    package(settings, ["base", "metallb-dashboards"])
+
+    # Helm 3 builds charts/base-1.0.0.tgz with other bytes every time; the sibling's
+    # files, not that archive, are what the dependent was built from.
+    assert [r.outcome for r in package(settings, ["base", "metallb-dashboards"])] == [
+        "kept",
+        "kept",
+    ]
+    workspace.replace("charts/base/templates/cm.yaml", "name: base", "name: base-changed")
+    made = {r.chart: r for r in package(settings, ["base", "metallb-dashboards"])}
+    assert made["base"].changed == ("templates/cm.yaml",)
+    assert made["metallb-dashboards"].changed == ("file://../base/templates/cm.yaml",)
+    with tarfile.open(made["metallb-dashboards"].archive, "r:gz") as tar:
+        inner = member_text(tar, "metallb-dashboards/charts/base/templates/cm.yaml")
+    assert "name: base-changed" in inner

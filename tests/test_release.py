@@ -147,12 +147,16 @@ def test_rerun_after_a_failed_channel_completes_it_with_the_published_bytes(
     # the same files (helm 3 stamps new mtimes, helm 4 may order subcharts otherwise).
     # Stand-in for that: the same tar, compressed again, as what packaging left.
     dist = box.settings().dist_path
+    record = json.loads((dist / "SOURCES.json").read_text())
     shutil.rmtree(dist)
     dist.mkdir()
     other = gzip.compress(gzip.decompress(asset.data), compresslevel=1, mtime=1)
     assert other != asset.data
     (dist / asset.name).write_bytes(other)
     (dist / "SHA256SUMS").write_text(f"{hashlib.sha256(other).hexdigest()}  {asset.name}\n")
+    # What that packaging recorded: these bytes, from the chart as it is.
+    record["archives"][asset.name]["sha256"] = hashlib.sha256(other).hexdigest()
+    (dist / "SOURCES.json").write_text(json.dumps(record))
     box.registry.restart()
     before = (writes(box), pages_tip(box))
     text, _ = release(box, tag=TAG)
@@ -308,3 +312,129 @@ def test_release_refuses_lint_problems_before_packaging(box: Sandbox) -> None:
     assert writes(box) == 0
     assert registry_empty(box)
     assert not box.settings().dist_path.exists()
+
+
+# --------------------------------------------------------------------------- the bytes of a release
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_dry_run_prints_a_digest_only_when_it_is_the_one_published(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    output = tmp_path / "output.txt"
+    env = {"GITHUB_OUTPUT": str(output), "GITHUB_ACTIONS": "true"}
+    # Nothing packaged yet: the dry run builds an archive the real run would build
+    # again, with other bytes on helm 3, so it names no digest.
+    text, result = release(box, tag=TAG, dry_run=True, env=env)
+    assert (
+        "metallb 0.16.0: metallb-0.16.0.tgz yet to be built; its sha256 is known once the "
+        "release packages it"
+    ) in text
+    assert "sha256:" not in text
+    (row,) = result.rows  # type: ignore[attr-defined]
+    assert row.sha256 is None
+    assert "metallb  0.16.0   (yet to be built)" in text
+    values = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+    assert values["metallb-sha256"] == ""
+    assert json.loads(values["released"])[0]["sha256"] == ""
+
+    real, _ = release(box, tag=TAG)
+    dist = box.settings().dist_path
+    digest = sha256(dist / f"metallb-{VERSION}.tgz")
+    assert f"metallb 0.16.0: dist/metallb-0.16.0.tgz sha256:{digest}" in real
+
+    # Kept from dist/, the archive is what a real run would publish: named.
+    again, _ = release(box, tag=TAG, dry_run=True)
+    assert f"metallb 0.16.0: metallb-0.16.0.tgz sha256:{digest}" in again
+    # Built afresh but published already: the published digest, which a real run adopts.
+    shutil.rmtree(dist)
+    fresh, _ = release(box, tag=TAG, dry_run=True)
+    assert f"sha256:{digest}" in fresh
+    assert "yet to be built" not in fresh
+
+
+def test_release_records_and_package_keeps_the_published_bytes(box: Sandbox) -> None:
+    release(box, tag=TAG)
+    settings = box.settings()
+    dist = settings.dist_path
+    archive = dist / f"metallb-{VERSION}.tgz"
+    entry = json.loads((dist / "SOURCES.json").read_text())["archives"][archive.name]
+    assert entry["sha256"] == sha256(archive)
+    assert f"OCI {box.registry.host}/charts/metallb:{VERSION}" in entry["published"]
+    assert any(p.startswith("GitHub release http") for p in entry["published"])
+    assert any(p.startswith("index.yaml http") for p in entry["published"])
+    before = snapshot(dist)
+
+    # Other content under a published version: refused, dist/ untouched.
+    controller = box.work / "charts" / "metallb" / "templates" / "controller.yaml"
+    original = controller.read_text()
+    controller.write_text(original + "# changed after the release\n")
+    with pytest.raises(VersionError) as err:
+        commands.run_package(settings, ["metallb"], out=io.StringIO())
+    message = str(err.value)
+    assert message.startswith(f"{archive}: metallb 0.16.0: chart changed since ")
+    assert "was packaged (templates/controller.yaml), and its bytes are published (OCI " in message
+    assert "metallb/templates/controller.yaml differs" in message
+    assert "a published version never changes: stamp a new version (bump)" in message
+    assert snapshot(dist) == before
+
+    # A change helm drops on packaging (a Chart.yaml comment) keeps the published bytes.
+    controller.write_text(original)
+    chart_yaml = box.work / "charts" / "metallb" / "Chart.yaml"
+    chart_yaml.write_text("# a comment helm does not package\n" + chart_yaml.read_text())
+    out = io.StringIO()
+    [kept] = commands.run_package(settings, ["metallb"], out=out)
+    assert (kept.outcome, kept.changed) == ("kept", ("Chart.yaml",))
+    assert "packages to the same files as the published bytes (OCI " in out.getvalue()
+    assert archive.read_bytes() == before[archive.name]
+    # Recorded: from now on the archive is current.
+    [again] = commands.run_package(settings, ["metallb"], out=io.StringIO())
+    assert (again.outcome, again.notice) == ("kept", None)
+
+
+def test_release_says_loudly_that_a_changed_chart_was_repackaged(box: Sandbox) -> None:
+    settings = box.settings()
+    commands.run_package(settings, ["metallb"], out=io.StringIO())
+    controller = box.work / "charts" / "metallb" / "templates" / "controller.yaml"
+    controller.write_text(controller.read_text() + "# changed after packaging\n")
+    box.commit("change the controller")
+
+    text, _ = release(box, tag=TAG, dry_run=True)
+
+    assert (
+        "warning: metallb 0.16.0: chart changed since dist/metallb-0.16.0.tgz was packaged "
+        "(templates/controller.yaml); repackaged"
+    ) in text
+    assert "metallb-0.16.0.tgz yet to be built" in text
+
+
+def test_each_channel_command_records_what_it_published(box: Sandbox) -> None:
+    settings = box.settings()
+    commands.run_package(settings, out=io.StringIO())
+    dist = settings.dist_path
+
+    def published(archive: str) -> list[str]:
+        entry = json.loads((dist / "SOURCES.json").read_text())["archives"][archive]
+        places: list[str] = entry["published"]
+        return places
+
+    commands.run_push(settings, ["metallb"], dry_run=True, out=io.StringIO(), environ=box.environ)
+    assert published("metallb-0.16.0.tgz") == []
+    commands.run_push(settings, ["metallb"], out=io.StringIO(), environ=box.environ)
+    assert published("metallb-0.16.0.tgz") == [f"OCI {box.registry.host}/charts/metallb:0.16.0"]
+    commands.run_github_release(settings, ["metallb"], out=io.StringIO(), environ=box.environ)
+    commands.run_index(settings, ["metallb"], out=io.StringIO(), environ=box.environ)
+    places = published("metallb-0.16.0.tgz")
+    assert places[1].startswith("GitHub release http")
+    assert places[1].endswith("/metallb-0.16.0.tgz")
+    assert places[2].startswith("index.yaml http")
+    assert places[2].endswith("/metallb-0.16.0.tgz")
+    assert len(places) == 3
+    assert published("metallb-dashboards-1.2.0.tgz") == []

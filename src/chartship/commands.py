@@ -25,7 +25,7 @@ from chartship import package as package_mod
 from chartship import render, versions
 from chartship.channels.classic import channel as classic_channel
 from chartship.channels.classic import pages as pages_mod
-from chartship.channels.contract import require_complete
+from chartship.channels.contract import Key, Outcome, key_of, require_complete
 from chartship.channels.github import channel as github_release
 from chartship.channels.oci import channel as oci
 from chartship.config import Settings
@@ -96,6 +96,9 @@ def run_push(
     """Push dist/ to the OCI channel, print one line per archive, fail on any gap."""
     report = oci.push(settings, charts, dry_run=dry_run, force=force, environ=environ)
     render.print_push(report, out or sys.stdout)
+    _record_published(
+        "OCI", {key_of(o.item.artifact): o.item.artifact for o in report.outcomes}, report.results()
+    )
     require_complete("OCI push", report.results().values())
     return report
 
@@ -115,6 +118,11 @@ def run_github_release(
         settings, charts, dry_run=dry_run, force=force, notes_file=notes, environ=environ
     )
     render.print_github_releases(report, out or sys.stdout)
+    _record_published(
+        "GitHub release",
+        {key_of(o.artifact): o.artifact for o in report.outcomes},
+        report.results(),
+    )
     require_complete("GitHub releases", report.results().values())
     return report
 
@@ -141,9 +149,19 @@ def run_index(
     )
     planned = channel.plan(artifacts)
     done = planned if dry_run else channel.publish(planned)
+    _record_published(channel.title, {key_of(a): a for a in artifacts}, done.outcomes)
     sha256s = {(a.chart, a.version): a.sha256 for a in artifacts}
     render.print_index(done.result, done.urls, sha256s, out or sys.stdout)
     return done.result
+
+
+def _record_published(
+    title: str, artifacts: Mapping[Key, artifact_mod.Artifact], outcomes: Mapping[Key, Outcome]
+) -> None:
+    """Note in dist/SOURCES.json which archives the channel now holds (a dry run: none)."""
+    for key, outcome in outcomes.items():
+        if key in artifacts:
+            pipeline.record_published(artifacts[key], {title: outcome})
 
 
 # --------------------------------------------------------------------------- migration

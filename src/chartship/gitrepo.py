@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from chartship import versions
+from chartship.errors import ToolError
 from chartship.runner import Runner
 
 
@@ -17,14 +18,23 @@ class Released:
     tag: str
 
 
+#: How long a remote may take to list its tags before the clone's gap is reported as such.
+REMOTE_TIMEOUT = 30.0
+
+
 class Git:
     def __init__(self, root: Path, runner: Runner | None = None) -> None:
         self.root = root
         self.runner = runner or Runner()
 
-    def _git(self, *args: str, check: bool = True) -> tuple[int, str]:
+    def _git(self, *args: str, check: bool = True, timeout: float = 120) -> tuple[int, str]:
         result = self.runner.run(
-            ["git", "-C", str(self.root), *args], check=check, what=f"git {args[0]}", timeout=120
+            ["git", "-C", str(self.root), *args],
+            check=check,
+            what=f"git {args[0]}",
+            timeout=timeout,
+            # Never wait for someone to type a password: a remote that asks is one not asked.
+            env={"GIT_TERMINAL_PROMPT": "0"},
         )
         return result.returncode, result.stdout
 
@@ -36,15 +46,89 @@ class Git:
         _, out = self._git("tag", "--list")
         return [line.strip() for line in out.splitlines() if line.strip()]
 
-    def changed_since(self, ref: str, path: Path) -> bool:
-        """Whether ``path`` differs from ``ref``, counting untracked, unignored files."""
-        code, _ = self._git("diff", "--quiet", ref, "--", str(path), check=False)
-        if code == 1:
-            return True
-        if code != 0:
-            self._git("diff", "--quiet", ref, "--", str(path))
-        _, untracked = self._git("ls-files", "--others", "--exclude-standard", "--", str(path))
-        return bool(untracked.strip())
+    def changes_since(self, ref: str, path: Path) -> list[Path]:
+        """Files under ``path`` that differ from ``ref``: changed, added, removed, untracked.
+
+        The working tree is compared, so an uncommitted edit counts as a
+        committed one does; ignored files do not count.
+        """
+        top = self.toplevel()
+        _, diff = self._git("diff", "--name-only", "--no-renames", "-z", ref, "--", str(path))
+        _, untracked = self._git(
+            "ls-files", "--others", "--exclude-standard", "--full-name", "-z", "--", str(path)
+        )
+        names = {n for n in (diff + untracked).split("\0") if n}
+        return [top / name for name in sorted(names)]
+
+    def toplevel(self) -> Path:
+        _, top = self._git("rev-parse", "--show-toplevel")
+        return Path(top.strip())
+
+    def is_shallow(self) -> bool:
+        _, out = self._git("rev-parse", "--is-shallow-repository")
+        return out.strip() == "true"
+
+    def history_gap(
+        self, tags: Sequence[str], released: Callable[[str], bool] = lambda _tag: True
+    ) -> str | None:
+        """Why this clone cannot tell what was released, or None when it can.
+
+        Release tags are the memory of what was released; a clone without them
+        would make every chart look "never released". A shallow clone with no
+        tag (``git clone --depth``, or actions/checkout's default of one
+        commit) and a clone made with ``--no-tags`` are suspects; their remote
+        is asked (``git ls-remote --tags``) whether it has any tag
+        ``released`` accepts, and only a remote that has none clears them (a
+        repository that never released anything).
+        """
+        if tags:
+            return None
+        if self.is_shallow():
+            how = (
+                "this clone is shallow and has no tags (made with `git clone --depth`, or by "
+                "actions/checkout without `fetch-depth: 0`)"
+            )
+            fix = "fetch the history and tags (`git fetch --unshallow --tags`)"
+        elif self._no_tags_remotes():
+            how = "this clone was made without tags (`git clone --no-tags`)"
+            fix = "fetch them (`git fetch --tags`)"
+        else:
+            return None
+        remote_has, asked = self._remote_release_tags(released)
+        if asked and not remote_has:
+            return None
+        known = "" if asked else ", and its remote could not be asked for them"
+        return (
+            f"{how}{known}, so it cannot tell which chart versions were released; {fix}, or "
+            "in GitHub Actions give actions/checkout `fetch-depth: 0`"
+        )
+
+    def _no_tags_remotes(self) -> list[str]:
+        _, config = self._git("config", "--get-regexp", r"^remote\..*\.tagopt$", check=False)
+        return [
+            line.split()[0].split(".")[1]
+            for line in config.splitlines()
+            if line.split()[-1:] == ["--no-tags"]
+        ]
+
+    def _remote_release_tags(self, released: Callable[[str], bool]) -> tuple[bool, bool]:
+        """(whether a remote has a release tag, whether any remote answered)."""
+        _, remotes = self._git("remote", check=False)
+        asked = False
+        for remote in remotes.split():
+            try:
+                code, out = self._git(
+                    "ls-remote", "--tags", "--refs", remote, check=False, timeout=REMOTE_TIMEOUT
+                )
+            except ToolError:  # it did not answer in time
+                continue
+            if code != 0:
+                continue
+            asked = True
+            names = [line.split("refs/tags/", 1)[-1] for line in out.splitlines()]
+            if any(released(name) for name in names):
+                return True, True
+        return False, asked
 
     def head(self) -> str | None:
         """The checked-out commit, or None in a repository with no commit yet."""
@@ -78,6 +162,17 @@ class Git:
     def last_commit_time(self, path: Path) -> int | None:
         code, out = self._git("log", "-1", "--format=%ct", "--", str(path), check=False)
         return int(out.strip()) if code == 0 and out.strip().isdigit() else None
+
+
+def name_some(names: Sequence[object], limit: int = 3) -> str:
+    """The first ``limit`` of ``names``, then how many more: "a, b, c and 4 more"."""
+    shown = [str(n) for n in names[:limit]]
+    rest = len(names) - len(shown)
+    if rest > 0:
+        return f"{', '.join(shown)} and {rest} more"
+    if len(shown) > 1:
+        return f"{', '.join(shown[:-1])} and {shown[-1]}"
+    return shown[0] if shown else "nothing"
 
 
 def tag_pattern(template: str, name: str) -> re.Pattern[str]:

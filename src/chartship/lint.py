@@ -26,7 +26,7 @@ from chartship import versions
 from chartship.charts import Chart, ChartDir, Dependency
 from chartship.config import Settings
 from chartship.errors import ChartError, ToolError, VersionError
-from chartship.gitrepo import Git, released_version
+from chartship.gitrepo import Git, name_some, released_version, tag_pattern
 from chartship.helm import Helm
 from chartship.runner import Runner
 from chartship.yamlfiles import YamlDocument, load_yaml
@@ -100,6 +100,8 @@ class _Context:
     git: Git | None
     tags: list[str]
     indexes: _RepositoryIndexes
+    #: Why this clone cannot tell what was released (shallow, no tags), if it cannot.
+    history_gap: str | None = None
 
 
 class _Collector:
@@ -425,19 +427,38 @@ def _check_increment(chart: Chart, ctx: _Context, out: _Collector) -> None:
     if versions.is_placeholder(chart.version) or not versions.is_valid(chart.version):
         # An unstamped chart is stamped at release time; packaging refuses it.
         return
-    released = released_version(ctx.tags, ctx.settings.release.tag, chart.name)
-    if released is None:
-        return
-    if not ctx.git.changed_since(released.tag, chart.directory):
-        return
-    if versions.parse(chart.version) <= versions.parse(released.version):
+    if ctx.history_gap is not None:
         out.add(
             chart.chart_yaml,
-            f"the chart changed since its release {released.version} "
-            f"(tag {released.tag}) but its version {chart.version} is not higher",
+            f"cannot check that the version went up since the last release: "
+            f"{ctx.history_gap} (or set lint.version_increment: false)",
             "version-increment",
             chart.doc.line("version"),
         )
+        return
+    released = released_version(ctx.tags, ctx.settings.release.tag, chart.name)
+    if released is None:
+        return
+    if versions.parse(chart.version) > versions.parse(released.version):
+        return
+    changed = ctx.git.changes_since(released.tag, chart.directory)
+    if changed:
+        shown = name_some([_relative(p, chart.directory) for p in changed])
+        out.add(
+            chart.chart_yaml,
+            f"the chart changed since its release {released.version} "
+            f"(tag {released.tag}) but its version {chart.version} is not higher; "
+            f"changed: {shown}",
+            "version-increment",
+            chart.doc.line("version"),
+        )
+
+
+def _relative(path: Path, directory: Path) -> str:
+    try:
+        return path.resolve().relative_to(directory.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 # --------------------------------------------------------------------------- helm lint
@@ -577,12 +598,19 @@ def lint(
     wheres = chartfiles.discover(settings, names)
     git = Git(settings.root, runner)
     use_git = settings.lint.version_increment and git.is_repository()
+    tags = git.tags() if use_git else []
+    patterns = [tag_pattern(settings.release.tag, w.name) for w in wheres]
     ctx = _Context(
         settings=settings,
         helm=helm,
         git=git if use_git else None,
-        tags=git.tags() if use_git else [],
+        tags=tags,
         indexes=_RepositoryIndexes(settings.lint.repository_timeout),
+        history_gap=(
+            git.history_gap(tags, lambda name: any(p.match(name) for p in patterns))
+            if use_git
+            else None
+        ),
     )
     helm.version  # noqa: B018  -- fail once, early, if helm is missing
     with ThreadPoolExecutor(max_workers=settings.lint.workers) as pool:

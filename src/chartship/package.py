@@ -8,24 +8,27 @@ archive already in dist/ whose SHA256SUMS line still matches is kept.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import shutil
 import tarfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import yaml
 
 from chartship import charts as chartfiles
-from chartship import safetar, versions
+from chartship import safetar, sources, versions
 from chartship.charts import Chart
 from chartship.config import Settings
 from chartship.errors import ChartError, ToolError, UsageError, VersionError
-from chartship.gitrepo import Git
+from chartship.gitrepo import Git, name_some
 from chartship.helm import Helm, SignSpec
 from chartship.runner import Runner
 from chartship.yamlfiles import load_yaml
@@ -47,6 +50,11 @@ class Packaged:
     sha256: str
     outcome: Outcome
     provenance: Path | None = None
+    #: Said loudly by the front ends: why an archive already in dist/ was not
+    #: kept as it was (its chart changed since, or nothing says what it was built from).
+    notice: str | None = None
+    #: The chart's files that changed since the archive in dist/ was packaged.
+    changed: tuple[str, ...] = ()
 
 
 def sha256_file(path: Path) -> str:
@@ -76,6 +84,7 @@ def read_sums(dist: Path) -> dict[str, str]:
 
 
 def write_sums(dist: Path, sums: Mapping[str, str]) -> None:
+    """Replace SHA256SUMS atomically: a reader sees the old file or the new, never a part."""
     text = "".join(f"{sums[name]}  {name}\n" for name in sorted(sums))
     tmp = dist / f".{SUMS_FILE}.tmp"
     tmp.write_text(text, encoding="utf-8")
@@ -181,6 +190,63 @@ def _build_dependencies(chart: Chart, helm: Helm) -> None:
         ) from None
 
 
+@dataclass
+class _Dist:
+    """dist/ as this run will leave it: nothing is written there before every chart packaged."""
+
+    root: Path  # the repository, for the paths the messages show
+    path: Path
+    #: The dist/ the messages name: a dry run packages into a copy of it.
+    shown_as: Path
+    stage: Path
+    sums: dict[str, str]
+    record: sources.Record
+    #: (staged file, where it goes in dist/), moved in only at the end.
+    moves: list[tuple[Path, Path]] = field(default_factory=list)
+    removals: list[Path] = field(default_factory=list)
+
+    def shown(self, path: Path) -> str:
+        if path.is_relative_to(self.path):
+            path = self.shown_as / path.relative_to(self.path)
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+
+@contextlib.contextmanager
+def _staging(dist: Path) -> Iterator[Path]:
+    """A scratch directory inside dist/ (so moving out of it is a rename), removed after.
+
+    When the run fails, dist/ is left as it was: directories this run had to
+    create for it are removed again.
+    """
+    created = [p for p in (dist, *dist.parents) if not p.exists()]
+    dist.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".chartship-package-", dir=dist))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        for directory in created:  # innermost first
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _install(dist: _Dist) -> None:
+    """Move every staged file into dist/, then SHA256SUMS, then SOURCES.json."""
+    for staged, final in dist.moves:
+        os.replace(staged, final)
+    for stale in dist.removals:
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+    if read_sums(dist.path) != dist.sums or not (dist.path / SUMS_FILE).is_file():
+        write_sums(dist.path, dist.sums)
+    dist.record.write(dist.path)
+
+
 def package(
     settings: Settings,
     names: Sequence[str] = (),
@@ -191,11 +257,17 @@ def package(
     helm: Helm | None = None,
     runner: Runner | None = None,
     environ: Mapping[str, str] | None = None,
+    shown_dist: Path | None = None,
 ) -> list[Packaged]:
     """Package the named charts (default: all) into ``settings.dist_path``.
 
-    Every chart is checked before any is packaged, so bad input never leaves
-    half of the charts packaged.
+    Every chart is checked before any is packaged, and every archive is built
+    in a scratch directory: dist/ changes only once all of them packaged, so a
+    failure leaves it exactly as it was. An archive already in dist/ is kept
+    only while its chart is unchanged since it was packaged
+    (:mod:`chartship.sources`); otherwise it is packaged again, and
+    :attr:`Packaged.notice` says why. ``shown_dist`` is the directory those
+    notices name instead of ``settings.dist_path`` (a dry run's scratch copy).
     """
     environ = os.environ if environ is None else environ
     runner = runner or Runner()
@@ -204,27 +276,26 @@ def package(
     for chart in loaded:
         _check_packageable(chart, dev)
     spec = _sign_spec(settings, environ) if sign else None
-    dist = settings.dist_path
-    dist.mkdir(parents=True, exist_ok=True)
-    sums = read_sums(dist)
+    dist_path = settings.dist_path
+    sums = read_sums(dist_path)
+    record = sources.Record.read(dist_path)
     git = Git(settings.root, runner)
     in_git = git.is_repository()
     results: list[Packaged] = []
-    try:
+    with _staging(dist_path) as stage:
+        dist = _Dist(settings.root, dist_path, shown_dist or dist_path, stage, sums, record)
         for chart in loaded:
             results.append(
                 _package_one(
                     chart,
                     helm,
                     dist,
-                    sums,
                     spec,
                     force=force or dev,
                     epoch=_source_date_epoch(git, chart, in_git, environ),
                 )
             )
-    finally:
-        write_sums(dist, sums)
+        _install(dist)
     return results
 
 
@@ -241,48 +312,74 @@ def _source_date_epoch(
     return None
 
 
+def _why_rebuild(chart: Chart, archive: Path, digest: str, dist: _Dist) -> tuple[str, list[str]]:
+    """Why an intact archive in dist/ cannot be kept ("" when it can), and the changed files."""
+    entry = dist.record.entries.get(archive.name)
+    if entry is None or entry.sha256 != digest or entry.sources is None:
+        return (
+            f"{dist.shown(dist.path / sources.RECORD_FILE)} does not say what "
+            f"{dist.shown(archive)} was packaged from",
+            [],
+        )
+    changed = sources.fingerprint(chart).changes_since(entry.sources)
+    if not changed:
+        return "", []
+    return (
+        f"chart changed since {dist.shown(archive)} was packaged ({name_some(changed)})",
+        changed,
+    )
+
+
 def _package_one(
     chart: Chart,
     helm: Helm,
-    dist: Path,
-    sums: dict[str, str],
+    dist: _Dist,
     spec: SignSpec | None,
     *,
     force: bool,
     epoch: str | None,
 ) -> Packaged:
-    archive = dist / chart.archive_name
+    archive = dist.path / chart.archive_name
     prov = archive.with_name(archive.name + ".prov")
-    if archive.exists() and not force:
+    why = ""
+    changed: list[str] = []
+    published: sources.Entry | None = None
+    if archive.exists():
         digest = sha256_file(archive)
-        recorded = sums.get(archive.name)
-        recorded_prov = sums.get(prov.name)
-        if prov.exists() and recorded_prov is not None and recorded_prov != sha256_file(prov):
-            raise ChartError(
-                f"{prov.name} does not match its {SUMS_FILE} entry; it was changed after "
-                "packaging (remove it, or repackage with --force)",
-                path=prov,
-            )
-        if recorded == digest and (spec is None or prov.exists()):
+        recorded = dist.sums.get(archive.name)
+        if not force:
+            recorded_prov = dist.sums.get(prov.name)
+            if prov.exists() and recorded_prov is not None and recorded_prov != sha256_file(prov):
+                raise ChartError(
+                    f"{prov.name} does not match its {SUMS_FILE} entry; it was changed after "
+                    "packaging (remove it, or repackage with --force)",
+                    path=prov,
+                )
+            if recorded is not None and recorded != digest:
+                raise ChartError(
+                    f"{archive.name} does not match its {SUMS_FILE} entry; it was changed after "
+                    "packaging (remove it, or repackage with --force)",
+                    path=archive,
+                )
+        if recorded == digest:
             # Kept bytes are published as they are: they must be this chart, intact.
             verify_archive(archive)
-            log.debug(
-                "%s: kept %s (already packaged; --force repackages)", chart.name, archive.name
-            )
-            return Packaged(
-                chart.name, chart.version, archive, digest, "kept", prov if prov.exists() else None
-            )
-        if recorded is not None and recorded != digest:
-            raise ChartError(
-                f"{archive.name} does not match its {SUMS_FILE} entry; it was changed after "
-                "packaging (remove it, or repackage with --force)",
-                path=archive,
-            )
+            entry = dist.record.entries.get(archive.name)
+            if entry is not None and entry.sha256 == digest and entry.published:
+                published = entry
+            if not force:
+                why, changed = _why_rebuild(chart, archive, digest, dist)
+                if not why and (spec is None or prov.exists()):
+                    log.debug("%s: kept %s (unchanged since packaged)", chart.name, archive.name)
+                    return Packaged(
+                        chart.name, chart.version, archive, digest, "kept",
+                        prov if prov.exists() else None,
+                    )  # fmt: skip
+                why = why or "no provenance file beside it, and --sign asks for one"
     _build_dependencies(chart, helm)
+    made_from = sources.fingerprint(chart)
     env = {"SOURCE_DATE_EPOCH": epoch} if epoch else None
-    if prov.exists():
-        prov.unlink()
-    made = helm.package(chart.directory, dist, chart.archive_name, sign=spec, env=env)
+    made = helm.package(chart.directory, dist.stage, chart.archive_name, sign=spec, env=env)
     meta = archive_metadata(made)
     if meta.get("name") != chart.name or str(meta.get("version")) != chart.version:
         raise ChartError(
@@ -290,13 +387,71 @@ def _package_one(
             f"expected {chart.name} {chart.version}",
             path=made,
         )
+    made_prov = made.with_name(made.name + ".prov")
+    if published is not None:
+        return _keep_published(chart, archive, made, published, dist, why, changed, made_from)
     digest = sha256_file(made)
-    sums[made.name] = digest
-    if prov.exists():
-        sums[prov.name] = sha256_file(prov)
+    dist.sums[archive.name] = digest
+    dist.moves.append((made, archive))
+    if made_prov.exists():
+        dist.sums[prov.name] = sha256_file(made_prov)
+        dist.moves.append((made_prov, prov))
     else:
-        sums.pop(prov.name, None)
-    log.debug("%s: packaged %s sha256:%s", chart.name, made.name, digest)
+        dist.sums.pop(prov.name, None)
+        dist.removals.append(prov)
+    dist.record.entries[archive.name] = sources.Entry(chart.name, chart.version, digest, made_from)
+    notice = f"{why}; repackaged" if why else None
+    log.debug("%s: packaged %s sha256:%s", chart.name, archive.name, digest)
     return Packaged(
-        chart.name, chart.version, made, digest, "packaged", prov if prov.exists() else None
+        chart.name, chart.version, archive, digest, "packaged",
+        prov if made_prov.exists() else None, notice, tuple(changed),
+    )  # fmt: skip
+
+
+def _keep_published(
+    chart: Chart,
+    archive: Path,
+    made: Path,
+    entry: sources.Entry,
+    dist: _Dist,
+    why: str,
+    changed: list[str],
+    made_from: sources.Fingerprint,
+) -> Packaged:
+    """An archive whose bytes are published is replaced by nothing: same files or refused.
+
+    The channels hold those bytes under this version and never take other
+    content for it, so a chart that now packages to other files needs a new
+    version; one that packages to the same files keeps the published bytes.
+    """
+    label = f"{chart.name} {chart.version}"
+    where = "; ".join(entry.published)
+    then = safetar.inspect_chart_archive(archive.read_bytes(), source=str(archive))
+    now = safetar.inspect_chart_archive(made.read_bytes(), source=str(made))
+    differences = safetar.file_differences(now.files, then.files)
+    cause = why or "repackaging was asked for (--force)"
+    if differences:
+        raise VersionError(
+            f"{label}: {cause}, and its bytes are published ({where}) while the chart now "
+            f"packages to other files ({name_some(differences)}); a published version never "
+            f"changes: stamp a new version (bump) and package again",
+            path=archive,
+        )
+    prov = archive.with_name(archive.name + ".prov")
+    if made.with_name(made.name + ".prov").exists() and not prov.exists():
+        raise VersionError(
+            f"{label} is published ({where}) without a provenance file, and a fresh "
+            "signature cannot be attached to those bytes; package it unsigned",
+            path=archive,
+        )
+    dist.record.entries[archive.name] = sources.Entry(
+        chart.name, chart.version, entry.sha256, made_from, list(entry.published)
     )
+    notice = (
+        f"{cause}, but it packages to the same files as the published bytes ({where}); "
+        f"kept {dist.shown(archive)}"
+    )
+    return Packaged(
+        chart.name, chart.version, archive, entry.sha256, "kept",
+        prov if prov.exists() else None, notice, tuple(changed),
+    )  # fmt: skip

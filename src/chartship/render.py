@@ -92,10 +92,9 @@ def print_packaged(results: Sequence[package_mod.Packaged], root: Path, out: Tex
     for item in results:
         where = display_path(item.archive, root)
         extra = f" (+ {item.provenance.name})" if item.provenance else ""
-        print(
-            f"{item.chart} {item.version}: {item.outcome} {where} sha256:{item.sha256}{extra}",
-            file=out,
-        )
+        # The notice names the archive already; it replaces the plain "packaged <path>".
+        what = item.notice or f"{item.outcome} {where}"
+        print(f"{item.chart} {item.version}: {what} sha256:{item.sha256}{extra}", file=out)
 
 
 # --------------------------------------------------------------------------- channels
@@ -205,7 +204,7 @@ def release_outputs(result: ReleaseResult) -> dict[str, str]:
         one = {
             "chart": art.chart,
             "version": art.version,
-            "sha256": art.sha256,
+            "sha256": row.sha256 or "",
             "oci_reference": row.oci_reference or "",
             "manifest_digest": row.manifest_digest or "",
             "download_url": row.download_url or "",
@@ -213,7 +212,7 @@ def release_outputs(result: ReleaseResult) -> dict[str, str]:
         }
         released.append(one)
         values[f"{art.chart}-version"] = art.version
-        values[f"{art.chart}-sha256"] = art.sha256
+        values[f"{art.chart}-sha256"] = row.sha256 or ""
         if row.oci_reference:
             values[f"{art.chart}-oci-reference"] = row.oci_reference
         if row.manifest_digest:
@@ -276,7 +275,15 @@ class ReleaseText:
             adopted = (
                 f" (the bytes already published at {row.adopted_from})" if row.adopted_from else ""
             )
-            self._print(f"{art.chart} {art.version}: {where} sha256:{art.sha256}{adopted}")
+            if row.sha256 is None:
+                # A dry run's fresh build is not what the real run publishes (helm 3
+                # archives differ on every build): no digest is better than a wrong one.
+                self._print(
+                    f"{art.chart} {art.version}: {where} yet to be built; its sha256 is known "
+                    "once the release packages it"
+                )
+            else:
+                self._print(f"{art.chart} {art.version}: {where} sha256:{row.sha256}{adopted}")
             for channel in result.plan.channels:
                 cell = row.cells[channel]
                 verb = "would publish" if cell.status == "planned" else cell.status.value

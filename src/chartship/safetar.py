@@ -13,6 +13,7 @@ import hashlib
 import io
 import tarfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -216,3 +217,18 @@ def check_identity(info: ArchiveInfo, *, chart: str, version: str, source: str) 
         raise _error(
             source, f"the archive's top directory is {info.top!r}, not the chart name {chart!r}"
         )
+
+
+def file_differences(ours: Mapping[str, str], theirs: Mapping[str, str]) -> list[str]:
+    """How two archives' files differ (``ArchiveInfo.files``), one phrase per file.
+
+    Tar metadata (mtimes, member order) is no difference: only names and contents.
+    """
+    changed = sorted(n for n in ours.keys() & theirs.keys() if ours[n] != theirs[n])
+    only_ours = sorted(ours.keys() - theirs.keys())
+    only_theirs = sorted(theirs.keys() - ours.keys())
+    return (
+        [f"{n} differs" for n in changed]
+        + [f"{n} is new" for n in only_ours]
+        + [f"{n} is gone" for n in only_theirs]
+    )

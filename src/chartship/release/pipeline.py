@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from chartship import artifacts as artifact_mod
 from chartship import lint as lint_mod
 from chartship import package as package_mod
+from chartship import sources
 from chartship.artifacts import Artifact
 from chartship.channels.classic.channel import ClassicChannel, pages_settings
 from chartship.channels.contract import Channel, Outcome, Status, key_of, require_complete
@@ -59,6 +60,9 @@ TITLES: dict[str, str] = {
     ClassicChannel.name: ClassicChannel.title,
 }
 
+#: The digest column of a dry run's archive that only the real run builds.
+UNBUILT = "(yet to be built)"
+
 #: The steps of a release, in order; :func:`release` runs exactly these.
 STEPS = (
     "select the chart versions",
@@ -79,10 +83,20 @@ class Row:
     artifact: Artifact
     cells: dict[str, Outcome] = field(default_factory=dict)
     adopted_from: str | None = None  # where the published bytes came from, if adopted
+    #: Whether ``artifact.sha256`` is the digest the release publishes. A dry run
+    #: that had to package the chart cannot know it: helm 3 writes other bytes on
+    #: every build (and helm 4 may order subcharts otherwise), so its digest is
+    #: said only for bytes kept from dist/ or already published.
+    digest_final: bool = True
 
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.cells.values())
+
+    @property
+    def sha256(self) -> str | None:
+        """The digest the release publishes, or None while the archive is yet to be built."""
+        return self.artifact.sha256 if self.digest_final else None
 
     @property
     def oci_reference(self) -> str | None:
@@ -276,6 +290,18 @@ def open_channels(
     return opened, unreadable
 
 
+@dataclass
+class Built:
+    """The archives of a release: how each was packaged, and whose bytes it publishes."""
+
+    packaged: list[package_mod.Packaged]
+    adoptions: list[settle.Adoption]
+
+    def notices(self) -> list[str]:
+        """What packaging said loudly (a changed chart repackaged, published bytes kept)."""
+        return [f"{p.chart} {p.version}: {p.notice}" for p in self.packaged if p.notice]
+
+
 def build(
     settings: Settings,
     release_plan: Plan,
@@ -283,10 +309,19 @@ def build(
     unreadable: dict[str, str],
     *,
     runner: Runner | None = None,
-) -> list[settle.Adoption]:
-    """Package the selected charts once and settle which bytes each version has."""
+    shown_dist: Path | None = None,
+) -> Built:
+    """Package the selected charts once and settle which bytes each version has.
+
+    ``shown_dist`` is the dist/ that messages name when ``settings`` is a dry
+    run's copy of it (:func:`workspace`).
+    """
     packaged = package_mod.package(
-        settings, release_plan.selection.names, runner=runner, environ=release_plan.environ
+        settings,
+        release_plan.selection.names,
+        runner=runner,
+        environ=release_plan.environ,
+        shown_dist=shown_dist,
     )
     wanted = {(p.chart, p.version) for p in packaged}
     artifacts = [
@@ -294,7 +329,7 @@ def build(
         for a in artifact_mod.from_dist(settings, sorted({c for c, _ in wanted}))
         if (a.chart, a.version) in wanted
     ]
-    return settle.reconcile(artifacts, channels, unreadable)
+    return Built(packaged, settle.reconcile(artifacts, channels, unreadable))
 
 
 # --------------------------------------------------------------------------- publish
@@ -321,11 +356,20 @@ def publish(
     release_plan: Plan,
     channels: Mapping[str, Channel[Any]],
     unreadable: Mapping[str, str],
-    adoptions: Sequence[settle.Adoption],
+    built: Built,
 ) -> ReleaseResult:
     """Converge every channel of the phase on these artifacts, then read them back."""
-    result = ReleaseResult(release_plan)
-    rows = [Row(a.artifact, adopted_from=a.source.where if a.source else None) for a in adoptions]
+    # What packaging said loudly goes with the release's own warnings (output, annotations).
+    result = ReleaseResult(release_plan, warnings=built.notices())
+    kept = {(p.chart, p.version) for p in built.packaged if p.outcome == "kept"}
+    rows = [
+        Row(
+            a.artifact,
+            adopted_from=a.source.where if a.source else None,
+            digest_final=not release_plan.dry_run or bool(a.held) or key_of(a.artifact) in kept,
+        )
+        for a in built.adoptions
+    ]
     result.rows = rows
     if not rows:
         return result
@@ -352,7 +396,31 @@ def publish(
             _set_all(ready, name, Outcome(Status.FAILED, str(exc)))
     if not release_plan.dry_run:
         verify(channels, result)
+        for row in result.rows:
+            record_published(row.artifact, {TITLES[n]: c for n, c in row.cells.items()})
     return result
+
+
+def record_published(artifact: Artifact, outcomes: Mapping[str, Outcome]) -> None:
+    """Note in dist/ where a channel holds ``artifact``'s bytes (see :mod:`chartship.sources`).
+
+    ``outcomes`` are the channels' answers by title; only those that hold the
+    version count (a dry run's plans hold nothing yet).
+    """
+    places = [
+        f"{title} {o.download_url or o.reference or ''}".rstrip()
+        for title, o in outcomes.items()
+        if o.ok and o.status is not Status.PLANNED
+    ]
+    if places:
+        sources.record_published(
+            artifact.archive.parent,
+            artifact.archive.name,
+            chart=artifact.chart,
+            version=artifact.version,
+            sha256=artifact.sha256,
+            places=places,
+        )
 
 
 # --------------------------------------------------------------------------- verify
@@ -415,8 +483,15 @@ def release(
         raise ChecksFailed(f"lint found {report.errors} problem(s)", count=report.errors)
     with workspace(settings, dry_run) as build_settings:
         channels, unreadable = open_channels(build_settings, release_plan, runner=runner)
-        adoptions = build(build_settings, release_plan, channels, unreadable, runner=runner)
-        result = publish(build_settings, release_plan, channels, unreadable, adoptions)
+        built = build(
+            build_settings,
+            release_plan,
+            channels,
+            unreadable,
+            runner=runner,
+            shown_dist=settings.dist_path,
+        )
+        result = publish(build_settings, release_plan, channels, unreadable, built)
         reporter.result(result)
     require_complete_release(result)
     return result
@@ -437,7 +512,7 @@ def summary_rows(result: ReleaseResult) -> list[list[str]]:
         [
             r.artifact.chart,
             r.artifact.version,
-            r.artifact.sha256[:12],
+            r.sha256[:12] if r.sha256 else UNBUILT,
             *(r.cells[c].status.value for c in result.plan.channels),
         ]
         for r in result.rows

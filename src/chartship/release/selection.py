@@ -11,7 +11,9 @@ Three ways to say what to release, strictest first:
 * nothing: every chart changed since its last release, judged by git. A
   chart whose version has no release tag yet is released; one whose release
   tag exists is released only when its files differ from that tag (lint then
-  asks for a version bump).
+  asks for a version bump), and its reason names those files. A clone
+  without its release tags (shallow, or ``--no-tags``) is refused here: it
+  would make every chart look never released.
 
 The placeholder version 0.0.0 is never released: a chart carrying it is left
 out of the default selection and refused when asked for.
@@ -28,7 +30,7 @@ from chartship import versions
 from chartship.charts import Chart
 from chartship.config import Settings
 from chartship.errors import UsageError, VersionError
-from chartship.gitrepo import Git, released_version, tag_pattern
+from chartship.gitrepo import Git, name_some, released_version, tag_pattern
 from chartship.runner import Runner
 
 
@@ -135,6 +137,22 @@ def _under(path: Path, directory: Path) -> bool:
     return path.resolve().is_relative_to(directory.resolve())
 
 
+def _changes(
+    git: Git,
+    tag: str,
+    chart: Chart,
+    trees: dict[str, str | None],
+    relative: str,
+    dirty: list[Path],
+) -> list[Path]:
+    """The chart's files that differ from its release tag (resolved paths)."""
+    same_tree = trees.get(f"{tag}:./{relative}") == trees.get(f"HEAD:./{relative}")
+    if same_tree and not any(_under(path, chart.directory) for path in dirty):
+        # The common case of a release run, answered without a diff per chart.
+        return []
+    return [p.resolve() for p in git.changes_since(tag, chart.directory)]
+
+
 def _by_change(settings: Settings, runner: Runner | None) -> Selection:
     loaded = chartfiles.load_all(chartfiles.discover(settings))
     for chart in loaded:
@@ -152,6 +170,13 @@ def _by_change(settings: Settings, runner: Runner | None) -> Selection:
             ),
         )  # fmt: skip
     listed = sorted(git.tags())
+    patterns = [tag_pattern(settings.release.tag, c.name) for c in loaded]
+    gap = git.history_gap(listed, lambda name: any(p.match(name) for p in patterns))
+    if gap is not None:
+        raise UsageError(
+            f"cannot tell which charts changed since their release: {gap}; "
+            "or name the charts, or the release tag, to release"
+        )
     tags = set(listed)
     root = settings.root.resolve()
     # Per chart: its release tag and both tree specs, computed once.
@@ -177,10 +202,11 @@ def _by_change(settings: Settings, runner: Runner | None) -> Selection:
         elif tag not in tags:
             selected = True
             reason = "never released" if last is None else f"new version (last: {last.version})"
-        elif trees.get(f"{tag}:./{relative}") != trees.get(f"HEAD:./{relative}") or any(
-            _under(path, chart.directory) for path in dirty
-        ):
-            selected, reason = True, f"changed since {tag}"
+        elif changed := _changes(git, tag, chart, trees, relative, dirty):
+            shown = name_some(
+                [p.relative_to(chart.directory.resolve()).as_posix() for p in changed]
+            )
+            selected, reason = True, f"changed since {tag}: {shown}"
         else:
             selected, reason = False, f"unchanged since {tag}"
         picked.append(Candidate(chart.name, chart.version, selected, reason, chart.directory))

@@ -23,14 +23,18 @@ from typing import Any
 from chartship.artifacts import Artifact
 from chartship.channels.contract import Channel, Holding
 from chartship.errors import ChartshipError, VersionError
+from chartship.gitrepo import name_some
 from chartship.package import read_sums, write_sums
-from chartship.safetar import inspect_chart_archive
+from chartship.safetar import file_differences, inspect_chart_archive
+from chartship.sources import record_published
 
 
 @dataclass(frozen=True)
 class Adoption:
     artifact: Artifact  # what the release publishes, maybe with another channel's bytes
     source: Holding | None  # the copy whose bytes were taken, if the local ones differed
+    #: Where the version is published already, with exactly ``artifact``'s bytes.
+    held: tuple[str, ...] = ()
 
 
 def copies(
@@ -59,17 +63,6 @@ def copies(
     return found
 
 
-def _differences(local: Mapping[str, str], remote: Mapping[str, str]) -> list[str]:
-    changed = sorted(n for n in local.keys() & remote.keys() if local[n] != remote[n])
-    only_local = sorted(local.keys() - remote.keys())
-    only_remote = sorted(remote.keys() - local.keys())
-    return (
-        [f"{n} differs" for n in changed]
-        + [f"{n} is new" for n in only_local]
-        + [f"{n} is gone" for n in only_remote]
-    )
-
-
 def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
@@ -89,8 +82,11 @@ def adopt(artifact: Artifact, found: Sequence[Holding]) -> Adoption:
             "nothing was published: see `migrate status` and repair the odd channel first"
         )
     source = found[0]
+    places = tuple(f"{c.channel} {c.where}" for c in found)
+    dist = artifact.archive.parent
     if source.sha256 == artifact.sha256:
-        return Adoption(artifact, None)
+        _note_published(artifact, artifact.sha256, places)
+        return Adoption(artifact, None, places)
     data = source.fetch()
     actual = hashlib.sha256(data).hexdigest()
     if actual != source.sha256:
@@ -100,9 +96,9 @@ def adopt(artifact: Artifact, found: Sequence[Holding]) -> Adoption:
         )
     remote = inspect_chart_archive(data, source=source.where)
     local = inspect_chart_archive(artifact.archive.read_bytes(), source=str(artifact.archive))
-    differences = _differences(local.files, remote.files)
+    differences = file_differences(local.files, remote.files)
     if differences:
-        shown = ", ".join(differences[:5]) + (" ..." if len(differences) > 5 else "")
+        shown = name_some(differences, 5)
         raise VersionError(
             f"{label} is already published ({source.channel}: {source.where}) with other "
             f"content ({shown}); a published version never changes: stamp a new version. "
@@ -120,14 +116,30 @@ def adopt(artifact: Artifact, found: Sequence[Holding]) -> Adoption:
         prov_sha = hashlib.sha256(prov).hexdigest()
         _write(artifact.provenance, prov)
     _write(artifact.archive, data)
-    dist = artifact.archive.parent
     sums = read_sums(dist)
     sums[artifact.archive.name] = source.sha256
     if artifact.provenance is not None and prov_sha is not None:
         sums[artifact.provenance.name] = prov_sha
     write_sums(dist, sums)
+    # Same files, so what the archive was packaged from still holds for these bytes.
+    _note_published(artifact, source.sha256, places, previous=artifact.sha256)
     adopted = replace(artifact, sha256=source.sha256, provenance_sha256=prov_sha)
-    return Adoption(adopted, source)
+    return Adoption(adopted, source, places)
+
+
+def _note_published(
+    artifact: Artifact, sha256: str, places: Sequence[str], previous: str | None = None
+) -> None:
+    """Mark the archive in dist/ as published, so package never replaces it with other files."""
+    record_published(
+        artifact.archive.parent,
+        artifact.archive.name,
+        chart=artifact.chart,
+        version=artifact.version,
+        sha256=sha256,
+        places=places,
+        previous_sha256=previous,
+    )
 
 
 def reconcile(

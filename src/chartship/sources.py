@@ -1,0 +1,254 @@
+"""What each archive in dist/ was packaged from, and where its bytes are published.
+
+``dist/SOURCES.json`` sits beside SHA256SUMS. For every archive it holds the
+sha256 of the archive it describes, a fingerprint of the chart's files as
+``helm package`` saw them (each file's sha256, by its name in the chart; the
+.helmignore rules applied the way helm applies them), and the places the
+release found or put those exact bytes. ``package`` compares a chart with the
+fingerprint of its archive before keeping the archive, so an archive whose
+chart changed since is never published as if it were current.
+
+Two kinds of file in a chart's ``charts/`` are made from something else, and
+are fingerprinted as that something instead:
+
+* the archive ``helm dependency build`` makes of a ``file://`` dependency
+  (helm 3 gives it other bytes on every build): the files of that chart
+  directory stand in for it, under ``file://<path>/``;
+* the archive of a dependency from a repository, which Chart.lock pins by
+  name and version: it is fingerprinted when present, and its absence (a
+  fresh clone that has not built its dependencies yet) is no change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chartship import helmignore, versions
+from chartship.charts import CHART_FILE, Chart, Dependency, parse_dependencies
+from chartship.errors import ChartError
+from chartship.yamlfiles import load_yaml
+
+log = logging.getLogger("chartship")
+
+RECORD_FILE = "SOURCES.json"
+_FORMAT = 1
+_FILE_SCHEME = "file://"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The files of a chart as the package sees them: name -> sha256 of the content."""
+
+    files: Mapping[str, str]
+    #: Archives of repository dependencies, fetched again from Chart.lock when absent.
+    fetched: frozenset[str] = frozenset()
+
+    @property
+    def digest(self) -> str:
+        text = "".join(f"{name}\0{self.files[name]}\n" for name in sorted(self.files))
+        return hashlib.sha256(text.encode("utf-8", errors="surrogateescape")).hexdigest()
+
+    def changes_since(self, then: Fingerprint) -> list[str]:
+        """Names of the files that differ from ``then``: changed, added or removed."""
+        refetched = self.fetched | then.fetched
+        differ = {
+            n for n in self.files.keys() & then.files.keys() if self.files[n] != then.files[n]
+        }
+        added = {n for n in self.files.keys() - then.files.keys() if n not in refetched}
+        removed = {n for n in then.files.keys() - self.files.keys() if n not in refetched}
+        return sorted(differ | added | removed)
+
+
+def _archive_of(name: str, deps: Sequence[Dependency]) -> Dependency | None:
+    """The dependency whose packaged archive ``name`` (``<chart>-<version>.tgz``) is."""
+    if not name.endswith(".tgz"):
+        return None
+    stem = name[: -len(".tgz")]
+    for dep in deps:
+        prefix = f"{dep.name}-"
+        if stem.startswith(prefix) and versions.is_valid(stem[len(prefix) :]):
+            return dep
+    return None
+
+
+def _dependencies_of(directory: Path) -> list[Dependency]:
+    doc = load_yaml(directory / CHART_FILE)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    return parse_dependencies(data.get("dependencies"))
+
+
+def fingerprint(chart: Chart, directory: Path | None = None) -> Fingerprint:
+    """The fingerprint of ``chart``'s files in ``directory`` (default: its own directory)."""
+    return _fingerprint(directory or chart.directory, chart.dependencies, frozenset())
+
+
+def _fingerprint(directory: Path, deps: Sequence[Dependency], seen: frozenset[Path]) -> Fingerprint:
+    local = [d for d in deps if d.repository and d.repository.startswith(_FILE_SCHEME)]
+    remote = [d for d in deps if d.repository and not d.repository.startswith(_FILE_SCHEME)]
+    files: dict[str, str] = {}
+    fetched: set[str] = set()
+    for name, path in helmignore.chart_files(directory):
+        if name.startswith("charts/"):
+            inside = name[len("charts/") :]
+            # helm's loader skips charts/_x and charts/.x, except provenance files.
+            if inside[:1] in ("_", ".") and not name.endswith(".prov"):
+                continue
+            if "/" not in inside:
+                if _archive_of(inside, local) is not None:
+                    continue
+                if _archive_of(inside, remote) is not None:
+                    fetched.add(name)
+        files[name] = hashlib.sha256(helmignore.read_chart_file(path)).hexdigest()
+    here = directory.resolve()
+    for dep in local:
+        assert dep.repository is not None
+        target = (directory / dep.repository[len(_FILE_SCHEME) :]).resolve()
+        if target in seen or target == here or not (target / CHART_FILE).is_file():
+            # A cycle or a missing chart: helm refuses it when building, lint names it.
+            continue
+        inner = _fingerprint(target, _dependencies_of(target), seen | {here})
+        prefix = dep.repository.rstrip("/") + "/"
+        files.update({prefix + n: digest for n, digest in inner.files.items()})
+        fetched.update(prefix + n for n in inner.fetched)
+    return Fingerprint(files, frozenset(fetched))
+
+
+# --------------------------------------------------------------------------- dist/SOURCES.json
+
+
+@dataclass
+class Entry:
+    """What one archive in dist/ is: its bytes, its sources, where it is published."""
+
+    chart: str
+    version: str
+    sha256: str
+    #: None when chartship did not package these bytes itself (adopted before any record).
+    sources: Fingerprint | None
+    published: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chart": self.chart,
+            "version": self.version,
+            "sha256": self.sha256,
+            "fingerprint": self.sources.digest if self.sources else None,
+            "files": dict(sorted(self.sources.files.items())) if self.sources else None,
+            "fetched": sorted(self.sources.fetched) if self.sources else [],
+            "published": list(self.published),
+        }
+
+
+def _entry(name: str, raw: Any, path: Path) -> Entry:
+    def bad(what: str) -> ChartError:
+        return ChartError(
+            f"archives.{name}: {what}; remove the file to repackage every chart", path=path
+        )
+
+    if not isinstance(raw, dict):
+        raise bad("must be a mapping")
+    for key in ("chart", "version", "sha256"):
+        if not isinstance(raw.get(key), str):
+            raise bad(f"{key} must be a string")
+    files = raw.get("files")
+    published = raw.get("published", [])
+    fetched = raw.get("fetched", [])
+    if files is not None and not (
+        isinstance(files, dict) and all(isinstance(v, str) for v in files.values())
+    ):
+        raise bad("files must map file names to sha256 digests")
+    if not isinstance(published, list) or not all(isinstance(p, str) for p in published):
+        raise bad("published must be a list of strings")
+    if not isinstance(fetched, list) or not all(isinstance(p, str) for p in fetched):
+        raise bad("fetched must be a list of strings")
+    sources = Fingerprint(dict(files), frozenset(fetched)) if files is not None else None
+    return Entry(raw["chart"], raw["version"], raw["sha256"], sources, list(published))
+
+
+@dataclass
+class Record:
+    """dist/SOURCES.json in memory; :meth:`write` replaces the file atomically."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, dist: Path) -> Record:
+        path = dist / RECORD_FILE
+        if not path.is_file():
+            return cls()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ChartError(
+                f"not valid JSON ({exc}); remove the file to repackage every chart", path=path
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("archives"), dict):
+            raise ChartError(
+                "has no archives mapping; remove the file to repackage every chart", path=path
+            )
+        if data.get("format") != _FORMAT:
+            raise ChartError(
+                f"format {data.get('format')!r} is not {_FORMAT}, the one this chartship "
+                "writes; remove the file to repackage every chart",
+                path=path,
+            )
+        return cls({n: _entry(n, raw, path) for n, raw in data["archives"].items()})
+
+    def text(self) -> str:
+        body = {
+            "format": _FORMAT,
+            "about": "what each archive here was packaged from (chartship package)",
+            "archives": {n: self.entries[n].to_json() for n in sorted(self.entries)},
+        }
+        return json.dumps(body, indent=2, sort_keys=False) + "\n"
+
+    def write(self, dist: Path) -> None:
+        path = dist / RECORD_FILE
+        text = self.text()
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            return
+        tmp = dist / f".{RECORD_FILE}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def record_published(
+    dist: Path,
+    archive: str,
+    *,
+    chart: str,
+    version: str,
+    sha256: str,
+    places: Iterable[str],
+    previous_sha256: str | None = None,
+) -> None:
+    """Note that ``archive``'s bytes (``sha256``) are published at ``places``.
+
+    ``previous_sha256`` is the digest of the bytes the archive replaced with
+    the same files (adoption keeps the sources; other bytes do not).
+    """
+    try:
+        record = Record.read(dist)
+        entry = record.entries.get(archive)
+        if entry is None or entry.sha256 not in (sha256, previous_sha256):
+            entry = Entry(chart, version, sha256, None)
+        entry.sha256 = sha256
+        for place in places:
+            if place not in entry.published:
+                entry.published.append(place)
+        record.entries[archive] = entry
+        record.write(dist)
+    except (ChartError, OSError) as exc:
+        # The bytes are published whatever the record says; failing now would
+        # report a publication that happened as one that did not.
+        log.warning(
+            "warning: could not record in %s that %s is published: %s",
+            dist / RECORD_FILE, archive, exc,
+        )  # fmt: skip
