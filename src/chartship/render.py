@@ -56,6 +56,8 @@ def print_lint_report(
     environ: Mapping[str, str] | None = None,
 ) -> None:
     annotate = in_github_actions(environ)
+    for name, why in report.included.items():
+        print(f"lint: also {name}: it {why}", file=stream)
     for problem in report.problems:
         print(format_problem(problem, root), file=stream)
         if annotate:
