@@ -1,6 +1,7 @@
 """Sibling charts in one repository, on helm 3 and helm 4: ``app`` depends on
-``base`` through ``file://../base``, ``other`` stands alone. lint and release
-take app along with base, package builds base first and vendors it into app."""
+``base`` through ``file://../base``, ``other`` stands alone. bump keeps app's
+constraint and Chart.lock in step with base, lint and release take app along
+with base, package builds base first and vendors it into app."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from chartship import commands, siblings, versions
-from chartship.errors import ChartError
+from chartship.bump import bump
+from chartship.errors import ChartError, VersionError
 from chartship.helm import Helm
 from chartship.lint import lint
 from chartship.package import package
@@ -21,7 +25,7 @@ from chartship.release.selection import select
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.conftest import installed_helm
 from tests.support.registry import RegistryServer
-from tests.support.threecharts import APP, APP_LOCK, BASE, CONFIGMAP, Repo, make_repo
+from tests.support.threecharts import APP, APP_LOCK, BASE, CONFIGMAP, OTHER, Repo, make_repo
 
 
 @pytest.fixture
@@ -134,6 +138,114 @@ def test_a_cycle_of_siblings_is_named(tmp_path: Path, any_helm: Path) -> None:
     assert any("in a cycle" in p.message and p.check == "siblings" for p in report.problems)
 
 
+# --------------------------------------------------------------------------- bump
+
+
+def test_bump_moves_a_pinned_constraint_and_refreshes_the_lock(repo: Repo) -> None:
+    app_before = repo.read(APP)
+    other_before = repo.read(OTHER)
+    out = io.StringIO()
+
+    results = commands.run_bump(repo.settings(), "0.2.0", ["base"], out=out)
+
+    assert changed_lines(app_before, repo.read(APP)) == [
+        (
+            '    version: "0.1.0" # keep in step with charts/base',
+            '    version: "0.2.0" # keep in step with charts/base',
+        )
+    ]
+    assert repo.locked() == "0.2.0"
+    assert repo.read(OTHER) == other_before
+    assert [(r.chart, r.because, r.lock_refreshed) for r in results] == [
+        ("base", None, False),
+        ("app", "depends on base", True),
+    ]
+    assert out.getvalue().splitlines() == [
+        "base: set charts/base/Chart.yaml version: 0.1.0 -> 0.2.0",
+        "base: set charts/base/Chart.yaml appVersion: 0.1.0 -> 0.2.0",
+        "app: set charts/app/Chart.yaml dependencies[base].version: 0.1.0 -> 0.2.0 "
+        "(depends on base)",
+        "app: refreshed Chart.lock (depends on base)",
+    ]
+    # helm takes the result as it is: lock in sync, base 0.2.0 vendored.
+    built = dependency_build(repo)
+    assert built.returncode == 0, built.stderr
+    assert (repo.path("charts/app/charts/base-0.2.0.tgz")).is_file()
+
+
+def test_bump_within_the_constraint_refreshes_the_lock_only(tmp_path: Path, helm_bin: Path) -> None:
+    repo = make_repo(tmp_path / "repo", helm_bin, constraint="~0.1.0")
+    # Control: the lock pins base 0.1.0, so helm refuses base 0.1.1 though ~0.1.0 admits it.
+    repo.replace(BASE, "version: 0.1.0", "version: 0.1.1")
+    refused = dependency_build(repo)
+    assert refused.returncode != 0
+    assert "can't get a valid version for dependency base" in refused.stderr
+    repo.git("checkout", "--", BASE)
+    app_before = repo.read(APP)
+
+    [base, app] = bump(repo.settings(), versions_increment("patch"), ["base"])
+
+    assert (base.chart, base.version) == ("base", "0.1.1")
+    assert (app.chart, app.edits, app.lock_refreshed) == ("app", [], True)
+    assert repo.read(APP) == app_before
+    assert repo.locked() == "0.1.1"
+    assert dependency_build(repo).returncode == 0
+
+
+def test_bump_refuses_a_constraint_it_cannot_move(tmp_path: Path, any_helm: Path) -> None:
+    repo = make_repo(tmp_path / "repo", any_helm, constraint=">=0.1.0 <0.2.0")
+    before = repo.snapshot()
+
+    with pytest.raises(VersionError) as refused:
+        bump(repo.settings(), "0.2.0", ["base"])
+
+    message = str(refused.value)
+    assert message.startswith(f"{repo.path(APP)}:9: ")
+    assert "app depends on base with the constraint '>=0.1.0 <0.2.0'" in message
+    assert "does not admit 0.2.0" in message
+    assert repo.snapshot() == before  # base was not stamped either
+
+    # A dry run refuses the same way, before printing anything.
+    out = io.StringIO()
+    with pytest.raises(VersionError):
+        commands.run_bump(repo.settings(), "0.2.0", ["base"], dry_run=True, out=out)
+    assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("constraint", "moved"),
+    [("0.1.0", "0.2.0"), ("~0.1.0", "~0.2.0"), ("^0.1", "^0.2"), ("0.1.x", "0.2.x")],
+)
+def test_dry_run_shows_the_constraint_it_would_move(
+    tmp_path: Path, any_helm: Path, constraint: str, moved: str
+) -> None:
+    repo = make_repo(tmp_path / "repo", any_helm, constraint=constraint)
+    before = repo.snapshot()
+    out = io.StringIO()
+
+    commands.run_bump(repo.settings(), "0.2.0", ["base"], dry_run=True, out=out)
+
+    assert (
+        f"app: would set charts/app/Chart.yaml dependencies[base].version: {constraint} -> "
+        f"{moved} (depends on base)"
+    ) in out.getvalue().splitlines()
+    assert "app: would refresh Chart.lock (depends on base)" in out.getvalue().splitlines()
+    assert repo.snapshot() == before
+
+
+def test_bumping_base_and_app_together(repo: Repo) -> None:
+    [base, app] = bump(repo.settings(), versions_increment("minor"), ["app", "base"])[::-1]
+
+    assert (base.version, app.version) == ("0.2.0", "0.4.0")
+    stamped = yaml.safe_load(repo.read(APP))
+    assert stamped["version"] == "0.4.0"
+    assert stamped["dependencies"][0]["version"] == "0.2.0"
+    assert stamped["appVersion"] == "1.16.0"
+    assert repo.locked() == "0.2.0"
+    assert app.lock_refreshed
+    assert app.because is None
+
+
 # --------------------------------------------------------------------------- lint
 
 
@@ -167,6 +279,26 @@ def test_lint_names_the_constraint_a_hand_edited_sibling_left_behind(repo: Repo)
         "charts/base/Chart.yaml; run `chartship bump --version 0.2.0 base` to update it, "
         "or edit it"
     )
+
+
+def test_lint_advises_on_a_stale_lock_and_the_advice_works(tmp_path: Path, helm_bin: Path) -> None:
+    repo = make_repo(tmp_path / "repo", helm_bin, constraint="~0.1.0")
+    repo.replace(BASE, "version: 0.1.0", "version: 0.1.1")
+
+    report = lint(repo.settings(), ["base"])
+
+    [problem] = report.problems
+    lock_line = repo.read(APP_LOCK).splitlines().index("  version: 0.1.0") + 1
+    assert (problem.chart, problem.path, problem.line) == ("app", repo.path(APP_LOCK), lock_line)
+    assert problem.message == (
+        "pins base 0.1.0, but base is now 0.1.1; run `chartship bump --version 0.1.1 base` "
+        "to refresh it (or `helm dependency update charts/app`)"
+    )
+    # What it says to run, run: lint passes.
+    ran = cli(repo, "bump", "--version", "0.1.1", "base")
+    assert ran.returncode == 0, ran.stderr
+    assert "app: refreshed Chart.lock (depends on base)" in ran.stdout
+    assert lint(repo.settings(), ["base"]).ok
 
 
 # --------------------------------------------------------------------------- release selection
@@ -343,3 +475,9 @@ def test_constraints_are_read_as_helm_reads_them(
         helm.run(["dependency", "update", str(tmp_path / "app")], check=False).returncode == 0
     )
     assert versions.satisfies(version, constraint) is helm_admits
+
+
+def versions_increment(level: str | None = None, pre: str | None = None) -> Any:
+    return versions.version_request(
+        patch=level == "patch", minor=level == "minor", major=level == "major", pre=pre
+    )
