@@ -246,6 +246,43 @@ def test_bumping_base_and_app_together(repo: Repo) -> None:
     assert app.because is None
 
 
+def test_a_dependent_from_the_own_channel_follows_its_lock_waits(
+    tmp_path: Path, any_helm: Path
+) -> None:
+    repo = make_repo(
+        tmp_path / "repo",
+        any_helm,
+        config=(
+            "channels:\n  phase: classic\n  github: {repository: example/charts}\n"
+            "  pages: {index_url: 'https://charts.invalid/index.yaml'}\n"
+        ),
+    )
+    repo.write(
+        "charts/web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 2.0.0\nappVersion: '2'\ndependencies:\n"
+        "  - {name: app, version: 0.3.0, repository: 'https://charts.invalid'}\n",
+    )
+    lock = (
+        "dependencies:\n- name: app\n  repository: https://charts.invalid\n  version: 0.3.0\n"
+        "digest: sha256:" + "0" * 64 + "\ngenerated: '2026-01-01T00:00:00Z'\n"
+    )
+    repo.write("charts/web/Chart.lock", lock)
+    out = io.StringIO()
+
+    results = commands.run_bump(repo.settings(), versions_increment("minor"), ["app"], out=out)
+
+    web = next(r for r in results if r.chart == "web")
+    assert (web.because, web.lock_planned, web.lock_refreshed) == ("depends on app", False, False)
+    assert yaml.safe_load(repo.read("charts/web/Chart.yaml"))["dependencies"][0]["version"] == (
+        "0.4.0"
+    )
+    assert repo.read("charts/web/Chart.lock") == lock
+    assert (
+        "web: Chart.lock pins app 0.3.0 from https://charts.invalid; run `helm dependency "
+        "update charts/web` once app 0.4.0 is published there"
+    ) in out.getvalue().splitlines()
+
+
 # --------------------------------------------------------------------------- lint
 
 

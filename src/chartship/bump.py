@@ -304,6 +304,9 @@ def bump(
     documents = _Documents()
     results: dict[str, BumpResult] = {}
     stamped: dict[str, str] = {}
+    # Charts whose Chart.lock would resolve a new sibling version against this
+    # repository's own channel, which does not have it before the release.
+    deferred: set[str] = set()
     for chart in loaded:
         released_tags = release_tags(tags, settings.release.tag, chart.name)
         target = (
@@ -332,7 +335,7 @@ def bump(
                 result.edits.append(edit)
             pinned = siblings.locked_version(dependent, link.dependency.name)
             if pinned is not None and pinned != target and link.via != "file":
-                # Its lock resolves against the channel, which has no such version yet.
+                deferred.add(dependent.name)
                 where = graph.shown(dependent.directory)
                 result.notes.append(
                     f"Chart.lock pins {link.dependency.name} {pinned} from "
@@ -344,7 +347,9 @@ def bump(
     lock_of = {name: graph.charts[name].directory / siblings.LOCK_FILE for name in results}
     for name, result in results.items():
         chart = graph.charts[name]
-        if result.edits and chart.dependencies and lock_of[name].exists():
+        if name in deferred:
+            result.lock_planned = False
+        elif result.edits and chart.dependencies and lock_of[name].exists():
             result.lock_planned = True
     helm = helm or Helm(settings.helm_binary, runner=runner)
     if dry_run:
