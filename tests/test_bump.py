@@ -182,7 +182,7 @@ def test_dry_run_reports_edits_and_writes_nothing(workspace: Workspace) -> None:
         f"metallb: would set {METALLB} dependencies[crds].version: 0.0.0 -> 0.16.2",
         f"metallb: would set {CRDS} version: 0.0.0 -> 0.16.2",
         f"metallb: would set {CRDS} appVersion: v0.0.0 -> v0.16.2",
-        "metallb: would refresh Chart.lock if the chart has one",
+        "metallb: would refresh Chart.lock",
     ]
     assert snapshot(workspace) == before
 

@@ -331,7 +331,10 @@ def test_nox_lists_registered_and_own_sessions(workspace: Workspace) -> None:
         "chart-migrate": (
             "Classic to OCI: nox -s chart-migrate -- status|backfill|verify|deprecate|phase PHASE."
         ),
-        "chart-bump": "Stamp a release version: nox -s chart-bump -- --version X.Y.Z.",
+        "chart-bump": (
+            "Stamp release versions (nox -s chart-bump -- --version X.Y.Z | --patch | --minor | "
+            "--major [--pre ID] CHART...)."
+        ),
         "chart-publish": (
             "Release: lint, package once, publish to every channel, verify "
             "(nox -s chart-publish -- --tag TAG | --dry-run | CHART...)."

@@ -15,7 +15,7 @@ from chartship.errors import UsageError
 from chartship.gitrepo import name_some
 from chartship.lint import lint
 from chartship.release.selection import select
-from tests.conftest import Workspace
+from tests.support.builders import Workspace
 
 DASHBOARDS_TAG = "metallb-dashboards-chart-1.2.0"
 

@@ -15,7 +15,7 @@ import pytest
 
 from chartship import commands
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.conftest import installed_helm
+from tests.support.builders import installed_helm
 from tests.support.sandbox import Sandbox, helm_homes, open_sandbox
 
 

@@ -18,11 +18,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from chartship import charts as chartfiles
-from chartship import versions
+from chartship import siblings, versions
 from chartship.charts import Chart
 from chartship.config import Settings
 from chartship.errors import ChartError, UsageError, VersionError
-from chartship.gitrepo import Git, released_version
+from chartship.gitrepo import Git, release_tags, released_version
 from chartship.helm import Helm
 from chartship.runner import Runner
 
@@ -43,10 +43,16 @@ class BumpResult:
     version: str
     edits: list[Edit] = field(default_factory=list)
     lock_refreshed: bool = False
+    #: For a chart that was not asked for: the sibling it depends on that moved.
+    because: str | None = None
+    #: What was left alone on purpose, and why (an appVersion kept, a lock to refresh later).
+    notes: list[str] = field(default_factory=list)
+    #: Chart.lock will be (in a dry run: would be) refreshed.
+    lock_planned: bool = False
 
     @property
     def changed(self) -> bool:
-        return bool(self.edits)
+        return bool(self.edits) or self.lock_refreshed
 
 
 def _token_end(line: str, col: int, flow: bool = False) -> int:
@@ -113,12 +119,13 @@ class _Document:
         self.lines = self.text.splitlines(keepends=True)
         self.edits: list[Edit] = []
 
-    def set(self, container: Any, key: str, new: str, label: str) -> None:
+    def set(self, container: Any, key: str, new: str, label: str) -> Edit | None:
+        """Stamp ``new`` over the value of ``key``; the edit, or None when it is already so."""
         if key not in container:
             raise ChartError(f"{label} is missing", path=self.path)
         old = container[key]
         if str(old) == new and isinstance(old, str):
-            return
+            return None
         line, col = container.lc.value(key)
         text = self.lines[line]
         end = _token_end(text, col, flow=bool(container.fa.flow_style()))
@@ -128,19 +135,73 @@ class _Document:
                 f"{label} is not a plain scalar; cannot stamp it", path=self.path, line=line + 1
             )
         self.lines[line] = text[:col] + _render_like(token, new) + text[end:]
-        self.edits.append(Edit(self.path, label, str(old), new))
+        edit = Edit(self.path, label, str(old), new)
+        self.edits.append(edit)
+        return edit
 
     def save(self) -> None:
         if self.edits:
             self.path.write_text("".join(self.lines), encoding="utf-8")
 
 
-def _plan(chart: Chart, version: str) -> list[_Document]:
-    parent = _Document(chart.chart_yaml)
+class _Documents:
+    """Each file opened once: a chart bumped and updated as a dependent shares its edits."""
+
+    def __init__(self) -> None:
+        self.open: dict[Path, _Document] = {}
+
+    def __call__(self, path: Path) -> _Document:
+        if path not in self.open:
+            self.open[path] = _Document(path)
+        return self.open[path]
+
+
+def _app_version(
+    doc: _Document,
+    old_version: str,
+    version: str,
+    chart: Chart,
+    explicit: str | None,
+    required: bool,
+) -> tuple[Edit | None, str | None]:
+    """The appVersion edit the chart's policy asks for, or the note saying it was kept."""
     prefix = chart.settings.app_version_prefix
-    parent.set(parent.tree, "version", version, "version")
-    parent.set(parent.tree, "appVersion", prefix + version, "appVersion")
-    documents = [parent]
+    policy = chart.settings.app_version
+    if "appVersion" not in doc.tree:
+        if required and (explicit is not None or policy == "follow"):
+            raise ChartError("appVersion is missing", path=doc.path)
+        return None, None
+    current = str(doc.tree["appVersion"])
+    if explicit is not None:
+        wanted = explicit
+    elif policy == "follow" or (policy == "auto" and current == prefix + old_version):
+        wanted = prefix + version
+    else:
+        if current == prefix + version:
+            return None, None
+        if policy == "keep":
+            why = " (app_version: keep)"
+        else:
+            why = (
+                f": it is not {prefix}{old_version}, so the app is versioned apart "
+                "(app_version: auto; set app_version: follow, or give --app-version)"
+            )
+        whose = "" if doc.path == chart.chart_yaml else f"{doc.path.parent.name}'s "
+        return None, f"kept {whose}appVersion {current}{why}"
+    return doc.set(doc.tree, "appVersion", wanted, "appVersion"), None
+
+
+def _plan(
+    chart: Chart, version: str, app_version: str | None, documents: _Documents
+) -> tuple[list[Edit], list[str]]:
+    parent = documents(chart.chart_yaml)
+    edits: list[Edit | None] = []
+    notes: list[str | None] = []
+    old = str(parent.tree.get("version"))
+    edits.append(parent.set(parent.tree, "version", version, "version"))
+    edit, note = _app_version(parent, old, version, chart, app_version, required=True)
+    edits.append(edit)
+    notes.append(note)
     deps = parent.tree.get("dependencies") or []
     for sub in chart.settings.lockstep:
         entry = next((d for d in deps if hasattr(d, "get") and d.get("name") == sub), None)
@@ -148,26 +209,88 @@ def _plan(chart: Chart, version: str) -> list[_Document]:
             raise ChartError(
                 f"lockstep subchart {sub} is not among the dependencies", path=chart.chart_yaml
             )
-        parent.set(entry, "version", version, f"dependencies[{sub}].version")
-        sub_doc = _Document(chart.directory / "charts" / sub / chartfiles.CHART_FILE)
-        sub_doc.set(sub_doc.tree, "version", version, "version")
-        if "appVersion" in sub_doc.tree:
-            sub_doc.set(sub_doc.tree, "appVersion", prefix + version, "appVersion")
-        documents.append(sub_doc)
-    return documents
+        edits.append(parent.set(entry, "version", version, f"dependencies[{sub}].version"))
+        sub_doc = documents(chart.directory / "charts" / sub / chartfiles.CHART_FILE)
+        sub_old = str(sub_doc.tree.get("version"))
+        edits.append(sub_doc.set(sub_doc.tree, "version", version, "version"))
+        edit, note = _app_version(sub_doc, sub_old, version, chart, app_version, required=False)
+        edits.append(edit)
+        notes.append(note)
+    return [e for e in edits if e is not None], [n for n in notes if n is not None]
+
+
+def _next_version(chart: Chart, increment: versions.Increment, released: dict[str, str]) -> str:
+    current = chart.version
+    counted = list(released)
+    if not versions.is_placeholder(current):
+        chartfiles.require_semver(chart)
+        counted.append(current)
+    base = versions.highest(counted)
+    if base is None:
+        raise VersionError(
+            f"{increment.flags()} has no version to count from: {chart.name} carries the "
+            f"placeholder {versions.PLACEHOLDER} and has no release tag; give --version X.Y.Z",
+            path=chart.chart_yaml,
+            line=chart.doc.line("version"),
+        )
+    try:
+        return versions.next_version(base, increment.level, increment.pre, taken=released)
+    except VersionError as exc:
+        raise VersionError(f"{chart.name}: {exc.message}", path=chart.chart_yaml) from None
+
+
+def _follow_sibling(
+    link: siblings.Link, version: str, graph: siblings.Graph, documents: _Documents
+) -> Edit | None:
+    """Move the dependent's constraint on the sibling so it admits ``version``, if it must."""
+    dependent = graph.charts[link.dependent]
+    constraint = link.constraint
+    line = dependent.doc.line("dependencies", link.dependency.position, "version")
+    if not constraint:
+        return None
+    try:
+        if versions.satisfies(version, constraint):
+            return None
+    except VersionError as exc:
+        raise VersionError(exc.message, path=dependent.chart_yaml, line=line) from None
+    moved = versions.retarget(constraint, version)
+    if moved is None:
+        raise VersionError(
+            f"{dependent.name} depends on {link.sibling} with the constraint {constraint!r}, "
+            f"which does not admit {version}; bump moves only a one-term floor "
+            "(1.2.3, =1.2.3, ~1.2, ^1.2.3, 1.2.x, >=1.2): edit it to admit "
+            f"{version}, then bump again",
+            path=dependent.chart_yaml,
+            line=line,
+        )
+    doc = documents(dependent.chart_yaml)
+    entry = doc.tree["dependencies"][link.dependency.position]
+    return doc.set(entry, "version", moved, f"dependencies[{link.dependency.name}].version")
 
 
 def bump(
     settings: Settings,
-    version: str,
+    version: str | versions.Increment,
     names: Sequence[str] = (),
     *,
+    app_version: str | None = None,
     dry_run: bool = False,
     helm: Helm | None = None,
     runner: Runner | None = None,
 ) -> list[BumpResult]:
-    """Stamp ``version`` into the named charts (all when only one exists)."""
-    versions.parse(version, what="version")
+    """Stamp a version into the named charts (all when only one exists).
+
+    ``version`` is the version itself or an :class:`versions.Increment`, which gives
+    each chart its own next version. ``app_version`` sets appVersion whatever
+    the chart's ``app_version`` policy says. Every chart that depends on a
+    bumped one (:mod:`chartship.siblings`) has its constraint moved when it
+    no longer admits the new version, and its Chart.lock refreshed; a
+    constraint bump cannot move is refused before anything is written.
+    """
+    if isinstance(version, str):
+        versions.parse(version, what="version")
+    if app_version is not None and (not app_version.strip() or "\n" in app_version):
+        raise UsageError("--app-version must be one non-empty line")
     runner = runner or Runner()
     wheres = chartfiles.discover(settings, names)
     if not names and len(wheres) > 1:
@@ -177,41 +300,82 @@ def bump(
     git = Git(settings.root, runner)
     tags = git.tags() if git.is_repository() else []
     loaded = chartfiles.load_all(wheres)
-    plans: list[tuple[Chart, list[_Document]]] = []
+    graph = siblings.graph(settings)
+    documents = _Documents()
+    results: dict[str, BumpResult] = {}
+    stamped: dict[str, str] = {}
+    # Charts whose Chart.lock would resolve a new sibling version against this
+    # repository's own channel, which does not have it before the release.
+    deferred: set[str] = set()
     for chart in loaded:
-        documents = _plan(chart, version)
-        if any(doc.edits for doc in documents):
+        released_tags = release_tags(tags, settings.release.tag, chart.name)
+        target = (
+            version if isinstance(version, str) else _next_version(chart, version, released_tags)
+        )
+        edits, notes = _plan(chart, target, app_version, documents)
+        if edits:
             released = released_version(tags, settings.release.tag, chart.name)
-            if released is not None and versions.parse(version) <= versions.parse(released.version):
+            if released is not None and versions.parse(target) <= versions.parse(released.version):
                 raise VersionError(
-                    f"{version} is not higher than the released {released.version} "
+                    f"{target} is not higher than the released {released.version} "
                     f"(tag {released.tag})",
                     path=chart.chart_yaml,
                 )
-        plans.append((chart, documents))
-    results: list[BumpResult] = []
+        results[chart.name] = BumpResult(chart.name, target, edits, notes=notes)
+        stamped[chart.name] = target
+    for name, target in stamped.items():
+        for link in graph.dependents_of(name):
+            dependent = graph.charts[link.dependent]
+            result = results.setdefault(
+                dependent.name,
+                BumpResult(dependent.name, dependent.version, because=f"depends on {name}"),
+            )
+            edit = _follow_sibling(link, target, graph, documents)
+            if edit is not None:
+                result.edits.append(edit)
+            pinned = siblings.locked_version(dependent, link.dependency.name)
+            if pinned is not None and pinned != target and link.via != "file":
+                deferred.add(dependent.name)
+                where = graph.shown(dependent.directory)
+                result.notes.append(
+                    f"Chart.lock pins {link.dependency.name} {pinned} from "
+                    f"{link.dependency.repository}; run `helm dependency update {where}` "
+                    f"once {name} {target} is published there"
+                )
+            elif pinned is not None and pinned != target:
+                result.lock_planned = True
+    lock_of = {name: graph.charts[name].directory / siblings.LOCK_FILE for name in results}
+    for name, result in results.items():
+        chart = graph.charts[name]
+        if name in deferred:
+            result.lock_planned = False
+        elif result.edits and chart.dependencies and lock_of[name].exists():
+            result.lock_planned = True
     helm = helm or Helm(settings.helm_binary, runner=runner)
+    if dry_run:
+        return list(results.values())
     # Everything written so far, to put back if a later step fails: a stamped
     # Chart.yaml with a stale Chart.lock would fail every later build.
     originals: dict[Path, str] = {}
     try:
-        for chart, documents in plans:
-            result = BumpResult(chart.name, version, [e for d in documents for e in d.edits])
-            if result.changed and not dry_run:
-                lock = chart.directory / "Chart.lock"
-                for path in [d.path for d in documents] + ([lock] if lock.exists() else []):
-                    originals[path] = path.read_text(encoding="utf-8")
-                for doc in documents:
-                    doc.save()
-                if chart.dependencies and lock.exists():
-                    _refresh_lock(chart, helm)
-                    result.lock_refreshed = True
-            results.append(result)
+        for doc in documents.open.values():
+            if doc.edits:
+                originals[doc.path] = doc.text
+        for name, result in results.items():
+            if result.lock_planned:
+                originals[lock_of[name]] = lock_of[name].read_text(encoding="utf-8")
+        for doc in documents.open.values():
+            doc.save()
+        # Siblings first: a dependent's lock refresh packages the sibling as it now is.
+        for chart in graph.build_order(graph.charts[name] for name in results):
+            if results[chart.name].lock_planned:
+                _refresh_lock(chart, helm)
+                results[chart.name].lock_refreshed = True
     except BaseException:
         for path, text in originals.items():
             path.write_text(text, encoding="utf-8")
         raise
-    return results
+    return list(results.values())
 
 
 def _refresh_lock(chart: Chart, helm: Helm) -> None:

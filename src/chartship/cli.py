@@ -11,6 +11,7 @@ from typing import Any
 from chartship import __version__
 from chartship.config import Settings, parse_assignment, settings_from
 from chartship.exits import configure_logging, outcome
+from chartship.versions import Increment, version_request
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +35,17 @@ def _parser() -> argparse.ArgumentParser:
     lint.add_argument("charts", nargs="*", help="chart names (default: all)")
 
     bump = sub.add_parser("bump", parents=[common], help="stamp a release version into charts")
-    bump.add_argument("--version", dest="new_version", required=True, help="SemVer to stamp")
+    which = bump.add_mutually_exclusive_group()
+    which.add_argument("--version", dest="new_version", help="SemVer to stamp")
+    which.add_argument("--patch", action="store_true", help="each chart's next patch version")
+    which.add_argument("--minor", action="store_true", help="each chart's next minor version")
+    which.add_argument("--major", action="store_true", help="each chart's next major version")
+    bump.add_argument(
+        "--pre", metavar="ID", help="a prerelease ID.N of the next (or --minor/--major) version"
+    )
+    bump.add_argument(
+        "--app-version", metavar="X", help="set appVersion to X (whatever app_version says)"
+    )
     bump.add_argument("--dry-run", action="store_true", help="print the edits, change nothing")
     bump.add_argument("charts", nargs="*", help="chart names (default: the only chart)")
 
@@ -118,6 +129,12 @@ def _migrate_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     phase.add_argument("--dry-run", action="store_true", help="check only")
 
 
+def _bump_request(args: argparse.Namespace) -> str | Increment:
+    return version_request(
+        args.new_version, patch=args.patch, minor=args.minor, major=args.major, pre=args.pre
+    )
+
+
 def _commands() -> dict[str, Callable[[Settings, argparse.Namespace], object]]:
     """Each command (and migrate step) and how its parsed arguments reach commands.py."""
     # Imported here: a wrong chartship.yaml or flag is reported before the helm,
@@ -126,7 +143,9 @@ def _commands() -> dict[str, Callable[[Settings, argparse.Namespace], object]]:
 
     return {
         "lint": lambda s, a: c.run_lint(s, a.charts),
-        "bump": lambda s, a: c.run_bump(s, a.new_version, a.charts, dry_run=a.dry_run),
+        "bump": lambda s, a: c.run_bump(
+            s, _bump_request(a), a.charts, app_version=a.app_version, dry_run=a.dry_run
+        ),
         "package": lambda s, a: c.run_package(s, a.charts, dev=a.dev, sign=a.sign, force=a.force),
         "push": lambda s, a: c.run_push(s, a.charts, dry_run=a.dry_run, force=a.force),
         "github-release": lambda s, a: c.run_github_release(
@@ -154,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     command = args.command if args.command != "migrate" else f"migrate {args.step}"
     try:
+        if args.command == "bump":
+            _bump_request(args)  # a wrong flag combination before chartship.yaml is read
         overrides = dict(parse_assignment(item) for item in args.overrides)
         if args.helm:
             overrides["helm"] = args.helm

@@ -57,15 +57,17 @@ def run_lint(
 
 def run_bump(
     settings: Settings,
-    version: str,
+    version: str | versions.Increment,
     charts: Sequence[str] = (),
     *,
+    app_version: str | None = None,
     dry_run: bool = False,
     out: TextIO | None = None,
 ) -> list[bump_mod.BumpResult]:
-    # Every front end takes it as --version; say so rather than only "version".
-    versions.parse(version, what="--version")
-    results = bump_mod.bump(settings, version, charts, dry_run=dry_run)
+    if isinstance(version, str):
+        # Every front end takes it as --version; say so rather than only "version".
+        versions.parse(version, what="--version")
+    results = bump_mod.bump(settings, version, charts, app_version=app_version, dry_run=dry_run)
     render.print_bump(results, settings.root, out or sys.stdout, dry_run=dry_run)
     return results
 

@@ -27,6 +27,7 @@ from chartship.yamlfiles import YamlDocument, load_yaml
 DEFAULT_CONFIG_NAME = "chartship.yaml"
 
 Phase = Literal["classic", "dual", "oci-primary", "oci-only"]
+AppVersionPolicy = Literal["auto", "follow", "keep"]
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -37,6 +38,15 @@ def _doc(text: str) -> dict[str, str]:
 class ChartSettings:
     app_version_prefix: str = field(
         default="", metadata=_doc("Prefix of appVersion when a version is stamped (MetalLB: `v`).")
+    )
+    app_version: AppVersionPolicy = field(
+        default="auto",
+        metadata=_doc(
+            "What bump does to appVersion: `follow` sets it to app_version_prefix + the new "
+            "version, `keep` never touches it, `auto` follows only while appVersion is "
+            "app_version_prefix + version (an app versioned apart is kept). `--app-version` "
+            "sets it regardless."
+        ),
     )
     lockstep: tuple[str, ...] = field(
         default=(),

@@ -183,13 +183,19 @@ def tag_pattern(template: str, name: str) -> re.Pattern[str]:
     return re.compile(f"^{escaped}$")
 
 
-def released_version(tags: list[str], template: str, name: str) -> Released | None:
-    """Highest SemVer version among the release tags of chart ``name``."""
+def release_tags(tags: list[str], template: str, name: str) -> dict[str, str]:
+    """{version: tag} of every release tag of chart ``name`` that names a SemVer version."""
     pattern = tag_pattern(template, name)
     by_version: dict[str, str] = {}
     for tag in tags:
         match = pattern.match(tag)
         if match and versions.is_valid(match.group("version")):
             by_version[match.group("version")] = tag
+    return by_version
+
+
+def released_version(tags: list[str], template: str, name: str) -> Released | None:
+    """Highest SemVer version among the release tags of chart ``name``."""
+    by_version = release_tags(tags, template, name)
     best = versions.highest(list(by_version))
     return Released(best, by_version[best]) if best is not None else None

@@ -22,7 +22,7 @@ import jsonschema
 import yaml
 
 from chartship import charts as chartfiles
-from chartship import versions
+from chartship import siblings, versions
 from chartship.charts import Chart, ChartDir, Dependency
 from chartship.config import Settings
 from chartship.errors import ChartError, ToolError, VersionError
@@ -49,6 +49,8 @@ class Problem:
 class LintReport:
     charts: list[str]
     problems: list[Problem] = field(default_factory=list)
+    #: Charts linted though not asked for, and why: they depend on one that was.
+    included: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -100,6 +102,7 @@ class _Context:
     git: Git | None
     tags: list[str]
     indexes: _RepositoryIndexes
+    graph: siblings.Graph
     #: Why this clone cannot tell what was released (shallow, no tags), if it cannot.
     history_gap: str | None = None
 
@@ -272,6 +275,8 @@ def _check_remote_dependencies(chart: Chart, ctx: _Context, out: _Collector) -> 
     """Check each http(s) and oci dependency; return whether all are reachable."""
     reachable = True
     for dep in chart.dependencies:
+        if ctx.graph.link(chart.name, dep) is not None:
+            continue  # a sibling: checked against its directory, not a repository
         line = chart.doc.line("dependencies", dep.position, "repository")
         if dep.is_http:
             reachable &= _check_http_dependency(chart, dep, ctx, out, line)
@@ -540,14 +545,17 @@ def _helm_lint(chart: Chart, helm: Helm, out: _Collector) -> None:
             out.add(chart.directory, f"helm lint failed: {_last_line(result.output)}", "helm-lint")
 
 
-def _build_dependencies(chart: Chart, helm: Helm, out: _Collector) -> bool:
-    remote = [d.repository for d in chart.dependencies if d.repository and not d.is_local]
-    if not remote:
-        return True
+def _build_dependencies(chart: Chart, helm: Helm, graph: siblings.Graph, out: _Collector) -> bool:
+    remote = graph.needs_build(chart, {})
     http = [r for r in remote if r.startswith(("http://", "https://"))]
     try:
-        with helm.isolated_repositories(http) as scoped:
-            scoped.dependency_build(chart.directory)
+        if remote:
+            with helm.isolated_repositories(http) as scoped:
+                scoped.dependency_build(chart.directory)
+        graph.vendor(chart, helm, chart.directory, {})
+    except ChartError as exc:
+        out.add(exc.path or chart.chart_yaml, exc.message, "siblings", exc.line)
+        return False
     except ToolError as exc:
         out.add(
             chart.directory / "Chart.lock",
@@ -580,9 +588,29 @@ def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
     _check_lockstep(chart, out)
     _check_local_dependencies(chart, out)
     _check_increment(chart, ctx, out)
-    if _check_remote_dependencies(chart, ctx, out) and _build_dependencies(chart, ctx.helm, out):
+    in_step = _check_siblings(chart, ctx.graph, out)
+    if (
+        _check_remote_dependencies(chart, ctx, out)
+        and in_step
+        and _build_dependencies(chart, ctx.helm, ctx.graph, out)
+    ):
         _helm_lint(chart, ctx.helm, out)
     return out.problems
+
+
+def _check_siblings(chart: Chart, graph: siblings.Graph, out: _Collector) -> bool:
+    """Whether the chart agrees with the siblings it depends on (helm would fail otherwise)."""
+    if chart.name not in graph.charts:
+        return True
+    try:
+        graph.build_order([chart])
+    except ChartError as exc:
+        out.add(exc.path or chart.chart_yaml, exc.message, "siblings", exc.line)
+        return False
+    stale = graph.stale(chart)
+    for one in stale:
+        out.add(one.path, one.message, "siblings", one.line)
+    return not stale
 
 
 def lint(
@@ -596,6 +624,13 @@ def lint(
     runner = runner or Runner()
     helm = helm or Helm(settings.helm_binary, runner=runner)
     wheres = chartfiles.discover(settings, names)
+    graph = siblings.graph(settings)
+    included: dict[str, str] = {}
+    if names:
+        # A chart that depends on one asked for breaks with it: lint it too.
+        reasons = graph.with_dependents([w.name for w in wheres])
+        included = {name: why for name, why in reasons.items() if why}
+        wheres = chartfiles.discover(settings, list(reasons))
     git = Git(settings.root, runner)
     use_git = settings.lint.version_increment and git.is_repository()
     tags = git.tags() if use_git else []
@@ -606,6 +641,7 @@ def lint(
         git=git if use_git else None,
         tags=tags,
         indexes=_RepositoryIndexes(settings.lint.repository_timeout),
+        graph=graph,
         history_gap=(
             git.history_gap(tags, lambda name: any(p.match(name) for p in patterns))
             if use_git
@@ -615,7 +651,7 @@ def lint(
     helm.version  # noqa: B018  -- fail once, early, if helm is missing
     with ThreadPoolExecutor(max_workers=settings.lint.workers) as pool:
         results = list(pool.map(lambda w: _lint_one(w, ctx), wheres))
-    report = LintReport(charts=[w.name for w in wheres])
+    report = LintReport(charts=[w.name for w in wheres], included=included)
     for problems in results:
         report.problems.extend(problems)
     return report

@@ -68,7 +68,11 @@ SESSIONS: tuple[SessionSpec, ...] = (
         False,
     ),
     SessionSpec(
-        "bump", ("bump",), "Stamp a release version: nox -s {name} -- --version X.Y.Z.", False
+        "bump",
+        ("bump",),
+        "Stamp release versions (nox -s {name} -- --version X.Y.Z | --patch | --minor | "
+        "--major [--pre ID] CHART...).",
+        False,
     ),
 )
 

@@ -24,7 +24,7 @@ from typing import Literal
 import yaml
 
 from chartship import charts as chartfiles
-from chartship import safetar, sources, versions
+from chartship import safetar, siblings, sources, versions
 from chartship.charts import Chart
 from chartship.config import Settings
 from chartship.errors import ChartError, ToolError, UsageError, VersionError
@@ -171,15 +171,16 @@ def _check_packageable(chart: Chart, dev: bool) -> None:
             raise ChartError(f"malformed JSON: {exc.msg}", path=schema, line=exc.lineno) from None
 
 
-def _build_dependencies(chart: Chart, helm: Helm) -> None:
-    remote = [d.repository for d in chart.dependencies if d.repository]
-    if not remote:
-        return
+def _build_dependencies(
+    chart: Chart, helm: Helm, graph: siblings.Graph, built: Mapping[str, Path]
+) -> None:
+    remote = graph.needs_build(chart, built)
     urls = [r for r in remote if r.startswith(("http://", "https://"))]
     # `helm repo add` (an unreachable repository) fails as well as the build.
     try:
-        with helm.isolated_repositories(urls) as scoped:
-            scoped.dependency_build(chart.directory)
+        if remote:
+            with helm.isolated_repositories(urls) as scoped:
+                scoped.dependency_build(chart.directory)
     except ToolError as exc:
         raise ToolError(
             f"cannot build the dependencies of {chart.name}",
@@ -188,6 +189,7 @@ def _build_dependencies(chart: Chart, helm: Helm) -> None:
             output=exc.output,
             path=chart.chart_yaml,
         ) from None
+    graph.vendor(chart, helm, chart.directory, built)
 
 
 @dataclass
@@ -272,9 +274,11 @@ def package(
     environ = os.environ if environ is None else environ
     runner = runner or Runner()
     helm = helm or Helm(settings.helm_binary, runner=runner)
-    loaded = chartfiles.load_all(chartfiles.discover(settings, names))
+    graph = siblings.graph(settings)
+    loaded = graph.build_order(chartfiles.load_all(chartfiles.discover(settings, names)))
     for chart in loaded:
         _check_packageable(chart, dev)
+        graph.require_current(chart)
     spec = _sign_spec(settings, environ) if sign else None
     dist_path = settings.dist_path
     sums = read_sums(dist_path)
@@ -293,6 +297,7 @@ def package(
                     spec,
                     force=force or dev,
                     epoch=_source_date_epoch(git, chart, in_git, environ),
+                    vendoring=(graph, {r.chart: r.archive for r in results}),
                 )
             )
         _install(dist)
@@ -338,6 +343,7 @@ def _package_one(
     *,
     force: bool,
     epoch: str | None,
+    vendoring: tuple[siblings.Graph, Mapping[str, Path]],
 ) -> Packaged:
     archive = dist.path / chart.archive_name
     prov = archive.with_name(archive.name + ".prov")
@@ -376,7 +382,7 @@ def _package_one(
                         prov if prov.exists() else None,
                     )  # fmt: skip
                 why = why or "no provenance file beside it, and --sign asks for one"
-    _build_dependencies(chart, helm)
+    _build_dependencies(chart, helm, *vendoring)
     made_from = sources.fingerprint(chart)
     env = {"SOURCE_DATE_EPOCH": epoch} if epoch else None
     made = helm.package(chart.directory, dist.stage, chart.archive_name, sign=spec, env=env)

@@ -56,6 +56,8 @@ def print_lint_report(
     environ: Mapping[str, str] | None = None,
 ) -> None:
     annotate = in_github_actions(environ)
+    for name, why in report.included.items():
+        print(f"lint: also {name}: it {why}", file=stream)
     for problem in report.problems:
         print(format_problem(problem, root), file=stream)
         if annotate:
@@ -76,16 +78,25 @@ def print_bump(
 ) -> None:
     verb = "would set" if dry_run else "set"
     for result in results:
-        if not result.changed:
-            print(f"{result.chart}: already at {result.version}; nothing to change", file=out)
-            continue
+        # A chart not asked for says which sibling brought it in.
+        why = f" ({result.because})" if result.because else ""
+        if not result.edits and not result.lock_planned:
+            if result.because:
+                print(f"{result.chart}: {result.because}; nothing to change", file=out)
+            else:
+                print(f"{result.chart}: already at {result.version}; nothing to change", file=out)
         for edit in result.edits:
             where = display_path(edit.path, root)
-            print(f"{result.chart}: {verb} {where} {edit.key}: {edit.old} -> {edit.new}", file=out)
+            print(
+                f"{result.chart}: {verb} {where} {edit.key}: {edit.old} -> {edit.new}{why}",
+                file=out,
+            )
         if result.lock_refreshed:
-            print(f"{result.chart}: refreshed Chart.lock", file=out)
-        elif dry_run:
-            print(f"{result.chart}: would refresh Chart.lock if the chart has one", file=out)
+            print(f"{result.chart}: refreshed Chart.lock{why}", file=out)
+        elif result.lock_planned and dry_run:
+            print(f"{result.chart}: would refresh Chart.lock{why}", file=out)
+        for note in result.notes:
+            print(f"{result.chart}: {note}", file=out)
 
 
 def print_packaged(results: Sequence[package_mod.Packaged], root: Path, out: TextIO) -> None:

@@ -30,6 +30,7 @@ from invoke.tasks import task
 from chartship import commands
 from chartship.config import Settings
 from chartship.exits import outcome
+from chartship.versions import version_request
 
 #: Scalar defaults under one key, so INVOKE_CHARTSHIP_HELM and friends work.
 DEFAULTS: dict[str, Any] = {
@@ -79,7 +80,12 @@ def lint(c: Context, chart: Iterable[str] | None = None, helm: str = "") -> None
 @task(
     iterable=["chart"],
     help={
-        "version": "SemVer to stamp (required)",
+        "version": "SemVer to stamp (or one of --patch, --minor, --major, --pre)",
+        "patch": "each chart's next patch version",
+        "minor": "each chart's next minor version",
+        "major": "each chart's next major version",
+        "pre": "a prerelease ID.N of the next (or --minor/--major) version, e.g. rc",
+        "app_version": "set appVersion to this (whatever the app_version setting says)",
         "chart": "chart to stamp (repeatable; default: the only chart)",
         "dry_run": "print the edits, change nothing",
         "helm": "helm binary to use",
@@ -88,15 +94,27 @@ def lint(c: Context, chart: Iterable[str] | None = None, helm: str = "") -> None
 def bump(
     c: Context,
     version: str = "",
+    patch: bool = False,
+    minor: bool = False,
+    major: bool = False,
+    pre: str = "",
+    app_version: str = "",
     chart: Iterable[str] | None = None,
     dry_run: bool = False,
     helm: str = "",
 ) -> None:
-    """Stamp a release version into Chart.yaml, lockstep subcharts and Chart.lock."""
-    if not version:
-        raise Exit(message="chartship: error: bump needs --version X.Y.Z", code=2)
+    """Stamp a release version into Chart.yaml, lockstep subcharts, dependents and Chart.lock."""
     with _at_edge():
-        commands.run_bump(_settings(c, helm=helm), version, list(chart or ()), dry_run=dry_run)
+        request = version_request(
+            version or None, patch=patch, minor=minor, major=major, pre=pre or None
+        )
+        commands.run_bump(
+            _settings(c, helm=helm),
+            request,
+            list(chart or ()),
+            app_version=app_version or None,
+            dry_run=dry_run,
+        )
 
 
 @task(

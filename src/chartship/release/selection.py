@@ -17,16 +17,19 @@ Three ways to say what to release, strictest first:
 
 The placeholder version 0.0.0 is never released: a chart carrying it is left
 out of the default selection and refused when asked for.
+
+Whichever way, a chart that depends on a chosen one (a sibling chart,
+:mod:`chartship.siblings`) joins the selection, saying why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from chartship import charts as chartfiles
-from chartship import versions
+from chartship import siblings, versions
 from chartship.charts import Chart
 from chartship.config import Settings
 from chartship.errors import UsageError, VersionError
@@ -153,8 +156,8 @@ def _changes(
     return [p.resolve() for p in git.changes_since(tag, chart.directory)]
 
 
-def _by_change(settings: Settings, runner: Runner | None) -> Selection:
-    loaded = chartfiles.load_all(chartfiles.discover(settings))
+def _by_change(settings: Settings, runner: Runner | None, only: Sequence[str] = ()) -> Selection:
+    loaded = chartfiles.load_all(chartfiles.discover(settings, only))
     for chart in loaded:
         # Its release tag would be made of that version: refuse it before naming one.
         chartfiles.require_semver(chart)
@@ -213,6 +216,39 @@ def _by_change(settings: Settings, runner: Runner | None) -> Selection:
     return Selection(None, tuple(picked))
 
 
+def _with_dependents(settings: Settings, selection: Selection, runner: Runner | None) -> Selection:
+    """The selection plus every chart that depends on a chosen one, each saying why.
+
+    A dependent is judged as a release without names judges every chart: a
+    version not released yet, or files changed since its release tag, is
+    released; one whose version is released and unchanged is left out, since
+    that version cannot be published again (bump it to ship the new sibling).
+    A release tag covers only the charts it names, so there a dependent is
+    listed and left out.
+    """
+    graph = siblings.graph(settings)
+    reasons = graph.with_dependents(selection.names)
+    because = {name: why for name, why in reasons.items() if why}
+    if not because:
+        return selection
+    candidates = []
+    for one in selection.candidates:
+        why = because.get(one.chart)
+        if why is not None and one.reason.startswith("unchanged since"):
+            why += f" (bump {one.chart} to release it with that)"
+        candidates.append(replace(one, reason=f"{one.reason}; {why}") if why else one)
+    listed = {one.chart for one in selection.candidates}
+    missing = [name for name in because if name not in listed]
+    if missing and selection.tag:
+        for chart in chartfiles.load_all(chartfiles.discover(settings, missing)):
+            why = f"{because[chart.name]}; the release tag {selection.tag} does not cover it"
+            candidates.append(Candidate(chart.name, chart.version, False, why, chart.directory))
+    elif missing:
+        for one in _by_change(settings, runner, missing).candidates:
+            candidates.append(replace(one, reason=f"{because[one.chart]}; {one.reason}"))
+    return Selection(selection.tag, tuple(candidates))
+
+
 def select(
     settings: Settings,
     names: Sequence[str] = (),
@@ -220,9 +256,13 @@ def select(
     tag: str | None = None,
     runner: Runner | None = None,
 ) -> Selection:
-    """The charts to release; every version guard is applied here, before any work."""
+    """The charts to release; every version guard is applied here, before any work.
+
+    Charts that depend on a chosen one (:mod:`chartship.siblings`) are
+    added, each with the reason it is there.
+    """
     if tag:
-        return _by_tag(settings, tag, names)
+        return _with_dependents(settings, _by_tag(settings, tag, names), runner)
     if names:
         picked = []
         for chart in chartfiles.load_all(chartfiles.discover(settings, names)):
@@ -230,5 +270,5 @@ def select(
                 raise _placeholder(chart)
             chartfiles.require_semver(chart)
             picked.append(Candidate(chart.name, chart.version, True, "named", chart.directory))
-        return Selection(None, tuple(picked))
-    return _by_change(settings, runner)
+        return _with_dependents(settings, Selection(None, tuple(picked)), runner)
+    return _with_dependents(settings, _by_change(settings, runner), runner)
