@@ -25,7 +25,7 @@ import yaml
 from chartship.errors import ChartError, ConfigError, VersionError
 from chartship.gitrepo import ref_name_problem
 from chartship.safetext import redact_url, shown, userinfo
-from chartship.yamlfiles import CONFIG, YamlDocument, load_yaml
+from chartship.yamlfiles import CONFIG, YamlDocument, load_data, load_yaml
 
 DEFAULT_CONFIG_NAME = "chartship.yaml"
 
@@ -500,7 +500,8 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ConfigError(f"override {shown(text)} is not of the form key=value")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        # Bounded like chartship.yaml: an alias bomb stays the text it is.
+        parsed = load_data(value, CONFIG) if value.strip() else ""
     except yaml.YAMLError:
         parsed = value
     return key.strip(), parsed
