@@ -10,7 +10,8 @@ on 127.0.0.1, and must:
 * print the expected message, which names the bad input, and no traceback;
 * publish nothing: the registry catalog, the GitHub stand-in (no mutating
   request) and every ref of the pages origin are as they were before it ran;
-* never print a secret the case put in the environment.
+* never print a secret the case put in the environment, nor anything of the
+  file outside the workspace that a case's links point at (``{outside}``).
 
 The corpus runs on one helm, the newest pinned one: what it exercises is
 chartship's own reading of its inputs, which happens before helm is asked for
@@ -61,6 +62,8 @@ SCRUBBED = ("GITHUB_", "GH_TOKEN", "CHARTSHIP_", "RUNNER_", "CI")
 SECRET_WORDS = ("TOKEN", "PASSWORD", "PASSPHRASE")
 #: The one user of the TLS registry.
 TLS_USER = "chartship"
+#: What the file outside the workspace holds; no command may ever print it.
+OUTSIDE_SENTINEL = "outside-the-work-tree-" + secrets.token_hex(8)
 
 
 # --------------------------------------------------------------------------- services
@@ -176,6 +179,8 @@ def make_workspace(
     git(target, "add", "-A")
     git(target, "commit", "-q", "--allow-empty", "-m", f"bad input: {case.name}")
     git(target, "remote", "add", "origin", str(origin))
+    for name, url in case.remotes.items():
+        git(target, "remote", "add", name, substitute(url, values))
 
 
 def environment(case: Case, services: Services, values: dict[str, str]) -> dict[str, str]:
@@ -287,6 +292,8 @@ def run_command(
     ]
     if leaked:
         problems.append(f"printed the secret in {', '.join(sorted(leaked))}")
+    if OUTSIDE_SENTINEL in output:
+        problems.append("printed what the file outside the workspace holds")
     if not problems:
         return []
     shown = "\n".join(output.splitlines()[-40:])
@@ -297,8 +304,20 @@ def run_command(
     ]  # fmt: skip
 
 
-def base_values(case: Case, services: Services, helm_version: str) -> dict[str, str]:
+def make_outside(directory: Path) -> Path:
+    """What lies outside every workspace: a file and a chart, both holding the sentinel."""
+    (directory / "chart" / "templates").mkdir(parents=True)
+    (directory / "secret.txt").write_text(f"{OUTSIDE_SENTINEL}\n")
+    (directory / "chart" / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: elsewhere\nversion: 1.0.0\nappVersion: 1.0.0\n"
+    )
+    (directory / "chart" / "templates" / "cm.yaml").write_text(f"# {OUTSIDE_SENTINEL}\n")
+    return directory
+
+
+def base_values(case: Case, services: Services, helm_version: str, outside: Path) -> dict[str, str]:
     values = {
+        "outside": str(outside),
         "helm": str(installed_helm(helm_version)),
         "registry": services.registry.host,
         "github_api": services.github.api_url,
@@ -336,11 +355,15 @@ def test_bad_input_is_refused_by_every_command_naming_it(
     helms = DEFAULT_HELM_VERSIONS if case.both_helms else (NEWEST_HELM,)
     problems = []
     origin = tmp_path / "origin.git"
+    outside = make_outside(tmp_path / "outside")
     # One pages origin for every command: each must leave it as it found it.
-    pages_origin(case, origin, base_values(case, services, NEWEST_HELM))
+    pages_origin(case, origin, base_values(case, services, NEWEST_HELM, outside))
     with PagesSite(origin) as site:
         for helm_version in helms:
-            values = {**base_values(case, services, helm_version), "served": site.url}
+            values = {
+                **base_values(case, services, helm_version, outside),
+                "served": site.url,
+            }
             dist = None
             if case.packaged:
                 scratch = tmp_path / f"packaged-helm{helm_version.split('.')[0]}"

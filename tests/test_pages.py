@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -18,11 +19,12 @@ from chartship.artifacts import Artifact
 from chartship.channels.classic import pages
 from chartship.channels.classic.merge import INDEX_FILE, get
 from chartship.config import Settings, load_settings
-from chartship.errors import ChartError, ToolError, UsageError
+from chartship.errors import ChartError, ConfigError, ToolError, UsageError
 from chartship.helm import Helm
 from chartship.runner import Result, Runner
 from tests.support.builders import chart_archive, write_channels
 from tests.support.chartrepo import StaticServer
+from tests.support.git_http import GitHttpServer
 
 ServerFactory = Callable[[Path], StaticServer]
 RELEASES = "http://127.0.0.1:9/releases"
@@ -526,22 +528,71 @@ def test_pull_request_branch_leaves_the_pages_branch_alone(site: Site, tmp_path:
 # --------------------------------------------------------------------------- the remote
 
 
-def test_credentials_in_the_remote_url_never_reach_a_message(site: Site, tmp_path: Path) -> None:
+def test_a_remote_url_with_credentials_is_refused_naming_the_setting(
+    site: Site, tmp_path: Path
+) -> None:
     secret = "s3cr3t-t0ken-value"
-    git(
-        "remote",
-        "set-url",
-        "origin",
+    for url in (
         f"http://x-access:{secret}@127.0.0.1:9/o.git",
-        cwd=site.project,
-    )
-    with pytest.raises(ToolError) as failed:
-        publish(site.settings(), [make_artifact(tmp_path, "1.0.0")])
-    shown = f"{failed.value} {failed.value.output} {' '.join(failed.value.argv)}"
-    assert secret not in shown
-    assert "http://***@127.0.0.1:9/o.git" in str(failed.value)
+        f"https://{secret}@127.0.0.1:9/o.git",
+        f"ssh://git:{secret}@127.0.0.1:9/o.git",
+    ):
+        git("remote", "set-url", "origin", url, cwd=site.project)
+        with pytest.raises(ConfigError) as refused:
+            publish(site.settings(), [make_artifact(tmp_path, "1.0.0")])
+        text = str(refused.value)
+        assert secret not in text
+        assert "channels.pages.remote: git remote 'origin' has credentials in its URL" in text
+        assert "://***@127.0.0.1:9/o.git" in text
+        assert "channels.pages.token_env" in text
+    assert site.tip() is None
     assert pages.mask_url("https://u:p@h/x") == "https://***@h/x"
     assert pages.mask_url("git@github.com:o/r.git") == "git@github.com:o/r.git"
+
+
+def test_the_token_reaches_git_as_a_header_never_in_a_url_or_argv(
+    site: Site, tmp_path: Path
+) -> None:
+    token = "pages-t0ken-" + "9" * 12
+    shutil.move(site.origin, tmp_path / "served" / "o.git")
+    with GitHttpServer(tmp_path / "served", token) as server:
+        git("remote", "set-url", "origin", f"{server.url}/o.git", cwd=site.project)
+        settings = site.settings(token_env="PAGES_TOKEN")
+        seen: list[tuple[str, ...]] = []
+
+        class Recording(Runner):
+            def run(self, argv: Sequence[str], **kwargs: Any) -> Result:
+                seen.append(tuple(argv))
+                return super().run(argv, **kwargs)
+
+        with pytest.raises(UsageError, match="PAGES_TOKEN, which is not set or empty"):
+            pages.publish_index(
+                settings, [make_artifact(tmp_path, "1.0.0")], url_for=release_url, environ={}
+            )
+        result = pages.publish_index(
+            settings,
+            [make_artifact(tmp_path, "1.0.0")],
+            url_for=release_url,
+            environ={"PAGES_TOKEN": token},
+            runner=Recording(),
+        )
+        assert result.added == (("demo", "1.0.0"),)
+        sent = {header for _, _, header in server.seen}
+        assert any(header and header.startswith("Basic ") for header in sent)
+        assert not any(token in " ".join(argv) for argv in seen)
+        # Without the header the remote refuses: the token is what let the push in.
+        with pytest.raises(ToolError) as refused:
+            publish(site.settings(), [make_artifact(tmp_path, "1.0.1")])
+        assert token not in str(refused.value)
+    listed = subprocess.run(
+        ["git", "--git-dir", str(tmp_path / "served" / "o.git"), "show", "gh-pages:index.yaml"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert get(listed, "demo", "1.0.0") is not None
+    assert get(listed, "demo", "1.0.1") is None
 
 
 def test_missing_remote_and_missing_channel_are_usage_errors(site: Site, tmp_path: Path) -> None:

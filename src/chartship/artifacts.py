@@ -9,7 +9,7 @@ from pathlib import Path
 from chartship import versions
 from chartship.config import Settings
 from chartship.errors import ChartError, UsageError, VersionError
-from chartship.package import SUMS_FILE, read_sums, sha256_file, verify_archive
+from chartship.package import SUMS_FILE, dist_file, listed_sums, sha256_file, verify_archive
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,14 @@ def from_dist(settings: Settings, names: Sequence[str] = ()) -> list[Artifact]:
     sums_path = dist / SUMS_FILE
     if not sums_path.is_file():
         raise UsageError(f"nothing to publish: {sums_path} is missing; run package first")
-    sums = read_sums(dist)
+    listed = listed_sums(dist)
+    sums = {name: one.digest for name, one in listed.items()}
     found: list[Artifact] = []
     for name in sorted(sums):
         if not name.endswith(".tgz"):
             continue
-        archive = dist / name
+        # Only plain files directly in dist/: a link would publish what it points at.
+        archive = dist_file(dist, name, listed[name].line)
         if not archive.is_file():
             raise ChartError(f"listed in {SUMS_FILE} but missing", path=archive)
         digest = sha256_file(archive)
@@ -66,7 +68,8 @@ def from_dist(settings: Settings, names: Sequence[str] = ()) -> list[Artifact]:
                 "(a development build); stamp a version with bump and package again",
                 path=archive,
             )
-        prov = archive.with_name(name + ".prov")
+        prov_listed = listed.get(name + ".prov")
+        prov = dist_file(dist, name + ".prov", prov_listed.line if prov_listed else None)
         prov_sha: str | None = None
         if prov.is_file():
             prov_sha = sha256_file(prov)

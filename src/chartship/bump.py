@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from chartship import charts as chartfiles
-from chartship import siblings, versions
+from chartship import siblings, versions, yamlfiles
 from chartship.charts import Chart
 from chartship.config import Settings
 from chartship.errors import ChartError, UsageError, VersionError
@@ -100,10 +100,9 @@ class _Document:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self.text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ChartError("file not found", path=path) from None
+        self.text = yamlfiles.read_text(path, yamlfiles.CHART)
+        # ruamel has no bound of its own: the bounded reader sees the text first.
+        yamlfiles.parse_yaml(self.text, path, yamlfiles.CHART)
         yaml = YAML(typ="rt")
         try:
             self.tree: Any = yaml.load(io.StringIO(self.text))

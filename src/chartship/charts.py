@@ -1,7 +1,16 @@
-"""Finding charts and reading their Chart.yaml."""
+"""Finding charts and reading their Chart.yaml.
+
+A chart is trusted only as far as it stays inside the repository: its
+directory, every file helm would package from it (links resolved), and its
+``file://`` dependencies. And its name is one helm's rule allows, since it
+becomes a file name, an OCI repository, a git tag and a GitHub Actions output.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +19,70 @@ from typing import Any
 from chartship import versions
 from chartship.config import ChartSettings, Settings
 from chartship.errors import ChartError, ConfigError, UsageError, VersionError
-from chartship.yamlfiles import YamlDocument, load_yaml
+from chartship.safetext import shown
+from chartship.yamlfiles import CHART, YamlDocument, load_yaml
 
 CHART_FILE = "Chart.yaml"
+#: helm's chart-name rule (``helm create``, pkg/chart/v2/util/create.go): these
+#: characters, 1 to 250 of them; helm's metadata check also refuses "." and "..".
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9._-]+")
+MAX_NAME_LENGTH = 250
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a chart's name, or None when it can."""
+    text = "" if name is None else str(name)
+    if not text:
+        return "name is missing"
+    if len(text) > MAX_NAME_LENGTH or not NAME_PATTERN.fullmatch(text) or text in (".", ".."):
+        return (
+            f"name {shown(text)} is not a chart name: helm allows letters, digits, '.', '_' "
+            f"and '-', at most {MAX_NAME_LENGTH} of them, and not '.' or '..'"
+        )
+    return None
+
+
+def within(path: Path, root: Path) -> bool:
+    """Whether ``path``, every link resolved, is ``root`` or lies under it."""
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def escaping_files(directory: Path) -> list[tuple[Path, str]]:
+    """Every entry under a chart ``directory`` helm must not package, with the reason.
+
+    helm follows links when it packages: a link to a file outside the chart
+    would put that file's content into the archive. Links inside the chart are
+    fine. Anything but a file, a directory or such a link (a FIFO, a socket, a
+    device) is refused too: reading one blocks or never ends.
+    """
+    found: list[tuple[Path, str]] = []
+    root = directory.resolve()
+    for parent, dirs, files in os.walk(directory):
+        for name in sorted([*dirs, *files]):
+            path = Path(parent) / name
+            try:
+                mode = path.lstat().st_mode
+            except OSError as exc:
+                found.append((path, f"cannot be read: {exc.strerror or exc}"))
+                continue
+            if stat.S_ISLNK(mode):
+                target = Path(os.readlink(path))
+                resolved = path.resolve()
+                if not resolved.is_relative_to(root):
+                    found.append(
+                        (
+                            path,
+                            f"is a link to {shown(str(target), 300)}, which is outside the chart; "
+                            "helm would package that file (copy it into the chart instead)",
+                        )
+                    )
+                elif not resolved.exists():
+                    found.append(
+                        (path, f"is a link to {shown(str(target), 300)}, which is missing")
+                    )
+            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                found.append((path, "is not a regular file, a directory or a link"))
+    return found
 
 
 @dataclass(frozen=True)
@@ -109,22 +179,44 @@ def parse_dependencies(raw: Any) -> list[Dependency]:
 
 
 def discover(settings: Settings, names: Sequence[str] = ()) -> list[ChartDir]:
-    """Charts of the repository, or the named ones, sorted by name."""
+    """Charts of the repository, or the named ones, sorted by name.
+
+    Every chart directory must lie inside the repository (``settings.root``),
+    links resolved: a release publishes what the repository holds, nothing else.
+    """
     found: dict[str, ChartDir] = {}
+    root = settings.root
+    if not within(settings.charts_path, root):
+        raise ConfigError(
+            f"{settings.charts_path} is outside the repository {root}",
+            path=settings.source,
+            key="charts_dir",
+        )
     for name, chart_settings in settings.charts.items():
+        key = f"charts.{name}.path" if chart_settings.path else f"charts.{name}"
+        problem = name_problem(name)
+        if problem is not None:
+            raise ConfigError(problem, path=settings.source, key=f"charts.{shown(name)}")
         directory = (
             settings.resolve(chart_settings.path)
             if chart_settings.path
             else (settings.charts_path / name)
         )
-        if not (directory / CHART_FILE).is_file():
+        if not within(directory, root):
             raise ConfigError(
-                f"no {CHART_FILE} in {directory}", path=settings.source, key=f"charts.{name}"
+                f"{directory} is outside the repository {root}", path=settings.source, key=key
             )
+        if not (directory / CHART_FILE).is_file():
+            raise ConfigError(f"no {CHART_FILE} in {directory}", path=settings.source, key=key)
         found[name] = ChartDir(name, directory, chart_settings)
     if settings.charts_path.is_dir():
         for child in sorted(settings.charts_path.iterdir()):
             if (child / CHART_FILE).is_file() and child.name not in found:
+                if not within(child, root):
+                    raise ChartError(
+                        f"is a link to {child.resolve()}, outside the repository {root}",
+                        path=child,
+                    )
                 found[child.name] = ChartDir(child.name, child, settings.chart(child.name))
     if names:
         unknown = [n for n in names if n not in found]
@@ -144,23 +236,32 @@ def load(where: ChartDir) -> Chart:
     name would make chartship and helm read two different charts from one file.
     """
     path = where.chart_yaml
-    doc = load_yaml(path)
+    doc = load_yaml(path, CHART)
     if not isinstance(doc.data, dict):
         raise ChartError("must be a mapping", path=path, line=1)
     if doc.duplicate_keys:
         keys, line = doc.duplicate_keys[0]
-        raise ChartError(f"key {'.'.join(map(str, keys))} appears twice", path=path, line=line)
+        raise ChartError(
+            f"key {shown('.'.join(map(str, keys)), quote=False)} appears twice",
+            path=path,
+            line=line,
+        )
     for key in ("name", "version"):
         if doc.data.get(key) in (None, ""):
             raise ChartError(f"{key} is missing", path=path)
     name = str(doc.data["name"])
+    problem = name_problem(name)
+    if problem is not None:
+        raise ChartError(problem, path=path, line=doc.line("name"))
     if name != where.name:
         known_as = (
-            f"its directory {where.name!r}"
+            f"its directory {shown(where.name)}"
             if where.directory.name == where.name
-            else f"{where.name!r}, its key under charts in chartship.yaml"
+            else f"{shown(where.name)}, its key under charts in chartship.yaml"
         )
-        raise ChartError(f"name {name!r} differs from {known_as}", path=path, line=doc.line("name"))
+        raise ChartError(
+            f"name {shown(name)} differs from {known_as}", path=path, line=doc.line("name")
+        )
     raw_deps = doc.data.get("dependencies")
     if raw_deps is not None and not isinstance(raw_deps, list):
         raise ChartError("dependencies must be a list", path=path, line=doc.line("dependencies"))
@@ -172,6 +273,37 @@ def load(where: ChartDir) -> Chart:
                 line=doc.line("dependencies", position),
             )
     return Chart(where, doc)
+
+
+def outside_dependencies(chart: Chart, root: Path) -> list[tuple[Path, str, int | None]]:
+    """(Chart.yaml, message, line) of each ``file://`` dependency outside the repository."""
+    found: list[tuple[Path, str, int | None]] = []
+    for dep in chart.dependencies:
+        if dep.repository and dep.repository.startswith("file://"):
+            target = chart.directory / dep.repository[len("file://") :]
+            if not within(target, root):
+                found.append(
+                    (
+                        chart.chart_yaml,
+                        f"dependency {shown(dep.name)}: {shown(dep.repository, 300)} is outside "
+                        f"the repository {root}",
+                        chart.doc.line("dependencies", dep.position, "repository"),
+                    )
+                )
+    return found
+
+
+def require_contained(chart: Chart, root: Path) -> None:
+    """Refuse a chart with a file helm must not package (:func:`escaping_files`) or a
+    dependency outside the repository (:func:`outside_dependencies`)."""
+    problems: list[tuple[Path, str, int | None]] = [
+        (path, message, None) for path, message in escaping_files(chart.directory)
+    ]
+    problems += outside_dependencies(chart, root)
+    if problems:
+        path, message, line = problems[0]
+        more = f" (and {len(problems) - 1} more; lint lists them)" if len(problems) > 1 else ""
+        raise ChartError(message + more, path=path, line=line)
 
 
 def require_semver(chart: Chart) -> None:

@@ -36,6 +36,7 @@ from chartship.migrate import inventory as inventory_mod
 from chartship.migrate import phases
 from chartship.release import pipeline
 from chartship.release import selection as selection_mod
+from chartship.safetext import redact_urls
 
 log = logging.getLogger("chartship")
 
@@ -184,7 +185,8 @@ def run_migrate_status(
     """Inventory both channels; print the table, write JSON and Markdown reports."""
     out = out or sys.stdout
     found = inventory_mod.take_inventory(settings, environ=environ, download=download)
-    inventory_mod.print_inventory(found, lambda line: print(line, file=out))
+    # Entry URLs come from a served index: never shown with a user or password.
+    inventory_mod.print_inventory(found, lambda line: print(redact_urls(line), file=out))
     written = inventory_mod.write_reports(found, _report_dir(settings, report_dir))
     print("reports: " + ", ".join(render.display_path(p, settings.root) for p in written), file=out)
     return found

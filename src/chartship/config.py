@@ -12,6 +12,7 @@ renders them as the defaults table in README.md.
 from __future__ import annotations
 
 import dataclasses
+import string
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -21,8 +22,10 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-from chartship.errors import ChartError, ConfigError
-from chartship.yamlfiles import YamlDocument, load_yaml
+from chartship.errors import ChartError, ConfigError, VersionError
+from chartship.gitrepo import ref_name_problem
+from chartship.safetext import redact_url, shown, userinfo
+from chartship.yamlfiles import CONFIG, YamlDocument, load_data, load_yaml
 
 DEFAULT_CONFIG_NAME = "chartship.yaml"
 
@@ -141,6 +144,14 @@ class PagesSettings:
     remote: str = field(
         default="origin", metadata=_doc("Git remote the pages branch is pushed to.")
     )
+    token_env: str | None = field(
+        default=None,
+        metadata=_doc(
+            "Environment variable holding a token for an https remote (GitHub: "
+            "`GITHUB_TOKEN`); git gets it as an HTTP header in its environment, never in "
+            "the remote's URL or on a command line."
+        ),
+    )
     packages: Literal["releases", "pages"] = field(
         default="releases",
         metadata=_doc(
@@ -242,7 +253,16 @@ class Settings:
         return self.charts.get(name, ChartSettings())
 
     def release_tag(self, name: str, version: str) -> str:
-        return self.release.tag.format(name=name, version=version)
+        """The git tag of ``name`` ``version``; refused unless git can hold it."""
+        # Safe to format: a template names only these two fields (template_problem).
+        tag = self.release.tag.format(name=name, version=version)
+        problem = ref_name_problem(tag)
+        if problem is not None:
+            raise VersionError(
+                f"release tag {shown(tag)} of {name} {shown(version)} is not a valid git "
+                f"tag name: {problem}"
+            )
+        return tag
 
 
 # --------------------------------------------------------------------------- validation
@@ -300,7 +320,7 @@ class _Validator:
             raise self.fail(keys, f"must be {_type_name(tp)}, not empty")
         if origin is Literal:
             if value not in get_args(tp):
-                raise self.fail(keys, f"must be {_type_name(tp)}, not {value!r}")
+                raise self.fail(keys, f"must be {_type_name(tp)}, not {shown(value)}")
             return value
         if origin is dict:
             if not isinstance(value, dict):
@@ -316,23 +336,23 @@ class _Validator:
             return self.build(tp, value, keys)
         if tp is bool:
             if not isinstance(value, bool):
-                raise self.fail(keys, f"must be true or false, not {value!r}")
+                raise self.fail(keys, f"must be true or false, not {shown(value)}")
             return value
         if tp is int:
             if isinstance(value, bool) or not isinstance(value, int):
-                raise self.fail(keys, f"must be an integer, not {value!r}")
+                raise self.fail(keys, f"must be an integer, not {shown(value)}")
             if value < 1:
                 raise self.fail(keys, f"must be at least 1, not {value}")
             return value
         if tp is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise self.fail(keys, f"must be a number, not {value!r}")
+                raise self.fail(keys, f"must be a number, not {shown(value)}")
             if value <= 0:
                 raise self.fail(keys, f"must be positive, not {value}")
             return float(value)
         if tp is str:
             if not isinstance(value, str):
-                raise self.fail(keys, f"must be a string, not {value!r}")
+                raise self.fail(keys, f"must be a string, not {shown(value)}")
             return value
         raise AssertionError(f"unsupported settings type {tp}")
 
@@ -354,27 +374,100 @@ class _Validator:
         return cls(**values)
 
 
-def _check_semantics(settings: Settings, v: _Validator) -> None:
+#: The fields a ``release.tag`` template may name; nothing else is ever substituted.
+TEMPLATE_FIELDS = ("name", "version")
+#: What each URL setting's credentials go in instead, for the refusal's message.
+_CREDENTIALS_INSTEAD = {
+    ("channels", "oci", "repository"): (
+        "put the user and password in the environment variables named by "
+        "channels.oci.username_env and channels.oci.password_env"
+    ),
+    ("channels", "github", "api_url"): "the token comes from GITHUB_TOKEN or GH_TOKEN",
+    ("channels", "pages", "index_url"): (
+        "index.yaml is read as helm users read it, without credentials"
+    ),
+}
+
+
+def template_problem(template: str) -> str | None:
+    """Why ``template`` is not a release tag template, or None.
+
+    A template is data: literal text and the fields of :data:`TEMPLATE_FIELDS`
+    as ``{name}`` and ``{version}``, nothing more. Attribute access
+    (``{name.__class__}``), indexing (``{version[0]}``), conversions (``!r``) and
+    format specs (``{version:>20}``) would let a configuration compute a tag.
+    """
     try:
-        settings.release.tag.format(name="n", version="1.0.0")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise v.fail(("release", "tag"), f"bad template {settings.release.tag!r}: {exc}") from None
-    if "{version}" not in settings.release.tag:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return f"unbalanced braces ({exc})"
+    for _, field_name, spec, conversion in parsed:
+        if field_name is None:
+            continue
+        if field_name not in TEMPLATE_FIELDS or spec or conversion:
+            whole = "{" + field_name + (f"!{conversion}" if conversion else "")
+            whole += (f":{spec}" if spec else "") + "}"
+            return f"{shown(whole)} is not a field; a template names only " + " and ".join(
+                "{" + f + "}" for f in TEMPLATE_FIELDS
+            )
+    return None
+
+
+def _check_tag_template(settings: Settings, v: _Validator) -> None:
+    template = settings.release.tag
+    problem = template_problem(template)
+    if problem is not None:
+        raise v.fail(("release", "tag"), f"bad template {shown(template)}: {problem}")
+    if "{version}" not in template:
         raise v.fail(("release", "tag"), "must contain {version}")
+    # Names and versions are held to helm's and SemVer's alphabets, which git
+    # takes in a tag; what could still break a tag is the template's own text.
+    for version in ("1.2.3", "1.2.3-rc.1+build.5"):
+        tag = template.format(name="chart", version=version)
+        problem = ref_name_problem(tag)
+        if problem is not None:
+            raise v.fail(
+                ("release", "tag"),
+                f"template {shown(template)} gives {shown(tag)}, which is not a valid git "
+                f"tag name: {problem}",
+            )
+
+
+def _check_no_credentials(url: str | None, keys: tuple[str, str, str], v: _Validator) -> None:
+    if url is None or userinfo(url) is None:
+        return
+    raise v.fail(
+        keys,
+        f"carries credentials ({shown(redact_url(url))}); they never go in a URL, where "
+        f"logs, messages and DNS would see them: {_CREDENTIALS_INSTEAD[keys]}",
+    )
+
+
+def _check_semantics(settings: Settings, v: _Validator) -> None:
+    _check_tag_template(settings, v)
     oci = settings.channels.oci
+    gh = settings.channels.github
+    pages = settings.channels.pages
+    _check_no_credentials(oci.repository if oci else None, ("channels", "oci", "repository"), v)
+    _check_no_credentials(gh.api_url if gh else None, ("channels", "github", "api_url"), v)
+    _check_no_credentials(pages.index_url if pages else None, ("channels", "pages", "index_url"), v)
     if oci is not None and not oci.repository.startswith("oci://"):
         raise v.fail(
-            ("channels", "oci", "repository"), f"must start with oci://, not {oci.repository!r}"
+            ("channels", "oci", "repository"),
+            f"must start with oci://, not {shown(oci.repository)}",
         )
-    gh = settings.channels.github
     if gh is not None and gh.repository.count("/") != 1:
         raise v.fail(
-            ("channels", "github", "repository"), f"must be owner/name, not {gh.repository!r}"
+            ("channels", "github", "repository"), f"must be owner/name, not {shown(gh.repository)}"
         )
-    pages = settings.channels.pages
+    if gh is not None and not gh.api_url.startswith(("http://", "https://")):
+        raise v.fail(
+            ("channels", "github", "api_url"), f"must be an http(s) URL, not {shown(gh.api_url)}"
+        )
     if pages is not None and not pages.index_url.startswith(("http://", "https://")):
         raise v.fail(
-            ("channels", "pages", "index_url"), f"must be an http(s) URL, not {pages.index_url!r}"
+            ("channels", "pages", "index_url"),
+            f"must be an http(s) URL, not {shown(pages.index_url)}",
         )
     needs = {
         "classic": ("github", "pages"),
@@ -391,7 +484,7 @@ def _check_semantics(settings: Settings, v: _Validator) -> None:
         for name in needs:
             if name not in configured:
                 raise v.fail(
-                    ("channels", name), f"is required in phase {settings.channels.phase!r}"
+                    ("channels", name), f"is required in phase {shown(settings.channels.phase)}"
                 )
 
 
@@ -415,9 +508,10 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     """``key.sub=value`` from a command line; the value is read as a YAML scalar."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"override {text!r} is not of the form key=value")
+        raise ConfigError(f"override {shown(text)} is not of the form key=value")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        # Bounded like chartship.yaml: an alias bomb stays the text it is.
+        parsed = load_data(value, CONFIG) if value.strip() else ""
     except yaml.YAMLError:
         parsed = value
     return key.strip(), parsed
@@ -465,7 +559,7 @@ def load_settings(
     raw: dict[str, Any] = {}
     if found is not None:
         try:
-            doc = load_yaml(found)
+            doc = load_yaml(found, CONFIG)
         except ChartError as exc:
             raise ConfigError(exc.message, path=exc.path, line=exc.line) from None
         if doc.duplicate_keys:
@@ -488,7 +582,20 @@ def load_settings(
     settings: Settings = validator.build(Settings, raw, ())
     _check_semantics(settings, validator)
     base = root if root is not None else (found.parent if found is not None else Path.cwd())
-    return dataclasses.replace(settings, root=base.resolve(), source=found)
+    settings = dataclasses.replace(settings, root=base.resolve(), source=found)
+    _check_inside(settings, validator)
+    return settings
+
+
+def _check_inside(settings: Settings, v: _Validator) -> None:
+    """Chart directories lie inside the repository, links resolved: a release publishes
+    what the repository holds. (dist/ may lie anywhere: it holds only what is built.)"""
+    paths: list[tuple[tuple[str, ...], str]] = [(("charts_dir",), settings.charts_dir)]
+    paths += [(("charts", n, "path"), c.path) for n, c in settings.charts.items() if c.path]
+    for keys, relative in paths:
+        resolved = settings.resolve(relative)
+        if not resolved.is_relative_to(settings.root):
+            raise v.fail(keys, f"{resolved} is outside the repository {settings.root}")
 
 
 def settings_from(config: str | None, overrides: Mapping[str, Any] | None = None) -> Settings:

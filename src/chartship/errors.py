@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from chartship.safetext import redact_urls
+
 
 class ChartshipError(Exception):
     """Base of every error chartship raises on purpose."""
@@ -32,6 +34,11 @@ class ChartshipError(Exception):
         self.line = line
 
     def __str__(self) -> str:
+        # Whatever a message quotes (a URL from an index, a remote, a server's
+        # answer), a user name and password in a URL never reach the reader.
+        return redact_urls(self._text())
+
+    def _text(self) -> str:
         if self.path is None:
             return self.message
         shown = self.location or str(self.path)
@@ -98,8 +105,8 @@ class ToolError(ChartshipError):
         self.output = output
         super().__init__(message, path=path)
 
-    def __str__(self) -> str:
-        text = super().__str__()
+    def _text(self) -> str:
+        text = super()._text()
         detail = self.output.strip()
         return f"{text}\n{detail}" if detail else text
 

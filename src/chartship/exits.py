@@ -12,6 +12,7 @@ import sys
 import traceback
 
 from chartship.errors import ChartshipError
+from chartship.safetext import redact_urls
 
 #: Exit status for a bug in chartship itself, distinct from every expected failure.
 INTERNAL_ERROR = 70
@@ -38,7 +39,14 @@ def exit_status(error: BaseException) -> int:
 def error_message(error: BaseException) -> str:
     if isinstance(error, ChartshipError):
         return f"chartship: error: {error}"
-    return f"chartship: internal error: {type(error).__name__}: {error}"
+    return f"chartship: internal error: {type(error).__name__}: {redact_urls(str(error))}"
+
+
+class _Redacting(logging.Formatter):
+    """Progress lines quote URLs from indexes and servers: never with their credentials."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_urls(super().format(record))
 
 
 def outcome(error: Exception) -> tuple[int, str]:
@@ -57,7 +65,7 @@ def configure_logging(verbose: bool = False) -> None:
     logger = logging.getLogger("chartship")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(_Redacting("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False

@@ -175,6 +175,28 @@ def name_some(names: Sequence[object], limit: int = 3) -> str:
     return shown[0] if shown else "nothing"
 
 
+_REF_FORBIDDEN = frozenset(" ~^:?*[\\")
+
+
+def ref_name_problem(tag: str) -> str | None:
+    """Why ``tag`` cannot be a git tag name (``git check-ref-format``'s rules for
+    ``refs/tags/<tag>``), or None when it can."""
+    if not tag:
+        return "it is empty"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in tag):
+        return "it holds a control character"
+    bad = sorted(set(tag) & _REF_FORBIDDEN)
+    if bad:
+        return f"it holds {' '.join(repr(c) for c in bad)}"
+    if ".." in tag or "@{" in tag or "//" in tag:
+        return "it holds '..', '@{' or '//'"
+    if tag == "@" or tag.startswith("/") or tag.endswith(("/", ".")):
+        return "it is '@', or starts with '/', or ends with '/' or '.'"
+    if any(part.startswith(".") or part.endswith(".lock") for part in tag.split("/")):
+        return "a part of it starts with '.' or ends with '.lock'"
+    return None
+
+
 def tag_pattern(template: str, name: str) -> re.Pattern[str]:
     """A regex matching the tags ``template`` gives for chart ``name``."""
     escaped = re.escape(template)

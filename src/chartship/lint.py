@@ -7,10 +7,10 @@ values.yaml and each ci/*-values.yaml. Charts are linted in parallel.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,20 +19,30 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jsonschema
+import referencing
+import referencing.exceptions
 import yaml
+from jsonschema_specifications import REGISTRY as _META_SCHEMAS  # type: ignore[import-untyped]
 
 from chartship import charts as chartfiles
-from chartship import siblings, versions
+from chartship import siblings, versions, yamlfiles
 from chartship.charts import Chart, ChartDir, Dependency
 from chartship.config import Settings
 from chartship.errors import ChartError, ToolError, VersionError
 from chartship.gitrepo import Git, name_some, released_version, tag_pattern
 from chartship.helm import Helm
+from chartship.jsonfiles import load_json
 from chartship.runner import Runner
+from chartship.safetext import shown
 from chartship.yamlfiles import YamlDocument, load_yaml
 
 Severity = Literal["error", "warning"]
 SCHEMA_FILE = "values.schema.json"
+#: Checks whose findings mean helm must not read the chart: it would follow a link
+#: out of the chart, or fetch a schema reference from a server or a file.
+_NOT_FOR_HELM = frozenset({"files", "schema-ref"})
+#: The most of one helm message a problem repeats.
+_HELM_MESSAGE_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -80,16 +90,16 @@ class _RepositoryIndexes:
         index_url = url.rstrip("/") + "/index.yaml"
         try:
             with urllib.request.urlopen(index_url, timeout=self.timeout) as response:  # noqa: S310
-                body = response.read()
+                body = response.read(yamlfiles.INDEX.max_bytes + 1)
         except urllib.error.HTTPError as exc:
             return f"{index_url} answered HTTP {exc.code}"
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             return f"{index_url} is unreachable ({reason})"
         try:
-            data = yaml.safe_load(body)
-        except yaml.YAMLError:
-            return f"{index_url} is not valid YAML"
+            data = yamlfiles.load_data(body.decode("utf-8"), yamlfiles.INDEX, fast=True)
+        except (yaml.YAMLError, UnicodeDecodeError):
+            return f"{index_url} is not valid YAML within chartship's bounds"
         if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
             return f"{index_url} is not a chart repository index (no entries)"
         return data
@@ -132,21 +142,27 @@ def _check_chart_yaml(where: ChartDir, doc: YamlDocument, out: _Collector) -> No
     path = where.chart_yaml
     data = doc.data
     for keys, line in doc.duplicate_keys:
-        out.add(path, f"key {'.'.join(map(str, keys))} appears twice", "chart-yaml", line)
+        out.add(
+            path,
+            f"key {shown('.'.join(map(str, keys)), quote=False)} appears twice",
+            "chart-yaml",
+            line,
+        )
     if data.get("apiVersion") != "v2":
         out.add(
             path,
-            f"apiVersion must be v2, not {data.get('apiVersion')!r}",
+            f"apiVersion must be v2, not {shown(data.get('apiVersion'))}",
             "chart-yaml",
             doc.line("apiVersion") or 1,
         )
     name = data.get("name")
-    if not name:
-        out.add(path, "name is missing", "chart-yaml", 1)
+    problem = chartfiles.name_problem(name)
+    if problem is not None:
+        out.add(path, problem, "chart-yaml", doc.line("name") or 1)
     elif name != where.directory.name:
         out.add(
             path,
-            f"name {name!r} differs from its directory {where.directory.name!r}",
+            f"name {shown(name)} differs from its directory {shown(where.directory.name)}",
             "chart-yaml",
             doc.line("name"),
         )
@@ -161,7 +177,7 @@ def _check_chart_yaml(where: ChartDir, doc: YamlDocument, out: _Collector) -> No
     if "kubeVersion" in data and not versions.is_valid_constraint(data["kubeVersion"]):
         out.add(
             path,
-            f"kubeVersion {data['kubeVersion']!r} is not a valid version constraint",
+            f"kubeVersion {shown(data['kubeVersion'])} is not a valid version constraint",
             "chart-yaml",
             doc.line("kubeVersion"),
         )
@@ -170,7 +186,7 @@ def _check_chart_yaml(where: ChartDir, doc: YamlDocument, out: _Collector) -> No
     if data.get("type", "application") not in ("application", "library"):
         out.add(
             path,
-            f"type must be application or library, not {data['type']!r}",
+            f"type must be application or library, not {shown(data['type'])}",
             "chart-yaml",
             doc.line("type"),
         )
@@ -191,7 +207,7 @@ def _check_chart_yaml(where: ChartDir, doc: YamlDocument, out: _Collector) -> No
         elif not versions.is_valid_constraint(str(dep_version)):
             out.add(
                 path,
-                f"dependency {item['name']} version {dep_version!r} is not a valid "
+                f"dependency {item['name']} version {shown(dep_version)} is not a valid "
                 "version or constraint",
                 "chart-yaml",
                 doc.line("dependencies", position, "version"),
@@ -200,7 +216,7 @@ def _check_chart_yaml(where: ChartDir, doc: YamlDocument, out: _Collector) -> No
         if isinstance(repo, str) and (repo.startswith("@") or repo.startswith("alias:")):
             out.add(
                 path,
-                f"dependency {item['name']} names its repository {repo!r} by a local "
+                f"dependency {item['name']} names its repository {shown(repo)} by a local "
                 "alias, which needs `helm repo add`; give the repository URL instead",
                 "dependencies",
                 doc.line("dependencies", position, "repository"),
@@ -231,7 +247,7 @@ def _check_lockstep(chart: Chart, out: _Collector) -> None:
             out.add(chart.chart_yaml, f"lockstep subchart {sub} has no {sub_yaml}", "lockstep")
             continue
         try:
-            sub_doc = load_yaml(sub_yaml)
+            sub_doc = load_yaml(sub_yaml, yamlfiles.CHART)
         except ChartError as exc:
             out.add(sub_yaml, exc.message, "chart-yaml", exc.line)
             continue
@@ -333,7 +349,7 @@ def _check_http_dependency(
 
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
+    return shown(lines[-1], _HELM_MESSAGE_CHARS, quote=False) if lines else "no output"
 
 
 # --------------------------------------------------------------------------- values
@@ -376,27 +392,88 @@ def _depth(doc: YamlDocument, keys: tuple[str | int, ...]) -> int:
     return max((n for n in range(len(keys) + 1) if keys[:n] in doc.lines or n == 0), default=0)
 
 
+_REFERENCE_KEYS = ("$ref", "$dynamicRef", "$recursiveRef")
+_ID_KEYS = ("$id", "id")
+
+
+def _refuse_retrieval(uri: str) -> referencing.Resource[Any]:
+    raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+
+def _pointer(parts: Sequence[str | int]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def foreign_references(schema: Any) -> list[tuple[str, str]]:
+    """(JSON pointer, reference) of every reference that leaves the schema document.
+
+    A reference stays inside when, resolved against the base URI in force
+    (``$id`` of the enclosing schemas), it names this document (``#/$defs/x``),
+    a schema the document itself declares with ``$id``, or one of the JSON
+    Schema meta-schemas jsonschema carries. Anything else (``http(s)://``,
+    ``file:``, a relative file name) would be fetched or read from disk by
+    helm and by a JSON Schema library: that is never for a chart to decide.
+    """
+    declared: set[str] = set()
+    found: list[tuple[list[str | int], str, str]] = []
+    stack: list[tuple[Any, str, list[str | int]]] = [(schema, "", [])]
+    while stack:
+        node, base, where = stack.pop()
+        if isinstance(node, dict):
+            for key in _ID_KEYS:
+                if isinstance(node.get(key), str):
+                    base = urllib.parse.urljoin(base, node[key])
+                    declared.add(urllib.parse.urldefrag(base).url)
+                    break
+            for key, value in node.items():
+                if key in _REFERENCE_KEYS and isinstance(value, str):
+                    found.append(([*where, key], base, value))
+                else:
+                    stack.append((value, base, [*where, key]))
+        elif isinstance(node, list):
+            stack.extend((item, base, [*where, i]) for i, item in enumerate(node))
+    foreign = []
+    for where, base, ref in found:
+        target = urllib.parse.urldefrag(urllib.parse.urljoin(base, ref)).url
+        if target in ("", urllib.parse.urldefrag(base).url) or target in declared:
+            continue
+        if target in _META_SCHEMAS or target + "#" in _META_SCHEMAS:
+            continue
+        foreign.append((_pointer(where), ref))
+    return sorted(foreign)
+
+
 def _check_values(where: ChartDir, chart_name: str, out: _Collector) -> None:
     schema_path = where.directory / SCHEMA_FILE
     values_path = where.directory / "values.yaml"
     base_doc: YamlDocument | None = None
     if values_path.is_file():
         try:
-            base_doc = load_yaml(values_path)
+            base_doc = load_yaml(values_path, yamlfiles.VALUES)
         except ChartError as exc:
             out.add(values_path, exc.message, "values", exc.line)
     ci_docs: list[YamlDocument] = []
     for ci_path in values_files(where.directory):
         try:
-            ci_docs.append(load_yaml(ci_path))
+            ci_docs.append(load_yaml(ci_path, yamlfiles.VALUES))
         except ChartError as exc:
             out.add(ci_path, exc.message, "values", exc.line)
     if not schema_path.is_file():
         return
     try:
-        schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        out.add(schema_path, f"malformed JSON: {exc.msg}", "schema", exc.lineno)
+        schema = load_json(schema_path, yamlfiles.SCHEMA)
+    except ChartError as exc:
+        out.add(schema_path, exc.message, "schema", exc.line)
+        return
+    foreign = foreign_references(schema)
+    for pointer, ref in foreign:
+        out.add(
+            schema_path,
+            f"{pointer or '/'}: reference {shown(ref)} is outside the schema; references "
+            f"resolve only inside {SCHEMA_FILE} (copy the definition under $defs)",
+            "schema-ref",
+        )
+    if foreign:
         return
     validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
     try:
@@ -404,12 +481,27 @@ def _check_values(where: ChartDir, chart_name: str, out: _Collector) -> None:
     except jsonschema.SchemaError as exc:
         out.add(schema_path, f"not a valid JSON schema: {exc.message}", "schema")
         return
-    validator = validator_cls(schema)
+    # A reference the static check let through (a base URI it did not foresee)
+    # still never reaches a server or a file: the registry refuses every retrieval.
+    refusing: referencing.Registry[Any] = referencing.Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
+    validator = validator_cls(schema, registry=refusing)
     base = base_doc.data if base_doc is not None and base_doc.data is not None else {}
     targets: list[tuple[YamlDocument | None, Any]] = [(base_doc, base)]
     targets += [(doc, _merge(base, doc.data or {})) for doc in ci_docs]
     for doc, merged in targets:
-        for error in sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path)):
+        try:
+            errors = sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path))
+        except referencing.exceptions.Unresolvable as exc:
+            out.add(
+                schema_path,
+                f"reference {shown(str(exc))} does not resolve inside the schema",
+                "schema-ref",
+            )
+            return
+        except RecursionError:
+            out.add(schema_path, "references loop without end", "schema")
+            return
+        for error in errors:
             keys = _error_keys(error)
             dotted = ".".join(str(k) for k in keys) or "(top level)"
             # Blame the file that sets the offending key (or the most of its path).
@@ -516,7 +608,9 @@ def parse_helm_lint(output: str, chart: Chart | ChartDir, name: str) -> Iterator
             at = _YAML_LINE.search(message)
             if at and path.is_file():
                 line = int(at.group("line"))
-        yield Problem(name, path, message.strip(), "helm-lint", line, "error")
+        # helm quotes the chart's own text (a version, a template line): kept short.
+        shortened = shown(message.strip(), _HELM_MESSAGE_CHARS, quote=False)
+        yield Problem(name, path, shortened, "helm-lint", line, "error")
 
 
 _SCHEMA_VERDICT = ("don't meet the specifications of the schema", "- at '")
@@ -573,8 +667,10 @@ def _build_dependencies(chart: Chart, helm: Helm, graph: siblings.Graph, out: _C
 def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
     out = _Collector(where.name)
     _check_values(where, where.name, out)
+    for path, message in chartfiles.escaping_files(where.directory):
+        out.add(path, message, "files")
     try:
-        doc = load_yaml(where.chart_yaml)
+        doc = load_yaml(where.chart_yaml, yamlfiles.CHART)
     except ChartError as exc:
         out.add(where.chart_yaml, exc.message, "chart-yaml", exc.line)
         return out.problems
@@ -588,6 +684,10 @@ def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
     _check_lockstep(chart, out)
     _check_local_dependencies(chart, out)
     _check_increment(chart, ctx, out)
+    for path, message, line in chartfiles.outside_dependencies(chart, ctx.settings.root):
+        out.add(path, message, "files", line)
+    if any(p.check in _NOT_FOR_HELM for p in out.problems):
+        return out.problems
     in_step = _check_siblings(chart, ctx.graph, out)
     if (
         _check_remote_dependencies(chart, ctx, out)

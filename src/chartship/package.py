@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -24,14 +23,16 @@ from typing import Literal
 import yaml
 
 from chartship import charts as chartfiles
-from chartship import safetar, siblings, sources, versions
+from chartship import safetar, siblings, sources, versions, yamlfiles
 from chartship.charts import Chart
 from chartship.config import Settings
 from chartship.errors import ChartError, ToolError, UsageError, VersionError
 from chartship.gitrepo import Git, name_some
 from chartship.helm import Helm, SignSpec
+from chartship.jsonfiles import load_json
 from chartship.runner import Runner
-from chartship.yamlfiles import load_yaml
+from chartship.safetext import shown
+from chartship.yamlfiles import SUMS, load_yaml, read_text
 
 log = logging.getLogger("chartship")
 
@@ -65,22 +66,92 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_sums(dist: Path) -> dict[str, str]:
-    """SHA256SUMS as {file name: hex digest}; a malformed line is an error."""
+@dataclass(frozen=True)
+class Listed:
+    """One line of SHA256SUMS: the digest of a file in dist/, and where it is said."""
+
+    digest: str
+    line: int
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _sums_name(raw: str, sums_path: Path, number: int) -> str:
+    """The file a SHA256SUMS line names, refused unless it is a plain name in dist/."""
+    name = raw[1:] if raw.startswith("*") else raw
+    if (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or name != name.strip()
+        or any(not c.isprintable() for c in name)
+    ):
+        raise ChartError(
+            f"names {shown(name)}, which is not a file name in {sums_path.parent.name}/; "
+            f"{SUMS_FILE} lists only files directly inside it",
+            path=sums_path,
+            line=number,
+        )
+    return name
+
+
+def listed_sums(dist: Path) -> dict[str, Listed]:
+    """SHA256SUMS as {file name: digest and line}; a malformed line is an error.
+
+    Every name must be a plain file name (no directory, no '..', no absolute
+    path), and a name listed twice with two digests is refused: which bytes
+    were packaged would be a guess.
+    """
     sums_path = dist / SUMS_FILE
+    if sums_path.is_symlink():
+        raise ChartError(
+            f"is a link; {dist.name}/ holds plain files only (package again)", path=sums_path
+        )
     if not sums_path.exists():
         return {}
-    sums: dict[str, str] = {}
-    for number, line in enumerate(sums_path.read_text(encoding="utf-8").splitlines(), 1):
+    sums: dict[str, Listed] = {}
+    text = read_text(sums_path, SUMS)
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        digest, sep, name = line.partition("  ")
-        if not sep or len(digest) != 64 or not name:
+        digest, sep, raw_name = line.partition("  ")
+        if not sep or len(digest) != 64 or not set(digest) <= _HEX or not raw_name:
             raise ChartError(
                 "malformed line; expected '<sha256>  <file>'", path=sums_path, line=number
             )
-        sums[name.lstrip("*")] = digest
+        name = _sums_name(raw_name, sums_path, number)
+        twin = sums.get(name)
+        if twin is not None and twin.digest != digest:
+            raise ChartError(
+                f"lists {shown(name)} a second time with another digest (first on line "
+                f"{twin.line}); package again",
+                path=sums_path,
+                line=number,
+            )
+        sums.setdefault(name, Listed(digest, number))
     return sums
+
+
+def read_sums(dist: Path) -> dict[str, str]:
+    """SHA256SUMS as {file name: hex digest}; see :func:`listed_sums`."""
+    return {name: one.digest for name, one in listed_sums(dist).items()}
+
+
+def dist_file(dist: Path, name: str, line: int | None = None) -> Path:
+    """``dist/name``, refused unless it is a plain file (or absent): never a link, which
+    would publish or overwrite whatever it points at."""
+    path = dist / name
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        kind = "a link" if path.is_symlink() else "not a regular file"
+        where = dist / SUMS_FILE if line is not None else path
+        raise ChartError(
+            f"{name} is {kind}; {dist.name}/ holds plain files only (remove it and package again)",
+            path=where,
+            line=line,
+        )
+    return path
 
 
 def write_sums(dist: Path, sums: Mapping[str, str]) -> None:
@@ -101,11 +172,14 @@ def archive_metadata(archive: Path) -> dict[str, object]:
                     handle = tar.extractfile(member)
                     if handle is None:
                         break
-                    data = yaml.safe_load(handle.read())
+                    data = yamlfiles.load_data(
+                        handle.read(yamlfiles.CHART.max_bytes + 1).decode("utf-8"),
+                        yamlfiles.CHART,
+                    )
                     if isinstance(data, dict):
                         return data
                     break
-    except (tarfile.TarError, OSError, yaml.YAMLError) as exc:
+    except (tarfile.TarError, OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ChartError(f"not a readable chart archive: {exc}", path=archive) from None
     raise ChartError("chart archive has no top-level Chart.yaml", path=archive)
 
@@ -123,9 +197,13 @@ def verify_archive(archive: Path) -> tuple[str, str]:
         raise ChartError(f"cannot read: {exc}", path=archive) from None
     info = safetar.inspect_chart_archive(data, source=str(archive))
     chart, version = str(info.chart.get("name", "")), str(info.chart.get("version", ""))
+    problem = chartfiles.name_problem(chart)
+    if problem is not None:
+        raise ChartError(f"its Chart.yaml: {problem}", path=archive)
     if archive.name != f"{chart}-{version}.tgz" or info.top != chart:
         raise ChartError(
-            f"holds chart {chart} {version} under {info.top}/; its file name disagrees",
+            f"holds chart {chart} {shown(version)} under {shown(info.top)}/; its file name "
+            "disagrees",
             path=archive,
         )
     return chart, version
@@ -146,7 +224,7 @@ def _sign_spec(settings: Settings, environ: Mapping[str, str]) -> SignSpec:
     return SignSpec(key=key, keyring=Path(keyring), passphrase=passphrase)
 
 
-def _check_packageable(chart: Chart, dev: bool) -> None:
+def _check_packageable(chart: Chart, dev: bool, root: Path) -> None:
     version = chart.version
     if versions.is_placeholder(version) and not dev:
         raise VersionError(
@@ -156,19 +234,16 @@ def _check_packageable(chart: Chart, dev: bool) -> None:
             line=chart.doc.line("version"),
         )
     chartfiles.require_semver(chart)
+    # helm follows links: what it packages must be the chart's own files.
+    chartfiles.require_contained(chart, root)
     # helm refuses these too, but only after the charts before it were packaged,
     # and without saying which line of which file.
     values = chart.directory / VALUES_FILE
     if values.is_file():
-        load_yaml(values)
+        load_yaml(values, yamlfiles.VALUES)
     schema = chart.directory / SCHEMA_FILE
     if schema.is_file():
-        try:
-            json.loads(schema.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise ChartError("is not UTF-8 text", path=schema) from None
-        except json.JSONDecodeError as exc:
-            raise ChartError(f"malformed JSON: {exc.msg}", path=schema, line=exc.lineno) from None
+        load_json(schema, yamlfiles.SCHEMA)
 
 
 def _build_dependencies(
@@ -277,11 +352,15 @@ def package(
     graph = siblings.graph(settings)
     loaded = graph.build_order(chartfiles.load_all(chartfiles.discover(settings, names)))
     for chart in loaded:
-        _check_packageable(chart, dev)
+        _check_packageable(chart, dev, settings.root)
         graph.require_current(chart)
     spec = _sign_spec(settings, environ) if sign else None
     dist_path = settings.dist_path
-    sums = read_sums(dist_path)
+    listed = listed_sums(dist_path)
+    sums = {name: one.digest for name, one in listed.items()}
+    for chart in loaded:
+        for name in (chart.archive_name, chart.archive_name + ".prov"):
+            dist_file(dist_path, name, listed[name].line if name in listed else None)
     record = sources.Record.read(dist_path)
     git = Git(settings.root, runner)
     in_git = git.is_repository()
@@ -345,8 +424,9 @@ def _package_one(
     epoch: str | None,
     vendoring: tuple[siblings.Graph, Mapping[str, Path]],
 ) -> Packaged:
-    archive = dist.path / chart.archive_name
-    prov = archive.with_name(archive.name + ".prov")
+    # Archives move into dist/ by rename: refuse a link there before anything runs.
+    archive = dist_file(dist.path, chart.archive_name)
+    prov = dist_file(dist.path, archive.name + ".prov")
     why = ""
     changed: list[str] = []
     published: sources.Entry | None = None
@@ -386,12 +466,13 @@ def _package_one(
     made_from = sources.fingerprint(chart)
     env = {"SOURCE_DATE_EPOCH": epoch} if epoch else None
     made = helm.package(chart.directory, dist.stage, chart.archive_name, sign=spec, env=env)
-    meta = archive_metadata(made)
-    if meta.get("name") != chart.name or str(meta.get("version")) != chart.version:
+    # The archive helm wrote is held to the rules of any archive from outside
+    # (safetar): what it holds is checked, not what helm was asked to do. It is
+    # still in the staging directory, so a refusal leaves dist/ as it was.
+    name, version = verify_archive(made)
+    if name != chart.name or version != chart.version:
         raise ChartError(
-            f"archive holds {meta.get('name')} {meta.get('version')}, "
-            f"expected {chart.name} {chart.version}",
-            path=made,
+            f"archive holds {name} {version}, expected {chart.name} {chart.version}", path=made
         )
     made_prov = made.with_name(made.name + ".prov")
     if published is not None:

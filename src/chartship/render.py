@@ -27,8 +27,9 @@ from chartship.release.pipeline import Plan, ReleaseResult
 
 
 def display_path(path: Path, root: Path) -> str:
+    # The last part is not resolved: a link is shown where it is, not where it points.
     try:
-        return str(path.resolve().relative_to(root.resolve()))
+        return str((path.parent.resolve() / path.name).relative_to(root.resolve()))
     except ValueError:
         return str(path)
 

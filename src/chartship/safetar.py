@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from chartship import yamlfiles
 from chartship.errors import ChartError
 
 _CHUNK = 64 * 1024
@@ -167,7 +168,9 @@ def inspect_chart_archive(data: bytes, *, source: str, limits: Limits | None = N
     if chart_yaml is None:
         raise _error(source, f"no {next(iter(tops))}/Chart.yaml in the archive")
     try:
-        meta = yaml.safe_load(chart_yaml)
+        meta = yamlfiles.load_data(chart_yaml.decode("utf-8"), yamlfiles.CHART)
+    except UnicodeDecodeError:
+        raise _error(source, "Chart.yaml in the archive is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise _error(source, f"Chart.yaml in the archive is not valid YAML ({exc})") from None
     if not isinstance(meta, dict):

@@ -14,26 +14,37 @@ from typing import Literal
 import semver
 
 from chartship.errors import UsageError, VersionError
+from chartship.safetext import shown
 
 #: What MetalLB and others keep in Chart.yaml on main until a release stamps it.
 PLACEHOLDER = "0.0.0"
+#: The longest version an OCI registry can hold as a tag: the distribution spec's
+#: tag grammar is ``[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}``, and a SemVer version
+#: (with '+' written '_', as helm does) is in that alphabet.
+MAX_LENGTH = 128
 
 
 def parse(text: object, *, what: str = "version") -> semver.Version:
-    """Parse a strict SemVer 2 version or raise :class:`VersionError`."""
+    """Parse a strict SemVer 2 version of at most :data:`MAX_LENGTH` characters,
+    or raise :class:`VersionError`."""
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise VersionError(f"{what} {text!r} is not a SemVer 2 version")
+        raise VersionError(f"{what} {shown(text)} is not a SemVer 2 version")
     # YAML reads 1.2 as a number; helm reads it as the string "1.2".
     text = str(text)
+    if len(text) > MAX_LENGTH:
+        raise VersionError(
+            f"{what} {shown(text, 40)} is longer than {MAX_LENGTH} characters, "
+            "the longest tag an OCI registry accepts"
+        )
     try:
         return semver.Version.parse(text)
     except ValueError:
         hint = " (drop the leading 'v')" if text[:1] in "vV" else ""
-        raise VersionError(f"{what} {text!r} is not a SemVer 2 version{hint}") from None
+        raise VersionError(f"{what} {shown(text)} is not a SemVer 2 version{hint}") from None
 
 
 def is_valid(text: object) -> bool:
-    return isinstance(text, str) and semver.Version.is_valid(text)
+    return isinstance(text, str) and len(text) <= MAX_LENGTH and semver.Version.is_valid(text)
 
 
 def is_placeholder(text: object) -> bool:

@@ -8,7 +8,10 @@ A case directory holds ``case.yaml`` and the bad input itself:
   chartship reads as the served index.yaml and pushes index.yaml to); without
   it, ``_defaults/served/`` (an empty index);
 * ``archives`` in case.yaml: .tgz files built from a member listing, so that
-  hostile archives stay readable text here.
+  hostile archives stay readable text here;
+* ``links`` in case.yaml: symbolic links laid over the workspace (``files/...``
+  to a target), since a link cannot be a file of this directory;
+* ``remotes`` in case.yaml: git remotes of the workspace besides ``origin``.
 
 Every text file may use the placeholders of :data:`PLACEHOLDER`; ``{sha256:KEY}``
 is the sha256 of the archive ``KEY`` (``files/...`` or ``served/...``) built for
@@ -35,7 +38,7 @@ DEFAULTS = CORPUS / "_defaults"
 
 PLACEHOLDER = re.compile(
     r"\{(helm|registry|tls_registry|tls_ca|tls_username|served|github_api|github_repo"
-    r"|namespace|sha256:[^{}\s]+)\}"
+    r"|namespace|outside|sha256:[^{}\s]+)\}"
 )
 CATEGORIES = ("chart", "config", "index", "archive", "credentials", "tag", "bump")
 _KEYS = {
@@ -50,6 +53,8 @@ _KEYS = {
     "archives",
     "packaged",
     "both_helms",
+    "links",
+    "remotes",
 }
 _REQUIRED = {"description", "category", "commands", "expect", "exit"}
 #: Tar entries of a built archive carry this time, so its bytes never change.
@@ -105,6 +110,8 @@ class Case:
     archives: Mapping[str, Archive] = field(default_factory=dict)
     packaged: tuple[str, ...] = ()
     both_helms: bool = False
+    links: Mapping[str, str] = field(default_factory=dict)
+    remotes: Mapping[str, str] = field(default_factory=dict)
 
     def exit_for(self, argv: tuple[str, ...]) -> int:
         return self.exits.get(command_word(argv), self.exits["*"])
@@ -191,6 +198,12 @@ def load_case(directory: Path) -> Case:
     expect = raw["expect"]
     if not isinstance(expect, str) or not expect.strip():
         raise _fail(name, "expect must be a non-empty string")
+    links = raw.get("links") or {}
+    remotes = raw.get("remotes") or {}
+    if not isinstance(links, dict) or not all(str(k).startswith("files/") for k in links):
+        raise _fail(name, "links maps files/... paths to link targets")
+    if not isinstance(remotes, dict):
+        raise _fail(name, "remotes maps remote names to URLs")
     return Case(
         name=name,
         root=directory,
@@ -205,6 +218,8 @@ def load_case(directory: Path) -> Case:
         archives=archives,
         packaged=tuple(str(c) for c in raw.get("packaged") or ()),
         both_helms=bool(raw.get("both_helms", False)),
+        links={str(k): str(v) for k, v in links.items()},
+        remotes={str(k): str(v) for k, v in remotes.items()},
     )
 
 
@@ -258,6 +273,12 @@ def lay_out(
             (base / relative).write_bytes(data)
     if workspace is not None and (case.root / "files").is_dir():
         _copy_tree(case.root / "files", workspace, built)
+    if workspace is not None:
+        for key, target in case.links.items():
+            link = workspace / key.removeprefix("files/")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.unlink(missing_ok=True)
+            link.symlink_to(substitute(target, built))
     if served is not None:
         source = case.root / "served"
         has_served_archives = any(k.startswith("served/") for k in case.archives)

@@ -30,6 +30,7 @@ from chartship import lint as lint_mod
 from chartship import package as package_mod
 from chartship import sources
 from chartship.artifacts import Artifact
+from chartship.channels.classic import pages as pages_mod
 from chartship.channels.classic.channel import ClassicChannel, pages_settings
 from chartship.channels.contract import Channel, Outcome, Status, key_of, require_complete
 from chartship.channels.github import channel as github_release
@@ -207,6 +208,9 @@ def _preflight(
     if github and github_client.token_from(environ) is None:
         names = " or ".join(github_client.TOKEN_VARIABLES)
         raise UsageError(f"the GitHub release channel needs a token: set {names}")
+    if ClassicChannel.name in channels:
+        # A pages remote with credentials in its URL is refused before any channel publishes.
+        pages_mod.check_remote(settings, environ=environ)
     connection = None
     if OciChannel.name in channels:
         connection = oci.connect(settings, environ)

@@ -35,6 +35,7 @@ from chartship.config import Settings
 from chartship.errors import UsageError, VersionError
 from chartship.gitrepo import Git, name_some, released_version, tag_pattern
 from chartship.runner import Runner
+from chartship.safetext import shown
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def parse_tag(settings: Settings, tag: str, chart_names: Sequence[str]) -> tuple
         return None, bare
     example = settings.release.tag.format(name="<chart>", version="<version>")
     raise UsageError(
-        f"release tag {tag!r} is neither a chart release tag ({example}) "
+        f"release tag {shown(tag)} is neither a chart release tag ({example}) "
         "nor a version (v1.2.3 or 1.2.3)"
     )
 

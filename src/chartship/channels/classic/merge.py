@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from chartship import yamlfiles
 from chartship.channels.classic.entry import DIGEST, jsonable, timestamp
 from chartship.channels.classic.order import VersionKey, sorts_before, version_key
 from chartship.channels.classic.scan import (
@@ -78,11 +79,14 @@ class MergeResult:
 # --------------------------------------------------------------------------- full parse
 
 
-class _IndexLoader(yaml.CSafeLoader):
+class _IndexLoader(yamlfiles.BoundedCSafeLoader):
     """Keeps every scalar as written except booleans and nulls.
 
     Versions such as ``1.10`` stay text, and ``created`` keeps its nanoseconds.
+    Aliases, depth and size are bounded (:mod:`chartship.yamlfiles`).
     """
+
+    bounds = yamlfiles.INDEX
 
 
 _KEEP_TAGS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:merge"}

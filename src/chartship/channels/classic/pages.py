@@ -15,6 +15,7 @@ own git config, and any credentials in it are masked in every message.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -33,9 +34,11 @@ from chartship.artifacts import Artifact
 from chartship.channels.classic.entry import entry_for
 from chartship.channels.classic.merge import INDEX_FILE, MergeResult, get, merge
 from chartship.config import PagesSettings, Settings
-from chartship.errors import ChartError, ToolError, UsageError
+from chartship.errors import ChartError, ConfigError, ToolError, UsageError
 from chartship.package import sha256_file
 from chartship.runner import Result, Runner
+from chartship.safetext import redact_url, url_secrets, userinfo
+from chartship.yamlfiles import INDEX, read_text
 
 log = logging.getLogger("chartship")
 
@@ -102,24 +105,8 @@ class PagesResult:
 # --------------------------------------------------------------------------- remote
 
 
-_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@]*)@")
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any user name and password replaced by ``***``."""
-    match = _USERINFO.match(url)
-    return f"{match.group('scheme')}***@{url[match.end() :]}" if match else url
-
-
-def _url_secrets(url: str) -> tuple[str, ...]:
-    match = _USERINFO.match(url)
-    if not match or not match.group("userinfo"):
-        return ()
-    userinfo = match.group("userinfo")
-    user, colon, password = userinfo.partition(":")
-    secret = password if colon else user
-    found = {userinfo, secret, urllib.parse.unquote(secret)}
-    return tuple(sorted((s for s in found if s), key=len, reverse=True))
+#: ``mask_url`` is the one redaction helper, under the name this module has always used.
+mask_url = redact_url
 
 
 @dataclass(frozen=True)
@@ -128,6 +115,8 @@ class _Remote:
     url: str
     shown: str
     secrets: tuple[str, ...]
+    #: git configuration given in the environment (the token's header), never in argv.
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def _is_local_path(url: str) -> bool:
@@ -137,7 +126,44 @@ def _is_local_path(url: str) -> bool:
     return ":" not in head  # "host:path" and "user@host:path" are scp-like remotes
 
 
-def _remote(settings: Settings, pages: PagesSettings, runner: Runner) -> _Remote:
+def _is_http(url: str) -> bool:
+    return urllib.parse.urlsplit(url).scheme in ("http", "https")
+
+
+def _carries_credentials(url: str) -> bool:
+    """A password, or any user part of an http(s) URL (a token); ``ssh://git@`` is a user."""
+    info = userinfo(url)
+    return info is not None and (":" in info or _is_http(url))
+
+
+def _token_env(pages: PagesSettings, url: str, environ: Mapping[str, str]) -> _Remote | None:
+    if pages.token_env is None:
+        return None
+    token = environ.get(pages.token_env, "")
+    if not token:
+        raise UsageError(
+            f"channels.pages.token_env names {pages.token_env}, which is not set or empty"
+        )
+    if not _is_http(url):
+        raise UsageError(
+            f"channels.pages.token_env is for an http(s) remote; git remote {pages.remote!r} "
+            f"is {redact_url(url)}"
+        )
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode("ascii")
+    env = {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+    }
+    return _Remote(pages.remote, url, url, (token, basic), env)
+
+
+def _remote(
+    settings: Settings,
+    pages: PagesSettings,
+    runner: Runner,
+    environ: Mapping[str, str] | None = None,
+) -> _Remote:
     got = runner.run(
         ["git", "-C", str(settings.root), "remote", "get-url", pages.remote],
         check=False,
@@ -150,9 +176,31 @@ def _remote(settings: Settings, pages: PagesSettings, runner: Runner) -> _Remote
             f"git remote {pages.remote!r} (channels.pages.remote) is not configured "
             f"in {settings.root}"
         )
+    if _carries_credentials(url):
+        plain = url[: url.index("://") + 3] + url[url.index("@") + 1 :]
+        raise ConfigError(
+            f"git remote {pages.remote!r} has credentials in its URL "
+            f"({redact_url(url)}); they never go in a URL, where git, logs and messages "
+            f"show them. Remove them (git remote set-url {pages.remote} {plain}) and name "
+            "the environment variable holding the token in channels.pages.token_env",
+            path=settings.source,
+            key="channels.pages.remote",
+        )
     if _is_local_path(url) and not Path(url).is_absolute():
         url = str((settings.root / url).resolve())
-    return _Remote(pages.remote, url, mask_url(url), _url_secrets(url))
+    with_token = _token_env(pages, url, os.environ if environ is None else environ)
+    if with_token is not None:
+        return with_token
+    return _Remote(pages.remote, url, redact_url(url), url_secrets(url))
+
+
+def check_remote(
+    settings: Settings, *, runner: Runner | None = None, environ: Mapping[str, str] | None = None
+) -> None:
+    """Refuse a pages remote (and token setting) chartship will not push to, before anything
+    is published anywhere."""
+    if settings.channels.pages is not None:
+        _remote(settings, settings.channels.pages, runner or Runner(), environ)
 
 
 def _config_value(value: str) -> str:
@@ -174,7 +222,7 @@ class _Clone:
     def git(self, *args: str, check: bool = True, timeout: float = 300) -> Result:
         return self.runner.run(
             ["git", "-C", str(self.work), *args],
-            env={"GIT_TERMINAL_PROMPT": "0", **self.env},
+            env={"GIT_TERMINAL_PROMPT": "0", **self.remote.env, **self.env},
             secrets=self.remote.secrets,
             check=check,
             what=f"git {args[0]}",
@@ -421,7 +469,7 @@ def _verify(
     index_file = clone.work / INDEX_FILE
     if not index_file.is_file():
         raise ChartError(f"read-back: missing on {where} at {tip[:12]}", path=INDEX_FILE)
-    text = index_file.read_text(encoding="utf-8")
+    text = read_text(index_file, INDEX)
     for entry in entries:
         name, version = str(entry["name"]), str(entry["version"])
         found = get(text, name, version)
@@ -478,7 +526,7 @@ class _IndexChange:
     def __call__(self, tip: str | None) -> _Commit | None:
         self.tip = tip
         index_file = self.work / INDEX_FILE
-        old = index_file.read_text(encoding="utf-8") if index_file.is_file() else None
+        old = read_text(index_file, INDEX) if index_file.is_file() else None
         try:
             text, self.merged = merge(old, self.entries)
             self.copied = _place_archives(self.work, self.archives, self.branch)
@@ -533,7 +581,7 @@ def publish_index(
 
     # Built once: a retry merges exactly these entries (same created time) again.
     entries = [entry_for(a, url_of(a)) for a in artifacts]
-    remote = _remote(settings, pages, runner)
+    remote = _remote(settings, pages, runner, environ)
     target = pull_request_branch or pages.branch
     with _cloned(remote, runner, _identity(environ)) as clone:
         if pull_request_branch is not None and clone.exists(pull_request_branch):
@@ -628,7 +676,7 @@ def update_file(
     _check_attempts(max_attempts)
     runner = runner or Runner()
     environ = os.environ if environ is None else environ
-    remote = _remote(settings, pages, runner)
+    remote = _remote(settings, pages, runner, environ)
     with _cloned(remote, runner, _identity(environ)) as clone:
         target = clone.work / path
 

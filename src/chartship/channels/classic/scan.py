@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from chartship.yamlfiles import BoundedCSafeLoader
+
 
 @dataclass
 class Item:
@@ -225,8 +227,11 @@ def scan_items(text: str, block: Block) -> list[Item] | None:
     return items
 
 
-def load_with(loader_class: type[yaml.CBaseLoader] | type[yaml.CSafeLoader], text: str) -> Any:
-    """One document with one of the C loaders (both build plain data only)."""
+def load_with(
+    loader_class: type[yaml.CBaseLoader] | type[yaml.CSafeLoader] | type[BoundedCSafeLoader],
+    text: str,
+) -> Any:
+    """One document with one of the C loaders (all build plain data only)."""
     loader = loader_class(text)
     try:
         return loader.get_single_data()

@@ -25,12 +25,12 @@ from github.GitReleaseAsset import GitReleaseAsset
 from github.Repository import Repository
 
 from chartship import artifacts as artifact_mod
-from chartship import versions
+from chartship import versions, yamlfiles
 from chartship.artifacts import Artifact
 from chartship.channels.contract import Holding, Key, Outcome, Status, key_of
 from chartship.channels.github import client
 from chartship.config import GithubSettings, Settings
-from chartship.errors import GithubError, UsageError
+from chartship.errors import ChartError, GithubError, UsageError
 from chartship.gitrepo import Git
 from chartship.migrate import notices
 from chartship.package import archive_metadata
@@ -111,32 +111,71 @@ def github_settings(settings: Settings) -> GithubSettings:
     return settings.channels.github
 
 
+#: GitHub refuses a release body longer than this many characters.
+MAX_BODY_CHARS = 125_000
+#: UTF-8 takes at most four bytes a character: a longer notes file is never read whole.
+_NOTES = yamlfiles.Bounds("release notes file", 4 * MAX_BODY_CHARS)
+
+
+def read_notes(path: Path) -> str:
+    """A ``--notes`` file: strict UTF-8, and no longer than a GitHub release body may be."""
+    try:
+        text = yamlfiles.read_text(path, _NOTES)
+    except ChartError as exc:
+        raise UsageError(f"--notes: {exc.message}", path=path) from None
+    if len(text) > MAX_BODY_CHARS:
+        raise UsageError(
+            f"--notes: {len(text)} characters, over the {MAX_BODY_CHARS} GitHub takes for a "
+            "release body",
+            path=path,
+        )
+    return text
+
+
 def release_notes(artifact: Artifact, notes_file: Path | None) -> str:
     """The release body: a notes file, else the chart's artifacthub.io/changes."""
     if notes_file is not None:
-        try:
-            return notes_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read the notes file {notes_file}: {exc}") from None
+        return read_notes(notes_file)
     meta = archive_metadata(artifact.archive)
     annotations = meta.get("annotations")
     changes = annotations.get("artifacthub.io/changes") if isinstance(annotations, dict) else None
     lines = [f"Helm chart {artifact.chart} {artifact.version}."]
     if isinstance(changes, str) and changes.strip():
         try:
-            parsed = yaml.safe_load(changes)
+            parsed = yamlfiles.load_data(changes, yamlfiles.ANNOTATION)
         except yaml.YAMLError:
             parsed = None
         items = parsed if isinstance(parsed, list) else []
         if items:
             lines += ["", "## Changes", ""]
-            for item in items:
+            size = sum(len(line) + 1 for line in lines)
+            for number, item in enumerate(items):
                 if isinstance(item, dict):
                     kind = f"**{item.get('kind')}**: " if item.get("kind") else ""
-                    lines.append(f"- {kind}{item.get('description', '')}")
+                    line = f"- {kind}{item.get('description', '')}"
                 else:
-                    lines.append(f"- {item}")
+                    line = f"- {item}"
+                size += len(line) + 1
+                # Room kept for the rest of the body (the notice, the cut line).
+                if size > MAX_BODY_CHARS - 2000:
+                    left = len(items) - number
+                    lines.append(f"- ... and {left} more in the chart's artifacthub.io/changes")
+                    break
+                lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def release_body(settings: Settings, artifact: Artifact, notes_file: Path | None) -> str:
+    """The whole body of ``artifact``'s release, refused over GitHub's limit."""
+    body = _with_notice(settings, artifact, release_notes(artifact, notes_file))
+    if len(body) > MAX_BODY_CHARS:
+        raise UsageError(
+            f"--notes: with the notice chartship adds, the release body of {artifact.chart} "
+            f"{artifact.version} would be {len(body)} characters, over the {MAX_BODY_CHARS} "
+            "GitHub takes",
+            path=notes_file,
+        )
+    return body
 
 
 def _with_notice(settings: Settings, artifact: Artifact, body: str) -> str:
@@ -364,7 +403,7 @@ class GithubChannel:
 
     def _create(self, planned: PlannedRelease, target: str | None) -> tuple[GitRelease, str]:
         artifact = planned.artifact
-        body = _with_notice(self.settings, artifact, release_notes(artifact, self.notes_file))
+        body = release_body(self.settings, artifact, self.notes_file)
         try:
             release = self.repo.create_git_release(
                 planned.tag,
@@ -471,6 +510,9 @@ def publish_releases(
         artifacts = artifact_mod.from_dist(settings, names)
     if client.token_from(environ) is None and not dry_run:
         raise UsageError(f"GitHub needs a token: set {' or '.join(client.TOKEN_VARIABLES)}")
+    # Every body is checked before the first request, not half-way through the releases.
+    for artifact in artifacts:
+        release_body(settings, artifact, notes_file)
     channel = GithubChannel(
         settings,
         environ,

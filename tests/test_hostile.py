@@ -1,0 +1,437 @@
+"""Hostile repositories: the cases the bad-input corpus cannot hold as text files.
+
+Alias bombs run in a subprocess with a memory limit and a timeout; schema
+references are proven never fetched by a server that counts its requests;
+chartship's own archive is held to the safetar rules right after ``helm
+package``; huge values are echoed short; notes files are bounded and strict.
+The rest of each class (links, dist/ entries, names, URLs with credentials,
+tag templates) is in tests/data/bad_inputs.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chartship import charts as chartfiles
+from chartship import jsonfiles, safetext, yamlfiles
+from chartship.channels.github import channel as github_channel
+from chartship.channels.github.channel import publish_releases
+from chartship.config import load_settings, template_problem
+from chartship.errors import ChartError, ConfigError, VersionError
+from chartship.gitrepo import ref_name_problem
+from chartship.lint import foreign_references, lint
+from chartship.package import package
+from chartship.toolchain import DEFAULT_HELM_VERSIONS
+from tests.support.builders import Workspace, git, installed_helm
+from tests.support.servers import BackgroundServer
+
+DASH = "metallb-dashboards"
+NEWEST_HELM = DEFAULT_HELM_VERSIONS[-1]
+#: Far more than chartship needs, far less than an expanded alias bomb.
+MEMORY_LIMIT = 2 * 2**30
+COMMAND_TIMEOUT = 60
+
+
+@pytest.fixture
+def newest(tmp_path: Path, _workspace_template: Path, upstream: str) -> Workspace:
+    """A workspace on the newest helm, for refusals that happen before helm runs."""
+    root = tmp_path / "repo"
+    shutil.copytree(_workspace_template, root)
+    git(root, "init", "-q", "-b", "main")
+    ws = Workspace(root, installed_helm(NEWEST_HELM), upstream)
+    ws.commit("initial")
+    return ws
+
+
+def bounded_chartship(
+    ws: Workspace, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``chartship <args>`` under a memory limit and a timeout; the result and its seconds."""
+    program = (
+        "import resource, runpy, sys\n"
+        f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_LIMIT}, {MEMORY_LIMIT}))\n"
+        "sys.argv = ['chartship', *sys.argv[1:]]\n"
+        "runpy.run_module('chartship', run_name='__main__')\n"
+    )
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", program, *args, "--helm", str(ws.helm_bin)],
+        cwd=ws.root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=COMMAND_TIMEOUT,
+        env={**os.environ, **(env or {})},
+    )
+    return result, time.monotonic() - started
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+def billion_laughs(key: str = "x") -> str:
+    lines = [f'{key}0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, 9):
+        lines.append(f"{key}{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- bounded inputs
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [
+        ("chartship.yaml", {"lint": 2, "package": 2}),
+        (f"charts/{DASH}/Chart.yaml", {"lint": 1, "package": 3}),
+        (f"charts/{DASH}/values.yaml", {"lint": 1, "package": 3}),
+    ],
+)
+def test_an_alias_bomb_is_refused_quickly_in_bounded_memory(
+    newest: Workspace, target: str, status: dict[str, int]
+) -> None:
+    path = newest.path(target)
+    path.write_text(path.read_text() + billion_laughs())
+    for command, expected in status.items():
+        result, seconds = bounded_chartship(newest, command, DASH)
+        text = output(result)
+        assert result.returncode == expected, text
+        assert "Traceback" not in text
+        assert f"{target}:" in text
+        assert "once its aliases are expanded (an alias bomb?)" in text
+        assert seconds < COMMAND_TIMEOUT / 2, f"{command} took {seconds:.1f}s"
+
+
+def test_yaml_bounds_refuse_depth_recursion_and_size_before_building_anything() -> None:
+    where = Path("values.yaml")
+    for fast in (False, True):
+        with pytest.raises(yamlfiles.LimitExceeded, match="nests deeper than 64 levels"):
+            yamlfiles.load_data("a: " + "[" * 65 + "]" * 65, yamlfiles.VALUES, fast=fast)
+        with pytest.raises(yamlfiles.LimitExceeded, match=r"alias \*a refers to a node"):
+            yamlfiles.load_data("a: &a [1, *a]\n", yamlfiles.VALUES, fast=fast)
+        small = yamlfiles.Bounds("test file", 64)
+        with pytest.raises(yamlfiles.LimitExceeded, match="is over 64 bytes"):
+            yamlfiles.load_data("a: " + "b" * 64, small, fast=fast)
+        # Anchors and merge keys within the bounds are ordinary YAML and stay readable.
+        text = "base: &b {port: 80}\nweb:\n  <<: *b\n  name: web\nboth: [*b, *b]\n"
+        assert yamlfiles.load_data(text, yamlfiles.VALUES, fast=fast) == {
+            "base": {"port": 80},
+            "web": {"port": 80, "name": "web"},
+            "both": [{"port": 80}, {"port": 80}],
+        }
+    with pytest.raises(ChartError, match=r"values.yaml:1: nests deeper than 64 levels"):
+        yamlfiles.parse_yaml("- " * 70 + "x\n", where, yamlfiles.VALUES)
+    # 63 levels of a 64-level limit pass, so the limit is what it says.
+    yamlfiles.parse_yaml("a: " + "[" * 63 + "]" * 63, where, yamlfiles.VALUES)
+
+
+def test_json_bounds_refuse_depth_before_parsing(tmp_path: Path) -> None:
+    schema = tmp_path / "values.schema.json"
+    schema.write_text('{"a": "[[[[", "b": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ChartError, match=r"values.schema.json:1: nests deeper than 64 levels"):
+        jsonfiles.load_json(schema, yamlfiles.SCHEMA)
+    schema.write_bytes(b'{"a": "\xff"}')
+    with pytest.raises(ChartError, match="is not UTF-8 text"):
+        jsonfiles.load_json(schema, yamlfiles.SCHEMA)
+    schema.write_text('{"brackets in a string": "[[[[[[[[[[[[[[[[[[[[", "\\"[": 1}')
+    assert jsonfiles.load_json(schema, yamlfiles.Bounds("t", 1000, max_depth=1)) == {
+        "brackets in a string": "[[[[[[[[[[[[[[[[[[[[",
+        '"[': 1,
+    }
+
+
+def test_a_fifo_in_a_chart_is_refused_without_reading_it(newest: Workspace) -> None:
+    fifo = newest.path(f"charts/{DASH}/templates/pipe.yaml")
+    os.mkfifo(fifo)
+    result, _ = bounded_chartship(newest, "lint", DASH)
+    assert result.returncode == 1, output(result)
+    assert (
+        f"charts/{DASH}/templates/pipe.yaml: error: [files] is not a regular file, "
+        "a directory or a link" in output(result)
+    )
+    result, _ = bounded_chartship(newest, "package", DASH)
+    assert result.returncode == 3, output(result)
+    assert "pipe.yaml: is not a regular file" in output(result)
+    assert not newest.path("dist").exists() or not list(newest.path("dist").glob("*.tgz"))
+
+
+# --------------------------------------------------------------------------- schema references
+
+
+class _Counting(http.server.BaseHTTPRequestHandler):
+    requests: list[str]
+    lock = threading.Lock()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        with self.lock:
+            self.requests.append(self.path)
+        body = b'{"type": "object"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def counting_server() -> Iterator[tuple[str, list[str]]]:
+    requests: list[str] = []
+
+    class Handler(_Counting):
+        pass
+
+    Handler.requests = requests
+    with BackgroundServer(Handler) as running:
+        yield running.url, requests
+
+
+def test_schema_references_outside_the_chart_are_lint_errors_and_never_fetched(
+    workspace: Workspace, counting_server: tuple[str, list[str]]
+) -> None:
+    url, requests = counting_server
+    schema = workspace.path(f"charts/{DASH}/values.schema.json")
+    schema.write_text(
+        "{\n"
+        '  "type": "object",\n'
+        '  "properties": {\n'
+        f'    "grafana": {{"$ref": "{url}/grafana.schema.json"}},\n'
+        '    "dashboards": {"items": {"$ref": "file:///etc/passwd"}},\n'
+        '    "extraLabels": {"$ref": "labels.schema.json"},\n'
+        '    "nameOverride": {"$ref": "#/definitions/name"}\n'
+        "  },\n"
+        '  "definitions": {"name": {"type": "string"}}\n'
+        "}\n"
+    )
+    report = lint(workspace.settings(), [DASH])
+    found = sorted(p.message.split(": reference")[0] for p in report.problems)
+    assert found == [
+        "/properties/dashboards/items/$ref",
+        "/properties/extraLabels/$ref",
+        "/properties/grafana/$ref",
+    ], report.problems
+    assert {p.check for p in report.problems} == {"schema-ref"}
+    assert all(p.path == schema for p in report.problems)
+    # Neither chartship nor helm (whose lint would follow the reference) asked the server.
+    assert requests == []
+
+
+def test_references_inside_the_document_are_its_own() -> None:
+    schema: dict[str, Any] = {
+        "$id": "https://charts.example/values.schema.json",
+        "properties": {
+            "a": {"$ref": "#/$defs/a"},
+            "b": {"$ref": "https://charts.example/values.schema.json#/$defs/a"},
+            "c": {"$ref": "item.json"},
+            "d": {"$ref": "http://json-schema.org/draft-07/schema#"},
+            "e": {"$ref": "other.json"},
+            "f": {"$dynamicRef": "https://elsewhere.example/x"},
+        },
+        "$defs": {"a": {"type": "string"}, "item": {"$id": "item.json", "type": "integer"}},
+    }
+    assert foreign_references(schema) == [
+        ("/properties/e/$ref", "other.json"),
+        ("/properties/f/$dynamicRef", "https://elsewhere.example/x"),
+    ]
+
+
+# --------------------------------------------------------------------------- our own archive
+
+
+def test_the_archive_helm_wrote_is_held_to_the_safetar_rules(workspace: Workspace) -> None:
+    many = workspace.path(f"charts/{DASH}/files")
+    many.mkdir()
+    # Over safetar's 10,000 members: what no downloaded archive may hold, ours may not either.
+    for number in range(10_001):
+        (many / f"f{number}.txt").write_text("x")
+    with pytest.raises(ChartError, match="unsafe chart archive: more than 10000 members"):
+        package(workspace.settings(), [DASH])
+    assert not list(workspace.path("dist").glob("*.tgz"))
+
+
+def test_dependencies_and_links_outside_are_refused_by_lint_and_package(
+    newest: Workspace, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    shutil.copytree(newest.path(f"charts/{DASH}"), outside / "common")
+    newest.replace(
+        f"charts/{DASH}/Chart.yaml",
+        "annotations:",
+        f"dependencies:\n  - name: common\n    version: 1.2.0\n"
+        f"    repository: file://{outside / 'common'}\nannotations:",
+    )
+    inside_link = newest.path(f"charts/{DASH}/templates/again.yaml")
+    inside_link.symlink_to("configmaps.yaml")
+    report = lint(newest.settings(), [DASH])
+    messages = [(p.path.name, p.message) for p in report.problems]
+    assert messages == [
+        ("Chart.yaml", f"dependency 'common': 'file://{outside / 'common'}' is outside the "
+         f"repository {newest.root.resolve()}"),
+    ]  # fmt: skip
+    with pytest.raises(ChartError, match="is outside the repository"):
+        package(newest.settings(), [DASH])
+
+
+# --------------------------------------------------------------------------- echoed input
+
+
+def test_a_huge_version_is_refused_with_a_short_message(newest: Workspace) -> None:
+    huge = "1.2.0-" + "a" * 199_994
+    newest.replace(f"charts/{DASH}/Chart.yaml", "version: 1.2.0", f"version: {huge}")
+    for command, status in (("lint", 1), ("package", 3)):
+        result, _ = bounded_chartship(newest, command, DASH)
+        text = output(result)
+        assert result.returncode == status, text[:2000]
+        assert "(200000 characters) is longer than 128 characters" in text
+        assert len(text) < 8000, f"{command} printed {len(text)} characters"
+
+
+def test_shown_values_are_short_escaped_and_masked() -> None:
+    assert safetext.shown("ok") == "'ok'"
+    assert safetext.shown(1.5) == "1.5"
+    assert safetext.shown("a\u202eb\nc\x1b") == "'a\\u202eb\\nc\\x1b'"
+    cut = safetext.shown("x" * 1000)
+    assert cut == "'" + "x" * 80 + "'... (1000 characters)"
+    assert safetext.shown("https://user:hunter2@host/x") == "'https://***@host/x'"
+    assert (
+        safetext.redact_urls("see oci://u:p@h/ns and git@github.com:o/r and https://h/x")
+        == "see oci://***@h/ns and git@github.com:o/r and https://h/x"
+    )
+    error = ChartError("fetching https://tok@h/i.yaml failed", path="https://a:b@h/index.yaml")
+    assert "tok" not in str(error)
+    assert ":b@" not in str(error)
+
+
+# --------------------------------------------------------------------------- names and tags
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ok=true", "a<<x", "metallb\u202edashboards", ".", "..", "a/b", "a b", "x" * 251, ""],
+)
+def test_names_outside_helms_rule_are_refused(name: str) -> None:
+    assert chartfiles.name_problem(name) is not None
+
+
+@pytest.mark.parametrize("name", ["metallb", "metallb-dashboards", "a.b_c-D9", "x" * 250])
+def test_names_inside_helms_rule_are_accepted(name: str) -> None:
+    assert chartfiles.name_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{name.__class__}-{version}",
+        "{version[0]}",
+        "{name}-{version!r}",
+        "{name}-{version:>20}",
+        "{}-{version}",
+        "{0}-{version}",
+        "{name}-{version",
+        "{chart}-{version}",
+    ],
+)
+def test_tag_templates_name_only_the_documented_fields(template: str) -> None:
+    assert template_problem(template) is not None
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{name} {version}", "it holds ' '"),
+        ("{name}..{version}", "'..'"),
+        ("{name}-{version}.lock", "ends with '.lock'"),
+        ("/{version}", "starts with '/'"),
+        ("{name}~{version}", "it holds '~'"),
+        ("{name}@{{{version}}}", "'@{'"),
+    ],
+)
+def test_tag_templates_giving_invalid_git_refs_are_refused_at_load(
+    tmp_path: Path, template: str, problem: str
+) -> None:
+    config = tmp_path / "chartship.yaml"
+    config.write_text(f"release:\n  tag: {template!r}\n".replace("'", '"'))
+    with pytest.raises(ConfigError, match="is not a valid git tag name") as refused:
+        load_settings(config)
+    assert problem in str(refused.value)
+    assert str(refused.value).startswith(f"{config}:2: release.tag: ")
+
+
+def test_a_version_that_makes_an_invalid_tag_is_refused_where_the_tag_is_made(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "chartship.yaml"
+    config.write_text('release:\n  tag: "{name}/v{version}"\n')
+    settings = load_settings(config)
+    assert settings.release_tag("metallb", "1.2.3") == "metallb/v1.2.3"
+    with pytest.raises(VersionError, match=r"ends with '.lock'"):
+        settings.release_tag("metallb", "1.2.3-rc.lock")
+    assert ref_name_problem("metallb-chart-1.2.3+build.5") is None
+
+
+# --------------------------------------------------------------------------- notes
+
+
+def test_notes_files_are_strict_utf8_and_at_most_a_release_body(
+    newest: Workspace, tmp_path: Path
+) -> None:
+    package(newest.settings(), [DASH])
+    notes = tmp_path / "NOTES.md"
+    # Nothing listens on port 9: a refusal must come before any request.
+    api = [
+        "--set",
+        "channels.github.repository=metallb/metallb",
+        "--set",
+        "channels.github.api_url=http://127.0.0.1:9/api/v3",
+        "--set",
+        "channels.pages.index_url=http://127.0.0.1:9/charts",
+    ]
+    env = {"GITHUB_TOKEN": "sentinel-token-never-used"}
+    for data, message in (
+        (b"# Notes\n\xff\xfe\n", "NOTES.md: --notes: is not UTF-8 text (invalid byte at offset 8)"),
+        (b"n" * 125_001, "NOTES.md: --notes: 125001 characters, over the 125000 GitHub takes"),
+        (b"n" * 40 * 2**20, "NOTES.md: --notes: is 41943040 bytes, over 500000"),
+    ):
+        notes.write_bytes(data)
+        result, seconds = bounded_chartship(
+            newest, "github-release", "--notes", str(notes), *api, env=env
+        )
+        text = output(result)
+        assert result.returncode == 2, text
+        assert message in text, text
+        assert "Traceback" not in text
+        assert "127.0.0.1:9" not in text  # no request was tried
+        assert seconds < COMMAND_TIMEOUT / 2
+
+
+def test_notes_of_exactly_the_limit_are_the_body(
+    newest: Workspace, github: Any, tmp_path: Path
+) -> None:
+    path = newest.path("chartship.yaml")
+    path.write_text(
+        path.read_text()
+        + f"\nchannels:\n  phase: classic\n  github:\n    repository: metallb/metallb\n"
+        f"    api_url: {github.api_url}\n    throttle: false\n"
+        "  pages:\n    index_url: http://127.0.0.1:9/charts\n"
+    )
+    settings = newest.settings()
+    package(settings, [DASH])
+    notes = tmp_path / "NOTES.md"
+    notes.write_text("é" * github_channel.MAX_BODY_CHARS)
+    publish_releases(settings, environ={"GITHUB_TOKEN": github.token}, notes_file=notes)
+    body = github.release("metallb/metallb", "metallb-dashboards-chart-1.2.0").body
+    assert body == "é" * github_channel.MAX_BODY_CHARS
