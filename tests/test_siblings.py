@@ -366,7 +366,7 @@ def test_release_selection_of_base_takes_app_along(repo: Repo) -> None:
             False,
             "unchanged since app-0.3.0; depends on base (bump app to release it with that)",
         ),
-        ("base", True, "changed since base-0.1.0"),
+        ("base", True, "changed since base-0.1.0: values.yaml"),
         ("other", False, "unchanged since other-1.4.0"),
     ]
 

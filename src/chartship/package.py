@@ -376,11 +376,17 @@ def package(
                     spec,
                     force=force or dev,
                     epoch=_source_date_epoch(git, chart, in_git, environ),
-                    vendoring=(graph, {r.chart: r.archive for r in results}),
+                    vendoring=(graph, _built_so_far(results, dist)),
                 )
             )
         _install(dist)
     return results
+
+
+def _built_so_far(results: Sequence[Packaged], dist: _Dist) -> dict[str, Path]:
+    """Each chart packaged so far and its archive: kept in dist/, or still staged."""
+    staged = {target: made for made, target in dist.moves}
+    return {r.chart: staged.get(r.archive, r.archive) for r in results}
 
 
 def _source_date_epoch(
