@@ -1,6 +1,6 @@
 """bump's --patch, --minor, --major and --pre, the app_version policy and
 --app-version, several charts at once: through the library, the command line
-and invoke, on the three-chart repository (tests.support.threecharts)."""
+and invoke, on the three-chart repository (tests.support.builders)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ from chartship import commands, versions
 from chartship.bump import bump
 from chartship.errors import UsageError, VersionError
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.support.builders import installed_helm
-from tests.support.threecharts import APP, BASE, OTHER, Repo, make_repo
+from tests.support.builders import APP, BASE, OTHER, SiblingRepo, installed_helm, make_sibling_repo
 
 PATCH = versions.version_request(patch=True)
 MINOR = versions.version_request(minor=True)
@@ -26,18 +25,18 @@ MAJOR = versions.version_request(major=True)
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Repo:
+def repo(tmp_path: Path) -> SiblingRepo:
     # The flags are chartship's own arithmetic; the helm-facing parts (Chart.lock
     # of a dependent) are covered on both majors in test_siblings.
-    return make_repo(tmp_path / "repo", installed_helm(DEFAULT_HELM_VERSIONS[-1]))
+    return make_sibling_repo(tmp_path / "repo", installed_helm(DEFAULT_HELM_VERSIONS[-1]))
 
 
-def stamped(repo: Repo, relative: str) -> tuple[str, str]:
+def stamped(repo: SiblingRepo, relative: str) -> tuple[str, str]:
     data = yaml.safe_load(repo.read(relative))
     return str(data["version"]), str(data["appVersion"])
 
 
-def run(repo: Repo, *args: str, tool: str = "chartship") -> subprocess.CompletedProcess[str]:
+def run(repo: SiblingRepo, *args: str, tool: str = "chartship") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", tool, *args],
         cwd=repo.root,
@@ -52,7 +51,7 @@ def run(repo: Repo, *args: str, tool: str = "chartship") -> subprocess.Completed
 # --------------------------------------------------------------------------- levels
 
 
-def test_each_named_chart_gets_its_own_next_version(repo: Repo) -> None:
+def test_each_named_chart_gets_its_own_next_version(repo: SiblingRepo) -> None:
     settings = repo.settings()
 
     results = bump(settings, PATCH, ["base", "other"])
@@ -74,7 +73,7 @@ def test_each_named_chart_gets_its_own_next_version(repo: Repo) -> None:
     assert yaml.safe_load(repo.read(APP))["dependencies"][0]["version"] == "1.0.0"
 
 
-def test_pre_counts_up_from_the_chart_and_its_tags(repo: Repo) -> None:
+def test_pre_counts_up_from_the_chart_and_its_tags(repo: SiblingRepo) -> None:
     settings = repo.settings()
     rc = versions.version_request(pre="rc")
 
@@ -97,7 +96,7 @@ def test_pre_counts_up_from_the_chart_and_its_tags(repo: Repo) -> None:
     assert repo.snapshot() == before
 
 
-def test_the_placeholder_counts_from_the_last_release_tag(repo: Repo) -> None:
+def test_the_placeholder_counts_from_the_last_release_tag(repo: SiblingRepo) -> None:
     repo.replace(OTHER, "version: 1.4.0", "version: 0.0.0")
     repo.commit("placeholder")
     settings = repo.settings()
@@ -115,7 +114,7 @@ def test_the_placeholder_counts_from_the_last_release_tag(repo: Repo) -> None:
 # --------------------------------------------------------------------------- appVersion
 
 
-def test_an_app_versioned_apart_is_not_rewritten(repo: Repo) -> None:
+def test_an_app_versioned_apart_is_not_rewritten(repo: SiblingRepo) -> None:
     before = repo.read(APP)
     out = io.StringIO()
 
@@ -133,7 +132,7 @@ def test_an_app_versioned_apart_is_not_rewritten(repo: Repo) -> None:
     ]
 
 
-def test_app_version_follow_and_keep(repo: Repo) -> None:
+def test_app_version_follow_and_keep(repo: SiblingRepo) -> None:
     repo.write(
         "chartship.yaml",
         "charts:\n  app:\n    app_version: follow\n  other:\n    app_version: keep\n",
@@ -151,7 +150,7 @@ def test_app_version_follow_and_keep(repo: Repo) -> None:
     assert "other: kept appVersion 1.4.0 (app_version: keep)" in out.getvalue().splitlines()
 
 
-def test_app_version_flag_wins_over_the_policy(repo: Repo) -> None:
+def test_app_version_flag_wins_over_the_policy(repo: SiblingRepo) -> None:
     repo.write("chartship.yaml", "charts:\n  other:\n    app_version: keep\n")
 
     bump(repo.settings(), PATCH, ["app", "other"], app_version="2.0.0-beta")
@@ -163,7 +162,7 @@ def test_app_version_flag_wins_over_the_policy(repo: Repo) -> None:
     assert stamped(repo, OTHER) == ("1.4.1", "2.0.0")
 
 
-def test_a_bad_policy_is_a_config_error_naming_the_key(repo: Repo) -> None:
+def test_a_bad_policy_is_a_config_error_naming_the_key(repo: SiblingRepo) -> None:
     repo.write("chartship.yaml", "charts:\n  app:\n    app_version: sometimes\n")
     result = run(repo, "bump", "--patch", "app")
     assert result.returncode == 2
@@ -174,7 +173,7 @@ def test_a_bad_policy_is_a_config_error_naming_the_key(repo: Repo) -> None:
 # --------------------------------------------------------------------------- front ends
 
 
-def test_command_line_flags(repo: Repo) -> None:
+def test_command_line_flags(repo: SiblingRepo) -> None:
     helm = ["--helm", str(repo.helm_bin)]
     result = run(repo, "bump", "--minor", "base", "other", *helm)
     assert result.returncode == 0, result.stderr
@@ -198,7 +197,7 @@ def test_command_line_flags(repo: Repo) -> None:
         ([], "bump needs --version X.Y.Z, --patch, --minor, --major or --pre ID"),
     ],
 )
-def test_wrong_flags_are_usage_errors(repo: Repo, args: list[str], message: str) -> None:
+def test_wrong_flags_are_usage_errors(repo: SiblingRepo, args: list[str], message: str) -> None:
     before = repo.snapshot()
     result = run(repo, "bump", *args, "base")
     assert result.returncode == 2
@@ -217,7 +216,7 @@ def test_version_request_rules() -> None:
         versions.version_request(patch=True, minor=True)
 
 
-def test_invoke_task_flags(repo: Repo) -> None:
+def test_invoke_task_flags(repo: SiblingRepo) -> None:
     repo.write("tasks.py", "from chartship.tasks import ns\n")
     result = run(
         repo,

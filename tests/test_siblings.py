@@ -23,15 +23,23 @@ from chartship.lint import lint
 from chartship.package import package
 from chartship.release.selection import select
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.support.builders import installed_helm
+from tests.support.builders import (
+    APP,
+    APP_LOCK,
+    BASE,
+    CONFIGMAP,
+    OTHER,
+    SiblingRepo,
+    installed_helm,
+    make_sibling_repo,
+)
 from tests.support.registry import RegistryServer
-from tests.support.threecharts import APP, APP_LOCK, BASE, CONFIGMAP, OTHER, Repo, make_repo
 
 
 @pytest.fixture
-def repo(tmp_path: Path, helm_bin: Path) -> Repo:
+def repo(tmp_path: Path, helm_bin: Path) -> SiblingRepo:
     """The three charts, Chart.lock made by the helm under test."""
-    return make_repo(tmp_path / "repo", helm_bin)
+    return make_sibling_repo(tmp_path / "repo", helm_bin)
 
 
 @pytest.fixture
@@ -46,7 +54,7 @@ def changed_lines(before: str, after: str) -> list[tuple[str, str]]:
     return [(a, b) for a, b in zip(old, new, strict=True) if a != b]
 
 
-def dependency_build(repo: Repo, chart: str = "app") -> subprocess.CompletedProcess[str]:
+def dependency_build(repo: SiblingRepo, chart: str = "app") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(repo.helm_bin), "dependency", "build", str(repo.path(f"charts/{chart}"))],
         capture_output=True,
@@ -63,7 +71,7 @@ def member(archive: Path, name: str) -> bytes:
         return handle.read()
 
 
-def cli(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(repo: SiblingRepo, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chartship", *args, "--helm", str(repo.helm_bin)],
         cwd=repo.root,
@@ -78,7 +86,7 @@ def cli(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_graph_links_file_and_own_channel_dependencies(tmp_path: Path, any_helm: Path) -> None:
-    repo = make_repo(
+    repo = make_sibling_repo(
         tmp_path / "repo",
         any_helm,
         config=(
@@ -121,7 +129,7 @@ def test_graph_links_file_and_own_channel_dependencies(tmp_path: Path, any_helm:
 
 
 def test_a_cycle_of_siblings_is_named(tmp_path: Path, any_helm: Path) -> None:
-    repo = make_repo(tmp_path / "repo", any_helm)
+    repo = make_sibling_repo(tmp_path / "repo", any_helm)
     repo.replace(
         BASE,
         'appVersion: "0.1.0"\n',
@@ -141,7 +149,7 @@ def test_a_cycle_of_siblings_is_named(tmp_path: Path, any_helm: Path) -> None:
 # --------------------------------------------------------------------------- bump
 
 
-def test_bump_moves_a_pinned_constraint_and_refreshes_the_lock(repo: Repo) -> None:
+def test_bump_moves_a_pinned_constraint_and_refreshes_the_lock(repo: SiblingRepo) -> None:
     app_before = repo.read(APP)
     other_before = repo.read(OTHER)
     out = io.StringIO()
@@ -174,7 +182,7 @@ def test_bump_moves_a_pinned_constraint_and_refreshes_the_lock(repo: Repo) -> No
 
 
 def test_bump_within_the_constraint_refreshes_the_lock_only(tmp_path: Path, helm_bin: Path) -> None:
-    repo = make_repo(tmp_path / "repo", helm_bin, constraint="~0.1.0")
+    repo = make_sibling_repo(tmp_path / "repo", helm_bin, constraint="~0.1.0")
     # Control: the lock pins base 0.1.0, so helm refuses base 0.1.1 though ~0.1.0 admits it.
     repo.replace(BASE, "version: 0.1.0", "version: 0.1.1")
     refused = dependency_build(repo)
@@ -193,7 +201,7 @@ def test_bump_within_the_constraint_refreshes_the_lock_only(tmp_path: Path, helm
 
 
 def test_bump_refuses_a_constraint_it_cannot_move(tmp_path: Path, any_helm: Path) -> None:
-    repo = make_repo(tmp_path / "repo", any_helm, constraint=">=0.1.0 <0.2.0")
+    repo = make_sibling_repo(tmp_path / "repo", any_helm, constraint=">=0.1.0 <0.2.0")
     before = repo.snapshot()
 
     with pytest.raises(VersionError) as refused:
@@ -219,7 +227,7 @@ def test_bump_refuses_a_constraint_it_cannot_move(tmp_path: Path, any_helm: Path
 def test_dry_run_shows_the_constraint_it_would_move(
     tmp_path: Path, any_helm: Path, constraint: str, moved: str
 ) -> None:
-    repo = make_repo(tmp_path / "repo", any_helm, constraint=constraint)
+    repo = make_sibling_repo(tmp_path / "repo", any_helm, constraint=constraint)
     before = repo.snapshot()
     out = io.StringIO()
 
@@ -233,7 +241,7 @@ def test_dry_run_shows_the_constraint_it_would_move(
     assert repo.snapshot() == before
 
 
-def test_bumping_base_and_app_together(repo: Repo) -> None:
+def test_bumping_base_and_app_together(repo: SiblingRepo) -> None:
     [base, app] = bump(repo.settings(), versions_increment("minor"), ["app", "base"])[::-1]
 
     assert (base.version, app.version) == ("0.2.0", "0.4.0")
@@ -249,7 +257,7 @@ def test_bumping_base_and_app_together(repo: Repo) -> None:
 def test_a_dependent_from_the_own_channel_follows_its_lock_waits(
     tmp_path: Path, any_helm: Path
 ) -> None:
-    repo = make_repo(
+    repo = make_sibling_repo(
         tmp_path / "repo",
         any_helm,
         config=(
@@ -286,7 +294,7 @@ def test_a_dependent_from_the_own_channel_follows_its_lock_waits(
 # --------------------------------------------------------------------------- lint
 
 
-def test_lint_of_base_lints_app_too(repo: Repo) -> None:
+def test_lint_of_base_lints_app_too(repo: SiblingRepo) -> None:
     out = io.StringIO()
     report = commands.run_lint(repo.settings(), ["base"], out=out)
 
@@ -298,7 +306,7 @@ def test_lint_of_base_lints_app_too(repo: Repo) -> None:
     ]
 
 
-def test_lint_names_the_constraint_a_hand_edited_sibling_left_behind(repo: Repo) -> None:
+def test_lint_names_the_constraint_a_hand_edited_sibling_left_behind(repo: SiblingRepo) -> None:
     repo.replace(BASE, "version: 0.1.0", "version: 0.2.0")
 
     report = lint(repo.settings(), ["base"])
@@ -319,7 +327,7 @@ def test_lint_names_the_constraint_a_hand_edited_sibling_left_behind(repo: Repo)
 
 
 def test_lint_advises_on_a_stale_lock_and_the_advice_works(tmp_path: Path, helm_bin: Path) -> None:
-    repo = make_repo(tmp_path / "repo", helm_bin, constraint="~0.1.0")
+    repo = make_sibling_repo(tmp_path / "repo", helm_bin, constraint="~0.1.0")
     repo.replace(BASE, "version: 0.1.0", "version: 0.1.1")
 
     report = lint(repo.settings(), ["base"])
@@ -341,7 +349,7 @@ def test_lint_advises_on_a_stale_lock_and_the_advice_works(tmp_path: Path, helm_
 # --------------------------------------------------------------------------- release selection
 
 
-def test_release_selection_of_base_takes_app_along(repo: Repo) -> None:
+def test_release_selection_of_base_takes_app_along(repo: SiblingRepo) -> None:
     selection = select(repo.settings(), ["base"])
     assert [(c.chart, c.selected, c.reason) for c in selection.candidates] == [
         ("base", True, "named"),
@@ -379,7 +387,7 @@ def test_release_selection_of_base_takes_app_along(repo: Repo) -> None:
 
 
 def test_dry_run_release_of_base_says_why_app_is_in_it(
-    repo: Repo, registry: RegistryServer
+    repo: SiblingRepo, registry: RegistryServer
 ) -> None:
     repo.write(
         "chartship.yaml",
@@ -403,7 +411,7 @@ def test_dry_run_release_of_base_says_why_app_is_in_it(
 # --------------------------------------------------------------------------- package
 
 
-def test_package_builds_base_first_and_vendors_it_into_app(repo: Repo) -> None:
+def test_package_builds_base_first_and_vendors_it_into_app(repo: SiblingRepo) -> None:
     # base's sources change after app's copy of it was vendored; its version does not.
     repo.replace("charts/base/templates/configmap.yaml", "greeting:", "salutation:")
     (repo.path("charts/app/charts/base-0.0.9.tgz")).write_bytes(b"an older copy")
@@ -421,7 +429,7 @@ def test_package_builds_base_first_and_vendors_it_into_app(repo: Repo) -> None:
     )
 
 
-def test_package_of_app_alone_rebuilds_base_from_its_sources(repo: Repo) -> None:
+def test_package_of_app_alone_rebuilds_base_from_its_sources(repo: SiblingRepo) -> None:
     repo.replace("charts/base/templates/configmap.yaml", "greeting:", "salutation:")
 
     [result] = package(repo.settings(), ["app"])
@@ -434,7 +442,7 @@ def test_a_sibling_from_the_own_channel_is_vendored_not_fetched(
     tmp_path: Path, helm_bin: Path
 ) -> None:
     # The pages site does not resolve: web's dependency on app must come from charts/app.
-    repo = make_repo(
+    repo = make_sibling_repo(
         tmp_path / "repo",
         helm_bin,
         config=(
@@ -462,7 +470,7 @@ def test_a_sibling_from_the_own_channel_is_vendored_not_fetched(
 
 
 def test_package_refuses_a_stale_sibling_lock_with_advice(tmp_path: Path, any_helm: Path) -> None:
-    repo = make_repo(tmp_path / "repo", any_helm, constraint="~0.1.0")
+    repo = make_sibling_repo(tmp_path / "repo", any_helm, constraint="~0.1.0")
     repo.replace(BASE, "version: 0.1.0", "version: 0.1.1")
 
     with pytest.raises(ChartError) as refused:

@@ -8,7 +8,9 @@
   released on the GitHub stand-in, and the index.yaml listing them);
 - workspaces: :class:`Workspace` (a git repository holding a copy of this
   repository's charts, made by the ``workspace`` fixture), :func:`git`,
-  :func:`installed_helm` and :func:`chartship_cli`.
+  :func:`installed_helm` and :func:`chartship_cli`;
+- sibling charts: :func:`make_sibling_repo` (a fresh repository of three
+  charts, one depending on another through ``file://``).
 
 Nothing here imports pytest at module level: ``nox -s bench`` and ``nox -s
 demo`` run without the test dependencies.
@@ -33,6 +35,7 @@ from chartship.artifacts import Artifact
 from chartship.channels.classic.entry import entry_for
 from chartship.channels.classic.merge import merge
 from chartship.config import Settings, load_settings
+from chartship.helm import Helm
 from chartship.toolchain import helm_path
 
 if TYPE_CHECKING:
@@ -322,3 +325,121 @@ def chartship_cli(
 def combined(result: subprocess.CompletedProcess[str]) -> str:
     """A finished process's stdout then stderr, for assertion messages."""
     return result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- sibling charts
+
+BASE = "charts/base/Chart.yaml"
+APP = "charts/app/Chart.yaml"
+APP_LOCK = "charts/app/Chart.lock"
+OTHER = "charts/other/Chart.yaml"
+
+BASE_CHART = """\
+# The library every app of this repository builds on.
+apiVersion: v2
+name: base
+description: Shared configuration
+type: application
+version: 0.1.0
+appVersion: "0.1.0"
+"""
+
+APP_CHART = """\
+apiVersion: v2
+name: app
+description: The application
+type: application
+version: 0.3.0
+appVersion: "1.16.0" # the application's own release, not the chart's
+dependencies:
+  - name: base
+    version: "{constraint}" # keep in step with charts/base
+    repository: file://../base
+"""
+
+OTHER_CHART = """\
+apiVersion: v2
+name: other
+description: Unrelated to the others
+type: application
+version: 1.4.0
+appVersion: "1.4.0"
+"""
+
+CONFIGMAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-%s
+data:
+  greeting: {{ .Values.greeting | quote }}
+"""
+
+
+@dataclass
+class SiblingRepo:
+    """The three-chart repository of :func:`make_sibling_repo`."""
+
+    root: Path
+    helm_bin: Path
+
+    def settings(self, **overrides: Any) -> Settings:
+        return load_settings(
+            self.root / "chartship.yaml", {"helm": str(self.helm_bin), **overrides}
+        )
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+    def read(self, relative: str) -> str:
+        return self.path(relative).read_text()
+
+    def write(self, relative: str, text: str) -> None:
+        target = self.path(relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+    def replace(self, relative: str, old: str, new: str) -> None:
+        text = self.read(relative)
+        assert old in text, f"{old!r} not in {relative}"
+        self.write(relative, text.replace(old, new, 1))
+
+    def git(self, *args: str) -> str:
+        return git(self.root, *args)
+
+    def commit(self, message: str = "change") -> None:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+
+    def helm(self) -> Helm:
+        return Helm(str(self.helm_bin))
+
+    def locked(self, name: str = "base") -> str:
+        lock = yaml.safe_load(self.read(APP_LOCK))
+        return str(next(d["version"] for d in lock["dependencies"] if d["name"] == name))
+
+    def snapshot(self) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(self.root)): p.read_bytes()
+            for p in sorted(self.root.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(self.root).parts
+        }
+
+
+def make_sibling_repo(
+    root: Path, helm_bin: Path, constraint: str = "0.1.0", config: str = ""
+) -> SiblingRepo:
+    """``app`` depends on ``base`` through ``file://../base`` with ``constraint``;
+    ``other`` stands alone; app's appVersion (1.16.0) is the application's own."""
+    repo = SiblingRepo(root, helm_bin)
+    repo.write("chartship.yaml", config)
+    repo.write(".gitignore", "/dist/\n/charts/*/charts/*.tgz\n")
+    for name, chart in (("base", BASE_CHART), ("app", APP_CHART), ("other", OTHER_CHART)):
+        repo.write(f"charts/{name}/Chart.yaml", chart.replace("{constraint}", constraint))
+        repo.write(f"charts/{name}/values.yaml", f"greeting: hello from {name}\n")
+        repo.write(f"charts/{name}/templates/configmap.yaml", CONFIGMAP % name)
+    helm = Helm(str(helm_bin))
+    helm.dependency_update(repo.path("charts/app"))
+    git(root, "init", "-q", "-b", "main")
+    repo.commit("initial")
+    return repo
