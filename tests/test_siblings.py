@@ -429,6 +429,22 @@ def test_package_builds_base_first_and_vendors_it_into_app(repo: SiblingRepo) ->
     )
 
 
+def test_app_vendors_the_base_just_repackaged_not_the_one_in_dist(repo: SiblingRepo) -> None:
+    package(repo.settings(), ["base"])
+    before = repo.path("dist/base-0.1.0.tgz").read_bytes()
+    repo.replace("charts/base/templates/configmap.yaml", "greeting:", "salutation:")
+
+    [base, app] = package(repo.settings(), ["app", "base"])
+
+    assert (base.outcome, app.outcome) == ("packaged", "packaged")
+    fresh = repo.path("dist/base-0.1.0.tgz").read_bytes()
+    assert b"salutation:" in member(
+        repo.path("dist/base-0.1.0.tgz"), "base/templates/configmap.yaml"
+    )
+    assert repo.path("charts/app/charts/base-0.1.0.tgz").read_bytes() == fresh != before
+    assert b"salutation:" in member(app.archive, "app/charts/base/templates/configmap.yaml")
+
+
 def test_package_of_app_alone_rebuilds_base_from_its_sources(repo: SiblingRepo) -> None:
     repo.replace("charts/base/templates/configmap.yaml", "greeting:", "salutation:")
 
