@@ -484,6 +484,15 @@ def test_a_sibling_from_the_own_channel_is_vendored_not_fetched(
     assert member(results[0].archive, "web/charts/app/Chart.yaml").startswith(b"apiVersion: v2")
     assert b"greeting" in member(results[0].archive, "web/charts/app/charts/base/values.yaml")
 
+    # Unchanged: kept. app's sources changed: web is packaged again, saying which file.
+    [kept] = package(repo.settings(), ["web"])
+    assert kept.outcome == "kept"
+    repo.replace("charts/app/templates/configmap.yaml", "greeting:", "salutation:")
+    [again] = package(repo.settings(), ["web"])
+    assert again.outcome == "packaged"
+    assert again.changed == ("https://charts.invalid/app/templates/configmap.yaml",)
+    assert b"salutation:" in member(again.archive, "web/charts/app/templates/configmap.yaml")
+
 
 def test_package_refuses_a_stale_sibling_lock_with_advice(tmp_path: Path, any_helm: Path) -> None:
     repo = make_sibling_repo(tmp_path / "repo", any_helm, constraint="~0.1.0")

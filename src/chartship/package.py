@@ -402,7 +402,9 @@ def _source_date_epoch(
     return None
 
 
-def _why_rebuild(chart: Chart, archive: Path, digest: str, dist: _Dist) -> tuple[str, list[str]]:
+def _why_rebuild(
+    chart: Chart, archive: Path, digest: str, dist: _Dist, graph: siblings.Graph
+) -> tuple[str, list[str]]:
     """Why an intact archive in dist/ cannot be kept ("" when it can), and the changed files."""
     entry = dist.record.entries.get(archive.name)
     if entry is None or entry.sha256 != digest or entry.sources is None:
@@ -411,7 +413,9 @@ def _why_rebuild(chart: Chart, archive: Path, digest: str, dist: _Dist) -> tuple
             f"{dist.shown(archive)} was packaged from",
             [],
         )
-    changed = sources.fingerprint(chart).changes_since(entry.sources)
+    changed = sources.fingerprint(chart, sibling_of=graph.channel_sibling).changes_since(
+        entry.sources
+    )
     if not changed:
         return "", []
     return (
@@ -460,7 +464,7 @@ def _package_one(
             if entry is not None and entry.sha256 == digest and entry.published:
                 published = entry
             if not force:
-                why, changed = _why_rebuild(chart, archive, digest, dist)
+                why, changed = _why_rebuild(chart, archive, digest, dist, vendoring[0])
                 if not why and (spec is None or prov.exists()):
                     log.debug("%s: kept %s (unchanged since packaged)", chart.name, archive.name)
                     return Packaged(
@@ -469,7 +473,7 @@ def _package_one(
                     )  # fmt: skip
                 why = why or "no provenance file beside it, and --sign asks for one"
     _build_dependencies(chart, helm, *vendoring)
-    made_from = sources.fingerprint(chart)
+    made_from = sources.fingerprint(chart, sibling_of=vendoring[0].channel_sibling)
     env = {"SOURCE_DATE_EPOCH": epoch} if epoch else None
     made = helm.package(chart.directory, dist.stage, chart.archive_name, sign=spec, env=env)
     # The archive helm wrote is held to the rules of any archive from outside

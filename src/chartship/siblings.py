@@ -93,6 +93,19 @@ class Graph:
                 return one
         return None
 
+    def channel_sibling(self, directory: Path, dependency: Dependency) -> Path | None:
+        """The directory of the sibling a chart in ``directory`` takes from the own channel."""
+        for link in self.links:
+            dependent = self.charts[link.dependent]
+            if (
+                link.via != "file"
+                and link.dependency.position == dependency.position
+                and link.dependency.name == dependency.name
+                and dependent.directory.resolve() == directory.resolve()
+            ):
+                return self.charts[link.sibling].directory
+        return None
+
     def with_dependents(self, names: Sequence[str]) -> dict[str, str]:
         """``names`` and, transitively, every chart that depends on one of them.
 

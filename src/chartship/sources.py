@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,14 +84,40 @@ def _dependencies_of(directory: Path) -> list[Dependency]:
     return parse_dependencies(data.get("dependencies"))
 
 
-def fingerprint(chart: Chart, directory: Path | None = None) -> Fingerprint:
-    """The fingerprint of ``chart``'s files in ``directory`` (default: its own directory)."""
-    return _fingerprint(directory or chart.directory, chart.dependencies, frozenset())
+#: The directory of the repository's own chart a dependency of the chart in a
+#: directory is, when it comes by name from the repository's own channel.
+SiblingOf = Callable[[Path, Dependency], Path | None]
 
 
-def _fingerprint(directory: Path, deps: Sequence[Dependency], seen: frozenset[Path]) -> Fingerprint:
-    local = [d for d in deps if d.repository and d.repository.startswith(_FILE_SCHEME)]
-    remote = [d for d in deps if d.repository and not d.repository.startswith(_FILE_SCHEME)]
+def _no_siblings(directory: Path, dep: Dependency) -> Path | None:
+    return None
+
+
+def fingerprint(
+    chart: Chart, directory: Path | None = None, *, sibling_of: SiblingOf = _no_siblings
+) -> Fingerprint:
+    """The fingerprint of ``chart``'s files in ``directory`` (default: its own directory).
+
+    A dependency ``sibling_of`` names (a sibling chart from the repository's
+    own channel, :meth:`chartship.siblings.Graph.channel_sibling`) is vendored
+    from that chart's directory on every build, so its files stand in for its
+    archive, as a ``file://`` dependency's do.
+    """
+    return _fingerprint(directory or chart.directory, chart.dependencies, frozenset(), sibling_of)
+
+
+def _fingerprint(
+    directory: Path, deps: Sequence[Dependency], seen: frozenset[Path], sibling_of: SiblingOf
+) -> Fingerprint:
+    targets: dict[str, tuple[Dependency, Path]] = {}
+    for dep in deps:
+        if dep.repository and dep.repository.startswith(_FILE_SCHEME):
+            prefix = dep.repository.rstrip("/") + "/"
+            targets[prefix] = (dep, (directory / dep.repository[len(_FILE_SCHEME) :]).resolve())
+        elif dep.repository and (sibling := sibling_of(directory, dep)) is not None:
+            targets[f"{dep.repository.rstrip('/')}/{dep.name}/"] = (dep, sibling.resolve())
+    local = [dep for dep, _ in targets.values()]
+    remote = [d for d in deps if d.repository and d not in local]
     files: dict[str, str] = {}
     fetched: set[str] = set()
     for name, path in helmignore.chart_files(directory):
@@ -107,14 +133,11 @@ def _fingerprint(directory: Path, deps: Sequence[Dependency], seen: frozenset[Pa
                     fetched.add(name)
         files[name] = hashlib.sha256(helmignore.read_chart_file(path)).hexdigest()
     here = directory.resolve()
-    for dep in local:
-        assert dep.repository is not None
-        target = (directory / dep.repository[len(_FILE_SCHEME) :]).resolve()
+    for prefix, (_dep, target) in targets.items():
         if target in seen or target == here or not (target / CHART_FILE).is_file():
             # A cycle or a missing chart: helm refuses it when building, lint names it.
             continue
-        inner = _fingerprint(target, _dependencies_of(target), seen | {here})
-        prefix = dep.repository.rstrip("/") + "/"
+        inner = _fingerprint(target, _dependencies_of(target), seen | {here}, sibling_of)
         files.update({prefix + n: digest for n, digest in inner.files.items()})
         fetched.update(prefix + n for n in inner.fetched)
     return Fingerprint(files, frozenset(fetched))
