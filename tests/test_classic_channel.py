@@ -13,7 +13,7 @@ import yaml
 
 from chartship.bump import bump
 from chartship.commands import run_github_release, run_index
-from chartship.errors import GithubError
+from chartship.errors import GithubError, VersionError
 from chartship.helm import Helm
 from chartship.package import package
 from tests.support.builders import Workspace, chartship_cli, combined, write_channels
@@ -156,8 +156,13 @@ def test_index_command_line_pages_mode(
     assert again.stdout.startswith("index: nothing changed: ")
 
     # dist/ rebuilt with other bytes for the same version: refused, exit status 3.
+    # package itself refuses to replace published bytes with other files...
     workspace.replace(f"charts/{DASH}/values.yaml", "\n", "\n# changed\n")
-    package(workspace.settings(), [DASH], force=True)
+    with pytest.raises(VersionError, match="its bytes are published"):
+        package(workspace.settings(), [DASH], force=True)
+    # ...so the archive is removed by hand and built again; the index refuses it.
+    made.archive.unlink()
+    package(workspace.settings(), [DASH])
     refused = chartship_cli(workspace, "index")
     assert refused.returncode == 3, combined(refused)
     assert made.sha256 in refused.stderr  # the published digest, named

@@ -242,6 +242,15 @@ class Record:
         os.replace(tmp, path)
 
 
+def _add_place(known: list[str], place: str) -> None:
+    """Add ``place`` ("<channel title> [where]") unless it says no more than a known one."""
+    if any(q == place or q.startswith(f"{place} ") for q in known):
+        return
+    # A bare channel title is superseded by the same channel with its address.
+    known[:] = [q for q in known if not place.startswith(f"{q} ")]
+    known.append(place)
+
+
 def record_published(
     dist: Path,
     archive: str,
@@ -264,8 +273,7 @@ def record_published(
             entry = Entry(chart, version, sha256, None)
         entry.sha256 = sha256
         for place in places:
-            if place not in entry.published:
-                entry.published.append(place)
+            _add_place(entry.published, place)
         record.entries[archive] = entry
         record.write(dist)
     except (ChartError, OSError) as exc:
