@@ -202,8 +202,8 @@ def verify_archive(archive: Path) -> tuple[str, str]:
         raise ChartError(f"its Chart.yaml: {problem}", path=archive)
     if archive.name != f"{chart}-{version}.tgz" or info.top != chart:
         raise ChartError(
-            f"holds chart {chart} {shown(version)} under {shown(info.top)}/; its file name "
-            "disagrees",
+            f"holds chart {chart} {shown(version, quote=False)} under "
+            f"{shown(info.top, quote=False)}/; its file name disagrees",
             path=archive,
         )
     return chart, version
