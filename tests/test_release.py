@@ -438,3 +438,36 @@ def test_each_channel_command_records_what_it_published(box: Sandbox) -> None:
     assert places[2].endswith("/metallb-0.16.0.tgz")
     assert len(places) == 3
     assert published("metallb-dashboards-1.2.0.tgz") == []
+
+
+def test_a_split_release_is_completed_by_a_plain_rerun(box: Sandbox) -> None:
+    """MetalLB #2782: a skip decided by one channel. The release tag exists (the
+    GitHub release made it) but OCI never got the version; a plain run, as on a
+    push to main, sees that from the channels and completes it."""
+    box.registry.stop()
+    release_fails(box, PublishIncomplete, tag=TAG)
+    (asset,) = box.github.releases(REPOSITORY)[0].assets
+    box.registry.restart()
+    # The repository's other chart is released everywhere, so only the gap remains.
+    release(box, tag="metallb-dashboards-chart-1.2.0")
+    box.git("fetch", "-q", "--tags", "origin")
+
+    dry, _ = release(box, dry_run=True)
+    assert "metallb-dashboards 1.2.0: left out (unchanged since" in dry
+    reason = f"released as {TAG}, but OCI does not hold it"
+    assert f"metallb 0.16.0: release ({reason})" in dry
+    assert oci_manifest_digest(box, "metallb", VERSION) is None
+
+    before = (writes(box), pages_tip(box))
+    text, _ = release(box)
+    assert f"metallb 0.16.0: release ({reason})" in text
+    assert "OCI: pushed" in text
+    assert "GitHub release: skipped" in text
+    assert "index.yaml: skipped" in text
+    assert (writes(box), pages_tip(box)) == before
+    pulled = box.pull_oci("metallb", VERSION, box.base / "oci")
+    assert sha256(pulled) == hashlib.sha256(asset.data).hexdigest()
+
+    # Now every channel holds it: the next plain run leaves it out.
+    again, _ = release(box)
+    assert "metallb 0.16.0: left out (unchanged since metallb-chart-0.16.0)" in again

@@ -35,7 +35,6 @@ from chartship.migrate import backfill as backfill_mod
 from chartship.migrate import inventory as inventory_mod
 from chartship.migrate import phases
 from chartship.release import pipeline
-from chartship.release import selection as selection_mod
 from chartship.safetext import redact_urls
 
 log = logging.getLogger("chartship")
@@ -288,9 +287,7 @@ def run_matrix(
     """The charts a release would cover, as a GitHub Actions matrix (JSON on one line)."""
     out = out or sys.stdout
     environ = os.environ if environ is None else environ
-    selection = selection_mod.select(
-        settings, charts, tag=tag or selection_mod.tag_from_environment(environ)
-    )
+    selection = pipeline.choose(settings, charts, tag=tag, environ=environ)
     for one in selection.candidates:
         verdict = "release" if one.selected else "left out"
         log.info("matrix: %s %s: %s (%s)", one.chart, one.version, verdict, one.reason)

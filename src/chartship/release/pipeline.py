@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import shutil
 import tempfile
@@ -32,7 +33,14 @@ from chartship import sources
 from chartship.artifacts import Artifact
 from chartship.channels.classic import pages as pages_mod
 from chartship.channels.classic.channel import ClassicChannel, pages_settings
-from chartship.channels.contract import Channel, Outcome, Status, key_of, require_complete
+from chartship.channels.contract import (
+    Channel,
+    Key,
+    Outcome,
+    Status,
+    key_of,
+    require_complete,
+)
 from chartship.channels.github import channel as github_release
 from chartship.channels.github import client as github_client
 from chartship.channels.github.channel import GithubChannel
@@ -48,11 +56,18 @@ from chartship.errors import (
 )
 from chartship.helm import Helm
 from chartship.release import settle
-from chartship.release.selection import Selection, select, tag_from_environment
+from chartship.release.selection import (
+    Selection,
+    select,
+    tag_from_environment,
+    with_channel_gaps,
+)
 from chartship.runner import Runner
 
 if TYPE_CHECKING:
     from github.Repository import Repository
+
+log = logging.getLogger("chartship")
 
 #: The channels in publishing order, by name, with the title people see.
 TITLES: dict[str, str] = {
@@ -175,8 +190,8 @@ class Silent:
 # --------------------------------------------------------------------------- select, check
 
 
-def channels_for(settings: Settings) -> tuple[str, ...]:
-    """The channels a release publishes to in the configured phase."""
+def phase_channels(settings: Settings) -> tuple[str, ...]:
+    """The channels configured for the phase, in publishing order; maybe none."""
     configured = settings.channels
     phase = configured.phase
     chosen: list[str] = []
@@ -186,13 +201,19 @@ def channels_for(settings: Settings) -> tuple[str, ...]:
         chosen.append(GithubChannel.name)
     if configured.pages is not None and phase != "oci-only":
         chosen.append(ClassicChannel.name)
+    return tuple(chosen)
+
+
+def channels_for(settings: Settings) -> tuple[str, ...]:
+    """The channels a release publishes to in the configured phase; at least one."""
+    chosen = phase_channels(settings)
     if not chosen:
         where = f" in {settings.source}" if settings.source else ""
         raise UsageError(
-            f"no channel to release to{where} in phase {phase!r}: configure channels.oci, "
-            "channels.github or channels.pages"
+            f"no channel to release to{where} in phase {settings.channels.phase!r}: configure "
+            "channels.oci, channels.github or channels.pages"
         )
-    return tuple(chosen)
+    return chosen
 
 
 def _preflight(
@@ -224,6 +245,61 @@ def _preflight(
     return connection, repo
 
 
+def _lacking(
+    settings: Settings,
+    channels: Sequence[str],
+    keys: Sequence[Key],
+    environ: Mapping[str, str],
+) -> dict[Key, str]:
+    """For each released version some channel lacks: the channels that lack it.
+
+    One listing per channel and repository: a no-op release reads this much
+    to know that nothing is missing, rather than trusting the git tag alone.
+    """
+    openers: dict[str, Callable[[], Channel[Any]]] = {
+        OciChannel.name: lambda: OciChannel(settings, environ),
+        GithubChannel.name: lambda: GithubChannel(settings, environ),
+        ClassicChannel.name: lambda: ClassicChannel(settings, environ),
+    }
+    missing: dict[Key, list[str]] = {}
+    for name in channels:
+        try:
+            held = openers[name]().held(keys)
+        except ChartshipError as exc:
+            if exc.transient:
+                raise
+            # Without read access (no token, say) the release tag alone decides here;
+            # a release that does publish checks its credentials before anything.
+            log.warning(
+                "%s could not be read to see which released versions it lacks: %s",
+                TITLES[name],
+                exc,
+            )
+            continue
+        for key in keys:
+            if key not in held:
+                missing.setdefault(key, []).append(TITLES[name])
+    return {key: " and ".join(titles) for key, titles in missing.items()}
+
+
+def choose(
+    settings: Settings,
+    names: Sequence[str] = (),
+    *,
+    tag: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    runner: Runner | None = None,
+) -> Selection:
+    """The chart versions a release covers: git's selection, completed by the channels."""
+    environ = os.environ if environ is None else environ
+    selection = select(settings, names, tag=tag or tag_from_environment(environ), runner=runner)
+    released = [c.key for c in selection.candidates if c.released_as]
+    if not released:
+        return selection
+    lacking = _lacking(settings, phase_channels(settings), released, environ)
+    return with_channel_gaps(selection, lacking)
+
+
 def plan(
     settings: Settings,
     names: Sequence[str] = (),
@@ -236,7 +312,7 @@ def plan(
     """Select the charts and check the version guard and the credentials."""
     environ = os.environ if environ is None else environ
     channels = channels_for(settings)
-    selection = select(settings, names, tag=tag or tag_from_environment(environ), runner=runner)
+    selection = choose(settings, names, tag=tag, environ=environ, runner=runner)
     if selection.chosen:
         # Before any channel is touched: a helm that cannot do every step does none.
         Helm(settings.helm_binary, runner=runner).require_supported()

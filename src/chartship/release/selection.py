@@ -45,6 +45,9 @@ class Candidate:
     selected: bool
     reason: str
     directory: Path
+    #: The release tag, when it was left out because git says this version was
+    #: released (its tag exists, its files unchanged): the channels then decide.
+    released_as: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -213,7 +216,10 @@ def _by_change(settings: Settings, runner: Runner | None, only: Sequence[str] = 
             selected, reason = True, f"changed since {tag}: {shown}"
         else:
             selected, reason = False, f"unchanged since {tag}"
-        picked.append(Candidate(chart.name, chart.version, selected, reason, chart.directory))
+        released = tag if not selected and tag in tags else None
+        picked.append(
+            Candidate(chart.name, chart.version, selected, reason, chart.directory, released)
+        )
     return Selection(None, tuple(picked))
 
 
@@ -273,3 +279,23 @@ def select(
             picked.append(Candidate(chart.name, chart.version, True, "named", chart.directory))
         return _with_dependents(settings, Selection(None, tuple(picked)), runner)
     return _with_dependents(settings, _by_change(settings, runner), runner)
+
+
+def with_channel_gaps(selection: Selection, lacking: Mapping[tuple[str, str], str]) -> Selection:
+    """Released versions that some channel lacks (``lacking``: which) are released again.
+
+    A version counts as released only when every channel of the phase holds
+    it: a release that failed in one channel (a split release) is completed
+    by the next plain run, with the bytes the other channels hold.
+    """
+    if not lacking:
+        return selection
+    candidates = []
+    for one in selection.candidates:
+        missing = lacking.get(one.key) if one.released_as else None
+        if missing is None:
+            candidates.append(one)
+            continue
+        reason = f"released as {one.released_as}, but {missing} does not hold it"
+        candidates.append(replace(one, selected=True, reason=reason, released_as=None))
+    return Selection(selection.tag, tuple(candidates))

@@ -123,6 +123,12 @@ class ClassicChannel:
                 self._served = []
         return self._served
 
+    def held(self, keys: Sequence[Key]) -> set[Key]:
+        if not keys:
+            return set()
+        served = {(e.chart, e.version) for e in self.served_entries()}
+        return {k for k in keys if k in served}
+
     def lookup(self, artifact: Artifact) -> Holding | None:
         index_url = self.pages.index_url
         for entry in self.served_entries():

@@ -388,6 +388,17 @@ class GithubChannel:
             raise client.as_error(exc, f"releases of {self.gh.repository}") from None
         return assets
 
+    def held(self, keys: Sequence[Key]) -> set[Key]:
+        if not keys:
+            return set()
+        assets = self.release_assets()
+        return {
+            (chart, version)
+            for chart, version in keys
+            if f"{chart}-{version}.tgz"
+            in assets.get(self.settings.release_tag(chart, version), set())
+        }
+
     def plan_releases(self, artifacts: Sequence[Artifact]) -> list[PlannedRelease | ReleaseOutcome]:
         """Each artifact's planned release, or the failure that kept it from being read."""
         planned: list[PlannedRelease | ReleaseOutcome] = []

@@ -522,6 +522,14 @@ class OciChannel:
             provenance,
         )
 
+    def held(self, keys: Sequence[Key]) -> set[Key]:
+        client, target = self.connection.client, self.connection.target
+        found: set[Key] = set()
+        for chart in sorted({chart for chart, _ in keys}):
+            tags = set(client.tags(target.repository(chart)))
+            found |= {k for k in keys if k[0] == chart and versions.oci_tag(k[1]) in tags}
+        return found
+
     def chart_layers(
         self, charts: Sequence[str], *, workers: int
     ) -> dict[tuple[str, str], str | None]:
