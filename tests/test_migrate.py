@@ -148,7 +148,7 @@ def index_text(entries: list[dict[str, Any]]) -> str:
 
 def _archive(directory: Path, version: str) -> Artifact:
     archive = chart_archive(directory / version, CHART, version)
-    return Artifact(CHART, version, archive, hashlib.sha256(archive.read_bytes()).hexdigest())
+    return Artifact.read(archive, CHART, version)
 
 
 @pytest.fixture

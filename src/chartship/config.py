@@ -193,6 +193,21 @@ class OciSettings:
             "errors (5xx, 429, connection reset); a registry that is down fails within it."
         ),
     )
+    tag_window: float = field(
+        default=5.0,
+        metadata=_doc(
+            "Seconds from the last look at a tag to `helm push` writing it (helm is stopped "
+            "and tried again past it); each tag is read again this long after the run's last "
+            "write, and another writer's bytes found there refuse the version (see push)."
+        ),
+    )
+    public: bool = field(
+        default=False,
+        metadata=_doc(
+            "The charts must be public: a chart repository anonymous clients cannot read "
+            "fails the push instead of a warning."
+        ),
+    )
 
 
 @dataclass(frozen=True)
