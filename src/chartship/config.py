@@ -201,11 +201,12 @@ class OciSettings:
             "write, and another writer's bytes found there refuse the version (see push)."
         ),
     )
-    public: bool = field(
-        default=False,
+    public: bool | None = field(
+        default=None,
         metadata=_doc(
-            "The charts must be public: a chart repository anonymous clients cannot read "
-            "fails the push instead of a warning."
+            "Whether the charts must be readable without credentials: unset, a chart "
+            "repository anonymous clients cannot read after a push is a warning; `true` makes "
+            "it a failure (checked on every run); `false` (private on purpose) skips the check."
         ),
     )
 

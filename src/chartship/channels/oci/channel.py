@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -123,6 +123,8 @@ class PushReport:
     outcomes: list[PushOutcome]
     metadata: list[artifacthub.MetadataOutcome]
     dry_run: bool
+    #: What the push found worth saying that is no failure (a package not public).
+    warnings: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         """Archives with this status (Artifact Hub metadata is counted apart)."""
@@ -209,6 +211,7 @@ def connect(
         credentials=creds,
         timeout=oci.timeout,
         retry_seconds=oci.retry_seconds,
+        variables=f"{oci.username_env}/{oci.password_env}",
     )
     return Connection(oci, target, creds, tls, client)
 
@@ -751,6 +754,7 @@ class OciChannel:
         report.outcomes.extend(
             confirm(client, target, done, window=window, workers=registry.oci.workers)
         )
+        report.outcomes[:] = self._visibility(report.outcomes, report.warnings)
         for chart, source in plan.metadata.items():
             report.metadata.append(
                 artifacthub.push_metadata(client, target, chart, source, dry_run=False)
@@ -758,6 +762,49 @@ class OciChannel:
         order = {id(item): n for n, item in enumerate(plan.items)}
         report.outcomes.sort(key=lambda o: order[id(o.item)])
         return report
+
+    def _visibility(self, outcomes: list[PushOutcome], warnings: list[str]) -> list[PushOutcome]:
+        """Read each chart repository this run pushed to as anyone would, without
+        credentials: a package that is not public is a warning, or with
+        ``channels.oci.public: true`` a failure of its versions (checked then
+        on every run, skipped versions included). ``public: false`` reads nothing.
+        """
+        public = self.connection.oci.public
+        if public is False:
+            return outcomes
+        held = (Status.PUSHED, Status.REPLACED) + ((Status.SKIPPED,) if public else ())
+        first: dict[str, PushOutcome] = {}
+        for outcome in outcomes:
+            if outcome.status in held:
+                first.setdefault(outcome.item.artifact.chart, outcome)
+        if not first:
+            return outcomes
+        target = self.connection.target
+        anonymous = self.connection.client.anonymous()
+        private: dict[str, str] = {}
+        for chart, outcome in first.items():
+            tag = versions.oci_tag(outcome.item.artifact.version)
+            try:
+                refused = anonymous.refusal(target.repository(chart), tag)
+            except ChartshipError as exc:
+                message = f"could not tell whether {outcome.item.reference} is public: {exc}"
+                warnings.append(message)
+                self.warnings.append(message)
+                continue
+            if refused is None:
+                continue
+            message = not_public(target, chart, outcome.item.reference, refused, public=public)
+            if public:
+                private[chart] = message
+            else:
+                warnings.append(message)
+                self.warnings.append(message)
+        return [
+            PushOutcome(o.item, Status.FAILED, private[o.item.artifact.chart], o.manifest_digest)
+            if o.item.artifact.chart in private and o.status in held
+            else o
+            for o in outcomes
+        ]
 
     def apply(self, plan: OciPlan) -> dict[Key, Outcome]:
         return self.push(plan).results()
@@ -776,6 +823,32 @@ class OciChannel:
                 Status.SKIPPED, "read back", reference, manifest_digest=manifest.digest
             )
         return found
+
+
+def not_public(
+    target: Target, chart: str, reference: str, refused: str, *, public: bool | None
+) -> str:
+    """What to say of a chart repository anonymous clients cannot read, and how to open it."""
+    repository = target.repository(chart)
+    if target.host == "ghcr.io":
+        owner, _, package = repository.partition("/")
+        how = (
+            f"GitHub packages start private: open https://github.com/{owner}?tab=packages, "
+            f"package {package}, Package settings, Change visibility to public"
+        )
+    else:
+        how = (
+            f"make the repository {repository} public in {target.host}'s settings (quay.io: "
+            "Settings, Repository visibility; Docker Hub: Settings, Visibility settings)"
+        )
+    said = f"{reference} is not public: an anonymous read {refused}, so `helm pull` without "
+    said += f"credentials fails there; {how}"
+    if public:
+        return said + " (channels.oci.public is true, which requires it)"
+    return said + (
+        "; channels.oci.public: true makes this a failure, channels.oci.public: false says the "
+        "package is private on purpose"
+    )
 
 
 def push(
