@@ -293,7 +293,8 @@ class RegistryClient:
                 reason = getattr(exc, "reason", exc)
                 raise self._fail(f"token service unreachable ({_describe(reason)})") from None
             if answer.status == 401:
-                raise self._fail(f"authentication failed (401 unauthorized) for {self._whose()}")
+                whose = f" for {self._whose()}" if self.variables else ""
+                raise self._fail(f"authentication failed (401 unauthorized){whose}")
             if answer.status != 200:
                 raise self._fail(f"token service answered {answer.status}")
             try:
