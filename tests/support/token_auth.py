@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.chartrepo import BackgroundServer
+from tests.support.servers import BackgroundServer
 
 SERVICE = "chartship-tests-registry"
 ISSUER = "chartship-tests-token-service"
@@ -130,7 +130,7 @@ class TokenServer(BackgroundServer):
                 self.end_headers()
                 self.wfile.write(data)
 
-        super().__init__(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+        super().__init__(Handler)
 
     @property
     def realm(self) -> str:
