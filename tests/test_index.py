@@ -23,7 +23,7 @@ from chartship.channels.classic.entry import _created, entry_for, timestamp
 from chartship.channels.classic.merge import get, load, merge
 from chartship.errors import ChartError
 from chartship.helm import Helm
-from chartship.package import archive_metadata, package
+from chartship.package import package
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support import bench_index
 from tests.support.builders import (
@@ -56,8 +56,7 @@ def sha256(path: Path) -> str:
 
 
 def artifact(archive: Path) -> Artifact:
-    meta = archive_metadata(archive)
-    return Artifact(str(meta["name"]), str(meta["version"]), archive, sha256(archive))
+    return Artifact.read(archive)
 
 
 def demo_archives(helm: Helm, tmp: Path, versions: Sequence[str]) -> list[Artifact]:
@@ -200,7 +199,7 @@ def test_entry_normalises_chart_yaml_like_helm(
 def test_entry_refuses_an_archive_of_another_chart(tmp_path: Path) -> None:
     archive = odd_archive(tmp_path, "1.0")
     with pytest.raises(ChartError, match=r"holds odd 1\.10\.0-rc\.1\+build\.5, expected odd 9"):
-        entry_for(Artifact("odd", "9.0.0", archive, sha256(archive)), URL)
+        entry_for(Artifact.read(archive, "odd", "9.0.0"), URL)
 
 
 def test_created_is_rfc3339_nano_in_utc() -> None:

@@ -148,7 +148,7 @@ def index_text(entries: list[dict[str, Any]]) -> str:
 
 def _archive(directory: Path, version: str) -> Artifact:
     archive = chart_archive(directory / version, CHART, version)
-    return Artifact(CHART, version, archive, hashlib.sha256(archive.read_bytes()).hexdigest())
+    return Artifact.read(archive, CHART, version)
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ def history(
         phase="dual",
         github={"repository": REPO, "api_url": github.api_url, "throttle": False},
         pages={"index_url": server.url},
-        oci={"repository": registry.oci_base("charts"), "plain_http": True},
+        oci={"repository": registry.oci_base("charts"), "plain_http": True, "tag_window": 2},
     )
     made = History(workspace, registry, github, site, origin)
     entries = []
@@ -382,7 +382,7 @@ def test_hostile_archives_are_refused_and_never_pushed(
         workspace.path("chartship.yaml"),
         phase="dual",
         pages={"index_url": server.url, "packages": "pages"},
-        oci={"repository": registry.oci_base("charts"), "plain_http": True},
+        oci={"repository": registry.oci_base("charts"), "plain_http": True, "tag_window": 2},
     )
     good = _archive(tmp_path, "1.0.0")
     (site / good.archive.name).write_bytes(good.archive.read_bytes())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -38,8 +37,7 @@ def git(*args: str, cwd: Path | None = None) -> str:
 
 def make_artifact(directory: Path, version: str, name: str = "demo") -> Artifact:
     archive = chart_archive(directory / version, name, version)
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    return Artifact(name, version, archive, digest)
+    return Artifact.read(archive, name, version)
 
 
 def release_url(artifact: Artifact) -> str:
@@ -438,7 +436,7 @@ def test_a_version_already_indexed_with_another_digest_is_refused(
     # Same version, different bytes (a re-packaged or tampered archive).
     rebuilt = chart_archive(tmp_path / "b", "demo", "1.0.0")
     rebuilt.write_bytes(rebuilt.read_bytes() + b"\0")
-    second = Artifact("demo", "1.0.0", rebuilt, hashlib.sha256(rebuilt.read_bytes()).hexdigest())
+    second = Artifact.read(rebuilt, "demo", "1.0.0")
     fresh = make_artifact(tmp_path / "a", "1.1.0")
     with pytest.raises(ChartError) as refused:
         publish(site.settings(), [fresh, second])

@@ -34,7 +34,11 @@ DASH = "metallb-dashboards"
 
 
 def configure(ws: Workspace, server: RegistryServer, **extra: object) -> Settings:
-    oci: dict[str, object] = {"repository": server.oci_base("charts"), "retry_seconds": 2}
+    oci: dict[str, object] = {
+        "repository": server.oci_base("charts"),
+        "retry_seconds": 2,
+        "tag_window": 2,
+    }
     if server.scheme == "http":
         oci["plain_http"] = True
     elif server.ca_file is not None:

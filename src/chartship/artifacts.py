@@ -1,25 +1,77 @@
-"""The packaged artifacts in dist/: what every channel publishes, byte for byte."""
+"""The packaged artifacts in dist/: what every channel publishes, byte for byte.
+
+Each archive (and its ``.prov``) is read once, hashed, and held in memory from
+then on: the digest recorded and the bytes published are one and the same.
+A file swapped in dist/ after it was hashed is never read again, so it can
+be neither pushed nor uploaded. A tool that needs a file (``helm push`` reads
+the archive and the ``.prov`` beside it) gets a private copy written from
+those bytes (:func:`private_copy`), with the dist/ file's mtime, which helm
+stamps as the chart's ``created`` time.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from chartship import versions
 from chartship.config import Settings
 from chartship.errors import ChartError, UsageError, VersionError
-from chartship.package import SUMS_FILE, dist_file, listed_sums, sha256_file, verify_archive
+from chartship.package import SUMS_FILE, archive_metadata, dist_file, listed_sums, verify_archive
 
 
 @dataclass(frozen=True)
 class Artifact:
+    """One chart version's archive: its bytes, their digest, and where they came from.
+
+    ``archive`` and ``provenance`` name the files the bytes were read from (a
+    file name for the channels, a path for messages); they are never read again.
+    """
+
     chart: str
     version: str
     archive: Path
-    sha256: str
+    content: bytes = field(repr=False)
+    #: The dist/ file's mtime when it was read: helm's ``created`` for the OCI manifest.
+    mtime: float | None = None
     provenance: Path | None = None
-    provenance_sha256: str | None = None
+    provenance_content: bytes | None = field(default=None, repr=False)
+    sha256: str = field(init=False)
+    provenance_sha256: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Computed here, from the bytes held, so the two can never disagree.
+        object.__setattr__(self, "sha256", hashlib.sha256(self.content).hexdigest())
+        prov = self.provenance_content
+        prov_sha = hashlib.sha256(prov).hexdigest() if prov is not None else None
+        object.__setattr__(self, "provenance_sha256", prov_sha)
+
+    @classmethod
+    def read(cls, archive: Path, chart: str | None = None, version: str | None = None) -> Artifact:
+        """The archive at ``archive`` (and a ``.prov`` beside it), read once.
+
+        Without ``chart`` and ``version`` they are taken from its Chart.yaml.
+        """
+        content, mtime = read_once(archive)
+        if chart is None or version is None:
+            meta = archive_metadata(archive, content)
+            chart, version = str(meta.get("name", "")), str(meta.get("version", ""))
+        prov = archive.with_name(archive.name + ".prov")
+        prov_content = read_once(prov)[0] if prov.is_file() else None
+        return cls(
+            chart,
+            version,
+            archive,
+            content,
+            mtime,
+            prov if prov_content is not None else None,
+            prov_content,
+        )
 
     @property
     def digest(self) -> str:
@@ -28,6 +80,45 @@ class Artifact:
     @property
     def provenance_digest(self) -> str | None:
         return f"sha256:{self.provenance_sha256}" if self.provenance_sha256 else None
+
+    @property
+    def file_name(self) -> str:
+        """The archive's name in every channel: ``<chart>-<version>.tgz``."""
+        return self.archive.name
+
+    @property
+    def provenance_name(self) -> str:
+        return self.file_name + ".prov"
+
+    def metadata(self) -> dict[str, object]:
+        """Chart.yaml of the held bytes."""
+        return archive_metadata(self.archive, self.content)
+
+
+def read_once(path: Path) -> tuple[bytes, float]:
+    """A file's bytes and its mtime, both from one open file."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read()
+            return data, os.fstat(handle.fileno()).st_mtime
+    except OSError as exc:
+        raise ChartError(f"cannot read: {exc.strerror or exc}", path=path) from None
+
+
+@contextlib.contextmanager
+def private_copy(artifact: Artifact) -> Iterator[Path]:
+    """The archive (and its ``.prov`` beside it) written from the held bytes into a
+    directory only this process uses, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="chartship-publish-") as tmp:
+        path = Path(tmp) / artifact.file_name
+        files = [(path, artifact.content)]
+        if artifact.provenance_content is not None:
+            files.append((Path(tmp) / artifact.provenance_name, artifact.provenance_content))
+        for target, data in files:
+            target.write_bytes(data)
+            if artifact.mtime is not None:
+                os.utime(target, (artifact.mtime, artifact.mtime))
+        yield path
 
 
 def from_dist(settings: Settings, names: Sequence[str] = ()) -> list[Artifact]:
@@ -50,14 +141,15 @@ def from_dist(settings: Settings, names: Sequence[str] = ()) -> list[Artifact]:
         archive = dist_file(dist, name, listed[name].line)
         if not archive.is_file():
             raise ChartError(f"listed in {SUMS_FILE} but missing", path=archive)
-        digest = sha256_file(archive)
+        content, mtime = read_once(archive)
+        digest = hashlib.sha256(content).hexdigest()
         if digest != sums[name]:
             raise ChartError(
                 f"sha256 {digest} differs from its {SUMS_FILE} entry {sums[name]}; "
                 "it changed after packaging",
                 path=archive,
             )
-        chart, version = verify_archive(archive)
+        chart, version = verify_archive(archive, content)
         try:
             versions.parse(version, what=f"chart {chart} version")
         except VersionError as exc:
@@ -70,13 +162,21 @@ def from_dist(settings: Settings, names: Sequence[str] = ()) -> list[Artifact]:
             )
         prov_listed = listed.get(name + ".prov")
         prov = dist_file(dist, name + ".prov", prov_listed.line if prov_listed else None)
-        prov_sha: str | None = None
+        prov_content: bytes | None = None
         if prov.is_file():
-            prov_sha = sha256_file(prov)
-            if sums.get(prov.name) != prov_sha:
+            prov_content = read_once(prov)[0]
+            if sums.get(prov.name) != hashlib.sha256(prov_content).hexdigest():
                 raise ChartError(f"does not match its {SUMS_FILE} entry", path=prov)
         found.append(
-            Artifact(chart, version, archive, digest, prov if prov_sha else None, prov_sha)
+            Artifact(
+                chart,
+                version,
+                archive,
+                content,
+                mtime,
+                prov if prov_content is not None else None,
+                prov_content,
+            )
         )
     if names:
         known = {a.chart for a in found}

@@ -193,6 +193,22 @@ class OciSettings:
             "errors (5xx, 429, connection reset); a registry that is down fails within it."
         ),
     )
+    tag_window: float = field(
+        default=5.0,
+        metadata=_doc(
+            "Seconds from the last look at a tag to `helm push` writing it (helm is stopped "
+            "and tried again past it); each tag is read again this long after the run's last "
+            "write, and another writer's bytes found there refuse the version (see push)."
+        ),
+    )
+    public: bool | None = field(
+        default=None,
+        metadata=_doc(
+            "Whether the charts must be readable without credentials: unset, a chart "
+            "repository anonymous clients cannot read after a push is a warning; `true` makes "
+            "it a failure (checked on every run); `false` (private on purpose) skips the check."
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -162,39 +163,48 @@ def write_sums(dist: Path, sums: Mapping[str, str]) -> None:
     os.replace(tmp, dist / SUMS_FILE)
 
 
-def archive_metadata(archive: Path) -> dict[str, object]:
-    """Chart.yaml of a packaged chart, read without extracting anything."""
+def archive_metadata(archive: Path, data: bytes | None = None) -> dict[str, object]:
+    """Chart.yaml of a packaged chart, read without extracting anything.
+
+    With ``data``, those bytes are the archive (``archive`` only names it).
+    """
     try:
-        with tarfile.open(archive, "r:gz") as tar:
+        with (
+            tarfile.open(archive, "r:gz")
+            if data is None
+            else tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
+        ) as tar:
             for member in tar:
                 parts = member.name.split("/")
                 if len(parts) == 2 and parts[1] == chartfiles.CHART_FILE and member.isfile():
                     handle = tar.extractfile(member)
                     if handle is None:
                         break
-                    data = yamlfiles.load_data(
+                    meta = yamlfiles.load_data(
                         handle.read(yamlfiles.CHART.max_bytes + 1).decode("utf-8"),
                         yamlfiles.CHART,
                     )
-                    if isinstance(data, dict):
-                        return data
+                    if isinstance(meta, dict):
+                        return meta
                     break
     except (tarfile.TarError, OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ChartError(f"not a readable chart archive: {exc}", path=archive) from None
     raise ChartError("chart archive has no top-level Chart.yaml", path=archive)
 
 
-def verify_archive(archive: Path) -> tuple[str, str]:
+def verify_archive(archive: Path, data: bytes | None = None) -> tuple[str, str]:
     """(chart, version) of an archive in dist/, opened without trusting it.
 
     Checked the way archives from the classic channel are (:mod:`chartship.safetar`):
     a truncated archive, a member escaping the chart or a link is refused, and
     the Chart.yaml inside must name the chart and version its file name says.
+    With ``data``, those bytes are checked (``archive`` only names them).
     """
-    try:
-        data = archive.read_bytes()
-    except OSError as exc:
-        raise ChartError(f"cannot read: {exc}", path=archive) from None
+    if data is None:
+        try:
+            data = archive.read_bytes()
+        except OSError as exc:
+            raise ChartError(f"cannot read: {exc}", path=archive) from None
     info = safetar.inspect_chart_archive(data, source=str(archive))
     chart, version = str(info.chart.get("name", "")), str(info.chart.get("version", ""))
     problem = chartfiles.name_problem(chart)

@@ -133,6 +133,8 @@ def print_push(report: PushReport, out: TextIO) -> None:
             f"({meta.message})",
             file=out,
         )
+    for warning in report.warnings:
+        print(f"OCI: warning: {warning}", file=out)
     counts = ", ".join(
         f"{report.count(s)} {s}"
         for s in ("pushed", "replaced", "skipped", "planned", "refused", "failed")

@@ -8,7 +8,6 @@ chartship and nothing of the test support, so that the time and memory
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
@@ -18,9 +17,8 @@ from chartship.channels.classic.merge import merge
 
 
 def merge_once(old_index: Path, archive: Path, output: Path, url: str) -> None:
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     name, version = archive.name.removesuffix(".tgz").rsplit("-", 1)
-    artifact = Artifact(name, version, archive, digest)
+    artifact = Artifact.read(archive, name, version)
     text = old_index.read_text(encoding="utf-8")
     merged, result = merge(text, [entry_for(artifact, f"{url}/{archive.name}")])
     if result.added != ((name, version),) or result.rewritten:

@@ -232,7 +232,7 @@ def release_history(
         github.add_asset(release, archive.name, data)
         url = f"{github.api_url}/download/{repository}/{tag}/{archive.name}"
         digests[version] = hashlib.sha256(data).hexdigest()
-        artifact = Artifact(chart, version, archive, digests[version])
+        artifact = Artifact.read(archive, chart, version)
         created = f"2021-{1 + number % 12:02d}-{1 + number % 28:02d}T10:11:12.5Z"
         entries.append(entry_for(artifact, url, created))
     text, _ = merge(None, entries, now="2024-01-01T00:00:00Z")

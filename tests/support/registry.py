@@ -158,10 +158,14 @@ class RegistryServer:
         tls: TlsMaterial | None = None,
         users: Mapping[str, str] | None = None,
         port: int = 0,
+        token: Mapping[str, str] | None = None,
     ) -> None:
         self.root = root
         self.tls = tls
         self.users: dict[str, str] = dict(users or {})
+        #: ``auth.token`` of the config (realm, service, issuer, rootcertbundle):
+        #: bearer tokens from a token service, as ghcr.io, quay.io and Docker Hub.
+        self.token = dict(token or {})
         self._port = port
         self._process: subprocess.Popen[bytes] | None = None
         self._drain: threading.Thread | None = None
@@ -266,7 +270,10 @@ class RegistryServer:
                 f"    certificate: {json.dumps(str(self.tls.server_cert))}",
                 f"    key: {json.dumps(str(self.tls.server_key))}",
             ]
-        if self.users:
+        if self.token:
+            lines += ["auth:", "  token:"]
+            lines += [f"    {key}: {json.dumps(value)}" for key, value in self.token.items()]
+        elif self.users:
             write_htpasswd(self.htpasswd_path, self.users)
             lines += [
                 "auth:",

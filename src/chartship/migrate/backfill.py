@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,15 @@ from typing import TextIO
 from chartship import versions
 from chartship.artifacts import Artifact
 from chartship.channels.contract import Outcome, Status
-from chartship.channels.oci.channel import Circuit, PlanItem, connect, logged_in, push_one
+from chartship.channels.oci.channel import (
+    Circuit,
+    PlanItem,
+    PushOutcome,
+    confirm,
+    connect,
+    logged_in,
+    push_one,
+)
 from chartship.config import Settings
 from chartship.helm import Helm
 from chartship.migrate.inventory import Inventory, Row, take_inventory
@@ -113,15 +120,13 @@ class Progress:
             self.stream.flush()
 
 
-def _staged(directory: Path, row: Row, data: bytes) -> Artifact:
-    archive = directory / f"{row.chart}-{row.version}.tgz"
-    archive.write_bytes(data)
-    # helm push takes the manifest's created annotation from the file's mtime.
-    moment = created_epoch(row.created)
-    if moment is not None:
-        os.utime(archive, (moment, moment))
-    assert row.index_digest is not None
-    return Artifact(row.chart, row.version, archive, row.index_digest)
+def _artifact(row: Row, data: bytes) -> Artifact:
+    # helm push takes the manifest's created annotation from the file's mtime:
+    # the copy it is given carries the classic entry's created time.
+    return Artifact(
+        row.chart, row.version, Path(f"{row.chart}-{row.version}.tgz"), data,
+        created_epoch(row.created),
+    )  # fmt: skip
 
 
 def backfill(
@@ -175,24 +180,30 @@ def backfill(
     helm.require_supported()
     progress = Progress(len(todo), stream)
     with (
-        tempfile.TemporaryDirectory(prefix="chartship-backfill-") as scratch,
         logged_in(
             helm, target.host, registry.credentials, tls, retry_seconds=registry.oci.retry_seconds
         ) as authed,
     ):
         circuit = Circuit()
 
-        def copy(row: Row) -> Copy:
-            staged = Path(scratch) / f"{row.chart}-{row.version}"
-            staged.mkdir()
-            artifact = _staged(staged, row, inventory.archives[row.key])
+        def copy(row: Row) -> PushOutcome:
+            artifact = _artifact(row, inventory.archives[row.key])
             item = PlanItem(artifact, reference(row), "push", "in the classic channel only")
-            outcome = push_one(authed, client, target, tls, item, circuit)
-            status = Status.PUSHED if outcome.status == "pushed" else Status.FAILED
-            done = Copy(row.chart, row.version, item.reference, status, outcome.message)
-            progress.step(done)
-            return done
+            written = push_one(authed, client, target, tls, item, circuit, window=window)
+            progress.step(_copy(written))
+            return written
 
+        window = registry.oci.tag_window
         with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
-            report.copies = list(pool.map(copy, todo)) + unread
+            written = list(pool.map(copy, todo))
+        judged = confirm(client, target, written, window=window, workers=count)
+        report.copies = [_copy(o) for o in judged] + unread
     return report
+
+
+def _copy(outcome: PushOutcome) -> Copy:
+    artifact = outcome.item.artifact
+    # Skipped: the same bytes arrived meanwhile, from another run. Anything
+    # else (another writer's bytes included) leaves the version uncopied.
+    status = outcome.status if outcome.status in (Status.PUSHED, Status.SKIPPED) else Status.FAILED
+    return Copy(artifact.chart, artifact.version, outcome.item.reference, status, outcome.message)

@@ -5,9 +5,12 @@ converged on its own: a version a channel already holds is skipped there and
 never stops another channel, so a rerun after a partial failure completes
 what is missing and changes nothing else. Every channel gets the same bytes:
 the archive packaged once, or the bytes some channel already published
-(:mod:`chartship.release.settle`). The one dependency between channels: with
+(:mod:`chartship.release.settle`). Two dependencies between channels: with
 ``packages: releases`` an index entry points at its GitHub release asset,
-so the index waits for that release.
+so the index waits for that release; and a channel that refuses a version
+(it holds other bytes: another release published it at the same time) keeps
+every later channel from publishing it, so no two channels hold different
+bytes of one version because of this run.
 
 :func:`release` runs the steps in order and tells a :class:`Reporter` what
 each found; the front ends only pick the reporter (:mod:`chartship.render`).
@@ -431,6 +434,17 @@ def _publish_one(channel: Channel[Any], rows: Sequence[Row], dry_run: bool) -> N
         )
 
 
+def _held_elsewhere(row: Row) -> str | None:
+    """A channel that refused this version: it holds other bytes of it.
+
+    Only a refusal says so; a failed channel may simply lack the version, and
+    the others still publish the bytes settled for it. A refusal found now, after
+    the bytes were settled, means another release published the version at the
+    same time: its bytes, not this run's, are the version's.
+    """
+    return next((n for n, c in row.cells.items() if c.status is Status.REFUSED), None)
+
+
 def publish(
     settings: Settings,
     release_plan: Plan,
@@ -458,11 +472,21 @@ def publish(
             # Unreadable before publishing: pushing blind could contradict what it holds.
             _set_all(rows, name, Outcome(Status.FAILED, f"could not be read: {unreadable[name]}"))
             continue
-        ready = list(rows)
+        ready = []
+        for row in rows:
+            held = _held_elsewhere(row)
+            if held is not None:
+                row.cells[name] = Outcome(
+                    Status.BLOCKED,
+                    f"not published: {TITLES[held]} holds other bytes of this version, so "
+                    "publishing this run's bytes here would make the channels disagree",
+                )
+            else:
+                ready.append(row)
         if name == ClassicChannel.name and pages_settings(settings).packages == "releases":
             blocked = Outcome(Status.BLOCKED, "waits for its GitHub release, which failed")
-            ready = []
-            for row in rows:
+            waiting, ready = ready, []
+            for row in waiting:
                 github = row.cells.get(GithubChannel.name)
                 if github is not None and not github.ok:
                     row.cells[name] = blocked

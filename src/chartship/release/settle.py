@@ -63,9 +63,11 @@ def copies(
     return found
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes, mtime: float | None) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
+    if mtime is not None:
+        os.utime(tmp, (mtime, mtime))
     os.replace(tmp, path)
 
 
@@ -95,7 +97,7 @@ def adopt(artifact: Artifact, found: Sequence[Holding]) -> Adoption:
             f"serves sha256 {actual}; nothing was published"
         )
     remote = inspect_chart_archive(data, source=source.where)
-    local = inspect_chart_archive(artifact.archive.read_bytes(), source=str(artifact.archive))
+    local = inspect_chart_archive(artifact.content, source=str(artifact.archive))
     differences = file_differences(local.files, remote.files)
     if differences:
         shown = name_some(differences, 5)
@@ -105,7 +107,7 @@ def adopt(artifact: Artifact, found: Sequence[Holding]) -> Adoption:
             "Nothing was published",
             path=artifact.archive,
         )
-    prov_sha: str | None = None
+    prov: bytes | None = None
     if artifact.provenance is not None:
         prov = source.provenance()
         if prov is None:
@@ -113,17 +115,19 @@ def adopt(artifact: Artifact, found: Sequence[Holding]) -> Adoption:
                 f"{label} is already published ({source.where}) without a provenance file, "
                 "and a fresh signature cannot be attached to those bytes; release it unsigned"
             )
-        prov_sha = hashlib.sha256(prov).hexdigest()
-        _write(artifact.provenance, prov)
-    _write(artifact.archive, data)
+    # What is published from here on are the bytes just fetched and hashed;
+    # dist/ is rewritten with them only so that a later run adopts nothing new.
+    adopted = replace(artifact, content=data, provenance_content=prov)
+    if artifact.provenance is not None and prov is not None:
+        _write(artifact.provenance, prov, artifact.mtime)
+    _write(artifact.archive, data, artifact.mtime)
     sums = read_sums(dist)
-    sums[artifact.archive.name] = source.sha256
-    if artifact.provenance is not None and prov_sha is not None:
-        sums[artifact.provenance.name] = prov_sha
+    sums[artifact.archive.name] = adopted.sha256
+    if artifact.provenance is not None and adopted.provenance_sha256 is not None:
+        sums[artifact.provenance.name] = adopted.provenance_sha256
     write_sums(dist, sums)
     # Same files, so what the archive was packaged from still holds for these bytes.
     _note_published(artifact, source.sha256, places, previous=artifact.sha256)
-    adopted = replace(artifact, sha256=source.sha256, provenance_sha256=prov_sha)
     return Adoption(adopted, source, places)
 
 

@@ -21,7 +21,6 @@ from typing import Any
 
 from chartship.artifacts import Artifact
 from chartship.errors import ChartError
-from chartship.package import archive_metadata
 
 # --------------------------------------------------------------------------- timestamps
 
@@ -258,7 +257,7 @@ def entry_for(
 
     ``created`` defaults to now (UTC); ``digest`` is the archive's sha256.
     """
-    meta = chart_metadata(archive_metadata(artifact.archive), path=artifact.archive)
+    meta = chart_metadata(artifact.metadata(), path=artifact.archive)
     if meta.get("name") != artifact.chart or meta.get("version") != artifact.version:
         raise ChartError(
             f"holds {meta.get('name')} {meta.get('version')}, "

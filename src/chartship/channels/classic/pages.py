@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import tempfile
 import time
 import urllib.parse
@@ -427,7 +426,7 @@ def archive_url(pages: PagesSettings, artifact: Artifact) -> str:
 
 
 def _place_archives(work: Path, artifacts: Sequence[Artifact], branch: str) -> list[str]:
-    """Copy the archives next to index.yaml; an archive already there must be identical."""
+    """Write the archives next to index.yaml; an archive already there must be identical."""
     copied: list[str] = []
     for artifact in artifacts:
         target = work / artifact.archive.name
@@ -441,12 +440,8 @@ def _place_archives(work: Path, artifacts: Sequence[Artifact], branch: str) -> l
                     path=target.name,
                 )
             continue
-        shutil.copyfile(artifact.archive, target)
-        if sha256_file(target) != artifact.sha256:
-            raise ChartError(
-                f"changed while being copied (expected sha256 {artifact.sha256})",
-                path=artifact.archive,
-            )
+        # The bytes hashed when dist/ was read, not the dist/ file as it is now.
+        target.write_bytes(artifact.content)
         copied.append(artifact.archive.name)
     return copied
 

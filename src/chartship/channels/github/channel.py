@@ -10,6 +10,7 @@ configured to.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +34,6 @@ from chartship.config import GithubSettings, Settings
 from chartship.errors import ChartError, GithubError, UsageError
 from chartship.gitrepo import Git
 from chartship.migrate import notices
-from chartship.package import archive_metadata
 from chartship.runner import Runner
 
 log = logging.getLogger("chartship")
@@ -136,7 +136,7 @@ def release_notes(artifact: Artifact, notes_file: Path | None) -> str:
     """The release body: a notes file, else the chart's artifacthub.io/changes."""
     if notes_file is not None:
         return read_notes(notes_file)
-    meta = archive_metadata(artifact.archive)
+    meta = artifact.metadata()
     annotations = meta.get("annotations")
     changes = annotations.get("artifacthub.io/changes") if isinstance(annotations, dict) else None
     lines = [f"Helm chart {artifact.chart} {artifact.version}."]
@@ -185,11 +185,22 @@ def _with_notice(settings: Settings, artifact: Artifact, body: str) -> str:
     return f"> [!IMPORTANT]\n> {notices.move_to_oci(settings, artifact.chart)}\n\n{body}"
 
 
-def _wanted(artifact: Artifact) -> list[tuple[Path, str, str]]:
-    """(file, sha256, content type) of every asset a chart release carries."""
-    wanted = [(artifact.archive, artifact.sha256, "application/gzip")]
-    if artifact.provenance is not None and artifact.provenance_sha256 is not None:
-        wanted.append((artifact.provenance, artifact.provenance_sha256, "application/octet-stream"))
+@dataclass(frozen=True)
+class Asset:
+    """One asset a chart release carries: the artifact's bytes, never a file re-read."""
+
+    name: str
+    data: bytes = field(repr=False)
+    sha256: str
+    content_type: str
+
+
+def _wanted(artifact: Artifact) -> list[Asset]:
+    """Every asset a chart release carries."""
+    wanted = [Asset(artifact.file_name, artifact.content, artifact.sha256, "application/gzip")]
+    prov, prov_sha = artifact.provenance_content, artifact.provenance_sha256
+    if prov is not None and prov_sha is not None:
+        wanted.append(Asset(artifact.provenance_name, prov, prov_sha, "application/octet-stream"))
     return wanted
 
 
@@ -199,9 +210,7 @@ _ERRORS: tuple[type[Exception], ...] = (*client.API_ERRORS, GithubError)
 
 @dataclass
 class PlannedAsset:
-    path: Path
-    sha256: str
-    content_type: str
+    asset: Asset
     action: AssetAction
     existing: GitReleaseAsset | None
     outcome: AssetOutcome  # what a dry run reports
@@ -226,15 +235,13 @@ class PlannedRelease:
         return ReleaseOutcome(self.artifact, self.tag, status, message, url, assets)
 
 
-def _plan_asset(
-    existing: GitReleaseAsset | None, path: Path, sha: str, content_type: str, *, force: bool
-) -> PlannedAsset:
-    name = path.name
+def _plan_asset(existing: GitReleaseAsset | None, asset: Asset, *, force: bool) -> PlannedAsset:
+    sha = asset.sha256
 
     def planned(action: AssetAction, status: Status, message: str) -> PlannedAsset:
         url = existing.browser_download_url if existing is not None else None
-        outcome = AssetOutcome(name, status, message, url)
-        return PlannedAsset(path, sha, content_type, action, existing, outcome)
+        outcome = AssetOutcome(asset.name, status, message, url)
+        return PlannedAsset(asset, action, existing, outcome)
 
     if existing is None:
         return planned("upload", Status.PLANNED, "would upload")
@@ -257,22 +264,24 @@ def _plan_release(
     tag = settings.release_tag(artifact.chart, artifact.version)
     release = client.find_release(repo, tag)
     attached = client.assets_of(release) if release is not None else {}
-    assets = [
-        _plan_asset(attached.get(path.name), path, sha, ctype, force=force)
-        for path, sha, ctype in _wanted(artifact)
-    ]
+    assets = [_plan_asset(attached.get(a.name), a, force=force) for a in _wanted(artifact)]
     return PlannedRelease(artifact, tag, release, assets)
 
 
+def _upload(release: GitRelease, asset: Asset) -> GitReleaseAsset:
+    """Upload the held bytes themselves: nothing is read from dist/ again."""
+    return release.upload_asset_from_memory(
+        io.BytesIO(asset.data), len(asset.data), asset.name, content_type=asset.content_type
+    )
+
+
 def _apply_asset(release: GitRelease, planned: PlannedAsset, *, force: bool) -> AssetOutcome:
-    name = planned.path.name
+    name = planned.asset.name
     if planned.action in ("skip", "refuse"):
         return planned.outcome
     if planned.action == "upload":
         try:
-            uploaded = release.upload_asset(
-                str(planned.path), name=name, content_type=planned.content_type
-            )
+            uploaded = _upload(release, planned.asset)
         except GithubException as exc:
             if not client.already_exists(exc):
                 raise
@@ -280,27 +289,23 @@ def _apply_asset(release: GitRelease, planned: PlannedAsset, *, force: bool) -> 
             theirs = client.assets_of(release).get(name)
             if theirs is None:
                 raise
-            again = _plan_asset(
-                theirs, planned.path, planned.sha256, planned.content_type, force=force
-            )
+            again = _plan_asset(theirs, planned.asset, force=force)
             return _apply_asset(release, again, force=force)
         return AssetOutcome(name, Status.UPLOADED, "uploaded", uploaded.browser_download_url)
     assert planned.existing is not None  # a replace always has the asset it replaces
     remote = client.sha256_of(planned.existing)
     planned.existing.delete_asset()
-    uploaded = release.upload_asset(str(planned.path), name=name, content_type=planned.content_type)
+    uploaded = _upload(release, planned.asset)
     log.warning("%s: forced over the attached asset %s (sha256 %s)", release.tag_name, name, remote)
     return AssetOutcome(
         name, Status.REPLACED, f"REPLACED sha256 {remote} (forced)", uploaded.browser_download_url
     )
 
 
-def _verify(
-    release: GitRelease, outcomes: list[AssetOutcome], wanted: list[tuple[Path, str, str]]
-) -> None:
+def _verify(release: GitRelease, outcomes: list[AssetOutcome], wanted: list[Asset]) -> None:
     """Read the release back: every asset attached, with the local sha256."""
     attached = client.assets_of(release)
-    expected = {path.name: sha for path, sha, _ in wanted}
+    expected = {asset.name: asset.sha256 for asset in wanted}
     for outcome in outcomes:
         if outcome.status not in (Status.UPLOADED, Status.REPLACED):
             continue
@@ -442,10 +447,9 @@ class GithubChannel:
                 # Theirs may carry assets already: judge them like any existing ones.
                 attached = client.assets_of(release)
                 assets = [
-                    _plan_asset(attached.get(a.path.name), a.path, a.sha256, a.content_type,
-                                force=self.force)
+                    _plan_asset(attached.get(a.asset.name), a.asset, force=self.force)
                     for a in planned.assets
-                ]  # fmt: skip
+                ]
         outcomes = [_apply_asset(release, a, force=self.force) for a in assets]
         _verify(release, outcomes, _wanted(planned.artifact))
         return ReleaseOutcome(

@@ -4,19 +4,49 @@ Helm overwrites an existing tag without a word and has no skip-existing, so
 immutability is ours: every archive is checked against the registry before
 anything is pushed. Same chart layer digest: already published. Another
 digest: refused unless forced. Absent: pushed, then read back.
+
+A registry has no conditional PUT, so two releases of one version with
+different bytes, at the same time, could both find the tag absent and both
+write it. What keeps the tag to one content, with every writer of the other
+refused and no two writers reporting success for different bytes, is a time
+bound, ``channels.oci.tag_window`` (W):
+
+1. The blobs are uploaded first; then the tag is read again, and helm is
+   started at once to write it only if it is still absent. helm gets what is
+   left of W from that read, less a margin for a request still in flight
+   (:func:`in_flight`), and is stopped past it (and tried again, reading
+   first). So every write of the tag lands within W of the read that found
+   it absent.
+2. A writer that finds the tag taken never writes it: other bytes refuse the
+   version, the same bytes skip it.
+3. Every tag the run wrote, skipped or refused is read once more, W after the
+   run last wrote or read it (:func:`confirm`). Holding this run's bytes:
+   pushed (or skipped). Another writer's: refused, and never written again.
+
+Why that suffices: whoever writes the tag read it absent before the first
+write landed, so every write lands within W of the first one. A writer's
+final read comes W after its own write or its own read of a taken tag, both
+no earlier than the first write, so all writers read the last write, the one
+the tag keeps, and only writers of those bytes report success. The bound
+assumes helm's requests reach the registry in time (W is generous: helm only
+sends a manifest, the blobs being in place). ``--force`` writes without
+reading first and is outside the protocol. Every version this run publishes
+therefore waits W once before its verdict; the waits of one run overlap.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -60,6 +90,8 @@ class PlanItem:
     action: Action
     reason: str
     remote_digest: str | None = None
+    #: When the plan read the tag (``time.monotonic()``).
+    seen: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +102,9 @@ class PushOutcome:
     status: Status
     message: str
     manifest_digest: str | None = None
+    #: When this run last wrote or read the tag (``time.monotonic()``), while its
+    #: verdict waits for :func:`confirm`; None once judged.
+    seen: float | None = None
 
     @property
     def result(self) -> Outcome:
@@ -88,6 +123,8 @@ class PushReport:
     outcomes: list[PushOutcome]
     metadata: list[artifacthub.MetadataOutcome]
     dry_run: bool
+    #: What the push found worth saying that is no failure (a package not public).
+    warnings: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         """Archives with this status (Artifact Hub metadata is counted apart)."""
@@ -174,6 +211,7 @@ def connect(
         credentials=creds,
         timeout=oci.timeout,
         retry_seconds=oci.retry_seconds,
+        variables=f"{oci.username_env}/{oci.password_env}",
     )
     return Connection(oci, target, creds, tls, client)
 
@@ -292,13 +330,14 @@ def plan(
     for artifact in artifacts:
         tag = versions.oci_tag(artifact.version)
         reference = target.reference(artifact.chart, tag)
+        seen = time.monotonic()
         manifest = client.manifest(target.repository(artifact.chart), tag)
         if manifest is None:
             items.append(PlanItem(artifact, reference, "push", "not in the registry yet"))
             continue
         same, reason = _matches(artifact, manifest)
         if same:
-            items.append(PlanItem(artifact, reference, "skip", reason, manifest.digest))
+            items.append(PlanItem(artifact, reference, "skip", reason, manifest.digest, seen))
         elif force:
             items.append(
                 PlanItem(
@@ -317,6 +356,7 @@ def plan(
                     "refuse",
                     reason + "; tags are immutable here (--force replaces)",
                     manifest.digest,
+                    seen,
                 )
             )
     return items
@@ -354,17 +394,16 @@ def _upload_blobs(client: RegistryClient, target: Target, artifact: Artifact) ->
     present, it only sends the manifest (see :mod:`chartship.channels.oci.config_blob`).
     """
     repository = target.repository(artifact.chart)
-    data = artifact.archive.read_bytes()
-    client.put_blob(repository, data)
+    client.put_blob(repository, artifact.content)
     try:
-        chart = safetar.inspect_chart_archive(data, source=str(artifact.archive)).chart
+        chart = safetar.inspect_chart_archive(artifact.content, source=str(artifact.archive)).chart
     except ChartshipError:
         chart = {}
     config = helm_config.config_bytes(chart)
     if config is not None:
         client.put_blob(repository, config)
-    if artifact.provenance is not None:
-        client.put_blob(repository, artifact.provenance.read_bytes())
+    if artifact.provenance_content is not None:
+        client.put_blob(repository, artifact.provenance_content)
 
 
 #: Said of a push that neither failed for certain nor could be read back: a
@@ -372,12 +411,14 @@ def _upload_blobs(client: RegistryClient, target: Target, artifact: Artifact) ->
 UNKNOWN = "state unknown until the next run reads the tag"
 
 
-def _landed(client: RegistryClient, target: Target, artifact: Artifact) -> Manifest | None:
-    """The tag's manifest if it already holds exactly this archive."""
-    try:
-        return verify_published(client, target, artifact)
-    except ChartshipError:
-        return None
+def in_flight(window: float) -> float:
+    """What of ``window`` is kept for a request helm sent just before it was stopped."""
+    return min(1.0, window / 4)
+
+
+def _stopped(exc: ToolError) -> bool:
+    """helm ran out of its time and was stopped (the runner's timeout), not refused."""
+    return exc.returncode is None and not exc.output
 
 
 def push_one(
@@ -387,13 +428,18 @@ def push_one(
     tls: Tls,
     item: PlanItem,
     circuit: Circuit | None = None,
+    *,
+    window: float = 5.0,
 ) -> PushOutcome:
-    """Push one archive with helm and read it back.
+    """Write one tag with helm; the verdict comes from :func:`confirm` afterwards.
 
-    A push that failed for the moment (see :func:`transient`) runs again within
-    the registry's retry budget: the same bytes with the same mtime make the
-    same manifest, so repeating it is harmless. A push that landed with only its
-    answer lost is recognised by reading the tag back.
+    The tag is looked at right before helm runs, and helm gets what is left of
+    ``window`` from that look to write it (see the module docstring): another
+    writer's manifest found there refuses the version, the same bytes skip it.
+    A push that failed for the moment (see :func:`transient`) or ran out of
+    time runs again within the registry's retry budget, looking again first:
+    the same bytes with the same mtime make the same manifest, so repeating it
+    is harmless, and a push that landed with only its answer lost is found.
     """
     circuit = circuit or Circuit()
     if circuit.reason is not None:
@@ -405,50 +451,163 @@ def push_one(
         return PushOutcome(item, Status.FAILED, f"upload failed: {exc}")
     except RegistryError as exc:
         return PushOutcome(item, Status.FAILED, f"upload failed: {exc}")
+    artifact = item.artifact
+    repository = target.repository(artifact.chart)
+    tag = versions.oci_tag(artifact.version)
     budget = Budget(client.retry_seconds)
     try:
         flags = _tls_flags(helm, target.host, tls, login=False)
     except ToolError as exc:
         return PushOutcome(item, Status.FAILED, exc.message)
-    argv = ["push", str(item.artifact.archive), target.url, *flags]
-    while True:
-        try:
-            helm.run(argv)
-            break
-        except ToolError as exc:
-            detail = _last_line(exc.output) if exc.output.strip() else exc.message
-            if not transient(exc.output):
-                return PushOutcome(item, Status.FAILED, f"helm push failed: {detail}")
-            if _landed(client, target, item.artifact) is not None:
+    deadline = window - in_flight(window)
+    wrote: float | None = None  # when our last helm run ended: what it wrote had landed by then
+    with artifact_mod.private_copy(artifact) as copy:
+        argv = ["push", str(copy), target.url, *flags]
+        while True:
+            looked = time.monotonic()
+            if item.action == "push":
+                try:
+                    held = client.manifest(repository, tag)
+                except ChartshipError as exc:
+                    return PushOutcome(item, Status.FAILED, f"reading the tag failed: {exc}")
+                if held is not None:
+                    same, reason = _matches(artifact, held)
+                    if wrote is not None:
+                        break  # ours landed, or someone's: confirm() tells
+                    if same:
+                        return PushOutcome(
+                            item,
+                            Status.SKIPPED,
+                            "published meanwhile with the same bytes",
+                            held.digest,
+                            seen=looked,
+                        )
+                    return PushOutcome(
+                        item,
+                        Status.REFUSED,
+                        f"another writer published it meanwhile: {reason}; nothing was written",
+                        held.digest,
+                        seen=looked,
+                    )
+            left = deadline - (time.monotonic() - looked)
+            try:
+                if left <= 0:
+                    raise ToolError("no time left in the tag window after reading the tag")
+                helm.run(argv, timeout=left)
+                wrote = time.monotonic()
                 break
-            if not budget.pause():
-                reason = (
-                    f"the registry failed {budget.attempts} push attempt(s) of "
-                    f"{item.reference} within {client.retry_seconds:g}s"
+            except ToolError as exc:
+                wrote = time.monotonic()
+                stopped = _stopped(exc)
+                detail = _last_line(exc.output) if exc.output.strip() else exc.message
+                if not (stopped or transient(exc.output)):
+                    return PushOutcome(item, Status.FAILED, f"helm push failed: {detail}")
+                if stopped:
+                    detail = (
+                        f"helm did not write the tag within channels.oci.tag_window "
+                        f"({window:g}s) and was stopped"
+                    )
+                if not budget.pause():
+                    reason = (
+                        f"the registry failed {budget.attempts} push attempt(s) of "
+                        f"{item.reference} within {client.retry_seconds:g}s"
+                    )
+                    circuit.open(reason)
+                    return PushOutcome(
+                        item, Status.FAILED, f"helm push failed: {detail} ({reason}; {UNKNOWN})"
+                    )
+                log.info(
+                    "%s: helm push failed for the moment (%s); trying again",
+                    item.reference,
+                    detail,
                 )
-                circuit.open(reason)
-                return PushOutcome(
-                    item, Status.FAILED, f"helm push failed: {detail} ({reason}; {UNKNOWN})"
-                )
-            log.info(
-                "%s: helm push failed for the moment (%s); trying again", item.reference, detail
-            )
-    try:
-        manifest = verify_published(client, target, item.artifact)
-    except ChartshipError as exc:
-        # helm reported success: the tag may well hold the archive; only a
-        # rerun, which reads it first, can tell.
-        return PushOutcome(
-            item, Status.FAILED, f"pushed, but the read-back failed ({UNKNOWN}): {exc}"
-        )
     status = Status.REPLACED if item.action == "replace" else Status.PUSHED
-    message = "pushed and verified"
+    message = "pushed"
     if budget.attempts:
-        message = f"pushed and verified (after {budget.attempts} failed attempt(s))"
+        message = f"pushed (after {budget.attempts} failed attempt(s))"
     if status is Status.REPLACED:
-        message = f"REPLACED {item.remote_digest} (forced) and verified"
+        message = f"REPLACED {item.remote_digest} (forced)"
         log.warning("%s: forced over the existing manifest %s", item.reference, item.remote_digest)
-    return PushOutcome(item, status, message, manifest.digest)
+    return PushOutcome(item, status, message, seen=wrote)
+
+
+def confirm(
+    client: RegistryClient,
+    target: Target,
+    outcomes: Sequence[PushOutcome],
+    *,
+    window: float,
+    workers: int = 4,
+) -> list[PushOutcome]:
+    """The verdict on every tag this run wrote, skipped or refused, read a window after
+    the last of them was written or looked at (see the module docstring).
+
+    The tag holding this run's bytes: pushed (or skipped). Holding another
+    writer's: refused, and never written again. Missing after a push: failed.
+    """
+    pending = [o for o in outcomes if o.seen is not None]
+    if not pending:
+        return list(outcomes)
+    wait = max(o.seen or 0.0 for o in pending) + window - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+
+    def judge(outcome: PushOutcome) -> PushOutcome:
+        if outcome.seen is None:
+            return outcome
+        return _judged(client, target, outcome)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(judge, outcomes))
+
+
+def _judged(client: RegistryClient, target: Target, outcome: PushOutcome) -> PushOutcome:
+    item, artifact = outcome.item, outcome.item.artifact
+    wrote = outcome.status in (Status.PUSHED, Status.REPLACED)
+    try:
+        manifest = verify_published(client, target, artifact)
+    except ChartshipError as exc:
+        held = _held(client, target, artifact)
+        if outcome.status is Status.REFUSED:
+            return outcome
+        if held is not None and not _matches(artifact, held)[0]:
+            what = "wrote it at the same time" if wrote else "replaced it meanwhile"
+            return PushOutcome(
+                item,
+                Status.REFUSED,
+                f"another writer {what}: {_matches(artifact, held)[1]}; the tag keeps "
+                "theirs and this run never writes it again (a version is published once: "
+                "stamp a new one)",
+                held.digest,
+            )
+        if wrote:
+            # helm reported success: the tag may well hold the archive; only a
+            # rerun, which reads it first, can tell.
+            return PushOutcome(
+                item, Status.FAILED, f"pushed, but the read-back failed ({UNKNOWN}): {exc}"
+            )
+        return PushOutcome(item, Status.FAILED, str(exc))
+    if outcome.status is Status.REFUSED:
+        return PushOutcome(
+            item,
+            Status.SKIPPED,
+            "another writer published these same bytes meanwhile",
+            manifest.digest,
+        )
+    message = outcome.message
+    if outcome.status is not Status.SKIPPED:
+        message += " and verified"
+    return PushOutcome(item, outcome.status, message, manifest.digest)
+
+
+def _held(client: RegistryClient, target: Target, artifact: Artifact) -> Manifest | None:
+    """What the tag holds, if a helm chart can be read there."""
+    try:
+        return client.manifest(
+            target.repository(artifact.chart), versions.oci_tag(artifact.version)
+        )
+    except ChartshipError:
+        return None
 
 
 _DRY_RUN_STATUS = {
@@ -573,8 +732,13 @@ class OciChannel:
         runner = self.runner or Runner()
         helm = self.helm or Helm(self.settings.helm_binary, runner=runner)
         helm.require_supported()
+        window = registry.oci.tag_window
         work = [i for i in plan.items if i.action in ("push", "replace")]
-        report.outcomes.extend(o for o in plan.planned if o.item.action in ("skip", "refuse"))
+        done = [
+            dataclasses.replace(o, seen=o.item.seen)
+            for o in plan.planned
+            if o.item.action in ("skip", "refuse")
+        ]
         if work:
             circuit = Circuit()
             with (
@@ -587,11 +751,18 @@ class OciChannel:
                 ) as authed,
                 ThreadPoolExecutor(max_workers=registry.oci.workers) as pool,
             ):
-                report.outcomes.extend(
+                done.extend(
                     pool.map(
-                        lambda i: push_one(authed, client, target, registry.tls, i, circuit), work
+                        lambda i: push_one(
+                            authed, client, target, registry.tls, i, circuit, window=window
+                        ),
+                        work,
                     )
                 )
+        report.outcomes.extend(
+            confirm(client, target, done, window=window, workers=registry.oci.workers)
+        )
+        report.outcomes[:] = self._visibility(report.outcomes, report.warnings)
         for chart, source in plan.metadata.items():
             report.metadata.append(
                 artifacthub.push_metadata(client, target, chart, source, dry_run=False)
@@ -599,6 +770,49 @@ class OciChannel:
         order = {id(item): n for n, item in enumerate(plan.items)}
         report.outcomes.sort(key=lambda o: order[id(o.item)])
         return report
+
+    def _visibility(self, outcomes: list[PushOutcome], warnings: list[str]) -> list[PushOutcome]:
+        """Read each chart repository this run pushed to as anyone would, without
+        credentials: a package that is not public is a warning, or with
+        ``channels.oci.public: true`` a failure of its versions (checked then
+        on every run, skipped versions included). ``public: false`` reads nothing.
+        """
+        public = self.connection.oci.public
+        if public is False:
+            return outcomes
+        held = (Status.PUSHED, Status.REPLACED) + ((Status.SKIPPED,) if public else ())
+        first: dict[str, PushOutcome] = {}
+        for outcome in outcomes:
+            if outcome.status in held:
+                first.setdefault(outcome.item.artifact.chart, outcome)
+        if not first:
+            return outcomes
+        target = self.connection.target
+        anonymous = self.connection.client.anonymous()
+        private: dict[str, str] = {}
+        for chart, outcome in first.items():
+            tag = versions.oci_tag(outcome.item.artifact.version)
+            try:
+                refused = anonymous.refusal(target.repository(chart), tag)
+            except ChartshipError as exc:
+                message = f"could not tell whether {outcome.item.reference} is public: {exc}"
+                warnings.append(message)
+                self.warnings.append(message)
+                continue
+            if refused is None:
+                continue
+            message = not_public(target, chart, outcome.item.reference, refused, public=public)
+            if public:
+                private[chart] = message
+            else:
+                warnings.append(message)
+                self.warnings.append(message)
+        return [
+            PushOutcome(o.item, Status.FAILED, private[o.item.artifact.chart], o.manifest_digest)
+            if o.item.artifact.chart in private and o.status in held
+            else o
+            for o in outcomes
+        ]
 
     def apply(self, plan: OciPlan) -> dict[Key, Outcome]:
         return self.push(plan).results()
@@ -617,6 +831,32 @@ class OciChannel:
                 Status.SKIPPED, "read back", reference, manifest_digest=manifest.digest
             )
         return found
+
+
+def not_public(
+    target: Target, chart: str, reference: str, refused: str, *, public: bool | None
+) -> str:
+    """What to say of a chart repository anonymous clients cannot read, and how to open it."""
+    repository = target.repository(chart)
+    if target.host == "ghcr.io":
+        owner, _, package = repository.partition("/")
+        how = (
+            f"GitHub packages start private: open https://github.com/{owner}?tab=packages, "
+            f"package {package}, Package settings, Change visibility to public"
+        )
+    else:
+        how = (
+            f"make the repository {repository} public in {target.host}'s settings (quay.io: "
+            "Settings, Repository visibility; Docker Hub: Settings, Visibility settings)"
+        )
+    said = f"{reference} is not public: an anonymous read {refused}, so `helm pull` without "
+    said += f"credentials fails there; {how}"
+    if public:
+        return said + " (channels.oci.public is true, which requires it)"
+    return said + (
+        "; channels.oci.public: true makes this a failure, channels.oci.public: false says the "
+        "package is private on purpose"
+    )
 
 
 def push(

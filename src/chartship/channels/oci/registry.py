@@ -141,10 +141,13 @@ class RegistryClient:
         timeout: float = 30.0,
         retry_seconds: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
+        variables: str = "",
     ) -> None:
         self.host = host
         self.tls = tls or Tls()
         self.credentials = credentials
+        #: The environment variables credentials come from, for refusals to name.
+        self.variables = credentials.source if credentials and credentials.source else variables
         self.timeout = timeout
         self.retry_seconds = retry_seconds
         self._sleep = sleep
@@ -168,6 +171,25 @@ class RegistryClient:
 
     def _fail(self, message: str, kind: type[RegistryError] = RegistryError) -> RegistryError:
         return kind(f"registry {self.host}: {message}")
+
+    def _whose(self) -> str:
+        """Whose access a refusal is about, naming where credentials come from."""
+        names = self.variables or "the username and password variables"
+        settings = "channels.oci.username_env and channels.oci.password_env"
+        if self.credentials is None:
+            return f"anonymous access (no credentials: set {names}, named by {settings})"
+        return f"the credentials in {names} ({settings})"
+
+    def anonymous(self) -> RegistryClient:
+        """A client of the same registry without credentials: what anyone may read."""
+        return RegistryClient(
+            self.host,
+            tls=self.tls,
+            timeout=self.timeout,
+            retry_seconds=self.retry_seconds,
+            sleep=self._sleep,
+            variables=self.variables,
+        )
 
     # ------------------------------------------------------------------ transport
 
@@ -249,7 +271,11 @@ class RegistryClient:
         kind = challenge.split(" ", 1)[0].lower()
         if kind == "basic":
             if self.credentials is None:
-                raise self._fail("requires credentials; set the username and password variables")
+                names = self.variables or "the username and password variables"
+                raise self._fail(
+                    f"requires credentials; set {names} (named by channels.oci.username_env "
+                    "and channels.oci.password_env)"
+                )
             with self._lock:
                 self._auth[""] = self.credentials.basic()
             return
@@ -267,7 +293,8 @@ class RegistryClient:
                 reason = getattr(exc, "reason", exc)
                 raise self._fail(f"token service unreachable ({_describe(reason)})") from None
             if answer.status == 401:
-                raise self._fail("authentication failed (401 unauthorized)")
+                whose = f" for {self._whose()}" if self.variables else ""
+                raise self._fail(f"authentication failed (401 unauthorized){whose}")
             if answer.status != 200:
                 raise self._fail(f"token service answered {answer.status}")
             try:
@@ -284,11 +311,26 @@ class RegistryClient:
 
     def _checked(self, response: _Response, what: str) -> _Response:
         if response.status == 401:
+            challenge = response.headers.get("www-authenticate", "")
+            if "insufficient_scope" in challenge:
+                # The token service answered, but not with the access asked for.
+                scope = dict(_CHALLENGE.findall(challenge)).get("scope", "")
+                actions = scope.rpartition(":")[2] or "access"
+                needed = (
+                    "allowed to push to this repository (a GitHub token needs write:packages)"
+                    if "push" in actions
+                    else "allowed to read this repository (a GitHub token needs read:packages)"
+                )
+                raise self._fail(
+                    f"{what}: {self._whose()} may not {actions.replace(',', ' and ')} there "
+                    f"(the token service granted less: insufficient_scope); use credentials "
+                    f"{needed}"
+                )
             given = self.credentials.source if self.credentials else ""
             with_what = f" with the credentials in {given}" if given else ""
             raise self._fail(f"authentication failed for {what} (401 unauthorized){with_what}")
         if response.status == 403:
-            raise self._fail(f"access denied to {what} (403 forbidden)")
+            raise self._fail(f"access denied to {what} (403 forbidden) for {self._whose()}")
         if response.status >= 400:
             raise self._fail(f"{what} answered {response.status}{_error_text(response)}")
         return response
@@ -317,6 +359,32 @@ class RegistryClient:
         digest = sha256_digest(response.body)
         media_type = data.get("mediaType") or response.headers.get("content-type", OCI_MANIFEST)
         return Manifest(digest, str(media_type), data, response.body)
+
+    def refusal(self, repository: str, reference: str) -> str | None:
+        """Why this client may not read the manifest, or None when it may.
+
+        For a client without credentials: whether the repository is public. A
+        registry that hides what one may not read answers 404, others 401 or 403;
+        a token service may refuse the token itself.
+        """
+        accept = ", ".join((OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX))
+        try:
+            response = self.request(
+                "GET",
+                f"/v2/{repository}/manifests/{reference}",
+                scope=f"repository:{repository}:pull",
+                headers={"Accept": accept},
+            )
+        except RegistryError as exc:
+            if exc.transient:
+                raise
+            return str(exc).removeprefix(f"registry {self.host}: ")
+        if response.status == 200:
+            return None
+        if response.status in (401, 403, 404):
+            return f"answered {response.status}{_error_text(response)}"
+        self._checked(response, f"{repository}:{reference}")
+        return f"answered {response.status}"
 
     def tags(self, repository: str) -> list[str]:
         found: list[str] = []
