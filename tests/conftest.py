@@ -15,6 +15,8 @@ from chartship.helm import Helm
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.builders import REPO, Workspace, git, installed_helm
 from tests.support.chartrepo import StaticServer, serve_upstream
+from tests.support.distributions import Distributions, source_tree
+from tests.support.distributions import build as build_distributions
 from tests.support.gpg import Keys, make_keys
 from tests.support.registry import RegistryServer, TlsMaterial, make_tls_material
 from tests.support.sandbox import helm_homes
@@ -162,3 +164,13 @@ def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with GithubStandin(token=secrets.token_urlsafe(16), repos=["metallb/metallb"]) as standin:
         yield standin
     assert not standin.violations, standin.report()
+
+
+# --------------------------------------------------------------------------- chartship's own dists
+
+
+@pytest.fixture(scope="session")
+def chartship_dists(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
+    """This checkout's sdist and wheel, built once per session (per xdist worker)."""
+    base = tmp_path_factory.mktemp("chartship-dists")
+    return build_distributions(source_tree(REPO, base / "source"), base / "dist")
