@@ -261,3 +261,70 @@ def test_module_runs_as_a_script(repo_helms: dict[str, Path]) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"helm 4.3.1 -> {repo_helms['4.3.1']}"]
+
+
+@pytest.mark.parametrize(
+    ("system", "machine", "expected"),
+    [
+        ("Linux", "x86_64", "linux-amd64"),
+        ("Linux", "aarch64", "linux-arm64"),
+        ("Darwin", "arm64", "darwin-arm64"),
+        ("Darwin", "x86_64", "darwin-amd64"),
+        ("Windows", "AMD64", "windows-amd64"),
+        ("FreeBSD", "sparc64", "freebsd-sparc64"),
+    ],
+)
+def test_host_platform_uses_helms_names(system: str, machine: str, expected: str) -> None:
+    assert toolchain.host_platform(system, machine) == expected
+
+
+def test_this_machine_is_the_pinned_platform() -> None:
+    # The suite runs its helm binaries here, so this machine is one they are built for.
+    pinned = {pin.platform for pin in HELM_PINS.values()}
+    assert toolchain.host_platform() in pinned
+
+
+@pytest.mark.parametrize("platform", ["darwin-arm64", "linux-arm64", "windows-amd64"])
+def test_other_platform_is_refused_before_any_download(tmp_path: Path, platform: str) -> None:
+    with pytest.raises(ToolchainError) as caught:
+        install_helm("4.3.1", tmp_path, downloader=_no_download, platform=platform)
+    message = str(caught.value)
+    assert f"pins a linux-amd64 build only and this machine is {platform}" in message
+    assert "`helm: helm` in chartship.yaml" in message
+    assert "--helm PATH" in message
+    assert not any(tmp_path.iterdir()), "something was written for a refused platform"
+
+
+def test_other_platform_is_refused_even_with_a_verified_binary_in_place(
+    tmp_path: Path, repo_helms: dict[str, Path]
+) -> None:
+    target = helm_path(tmp_path, "3.19.0")
+    target.parent.mkdir(parents=True)
+    shutil.copy2(repo_helms["3.19.0"], target)
+    with pytest.raises(ToolchainError, match="this machine is darwin-arm64"):
+        install_helm("3.19.0", tmp_path, downloader=_no_download, platform="darwin-arm64")
+    with pytest.raises(ToolchainError, match="this machine is linux-arm64"):
+        install_all(tmp_path, downloader=_no_download, platform="linux-arm64")
+    # The right platform still takes the verified copy.
+    assert install_helm("3.19.0", tmp_path, downloader=_no_download, platform="linux-amd64")
+
+
+def test_cli_other_platform_exits_with_the_toolchain_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = toolchain.main(["install", "--dest", str(tmp_path)], platform="darwin-arm64")
+    assert status == 4
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("chartship: error: helm 3.19.0: chartship pins a linux-amd64")
+    assert "`helm: helm` in chartship.yaml" in captured.err
+
+
+def test_cli_path_prints_where_the_binary_goes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert toolchain.main(["path", "--dest", str(tmp_path), "v4.3.1"]) == 0
+    assert capsys.readouterr().out == f"{helm_path(tmp_path, '4.3.1')}\n"
+    assert not any(tmp_path.iterdir()), "path installs nothing"
+    assert toolchain.main(["path", "--dest", str(tmp_path), "9.9.9"]) == 4
+    assert "helm 9.9.9 is not pinned" in capsys.readouterr().err

