@@ -245,19 +245,6 @@ def pip(python: str, *args: str, wheelhouse: Path | None = None) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory, chartship_dists: Distributions) -> Path:
-    """chartship's dependencies, and the build backend a git install builds with."""
-    house = tmp_path_factory.mktemp("wheelhouse")
-    proc = run(
-        [sys.executable, "-m", "pip", "download", "-q", "-d", str(house),
-         str(chartship_dists.wheel), "setuptools>=77"],
-        Path.cwd(),
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return house
-
-
 def consumer_repo(root: Path, helm_version: str) -> Path:
     """A repository with one chart that adopts chartship the way README.md says."""
     (root / "charts" / "hello" / "templates").mkdir(parents=True)

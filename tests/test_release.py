@@ -257,6 +257,11 @@ def test_github_actions_summary_outputs_and_annotations(box: Sandbox, tmp_path: 
     assert row["ok"]
     assert values["changed"] == "true"
     assert values["ok"] == "true"
+    # The same values by chart name, for fromJSON() in a workflow.
+    assert json.loads(values["versions"]) == {"metallb": VERSION}
+    assert json.loads(values["sha256s"]) == {"metallb": digest}
+    assert json.loads(values["oci-references"]) == {"metallb": values["metallb-oci-reference"]}
+    assert json.loads(values["manifest-digests"]) == {"metallb": values["metallb-manifest-digest"]}
 
     # A failed channel is an error annotation and a line of the summary.
     stamp(box, "0.16.1")

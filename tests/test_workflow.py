@@ -1,19 +1,25 @@
-"""The repository's release workflow: what it runs, and with which rights and secrets."""
+"""The repository's workflows: what they run, and with which rights and secrets."""
 
 from __future__ import annotations
 
-import itertools
+import io
+import json
+import os
 import re
-import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from chartship import commands
 from chartship.config import load_settings, parse_assignment
+from tests.support.actions_runner import Context, parse_file_commands
+from tests.support.builders import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "release-charts.yml"
+MATRIX_WORKFLOW = ROOT / ".github" / "workflows" / "release-matrix.yml"
 
 
 def workflow() -> dict[Any, Any]:
@@ -22,7 +28,23 @@ def workflow() -> dict[Any, Any]:
     return data
 
 
-def test_runs_publish_on_chart_release_tags_with_least_rights() -> None:
+def action() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "action.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def assert_pinned(steps: list[dict[str, Any]]) -> None:
+    """Every action from elsewhere is pinned by commit; local ones are ./paths."""
+    uses = [s["uses"] for s in steps if "uses" in s]
+    assert uses, "no actions used"
+    for one in uses:
+        if one.startswith("./"):
+            continue
+        assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", one), f"{one} is not pinned"
+
+
+def test_runs_the_action_on_chart_release_tags_with_least_rights() -> None:
     data = workflow()
     # PyYAML reads the key `on` as True.
     assert data[True] == {"push": {"tags": ["*-chart-*"]}}
@@ -30,32 +52,49 @@ def test_runs_publish_on_chart_release_tags_with_least_rights() -> None:
     job = data["jobs"]["publish"]
     assert job["permissions"] == {"contents": "write", "packages": "write"}
     steps = job["steps"]
-    uses = [s["uses"] for s in steps if "uses" in s]
-    assert uses, "no actions used"
-    for action in uses:
-        assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", action), f"{action} is not pinned"
+    assert_pinned(steps)
     checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0
     publish = next(s for s in steps if s.get("id") == "publish")
-    assert "nox -s publish --" in publish["run"]
-    assert "secrets." not in publish["run"]
-    assert set(publish["env"]) == {
-        "GITHUB_TOKEN",
-        "CHARTSHIP_OCI_USERNAME",
-        "CHARTSHIP_OCI_PASSWORD",
+    # This repository's own action, as an adopter's workflow uses the released one.
+    assert publish["uses"] == "./"
+    assert set(publish["with"]) <= set(action()["inputs"])
+    assert "secrets." not in json.dumps(publish["with"])
+    assert set(publish["env"]) == {"CHARTSHIP_OCI_USERNAME", "CHARTSHIP_OCI_PASSWORD"}
+    assert job["outputs"] == {
+        "released": "${{ steps.publish.outputs.released }}",
+        "ok": "${{ steps.publish.outputs.ok }}",
     }
+    assert {"released", "ok"} <= set(action()["outputs"])
 
 
-def test_its_overrides_make_a_valid_dual_phase_configuration() -> None:
-    run = next(s for s in workflow()["jobs"]["publish"]["steps"] if s.get("id") == "publish")
-    command = run["run"].split("nox -s publish --", 1)[1].replace("\\\n", " ")
-    expanded = (
-        command.replace("${owner}", "metallb")
-        .replace("${GITHUB_REPOSITORY#*/}", "metallb")
-        .replace("${GITHUB_REPOSITORY}", "metallb/metallb")
+def test_its_overrides_make_a_valid_dual_phase_configuration(tmp_path: Path) -> None:
+    steps = workflow()["jobs"]["publish"]["steps"]
+    where = next(s for s in steps if s.get("id") == "where")
+    output = tmp_path / "output"
+    output.touch()
+    env = {
+        **os.environ,
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_REPOSITORY_OWNER": "MetalLB",
+        "GITHUB_REPOSITORY": "MetalLB/metallb",
+    }
+    subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", where["run"]],
+        env=env,
+        check=True,
+        timeout=60,
     )
-    words = shlex.split(expanded)
-    overrides = dict(parse_assignment(v) for k, v in itertools.pairwise(words) if k == "--set")
+    context = Context(
+        inputs={},
+        github={"repository": "MetalLB/metallb"},
+        runner={},
+        steps={"where": parse_file_commands(output.read_text())},
+    )
+    publish = next(s for s in steps if s.get("id") == "publish")
+    lines = context.evaluate(publish["with"]["set"]).splitlines()
+    overrides = dict(parse_assignment(line) for line in lines if line.strip())
+    overrides["channels.phase"] = publish["with"]["phase"]
     settings = load_settings(ROOT / "chartship.yaml", overrides)
     assert settings.channels.phase == "dual"
     assert settings.channels.oci is not None
@@ -63,7 +102,58 @@ def test_its_overrides_make_a_valid_dual_phase_configuration() -> None:
     assert settings.channels.pages is not None
     assert settings.channels.pages.index_url == "https://metallb.github.io/metallb/"
     assert settings.channels.github is not None
-    assert settings.channels.github.repository == "metallb/metallb"
+    assert settings.channels.github.repository == "MetalLB/metallb"
+
+
+def test_reusable_workflow_shards_the_release_by_chart() -> None:
+    data = yaml.safe_load(MATRIX_WORKFLOW.read_text())
+    call = data[True]["workflow_call"]
+    assert call["inputs"]["chartship-ref"]["required"] is True
+    assert data["permissions"] == {}
+    plan, release = data["jobs"]["plan"], data["jobs"]["release"]
+    assert plan["permissions"] == {"contents": "read"}
+    assert release["permissions"] == {"contents": "write", "packages": "write"}
+    for job in (plan, release):
+        assert_pinned(job["steps"])
+        # The caller's repository with its release tags, and chartship's action beside it.
+        mine, theirs = job["steps"][:2]
+        assert mine["with"]["fetch-depth"] == 0
+        assert theirs["with"]["repository"] == "chartship/chartship"
+        assert theirs["with"]["ref"] == "${{ inputs.chartship-ref }}"
+        step = job["steps"][2]
+        assert step["uses"] == f"./{theirs['with']['path']}"
+        assert set(step["with"]) <= set(action()["inputs"])
+        # Every workflow input it reads is declared.
+        used = set(re.findall(r"inputs\.([\w-]+)", json.dumps(job)))
+        assert used <= set(call["inputs"]), used - set(call["inputs"])
+
+    plan_step = plan["steps"][2]
+    assert plan_step["with"]["command"] == "matrix"
+    assert plan["outputs"] == {
+        "matrix": f"${{{{ steps.{plan_step['id']}.outputs.matrix }}}}",
+        "count": f"${{{{ steps.{plan_step['id']}.outputs.count }}}}",
+    }
+    assert {"matrix", "count"} <= set(action()["outputs"])
+    assert release["needs"] == "plan"
+    assert release["if"] == "needs.plan.outputs.count != '0'"
+    assert release["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert release["strategy"]["fail-fast"] is False
+    release_step = release["steps"][2]
+    assert release_step["with"]["charts"] == "${{ matrix.chart }}"
+    assert "command" not in release_step["with"]  # the action's default: release
+    assert call["outputs"]["matrix"]["value"] == "${{ jobs.plan.outputs.matrix }}"
+
+
+def test_matrix_entries_carry_what_the_release_jobs_read(workspace: Workspace) -> None:
+    # The keys the release job reads from each matrix entry are the ones chartship writes.
+    text = MATRIX_WORKFLOW.read_text()
+    expressions = re.findall(r"\$\{\{(.*?)\}\}", text)
+    read = {key for e in expressions for key in re.findall(r"(?<![\w.])matrix\.(\w+)", e)}
+    assert read, "the release job reads nothing from its matrix entry"
+    produced = commands.run_matrix(workspace.settings(), out=io.StringIO(), environ={})
+    assert produced["include"], "the workspace's charts need a matrix entry for this check"
+    for entry in produced["include"]:
+        assert read <= set(entry), read - set(entry)
 
 
 def test_readme_metallb_configuration_is_valid(tmp_path: Path) -> None:

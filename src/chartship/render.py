@@ -233,6 +233,16 @@ def release_outputs(result: ReleaseResult) -> dict[str, str]:
             values[f"{art.chart}-manifest-digest"] = row.manifest_digest
     values["released"] = json.dumps(released, separators=(",", ":"))
     values["charts"] = json.dumps([r.artifact.chart for r in result.rows])
+    # By chart name, for a workflow expression: fromJSON(steps.x.outputs.versions).mychart
+    # (a step's outputs are declared up front, so per-chart names cannot be).
+    for name, field in (
+        ("versions", "version"),
+        ("sha256s", "sha256"),
+        ("oci-references", "oci_reference"),
+        ("manifest-digests", "manifest_digest"),
+    ):
+        by_chart = {one["chart"]: one[field] for one in released if one[field]}
+        values[name] = json.dumps(by_chart, separators=(",", ":"))
     values["changed"] = "true" if result.changed else "false"
     values["ok"] = "true" if result.ok else "false"
     return values
