@@ -10,25 +10,87 @@ from typing import Any
 
 from chartship import __version__
 from chartship.config import Settings, parse_assignment, settings_from
-from chartship.exits import configure_logging, outcome
+from chartship.exits import STATUSES, configure_logging, outcome
 from chartship.versions import Increment, version_request
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chartship", description="Release Helm charts.")
-    parser.add_argument("--version", action="version", version=f"chartship {__version__}")
+#: Levels a global option may be given at: before the command, after it, after
+#: a migrate step. Each level has its own dests: argparse lets a subcommand's
+#: defaults overwrite what was parsed before it, so one dest would lose
+#: ``chartship --set a=1 lint`` the moment lint is parsed.
+_LEVELS = ("top", "command", "step")
+
+
+def _globals(level: str) -> argparse.ArgumentParser:
+    """The global options as a parent parser whose dests name ``level``."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="chartship.yaml to use (default: nearest one upwards)")
-    common.add_argument(
+    group = common.add_argument_group("global options (before or after the command)")
+    # SUPPRESS: an option not given at this level sets nothing, see _global_values.
+    group.add_argument(
+        "--config",
+        dest=f"config_{level}",
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help="chartship.yaml to use (default: nearest one upwards)",
+    )
+    group.add_argument(
         "--set",
-        dest="overrides",
+        dest=f"overrides_{level}",
         action="append",
-        default=[],
+        default=argparse.SUPPRESS,
         metavar="KEY=VALUE",
         help="override a setting by dotted key, e.g. lint.workers=2 (repeatable)",
     )
-    common.add_argument("--helm", help="helm binary (overrides the helm setting)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    group.add_argument(
+        "--helm",
+        dest=f"helm_{level}",
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="helm binary (overrides the helm setting)",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest=f"verbose_{level}",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log every command run",
+    )
+    return common
+
+
+def _global_values(args: argparse.Namespace) -> tuple[str | None, list[str], str | None, bool]:
+    """config, --set items, helm and verbose across every level; a later one wins."""
+    config: str | None = None
+    helm: str | None = None
+    overrides: list[str] = []
+    verbose = False
+    for level in _LEVELS:
+        config = getattr(args, f"config_{level}", None) or config
+        helm = getattr(args, f"helm_{level}", None) or helm
+        overrides += getattr(args, f"overrides_{level}", None) or []
+        verbose = verbose or bool(getattr(args, f"verbose_{level}", False))
+    return config, overrides, helm, verbose
+
+
+def exit_statuses_text() -> str:
+    """The exit statuses as ``--help`` lists them (from :data:`chartship.exits.STATUSES`)."""
+    width = max(len(str(code)) for code in STATUSES) + 2
+    lines = [f"  {code:<{width}}{meaning}" for code, meaning in STATUSES.items()]
+    return "exit statuses:\n" + "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chartship",
+        description="Release Helm charts.",
+        parents=[_globals("top")],
+        epilog=exit_statuses_text(),
+        # The epilog's table keeps its lines.
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"chartship {__version__}")
+    common = _globals("command")
     sub = parser.add_subparsers(dest="command", required=True)
 
     lint = sub.add_parser("lint", parents=[common], help="lint charts, reporting every problem")
@@ -97,33 +159,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     matrix.add_argument("charts", nargs="*", help="chart names (default: changed since released)")
     matrix.add_argument("--tag", help="release tag (default: GITHUB_REF_NAME of a tag)")
-    _migrate_parser(sub, common)
+    _migrate_parser(sub, common, _globals("step"))
     return parser
 
 
-def _migrate_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+def _migrate_parser(
+    sub: Any, common: argparse.ArgumentParser, step_common: argparse.ArgumentParser
+) -> None:
     migrate = sub.add_parser(
         "migrate", parents=[common], help="move from the classic channel to OCI, step by step"
     )
     steps = migrate.add_subparsers(dest="step", metavar="STEP", required=True)
-    status = steps.add_parser("status", parents=[common], help="inventory of both channels")
+    status = steps.add_parser("status", parents=[step_common], help="inventory of both channels")
     status.add_argument("--report-dir", type=Path, help="where JSON and Markdown reports go")
     status.add_argument(
         "--no-download", action="store_true", help="skip downloading and checking archives"
     )
     backfill = steps.add_parser(
-        "backfill", parents=[common], help="copy classic versions into OCI, exact bytes"
+        "backfill", parents=[step_common], help="copy classic versions into OCI, exact bytes"
     )
     backfill.add_argument("--dry-run", action="store_true", help="print the plan, push nothing")
     backfill.add_argument("--workers", type=int, help="pushes at once (channels.oci.workers)")
     backfill.add_argument("--report-dir", type=Path, help="where JSON and Markdown reports go")
-    steps.add_parser("verify", parents=[common], help="parity of the two channels")
+    steps.add_parser("verify", parents=[step_common], help="parity of the two channels")
     deprecate = steps.add_parser(
-        "deprecate", parents=[common], help="tell classic users to move to OCI"
+        "deprecate", parents=[step_common], help="tell classic users to move to OCI"
     )
     deprecate.add_argument("--dry-run", action="store_true", help="change nothing")
     phase = steps.add_parser(
-        "phase", parents=[common], help="check and record the move to another phase"
+        "phase", parents=[step_common], help="check and record the move to another phase"
     )
     phase.add_argument("to", metavar="PHASE", help="classic, dual, oci-primary or oci-only")
     phase.add_argument("--dry-run", action="store_true", help="check only")
@@ -170,15 +234,16 @@ def _commands() -> dict[str, Callable[[Settings, argparse.Namespace], object]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging(args.verbose)
+    config, assignments, helm, verbose = _global_values(args)
+    configure_logging(verbose)
     command = args.command if args.command != "migrate" else f"migrate {args.step}"
     try:
         if args.command == "bump":
             _bump_request(args)  # a wrong flag combination before chartship.yaml is read
-        overrides = dict(parse_assignment(item) for item in args.overrides)
-        if args.helm:
-            overrides["helm"] = args.helm
-        settings = settings_from(args.config, overrides)
+        overrides = dict(parse_assignment(item) for item in assignments)
+        if helm:
+            overrides["helm"] = helm
+        settings = settings_from(config, overrides)
         _commands()[command](settings, args)
     except Exception as exc:
         code, message = outcome(exc)

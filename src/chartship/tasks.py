@@ -17,18 +17,18 @@ and task flags override them.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
+from invoke.tasks import Task, task
 
 from chartship import commands
-from chartship.config import Settings
+from chartship.config import Settings, parse_assignment
 from chartship.exits import outcome
 from chartship.versions import version_request
 
@@ -42,14 +42,56 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _settings(c: Context, **flags: Any) -> Settings:
+def _settings(
+    c: Context, *, config: str = "", sets: Iterable[str] | None = None, **flags: Any
+) -> Settings:
+    """chartship.yaml (``--config``, else invoke's ``chartship.config``, else the
+    nearest one) with invoke's overrides, then ``--set`` items, then flags."""
     cfg = c.config.get("chartship", {}) or {}
     overrides: dict[str, Any] = dict(cfg.get("overrides") or {})
     for key in ("helm", "charts_dir", "dist_dir"):
         if cfg.get(key):
             overrides[key] = cfg[key]
+    overrides.update(parse_assignment(item) for item in sets or ())
     overrides.update({k: v for k, v in flags.items() if v not in (None, "")})
-    return commands.settings_from(cfg.get("config") or None, overrides)
+    return commands.settings_from(config or cfg.get("config") or None, overrides)
+
+
+class ChartshipTask(Task[Any]):
+    """invoke's Task without the short flag ``-h``.
+
+    invoke gives each flag the first free letter of its name as a short flag,
+    so ``--helm`` became ``-h``, and then ``invoke lint -h`` asked for a helm
+    binary instead of the task's help. ``h`` is never handed out here, whatever
+    the parameter names.
+    """
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        opts: dict[str, Any] = super().arg_opts(name, default, {*taken_names, "h"})
+        return opts
+
+
+TaskBody = TypeVar("TaskBody", bound=Callable[..., None])
+
+#: The flags every task has, as the command line has them before or after a command.
+GLOBAL_HELP = {
+    "config": "chartship.yaml to use (default: the chartship.config setting, else the nearest)",
+    "set": "override a setting by dotted key, KEY=VALUE (repeatable)",
+    "helm": "helm binary to use (overrides the helm setting)",
+}
+
+
+def chartship_task(
+    *, iterable: Iterable[str] = (), help: dict[str, str] | None = None, **kwargs: Any
+) -> Callable[[TaskBody], Task[TaskBody]]:
+    """``@task`` with the global flags' help, ``--set`` repeatable, and no ``-h``."""
+    decorate: Callable[[TaskBody], Task[TaskBody]] = task(
+        klass=ChartshipTask,
+        iterable=[*iterable, "set"],
+        help={**GLOBAL_HELP, **(help or {})},
+        **kwargs,
+    )
+    return decorate
 
 
 @contextmanager
@@ -67,17 +109,23 @@ def _at_edge() -> Iterator[None]:
 # Repeatable flags default to None, never to (): invoke takes an argument's kind
 # from a non-None default, so a tuple default turns ``--chart metallb`` into
 # tuple("metallb") (one chart per letter) despite ``iterable=["chart"]``.
-@task(
+@chartship_task(
     iterable=["chart"],
-    help={"chart": "chart to lint (repeatable; default: all)", "helm": "helm binary to use"},
+    help={"chart": "chart to lint (repeatable; default: all)"},
 )
-def lint(c: Context, chart: Iterable[str] | None = None, helm: str = "") -> None:
+def lint(
+    c: Context,
+    chart: Iterable[str] | None = None,
+    helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
+) -> None:
     """Lint charts: helm lint --strict, Chart.yaml, values schema, dependencies, versions."""
     with _at_edge():
-        commands.run_lint(_settings(c, helm=helm), list(chart or ()))
+        commands.run_lint(_settings(c, config=config, sets=set, helm=helm), list(chart or ()))
 
 
-@task(
+@chartship_task(
     iterable=["chart"],
     help={
         "version": "SemVer to stamp (or one of --patch, --minor, --major, --pre)",
@@ -88,7 +136,6 @@ def lint(c: Context, chart: Iterable[str] | None = None, helm: str = "") -> None
         "app_version": "set appVersion to this (whatever the app_version setting says)",
         "chart": "chart to stamp (repeatable; default: the only chart)",
         "dry_run": "print the edits, change nothing",
-        "helm": "helm binary to use",
     },
 )
 def bump(
@@ -102,6 +149,8 @@ def bump(
     chart: Iterable[str] | None = None,
     dry_run: bool = False,
     helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
 ) -> None:
     """Stamp a release version into Chart.yaml, lockstep subcharts, dependents and Chart.lock."""
     with _at_edge():
@@ -109,7 +158,7 @@ def bump(
             version or None, patch=patch, minor=minor, major=major, pre=pre or None
         )
         commands.run_bump(
-            _settings(c, helm=helm),
+            _settings(c, config=config, sets=set, helm=helm),
             request,
             list(chart or ()),
             app_version=app_version or None,
@@ -117,14 +166,13 @@ def bump(
         )
 
 
-@task(
+@chartship_task(
     iterable=["chart"],
     help={
         "chart": "chart to package (repeatable; default: all)",
         "dev": "development build: allow the 0.0.0 placeholder",
         "sign": "write a .prov; key from CHARTSHIP_SIGN_KEY / CHARTSHIP_SIGN_KEYRING",
         "force": "repackage archives already in dist/",
-        "helm": "helm binary to use",
     },
 )
 def package(
@@ -134,21 +182,26 @@ def package(
     sign: bool = False,
     force: bool = False,
     helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
 ) -> None:
     """Package each chart once into dist/ with SHA256SUMS."""
     with _at_edge():
         commands.run_package(
-            _settings(c, helm=helm), list(chart or ()), dev=dev, sign=sign, force=force
+            _settings(c, config=config, sets=set, helm=helm),
+            list(chart or ()),
+            dev=dev,
+            sign=sign,
+            force=force,
         )
 
 
-@task(
+@chartship_task(
     iterable=["chart"],
     help={
         "chart": "chart whose archives to push (repeatable; default: all in dist/)",
         "dry_run": "print what would be pushed, skipped or refused; push nothing",
         "force": "replace a tag that holds a different archive (reported loudly)",
-        "helm": "helm binary to use",
     },
 )
 def push(
@@ -157,13 +210,20 @@ def push(
     dry_run: bool = False,
     force: bool = False,
     helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
 ) -> None:
     """Push dist/ to the OCI registry: immutable tags, verified by reading back."""
     with _at_edge():
-        commands.run_push(_settings(c, helm=helm), list(chart or ()), dry_run=dry_run, force=force)
+        commands.run_push(
+            _settings(c, config=config, sets=set, helm=helm),
+            list(chart or ()),
+            dry_run=dry_run,
+            force=force,
+        )
 
 
-@task(
+@chartship_task(
     name="github-release",
     iterable=["chart"],
     help={
@@ -179,11 +239,14 @@ def github_release(
     dry_run: bool = False,
     force: bool = False,
     notes: str = "",
+    helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
 ) -> None:
     """One GitHub release per chart version, archive (and .prov) attached and verified."""
     with _at_edge():
         commands.run_github_release(
-            _settings(c),
+            _settings(c, config=config, sets=set, helm=helm),
             list(chart or ()),
             dry_run=dry_run,
             force=force,
@@ -191,7 +254,7 @@ def github_release(
         )
 
 
-@task(
+@chartship_task(
     iterable=["chart"],
     help={
         "chart": "chart whose archives to index (repeatable; default: all in dist/)",
@@ -204,24 +267,26 @@ def index(
     chart: Iterable[str] | None = None,
     dry_run: bool = False,
     pull_request: str = "",
+    helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
 ) -> None:
     """Merge dist/ into index.yaml on the pages branch; concurrent releases lose nothing."""
     with _at_edge():
         commands.run_index(
-            _settings(c),
+            _settings(c, config=config, sets=set, helm=helm),
             list(chart or ()),
             dry_run=dry_run,
             pull_request_branch=pull_request or None,
         )
 
 
-@task(
+@chartship_task(
     iterable=["chart"],
     help={
         "chart": "chart to release (repeatable; default: every chart changed since released)",
         "tag": "release tag the chart versions must match (default: GITHUB_REF_NAME of a tag)",
         "dry_run": "print the plan per chart and channel; change nothing",
-        "helm": "helm binary to use",
     },
 )
 def release(
@@ -230,43 +295,65 @@ def release(
     tag: str = "",
     dry_run: bool = False,
     helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
 ) -> None:
     """Lint, package once, publish to every channel of the phase, verify, summarize."""
     with _at_edge():
         commands.run_release(
-            _settings(c, helm=helm), list(chart or ()), tag=tag or None, dry_run=dry_run
+            _settings(c, config=config, sets=set, helm=helm),
+            list(chart or ()),
+            tag=tag or None,
+            dry_run=dry_run,
         )
 
 
-@task(
+@chartship_task(
     iterable=["chart"],
     help={
         "chart": "chart to consider (repeatable; default: every chart)",
         "tag": "release tag (default: GITHUB_REF_NAME of a tag)",
     },
 )
-def matrix(c: Context, chart: Iterable[str] | None = None, tag: str = "") -> None:
+def matrix(
+    c: Context,
+    chart: Iterable[str] | None = None,
+    tag: str = "",
+    helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
+) -> None:
     """Print the charts a release covers as a GitHub Actions matrix (JSON)."""
     with _at_edge():
-        commands.run_matrix(_settings(c), list(chart or ()), tag=tag or None)
+        commands.run_matrix(
+            _settings(c, config=config, sets=set, helm=helm), list(chart or ()), tag=tag or None
+        )
 
 
-@task(
+@chartship_task(
     help={
         "report_dir": "where the JSON and Markdown reports go (default: <dist>/migration)",
         "no_download": "do not download and check the archives OCI lacks",
     }
 )
-def migrate_status(c: Context, report_dir: str = "", no_download: bool = False) -> None:
+def migrate_status(
+    c: Context,
+    report_dir: str = "",
+    no_download: bool = False,
+    helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
+) -> None:
     """Inventory of both channels per chart and version, with anomalies and reports."""
     with _at_edge():
         commands.run_migrate_status(
-            _settings(c), report_dir=Path(report_dir) if report_dir else None,
+            _settings(c, config=config, sets=set, helm=helm),
+            report_dir=Path(report_dir) if report_dir else None,
             download=not no_download,
-        )  # fmt: skip
+        )
 
 
-@task(
+@chartship_task(
     help={
         "dry_run": "print what would be copied; push nothing",
         "workers": "pushes at once (default: channels.oci.workers)",
@@ -274,42 +361,73 @@ def migrate_status(c: Context, report_dir: str = "", no_download: bool = False) 
     }
 )
 def migrate_backfill(
-    c: Context, dry_run: bool = False, workers: int = 0, report_dir: str = ""
+    c: Context,
+    dry_run: bool = False,
+    workers: int = 0,
+    report_dir: str = "",
+    helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
 ) -> None:
     """Copy every classic version OCI lacks, exact bytes, verified; resumable."""
     with _at_edge():
         commands.run_migrate_backfill(
-            _settings(c),
+            _settings(c, config=config, sets=set, helm=helm),
             dry_run=dry_run,
             workers=workers or None,
             report_dir=Path(report_dir) if report_dir else None,
         )
 
 
-@task
-def migrate_verify(c: Context) -> None:
+@chartship_task()
+def migrate_verify(
+    c: Context,
+    helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
+) -> None:
     """Parity of the classic and OCI channels; fails on any difference."""
     with _at_edge():
-        commands.run_migrate_verify(_settings(c))
+        commands.run_migrate_verify(_settings(c, config=config, sets=set, helm=helm))
 
 
-@task(help={"dry_run": "say what would change; change nothing"})
-def migrate_deprecate(c: Context, dry_run: bool = False) -> None:
+@chartship_task(help={"dry_run": "say what would change; change nothing"})
+def migrate_deprecate(
+    c: Context,
+    dry_run: bool = False,
+    helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
+) -> None:
     """Tell classic-channel users to move to OCI (pages README; new release notes)."""
     with _at_edge():
-        commands.run_migrate_deprecate(_settings(c), dry_run=dry_run)
+        commands.run_migrate_deprecate(
+            _settings(c, config=config, sets=set, helm=helm), dry_run=dry_run
+        )
 
 
-@task(
+@chartship_task(
     help={
         "to": "classic, dual, oci-primary or oci-only",
         "dry_run": "check the preconditions only",
     }
 )
-def migrate_phase(c: Context, to: str, dry_run: bool = False) -> None:
+def migrate_phase(
+    c: Context,
+    # A flag, not a positional: invoke hands a positional the next word, even -h.
+    to: str = "",
+    dry_run: bool = False,
+    helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
+) -> None:
     """Check the next phase's preconditions and record it in chartship.yaml."""
+    if not to:
+        raise Exit(message="chartship: error: migrate.phase needs --to PHASE", code=2)
     with _at_edge():
-        commands.run_migrate_phase(_settings(c), to, dry_run=dry_run)
+        commands.run_migrate_phase(
+            _settings(c, config=config, sets=set, helm=helm), to, dry_run=dry_run
+        )
 
 
 def migrate_collection() -> Collection:
