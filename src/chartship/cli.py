@@ -13,7 +13,6 @@ from chartship.config import Settings, parse_assignment, settings_from
 from chartship.exits import STATUSES, configure_logging, outcome
 from chartship.versions import Increment, version_request
 
-
 #: Levels a global option may be given at: before the command, after it, after
 #: a migrate step. Each level has its own dests: argparse lets a subcommand's
 #: defaults overwrite what was parsed before it, so one dest would lose
