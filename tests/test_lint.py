@@ -40,8 +40,10 @@ def test_clean_charts_pass(workspace: Workspace) -> None:
     assert report.charts == ["metallb", "metallb-dashboards"]
     assert report.problems == []
     assert report.ok
-    # The dependency from the classic repository was built for helm lint.
-    assert list((workspace.chart_dir() / "charts").glob("frr-k8s-*.tgz"))
+    # The dependency from the classic repository was fetched for helm lint into a
+    # scratch copy of the chart: the working tree is as it was.
+    assert not list((workspace.chart_dir() / "charts").glob("frr-k8s-*.tgz"))
+    assert workspace.git("status", "--porcelain", "--ignored") == ""
 
 
 def test_names_select_charts(workspace: Workspace) -> None:
@@ -55,7 +57,13 @@ def test_malformed_chart_yaml_is_reported_with_its_line_and_others_still_linted(
 ) -> None:
     workspace.write("charts/metallb-dashboards/Chart.yaml", "apiVersion: v2\nname: [unclosed\n")
     report = lint(workspace.settings())
-    (problem,) = report.problems
+    (problem,) = [p for p in report.problems if p.severity == "error"]
+    # Said, not silently skipped.
+    (skipped,) = [p for p in report.problems if p.severity == "warning"]
+    assert skipped.check == "helm-lint"
+    assert skipped.message == (
+        "helm lint --strict was not run for metallb-dashboards: its Chart.yaml cannot be read"
+    )
     assert rel(workspace, problem) == "charts/metallb-dashboards/Chart.yaml"
     assert problem.line in (2, 3)
     assert "malformed YAML" in problem.message
@@ -215,30 +223,57 @@ def test_malformed_schema(workspace: Workspace) -> None:
 
 def test_unreachable_dependency_repository(workspace: Workspace) -> None:
     workspace.replace("charts/metallb/Chart.yaml", workspace.upstream, "http://127.0.0.1:9/frr-k8s")
+    workspace.path("charts/metallb/Chart.lock").unlink()
     report = lint(workspace.settings(), ["metallb"])
-    deps = problems_for(report, "dependencies")
-    assert len(deps) == 1
-    assert (
-        "dependency frr-k8s: repository http://127.0.0.1:9/frr-k8s/index.yaml is unreachable"
-        in deps[0].message
+    (error,) = [p for p in report.problems if p.severity == "error"]
+    assert error.check == "dependencies"
+    assert error.message.startswith(
+        "metallb: dependency frr-k8s 0.0.16 from http://127.0.0.1:9/frr-k8s is not vendored "
+        "(charts/metallb/charts has no frr-k8s archive); http://127.0.0.1:9/frr-k8s cannot be "
+        "used: "
     )
-    text = (workspace.chart_dir() / "Chart.yaml").read_text().splitlines()
-    assert "127.0.0.1:9" in text[deps[0].line - 1]  # type: ignore[operator]
-    assert located(workspace, deps[0]) == (
+    assert "connection refused" in error.message
+    assert error.message.endswith(
+        "run `helm dependency update charts/metallb` where the repository can be reached and "
+        "commit charts/metallb/charts/frr-k8s-0.0.16.tgz with Chart.lock, or point "
+        "dependencies.mirrors at a copy of the repository"
+    )
+    assert located(workspace, error) == (
         "charts/metallb/Chart.yaml",
         line_of(workspace.chart_dir() / "Chart.yaml", "repository: http://127.0.0.1:9/"),
+    )
+    (skipped,) = [p for p in report.problems if p.severity == "warning"]
+    assert skipped.message == (
+        "helm lint --strict was not run for metallb: its dependencies could not be put "
+        "together (see above)"
     )
 
 
 def test_dependency_version_missing_from_repository(workspace: Workspace) -> None:
     chart_yaml = workspace.replace("charts/metallb/Chart.yaml", "version: 0.0.16", "version: 9.9.9")
+    workspace.path("charts/metallb/Chart.lock").unlink()
     report = lint(workspace.settings(), ["metallb"])
-    assert any("has no version 9.9.9 (it has 0.0.16)" in p.message for p in report.problems)
-    (missing,) = [p for p in report.problems if "has no version 9.9.9" in p.message]
+    wanted = f"{workspace.upstream} has no version 9.9.9 (it has 0.0.16)"
+    (missing,) = [p for p in report.problems if wanted in p.message]
     assert located(workspace, missing) == (
         "charts/metallb/Chart.yaml",
         line_of(chart_yaml, "version: 9.9.9"),
     )
+
+
+def test_chart_lock_out_of_sync_is_named_with_what_differs(workspace: Workspace) -> None:
+    workspace.replace("charts/metallb/Chart.yaml", "version: 0.0.16", "version: 0.0.17")
+    report = lint(workspace.settings(), ["metallb"])
+    errors = [p for p in report.problems if p.severity == "error"]
+    assert [(rel(workspace, p), p.check, p.message) for p in errors] == [
+        (
+            "charts/metallb/Chart.lock",
+            "dependencies",
+            "is out of sync with Chart.yaml (its frr-k8s 0.0.16 is not admitted by '0.0.17'); "
+            "run `helm dependency update charts/metallb` and commit it",
+        )
+    ]
+    assert any(p.check == "helm-lint" and p.severity == "warning" for p in report.problems)
 
 
 def test_local_dependency_must_exist(workspace: Workspace) -> None:

@@ -17,7 +17,7 @@ import yaml
 from chartship.bump import bump
 from chartship.commands import run_package
 from chartship.config import Settings
-from chartship.errors import ChartError, ToolError, UsageError, VersionError
+from chartship.errors import ChartError, DependencyError, ToolError, UsageError, VersionError
 from chartship.helm import Helm
 from chartship.package import package
 from tests.support.builders import Workspace
@@ -254,13 +254,19 @@ def test_archive_reproducibility_by_helm_major(
 def test_missing_dependency_repository_names_the_chart(workspace: Workspace) -> None:
     settings = stamped(workspace)
     workspace.replace("charts/metallb/Chart.yaml", workspace.upstream, "http://127.0.0.1:9/nowhere")
+    workspace.path("charts/metallb/Chart.lock").unlink()
+    # bump fetched the archive into charts/, as helm dependency update does: not vendored now.
+    for archive in workspace.chart_dir().glob("charts/*.tgz"):
+        archive.unlink()
 
-    with pytest.raises(ToolError) as exc:
+    with pytest.raises(DependencyError) as exc:
         package(settings)
 
-    assert exc.value.message == "cannot build the dependencies of metallb"
+    assert exc.value.message.startswith(
+        "metallb: dependency frr-k8s 0.0.16 from http://127.0.0.1:9/nowhere is not vendored"
+    )
     assert exc.value.path == workspace.path("charts/metallb/Chart.yaml")
-    assert "127.0.0.1:9/nowhere" in str(exc.value)
+    assert "run `helm dependency update charts/metallb`" in str(exc.value)
     assert not any(name.startswith("metallb-0.16.2") for name in dist_files(workspace))
     assert [n for n in dist_files(workspace) if n.endswith(".tgz")] == []
 
@@ -388,7 +394,9 @@ def test_failed_package_leaves_dist_exactly_as_it_was(workspace: Workspace) -> N
     chart_yaml = workspace.path("charts/metallb-dashboards/Chart.yaml")
     chart_yaml.write_text(chart_yaml.read_text() + UNREACHABLE_DEPENDENCY)
 
-    with pytest.raises(ToolError, match="cannot build the dependencies of metallb-dashboards"):
+    with pytest.raises(
+        ToolError, match=r"metallb-dashboards: dependency nothing 1\.0\.0 .* is not vendored"
+    ):
         package(settings)
 
     assert snapshot(dist) == before

@@ -312,7 +312,12 @@ def test_lint_names_the_constraint_a_hand_edited_sibling_left_behind(repo: Sibli
     report = lint(repo.settings(), ["base"])
 
     assert report.charts == ["base", "app"]
-    [problem] = report.problems
+    [problem] = [p for p in report.problems if p.severity == "error"]
+    [skipped] = [p for p in report.problems if p.severity == "warning"]
+    assert skipped.message == (
+        "helm lint --strict was not run for app: it is out of step with its sibling charts "
+        "(see above)"
+    )
     assert (problem.chart, problem.path, problem.line, problem.check) == (
         "app",
         repo.path(APP),
@@ -332,7 +337,8 @@ def test_lint_advises_on_a_stale_lock_and_the_advice_works(tmp_path: Path, helm_
 
     report = lint(repo.settings(), ["base"])
 
-    [problem] = report.problems
+    [problem] = [p for p in report.problems if p.severity == "error"]
+    assert [p.check for p in report.problems if p.severity == "warning"] == ["helm-lint"]
     lock_line = repo.read(APP_LOCK).splitlines().index("  version: 0.1.0") + 1
     assert (problem.chart, problem.path, problem.line) == ("app", repo.path(APP_LOCK), lock_line)
     assert problem.message == (

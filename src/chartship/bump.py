@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from chartship import charts as chartfiles
-from chartship import siblings, versions, yamlfiles
+from chartship import dependencies, siblings, versions, yamlfiles
 from chartship.charts import Chart
 from chartship.config import Settings
 from chartship.errors import ChartError, UsageError, VersionError
@@ -355,30 +355,34 @@ def bump(
         return list(results.values())
     # Everything written so far, to put back if a later step fails: a stamped
     # Chart.yaml with a stale Chart.lock would fail every later build.
-    originals: dict[Path, str] = {}
+    originals: dict[Path, bytes] = {}
+    archive_dirs: list[Path] = []
     try:
         for doc in documents.open.values():
             if doc.edits:
-                originals[doc.path] = doc.text
+                originals[doc.path] = doc.text.encode("utf-8")
         for name, result in results.items():
             if result.lock_planned:
-                originals[lock_of[name]] = lock_of[name].read_text(encoding="utf-8")
+                originals[lock_of[name]] = lock_of[name].read_bytes()
+                # Refreshing may fetch archives into charts/ and drop outdated ones.
+                charts_dir = graph.charts[name].directory / "charts"
+                archive_dirs.append(charts_dir)
+                for archive in sorted(charts_dir.glob("*.tgz")):
+                    originals[archive] = archive.read_bytes()
         for doc in documents.open.values():
             doc.save()
-        # Siblings first: a dependent's lock refresh packages the sibling as it now is.
+        # Siblings first: a dependent's lock refresh archives the sibling as it now is.
         for chart in graph.build_order(graph.charts[name] for name in results):
             if results[chart.name].lock_planned:
-                _refresh_lock(chart, helm)
-                results[chart.name].lock_refreshed = True
+                results[chart.name].lock_refreshed = dependencies.refresh_lock(
+                    chartfiles.load(chart.where), settings, helm=helm
+                )
     except BaseException:
-        for path, text in originals.items():
-            path.write_text(text, encoding="utf-8")
+        for directory in archive_dirs:
+            for archive in directory.glob("*.tgz"):
+                if archive not in originals:
+                    archive.unlink()
+        for path, data in originals.items():
+            path.write_bytes(data)
         raise
     return list(results.values())
-
-
-def _refresh_lock(chart: Chart, helm: Helm) -> None:
-    reloaded = chartfiles.load(chart.where)
-    urls = [d.repository for d in reloaded.dependencies if d.is_http and d.repository]
-    with helm.isolated_repositories(urls) as scoped:
-        scoped.dependency_update(chart.directory)

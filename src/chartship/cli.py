@@ -90,12 +90,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"chartship {__version__}")
     common = _globals("command")
+    # For the commands that put a chart's dependencies together.
+    offline = argparse.ArgumentParser(add_help=False)
+    offline.add_argument(
+        "--offline",
+        action="store_true",
+        help="contact no dependency repository: vendored archives only (dependencies.offline)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    lint = sub.add_parser("lint", parents=[common], help="lint charts, reporting every problem")
+    lint = sub.add_parser(
+        "lint", parents=[common, offline], help="lint charts, reporting every problem"
+    )
     lint.add_argument("charts", nargs="*", help="chart names (default: all)")
 
-    bump = sub.add_parser("bump", parents=[common], help="stamp a release version into charts")
+    bump = sub.add_parser(
+        "bump", parents=[common, offline], help="stamp a release version into charts"
+    )
     which = bump.add_mutually_exclusive_group()
     which.add_argument("--version", dest="new_version", help="SemVer to stamp")
     which.add_argument("--patch", action="store_true", help="each chart's next patch version")
@@ -110,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     bump.add_argument("--dry-run", action="store_true", help="print the edits, change nothing")
     bump.add_argument("charts", nargs="*", help="chart names (default: the only chart)")
 
-    package = sub.add_parser("package", parents=[common], help="package charts into dist/")
+    package = sub.add_parser("package", parents=[common, offline], help="package charts into dist/")
     package.add_argument("charts", nargs="*", help="chart names (default: all)")
     package.add_argument("--dev", action="store_true", help="development build: allow 0.0.0")
     package.add_argument("--sign", action="store_true", help="write a .prov with a GPG key")
@@ -144,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rel = sub.add_parser(
         "release",
-        parents=[common],
+        parents=[common, offline],
         help="lint, package once, publish to every channel of the phase, verify, summarize",
     )
     rel.add_argument("charts", nargs="*", help="chart names (default: changed since released)")
@@ -242,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = dict(parse_assignment(item) for item in assignments)
         if helm:
             overrides["helm"] = helm
+        if getattr(args, "offline", False):
+            overrides["dependencies.offline"] = True
         settings = settings_from(config, overrides)
         _commands()[command](settings, args)
     except Exception as exc:

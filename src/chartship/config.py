@@ -18,7 +18,7 @@ import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 
@@ -103,6 +103,70 @@ class PackageSettings:
         default="CHARTSHIP_SIGN_PASSPHRASE",
         metadata=_doc("Environment variable holding the key's passphrase, if it has one."),
     )
+
+
+@dataclass(frozen=True)
+class MirrorSettings:
+    #: A mirror given as a plain string is its ``url``.
+    SHORTHAND: ClassVar[str] = "url"
+
+    url: str = field(
+        metadata=_doc(
+            "Where the repository's charts are fetched from instead: `http(s)://` (a chart "
+            "repository with index.yaml) or `oci://host/namespace`."
+        )
+    )
+    username_env: str | None = field(
+        default=None, metadata=_doc("Environment variable holding the mirror's user.")
+    )
+    password_env: str | None = field(
+        default=None,
+        metadata=_doc("Environment variable holding the mirror's password or token."),
+    )
+    ca_file: str | None = field(
+        default=None, metadata=_doc("CA bundle that signs the mirror's certificate.")
+    )
+    plain_http: bool = field(
+        default=False, metadata=_doc("An `oci://` mirror talks plain HTTP (loopback only).")
+    )
+
+
+@dataclass(frozen=True)
+class DependencySettings:
+    offline: bool = field(
+        default=False,
+        metadata=_doc(
+            "Never contact a dependency repository (or mirror): only vendored archives in a "
+            "chart's charts/ and `file://` charts are used (`--offline` sets it)."
+        ),
+    )
+    mirrors: dict[str, MirrorSettings] = field(
+        default_factory=dict,
+        metadata={
+            **_doc(
+                "Repository URL (as Chart.yaml names it) -> mirror every fetch of its charts "
+                "goes to; a string is the mirror's URL. Chart.yaml and Chart.lock keep the "
+                "original URL."
+            ),
+            "item": "<repository>",
+        },
+    )
+    repository_config: Literal["chartship", "helm"] = field(
+        default="chartship",
+        metadata=_doc(
+            "`chartship`: a throwaway helm repository config holding only the repositories "
+            "needed; `helm`: a scratch copy of your own (`HELM_REPOSITORY_CONFIG`, with its "
+            "credentials and TLS files), never written to."
+        ),
+    )
+
+    def mirror_for(self, repository: str) -> MirrorSettings | None:
+        """The mirror configured for ``repository``; a trailing slash does not matter."""
+        wanted = repository.rstrip("/")
+        for url, mirror in self.mirrors.items():
+            if url.rstrip("/") == wanted:
+                return mirror
+        return None
 
 
 @dataclass(frozen=True)
@@ -242,6 +306,7 @@ class Settings:
     release: ReleaseSettings = field(default_factory=ReleaseSettings, metadata=_doc(""))
     lint: LintSettings = field(default_factory=LintSettings, metadata=_doc(""))
     package: PackageSettings = field(default_factory=PackageSettings, metadata=_doc(""))
+    dependencies: DependencySettings = field(default_factory=DependencySettings, metadata=_doc(""))
     channels: ChannelSettings = field(default_factory=ChannelSettings, metadata=_doc(""))
 
     #: Directory the relative paths above are resolved against (not a file key).
@@ -349,6 +414,9 @@ class _Validator:
             item_type = get_args(tp)[0]
             return tuple(self.convert(v, item_type, (*keys, i)) for i, v in enumerate(value))
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            shorthand = getattr(tp, "SHORTHAND", None)
+            if shorthand is not None and isinstance(value, str):
+                value = {shorthand: value}
             return self.build(tp, value, keys)
         if tp is bool:
             if not isinstance(value, bool):
@@ -485,6 +553,29 @@ def _check_semantics(settings: Settings, v: _Validator) -> None:
             ("channels", "pages", "index_url"),
             f"must be an http(s) URL, not {shown(pages.index_url)}",
         )
+    for url, mirror in settings.dependencies.mirrors.items():
+        schemes = ("http://", "https://", "oci://")
+        if not url.startswith(schemes):
+            raise v.fail(
+                ("dependencies", "mirrors", url),
+                "must be a repository URL (http://, https:// or oci://) as Chart.yaml names it",
+            )
+        if not mirror.url.startswith(schemes):
+            raise v.fail(
+                ("dependencies", "mirrors", url, "url"),
+                f"must start with http://, https:// or oci://, not {mirror.url!r}",
+            )
+        if "@" in mirror.url.split("://", 1)[1].split("/", 1)[0]:
+            raise v.fail(
+                ("dependencies", "mirrors", url, "url"),
+                "must not carry credentials; name environment variables in username_env "
+                "and password_env",
+            )
+        if (mirror.username_env is None) != (mirror.password_env is None):
+            raise v.fail(
+                ("dependencies", "mirrors", url),
+                "username_env and password_env go together",
+            )
     needs = {
         "classic": ("github", "pages"),
         "dual": ("github", "pages", "oci"),
@@ -648,7 +739,8 @@ def describe_settings() -> list[tuple[str, str, str]]:
             if nested and isinstance(nested[0], type):
                 if fld.metadata.get("doc"):
                     rows.append((key, "", fld.metadata["doc"]))
-                walk(nested[0], key + ".<name>." if get_origin(tp) is dict else key + ".")
+                item = fld.metadata.get("item", "<name>")
+                walk(nested[0], f"{key}.{item}." if get_origin(tp) is dict else key + ".")
                 continue
             if fld.default is not dataclasses.MISSING:
                 default = _show(fld.default)

@@ -111,6 +111,11 @@ class ToolError(ChartshipError):
         return f"{text}\n{detail}" if detail else text
 
 
+class DependencyError(ToolError):
+    """A chart's dependency cannot be had: not vendored, and its repository (or mirror)
+    unreachable, refusing, or ruled out by ``--offline``. The message says what to run."""
+
+
 class ToolchainError(ChartshipError):
     """A pinned tool could not be obtained or failed its checksum."""
 

@@ -8,7 +8,6 @@ values.yaml and each ci/*-values.yaml. Charts are linted in parallel.
 from __future__ import annotations
 
 import re
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,14 +20,13 @@ from typing import Any, Literal
 import jsonschema
 import referencing
 import referencing.exceptions
-import yaml
 from jsonschema_specifications import REGISTRY as _META_SCHEMAS  # type: ignore[import-untyped]
 
 from chartship import charts as chartfiles
-from chartship import siblings, versions, yamlfiles
-from chartship.charts import Chart, ChartDir, Dependency
+from chartship import dependencies, siblings, versions, yamlfiles
+from chartship.charts import Chart, ChartDir
 from chartship.config import Settings
-from chartship.errors import ChartError, ToolError, VersionError
+from chartship.errors import ChartError, DependencyError, ToolError, VersionError
 from chartship.gitrepo import Git, name_some, released_version, tag_pattern
 from chartship.helm import Helm
 from chartship.jsonfiles import load_json
@@ -71,47 +69,12 @@ class LintReport:
         return self.errors == 0
 
 
-class _RepositoryIndexes:
-    """index.yaml of each dependency repository, fetched once per lint run."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._lock = threading.Lock()
-        self._cache: dict[str, dict[str, Any] | str] = {}
-
-    def get(self, url: str) -> dict[str, Any] | str:
-        """The parsed index, or a string saying why it could not be had."""
-        with self._lock:
-            if url not in self._cache:
-                self._cache[url] = self._fetch(url)
-            return self._cache[url]
-
-    def _fetch(self, url: str) -> dict[str, Any] | str:
-        index_url = url.rstrip("/") + "/index.yaml"
-        try:
-            with urllib.request.urlopen(index_url, timeout=self.timeout) as response:  # noqa: S310
-                body = response.read(yamlfiles.INDEX.max_bytes + 1)
-        except urllib.error.HTTPError as exc:
-            return f"{index_url} answered HTTP {exc.code}"
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return f"{index_url} is unreachable ({reason})"
-        try:
-            data = yamlfiles.load_data(body.decode("utf-8"), yamlfiles.INDEX, fast=True)
-        except (yaml.YAMLError, UnicodeDecodeError):
-            return f"{index_url} is not valid YAML within chartship's bounds"
-        if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
-            return f"{index_url} is not a chart repository index (no entries)"
-        return data
-
-
 @dataclass
 class _Context:
     settings: Settings
     helm: Helm
     git: Git | None
     tags: list[str]
-    indexes: _RepositoryIndexes
     graph: siblings.Graph
     #: Why this clone cannot tell what was released (shallow, no tags), if it cannot.
     history_gap: str | None = None
@@ -285,66 +248,6 @@ def _check_local_dependencies(chart: Chart, out: _Collector) -> None:
                     "dependencies",
                     chart.doc.line("dependencies", dep.position, "repository"),
                 )
-
-
-def _check_remote_dependencies(chart: Chart, ctx: _Context, out: _Collector) -> bool:
-    """Check each http(s) and oci dependency; return whether all are reachable."""
-    reachable = True
-    for dep in chart.dependencies:
-        if ctx.graph.link(chart.name, dep) is not None:
-            continue  # a sibling: checked against its directory, not a repository
-        line = chart.doc.line("dependencies", dep.position, "repository")
-        if dep.is_http:
-            reachable &= _check_http_dependency(chart, dep, ctx, out, line)
-        elif dep.repository and dep.repository.startswith("oci://"):
-            ref = f"{dep.repository.rstrip('/')}/{dep.name}"
-            args = ["show", "chart", ref]
-            if dep.version and versions.is_valid(dep.version):
-                args += ["--version", dep.version]
-            result = ctx.helm.run(
-                args, check=False, timeout=ctx.settings.lint.repository_timeout * 3
-            )
-            if result.returncode != 0:
-                reachable = False
-                out.add(
-                    chart.chart_yaml,
-                    f"dependency {dep.name}: helm cannot read {ref}: {_last_line(result.output)}",
-                    "dependencies",
-                    line,
-                )
-    return reachable
-
-
-def _check_http_dependency(
-    chart: Chart, dep: Dependency, ctx: _Context, out: _Collector, line: int | None
-) -> bool:
-    assert dep.repository is not None
-    index = ctx.indexes.get(dep.repository)
-    if isinstance(index, str):
-        out.add(
-            chart.chart_yaml, f"dependency {dep.name}: repository {index}", "dependencies", line
-        )
-        return False
-    entries = index["entries"].get(dep.name)
-    if not entries:
-        out.add(
-            chart.chart_yaml,
-            f"dependency {dep.name}: repository {dep.repository} has no chart named {dep.name}",
-            "dependencies",
-            line,
-        )
-        return False
-    offered = {str(e.get("version")) for e in entries if isinstance(e, dict)}
-    if dep.version and versions.is_valid(dep.version) and dep.version not in offered:
-        out.add(
-            chart.chart_yaml,
-            f"dependency {dep.name}: repository {dep.repository} has no "
-            f"version {dep.version} (it has {', '.join(sorted(offered)[-5:])})",
-            "dependencies",
-            chart.doc.line("dependencies", dep.position, "version"),
-        )
-        return False
-    return True
 
 
 def _last_line(text: str) -> str:
@@ -616,13 +519,18 @@ def parse_helm_lint(output: str, chart: Chart | ChartDir, name: str) -> Iterator
 _SCHEMA_VERDICT = ("don't meet the specifications of the schema", "- at '")
 
 
-def _helm_lint(chart: Chart, helm: Helm, out: _Collector) -> None:
+def _helm_lint(chart: Chart, built: Path, helm: Helm, out: _Collector) -> None:
+    """``helm lint --strict`` of ``built`` (the chart, or its scratch copy with dependencies).
+
+    Findings are reported against the chart's own files.
+    """
     runs: list[Path | None] = [None, *values_files(chart.directory)]
     # Our own schema check names the file and line; helm's restatement adds nothing.
     schema_reported = any(p.check == "schema" for p in out.problems)
     for values in runs:
-        result = helm.lint(chart.directory, values)
-        found = list(parse_helm_lint(result.output, chart, chart.name))
+        result = helm.lint(built, values)
+        output = result.output.replace(str(built), str(chart.directory))
+        found = list(parse_helm_lint(output, chart, chart.name))
         for problem in found:
             if schema_reported and any(mark in problem.message for mark in _SCHEMA_VERDICT):
                 continue
@@ -636,29 +544,48 @@ def _helm_lint(chart: Chart, helm: Helm, out: _Collector) -> None:
                     continue
             out.add(problem.path, message, problem.check, problem.line)
         if result.returncode != 0 and not found:
-            out.add(chart.directory, f"helm lint failed: {_last_line(result.output)}", "helm-lint")
+            out.add(chart.directory, f"helm lint failed: {_last_line(output)}", "helm-lint")
 
 
-def _build_dependencies(chart: Chart, helm: Helm, graph: siblings.Graph, out: _Collector) -> bool:
-    remote = graph.needs_build(chart, {})
-    http = [r for r in remote if r.startswith(("http://", "https://"))]
+def _not_run(where: ChartDir, out: _Collector, why: str) -> None:
+    """Say so whenever helm lint is skipped: a silent skip reads as a clean chart."""
+    out.add(
+        where.directory,
+        f"helm lint --strict was not run for {where.name}: {why}",
+        "helm-lint",
+        severity="warning",
+    )
+
+
+def _check_dependencies(chart: Chart, ctx: _Context, out: _Collector) -> None:
+    for finding in dependencies.check(chart, ctx.settings.root, ctx.graph):
+        out.add(finding.path, finding.message, "dependencies", finding.line, finding.severity)
+
+
+def _helm_lint_with_dependencies(chart: Chart, ctx: _Context, out: _Collector) -> None:
     try:
-        if remote:
-            with helm.isolated_repositories(http) as scoped:
-                scoped.dependency_build(chart.directory)
-        graph.vendor(chart, helm, chart.directory, {})
+        with dependencies.prepared(chart, ctx.settings, helm=ctx.helm, graph=ctx.graph) as built:
+            _helm_lint(chart, built, ctx.helm, out)
+    except DependencyError as exc:
+        # One error that says what to run, then the plain fact that helm lint did not run.
+        line = exc.line if exc.line is not None else _dependency_line(chart, exc)
+        out.add(chart.chart_yaml, exc.message, "dependencies", line)
+        _not_run(chart.where, out, "its dependencies could not be put together (see above)")
     except ChartError as exc:
-        out.add(exc.path or chart.chart_yaml, exc.message, "siblings", exc.line)
-        return False
-    except ToolError as exc:
-        out.add(
-            chart.directory / "Chart.lock",
-            f"helm dependency build failed: "
-            f"{_last_line(exc.output) if exc.output else exc.message}",
-            "dependencies",
-        )
-        return False
-    return True
+        out.add(exc.path or chart.chart_yaml, exc.message, "dependencies", exc.line)
+        _not_run(chart.where, out, f"{_shown_name(exc.path)} is not usable (see above)")
+
+
+def _shown_name(path: Path | None) -> str:
+    return path.name if path is not None else chartfiles.CHART_FILE
+
+
+def _dependency_line(chart: Chart, exc: ToolError) -> int | None:
+    """The line of the first dependency the error names, for the annotation."""
+    for dep in chart.dependencies:
+        if f"dependency {dep.name} " in exc.message or f"dependency {dep.name}:" in exc.message:
+            return chart.doc.line("dependencies", dep.position)
+    return chart.doc.line("dependencies")
 
 
 # --------------------------------------------------------------------------- driver
@@ -673,28 +600,33 @@ def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
         doc = load_yaml(where.chart_yaml, yamlfiles.CHART)
     except ChartError as exc:
         out.add(where.chart_yaml, exc.message, "chart-yaml", exc.line)
+        _not_run(where, out, f"its {chartfiles.CHART_FILE} cannot be read")
         return out.problems
     if not isinstance(doc.data, dict):
         out.add(where.chart_yaml, "must be a mapping", "chart-yaml", 1)
+        _not_run(where, out, f"its {chartfiles.CHART_FILE} is not a mapping")
         return out.problems
     _check_chart_yaml(where, doc, out)
     if not doc.data.get("name") or doc.data.get("version") in (None, ""):
+        _not_run(where, out, f"its {chartfiles.CHART_FILE} names no name or version")
         return out.problems
     chart = Chart(where, doc)
     _check_lockstep(chart, out)
     _check_local_dependencies(chart, out)
+    _check_dependencies(chart, ctx, out)
     _check_increment(chart, ctx, out)
     for path, message, line in chartfiles.outside_dependencies(chart, ctx.settings.root):
         out.add(path, message, "files", line)
     if any(p.check in _NOT_FOR_HELM for p in out.problems):
+        _not_run(where, out, "helm must not read it as it is (see above)")
         return out.problems
-    in_step = _check_siblings(chart, ctx.graph, out)
-    if (
-        _check_remote_dependencies(chart, ctx, out)
-        and in_step
-        and _build_dependencies(chart, ctx.helm, ctx.graph, out)
-    ):
-        _helm_lint(chart, ctx.helm, out)
+    if not _check_siblings(chart, ctx.graph, out):
+        _not_run(where, out, "it is out of step with its sibling charts (see above)")
+        return out.problems
+    if any(dependencies.kind_of(dep) == "alias" for dep in chart.dependencies):
+        _not_run(where, out, "a dependency names its repository by alias (see above)")
+        return out.problems
+    _helm_lint_with_dependencies(chart, ctx, out)
     return out.problems
 
 
@@ -740,7 +672,6 @@ def lint(
         helm=helm,
         git=git if use_git else None,
         tags=tags,
-        indexes=_RepositoryIndexes(settings.lint.repository_timeout),
         graph=graph,
         history_gap=(
             git.history_gap(tags, lambda name: any(p.match(name) for p in patterns))

@@ -24,10 +24,10 @@ from typing import Literal
 import yaml
 
 from chartship import charts as chartfiles
-from chartship import safetar, siblings, sources, versions, yamlfiles
+from chartship import dependencies, safetar, siblings, sources, versions, yamlfiles
 from chartship.charts import Chart
 from chartship.config import Settings
-from chartship.errors import ChartError, ToolError, UsageError, VersionError
+from chartship.errors import ChartError, UsageError, VersionError
 from chartship.gitrepo import Git, name_some
 from chartship.helm import Helm, SignSpec
 from chartship.jsonfiles import load_json
@@ -256,27 +256,6 @@ def _check_packageable(chart: Chart, dev: bool, root: Path) -> None:
         load_json(schema, yamlfiles.SCHEMA)
 
 
-def _build_dependencies(
-    chart: Chart, helm: Helm, graph: siblings.Graph, built: Mapping[str, Path]
-) -> None:
-    remote = graph.needs_build(chart, built)
-    urls = [r for r in remote if r.startswith(("http://", "https://"))]
-    # `helm repo add` (an unreachable repository) fails as well as the build.
-    try:
-        if remote:
-            with helm.isolated_repositories(urls) as scoped:
-                scoped.dependency_build(chart.directory)
-    except ToolError as exc:
-        raise ToolError(
-            f"cannot build the dependencies of {chart.name}",
-            argv=exc.argv,
-            returncode=exc.returncode,
-            output=exc.output,
-            path=chart.chart_yaml,
-        ) from None
-    graph.vendor(chart, helm, chart.directory, built)
-
-
 @dataclass
 class _Dist:
     """dist/ as this run will leave it: nothing is written there before every chart packaged."""
@@ -345,6 +324,7 @@ def package(
     runner: Runner | None = None,
     environ: Mapping[str, str] | None = None,
     shown_dist: Path | None = None,
+    refresh_vendored: bool = True,
 ) -> list[Packaged]:
     """Package the named charts (default: all) into ``settings.dist_path``.
 
@@ -355,6 +335,10 @@ def package(
     (:mod:`chartship.sources`); otherwise it is packaged again, and
     :attr:`Packaged.notice` says why. ``shown_dist`` is the directory those
     notices name instead of ``settings.dist_path`` (a dry run's scratch copy).
+
+    Dependencies are put together in a scratch copy of each chart; the chart's
+    own directory is written only to refresh the archive of a sibling chart it
+    vendors in its charts/, and not at all without ``refresh_vendored`` (a dry run).
     """
     environ = os.environ if environ is None else environ
     runner = runner or Runner()
@@ -364,6 +348,7 @@ def package(
     for chart in loaded:
         _check_packageable(chart, dev, settings.root)
         graph.require_current(chart)
+        dependencies.preflight(chart, settings, graph=graph)
     spec = _sign_spec(settings, environ) if sign else None
     dist_path = settings.dist_path
     listed = listed_sums(dist_path)
@@ -381,12 +366,15 @@ def package(
             results.append(
                 _package_one(
                     chart,
+                    settings,
                     helm,
+                    environ,
                     dist,
                     spec,
                     force=force or dev,
                     epoch=_source_date_epoch(git, chart, in_git, environ),
                     vendoring=(graph, _built_so_far(results, dist)),
+                    refresh_vendored=refresh_vendored,
                 )
             )
         _install(dist)
@@ -436,13 +424,16 @@ def _why_rebuild(
 
 def _package_one(
     chart: Chart,
+    settings: Settings,
     helm: Helm,
+    environ: Mapping[str, str],
     dist: _Dist,
     spec: SignSpec | None,
     *,
     force: bool,
     epoch: str | None,
     vendoring: tuple[siblings.Graph, Mapping[str, Path]],
+    refresh_vendored: bool,
 ) -> Packaged:
     # Archives move into dist/ by rename: refuse a link there before anything runs.
     archive = dist_file(dist.path, chart.archive_name)
@@ -482,10 +473,19 @@ def _package_one(
                         prov if prov.exists() else None,
                     )  # fmt: skip
                 why = why or "no provenance file beside it, and --sign asks for one"
-    _build_dependencies(chart, helm, *vendoring)
-    made_from = sources.fingerprint(chart, sibling_of=vendoring[0].channel_sibling)
+    graph, built = vendoring
+    if refresh_vendored:
+        # The dependent's own copy of each sibling becomes the one packaged into it.
+        graph.vendor(chart, helm, chart.directory, built)
+    made_from = sources.fingerprint(chart, sibling_of=graph.channel_sibling)
     env = {"SOURCE_DATE_EPOCH": epoch} if epoch else None
-    made = helm.package(chart.directory, dist.stage, chart.archive_name, sign=spec, env=env)
+    # Dependencies go into a scratch copy of the chart (vendored ones as they are,
+    # siblings freshly archived, the rest fetched through the mirrors): packaging
+    # never writes the chart's own directory.
+    with dependencies.prepared(
+        chart, settings, helm=helm, environ=environ, graph=graph, vendored=built
+    ) as tree:
+        made = helm.package(tree, dist.stage, chart.archive_name, sign=spec, env=env)
     # The archive helm wrote is held to the rules of any archive from outside
     # (safetar): what it holds is checked, not what helm was asked to do. It is
     # still in the staging directory, so a refusal leaves dist/ as it was.

@@ -106,12 +106,20 @@ def _at_edge() -> Iterator[None]:
         raise Exit(message=message, code=code) from None
 
 
+OFFLINE_HELP = "contact no dependency repository: vendored archives only"
+
+
+def _offline(offline: bool) -> dict[str, Any]:
+    # Only a given flag overrides: otherwise dependencies.offline from chartship.yaml stands.
+    return {"dependencies.offline": True} if offline else {}
+
+
 # Repeatable flags default to None, never to (): invoke takes an argument's kind
 # from a non-None default, so a tuple default turns ``--chart metallb`` into
 # tuple("metallb") (one chart per letter) despite ``iterable=["chart"]``.
 @chartship_task(
     iterable=["chart"],
-    help={"chart": "chart to lint (repeatable; default: all)"},
+    help={"chart": "chart to lint (repeatable; default: all)", "offline": OFFLINE_HELP},
 )
 def lint(
     c: Context,
@@ -119,10 +127,13 @@ def lint(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    offline: bool = False,
 ) -> None:
     """Lint charts: helm lint --strict, Chart.yaml, values schema, dependencies, versions."""
     with _at_edge():
-        commands.run_lint(_settings(c, config=config, sets=set, helm=helm), list(chart or ()))
+        commands.run_lint(
+            _settings(c, config=config, sets=set, helm=helm, **_offline(offline)), list(chart or ())
+        )
 
 
 @chartship_task(
@@ -136,6 +147,7 @@ def lint(
         "app_version": "set appVersion to this (whatever the app_version setting says)",
         "chart": "chart to stamp (repeatable; default: the only chart)",
         "dry_run": "print the edits, change nothing",
+        "offline": OFFLINE_HELP,
     },
 )
 def bump(
@@ -151,6 +163,7 @@ def bump(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    offline: bool = False,
 ) -> None:
     """Stamp a release version into Chart.yaml, lockstep subcharts, dependents and Chart.lock."""
     with _at_edge():
@@ -158,7 +171,7 @@ def bump(
             version or None, patch=patch, minor=minor, major=major, pre=pre or None
         )
         commands.run_bump(
-            _settings(c, config=config, sets=set, helm=helm),
+            _settings(c, config=config, sets=set, helm=helm, **_offline(offline)),
             request,
             list(chart or ()),
             app_version=app_version or None,
@@ -173,6 +186,7 @@ def bump(
         "dev": "development build: allow the 0.0.0 placeholder",
         "sign": "write a .prov; key from CHARTSHIP_SIGN_KEY / CHARTSHIP_SIGN_KEYRING",
         "force": "repackage archives already in dist/",
+        "offline": OFFLINE_HELP,
     },
 )
 def package(
@@ -184,11 +198,12 @@ def package(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    offline: bool = False,
 ) -> None:
     """Package each chart once into dist/ with SHA256SUMS."""
     with _at_edge():
         commands.run_package(
-            _settings(c, config=config, sets=set, helm=helm),
+            _settings(c, config=config, sets=set, helm=helm, **_offline(offline)),
             list(chart or ()),
             dev=dev,
             sign=sign,
@@ -287,6 +302,7 @@ def index(
         "chart": "chart to release (repeatable; default: every chart changed since released)",
         "tag": "release tag the chart versions must match (default: GITHUB_REF_NAME of a tag)",
         "dry_run": "print the plan per chart and channel; change nothing",
+        "offline": OFFLINE_HELP,
     },
 )
 def release(
@@ -297,11 +313,12 @@ def release(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    offline: bool = False,
 ) -> None:
     """Lint, package once, publish to every channel of the phase, verify, summarize."""
     with _at_edge():
         commands.run_release(
-            _settings(c, config=config, sets=set, helm=helm),
+            _settings(c, config=config, sets=set, helm=helm, **_offline(offline)),
             list(chart or ()),
             tag=tag or None,
             dry_run=dry_run,

@@ -13,7 +13,7 @@ on one (JSON files through :mod:`chartship.jsonfiles`, with the same
 * holding an alias to a node that contains it (a recursive structure, which
   nothing in a chart or a configuration ever needs).
 
-The limits (:data:`CONFIG`, :data:`CHART`, :data:`VALUES`, :data:`INDEX`,
+The limits (:data:`CONFIG`, :data:`CHART`, :data:`LOCK`, :data:`VALUES`, :data:`INDEX`,
 ...) are far above any real file of the kind; README.md lists them.
 """
 
@@ -58,6 +58,8 @@ VALUES = Bounds("values file", 5 * _MIB, max_nodes=1_000_000)
 SCHEMA = Bounds("values.schema.json", 5 * _MIB, max_nodes=1_000_000)
 #: A classic index.yaml: the largest public ones are tens of MiB.
 INDEX = Bounds("index.yaml", 256 * _MIB, max_nodes=100_000_000)
+#: A chart's Chart.lock: one entry per dependency.
+LOCK = Bounds("Chart.lock", 1 * _MIB)
 #: dist/SHA256SUMS: one line per archive and signature.
 SUMS = Bounds("SHA256SUMS", 1 * _MIB)
 #: A chart's artifacthub.io/changes annotation, read for release notes.

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
+import socket
+import threading
 from pathlib import Path
+from typing import Any
 
 from chartship.helm import Helm
 from tests.support.servers import BackgroundServer
@@ -17,12 +21,82 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-class StaticServer(BackgroundServer):
-    """Serves the files under ``root``."""
+class _RecordingHandler(_QuietHandler):
+    """Serves files, records every path asked for, and demands basic auth if told to."""
 
-    def __init__(self, root: Path, port: int = 0) -> None:
+    def __init__(
+        self, *args: Any, requests: list[str], auth: tuple[str, str] | None, **kwargs: Any
+    ) -> None:
+        self._requests = requests
+        self._auth = auth
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:
+        self._requests.append(self.path)
+        if self._auth is not None:
+            token = base64.b64encode(":".join(self._auth).encode()).decode()
+            if self.headers.get("Authorization") != f"Basic {token}":
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="mirror"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        super().do_GET()
+
+
+class StaticServer(BackgroundServer):
+    """Serves the files under ``root``; ``requests`` lists the paths asked for.
+
+    With ``auth`` (user, password) every request must carry that basic auth.
+    """
+
+    def __init__(self, root: Path, port: int = 0, auth: tuple[str, str] | None = None) -> None:
         self.root = root
-        super().__init__(functools.partial(_QuietHandler, directory=str(root)), port=port)
+        self.requests: list[str] = []
+        handler = functools.partial(
+            _RecordingHandler, directory=str(root), requests=self.requests, auth=auth
+        )
+        super().__init__(handler, port=port)
+
+
+class Tripwire:
+    """A TCP listener on 127.0.0.1 that counts connections and answers none of them.
+
+    Set as HTTP(S)_PROXY, it catches any attempt of helm to reach a repository:
+    a run that must not touch the network leaves ``connections`` at 0.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.1)
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def __enter__(self) -> Tripwire:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
 
 
 def publish_repository(helm: Helm, chart_dirs: list[Path], directory: Path, url: str) -> str:

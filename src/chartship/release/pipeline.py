@@ -405,6 +405,8 @@ def build(
         runner=runner,
         environ=release_plan.environ,
         shown_dist=shown_dist,
+        # A dry run leaves the work tree as it was, vendored sibling archives included.
+        refresh_vendored=not release_plan.dry_run,
     )
     wanted = {(p.chart, p.version) for p in packaged}
     artifacts = [
