@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 import yaml
 
-from chartship import safetar, siblings, versions, yamlfiles
+from chartship import gojson, safetar, siblings, versions, yamlfiles
 from chartship.charts import CHART_FILE, Chart, Dependency
 from chartship.config import MirrorSettings, Settings
 from chartship.errors import ChartError, DependencyError, ToolError, VersionError
@@ -163,20 +163,6 @@ def _go_dependency(item: Any, *, sanitize: bool) -> dict[str, Any] | None:
     return out
 
 
-def _go_json(value: Any) -> str:
-    """JSON as Go's encoding/json writes it: compact, HTML characters escaped."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    for char, escaped in (
-        ("<", "\\u003c"),
-        (">", "\\u003e"),
-        ("&", "\\u0026"),
-        ("\u2028", "\\u2028"),
-        ("\u2029", "\\u2029"),
-    ):
-        text = text.replace(char, escaped)
-    return text
-
-
 def lock_digest(requested: Any, locked: Any) -> str:
     """helm's ``HashReq(req, lock)``: what Chart.lock's ``digest`` must be.
 
@@ -189,7 +175,7 @@ def lock_digest(requested: Any, locked: Any) -> str:
             return None
         return [_go_dependency(item, sanitize=sanitize) for item in raw]
 
-    data = _go_json([listing(requested, True), listing(locked, False)])
+    data = gojson.dumps([listing(requested, True), listing(locked, False)])
     return "sha256:" + hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 

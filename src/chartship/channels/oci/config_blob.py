@@ -16,9 +16,10 @@ garbage collection, never a wrong manifest, which helm alone writes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
+
+from chartship import gojson
 
 #: (field, kind) in the order of helm's Metadata struct.
 _METADATA: tuple[tuple[str, str], ...] = (
@@ -136,19 +137,6 @@ def _strs_of_mappings(value: Any) -> list[Mapping[str, Any]]:
     return [_mapping(item) for item in value]
 
 
-def _go_json(data: Any) -> bytes:
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    for char, escaped in (
-        ("<", "\\u003c"),
-        (">", "\\u003e"),
-        ("&", "\\u0026"),
-        ("\u2028", "\\u2028"),
-        ("\u2029", "\\u2029"),
-    ):
-        text = text.replace(char, escaped)
-    return text.encode()
-
-
 def config_bytes(chart: Mapping[str, Any]) -> bytes | None:
     """What ``helm push`` stores as the config of a chart with this Chart.yaml, or None."""
     if chart.get("apiVersion") != "v2":
@@ -161,4 +149,4 @@ def config_bytes(chart: Mapping[str, Any]) -> bytes | None:
                 encoded[key] = value
     except _Unsure:
         return None
-    return _go_json(encoded)
+    return gojson.dumps(encoded).encode()
