@@ -45,7 +45,7 @@ class Copy:
     chart: str
     version: str
     reference: str
-    status: Status  # pushed, planned or failed
+    status: Status  # pushed, skipped (the same bytes arrived meanwhile), planned or failed
     message: str
 
     @property
