@@ -155,9 +155,13 @@ class Sandbox:
         return dest / f"{chart}-{version}.tgz"
 
 
-def _channels(registry: str, github: str, pages: str, ca_file: Path | None) -> dict[str, Any]:
-    # Loopback: helm writes a tag in well under a second.
-    oci: dict[str, Any] = {"repository": f"oci://{registry}/charts", "tag_window": 2}
+def _channels(
+    registry: str, github: str, pages: str, ca_file: Path | None, *, faulty: bool = False
+) -> dict[str, Any]:
+    # Loopback: helm writes a tag in well under a second; through the fault
+    # proxy it may retry (and wait out a Retry-After) first.
+    window = 6 if faulty else 2
+    oci: dict[str, Any] = {"repository": f"oci://{registry}/charts", "tag_window": window}
     oci.update({"ca_file": str(ca_file)} if ca_file else {"plain_http": True})
     return channels(
         phase="dual",
@@ -230,7 +234,7 @@ def open_sandbox(
             }
             github.advertise(proxies["github"].url)
             addresses = (proxies["registry"].host, proxies["github"].url, proxies["pages"].url)
-        channels = _channels(*addresses, tls.ca_cert if tls else None)
+        channels = _channels(*addresses, tls.ca_cert if tls else None, faulty=faulty)
         _working_copy(source, work, origin, helm_bin, channels)
         yield Sandbox(base, work, origin, helm_bin, registry, github, pages, proxies)
 

@@ -469,7 +469,11 @@ def push_one(
                 try:
                     held = client.manifest(repository, tag)
                 except ChartshipError as exc:
-                    return PushOutcome(item, Status.FAILED, f"reading the tag failed: {exc}")
+                    # After a helm run, its write may have landed before the answer was lost.
+                    unknown = f" ({UNKNOWN})" if wrote is not None else ""
+                    return PushOutcome(
+                        item, Status.FAILED, f"reading the tag failed{unknown}: {exc}"
+                    )
                 if held is not None:
                     same, reason = _matches(artifact, held)
                     if wrote is not None:
