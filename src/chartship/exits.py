@@ -23,7 +23,10 @@ STATUSES: dict[int, str] = {
     1: "checks failed (lint found problems)",
     2: "usage or configuration error (chartship.yaml, flags, overrides)",
     3: "a chart's files or a version are wrong",
-    4: "an external tool (helm, git, gpg) failed or could not be obtained",
+    4: (
+        "an external tool (helm, git, gpg) failed or could not be obtained, "
+        "or a dependency is neither vendored nor to be fetched"
+    ),
     5: "a registry or the GitHub API failed, refused the credentials, or could not be reached",
     6: "publishing incomplete: something was refused or failed (the summary says what)",
     INTERNAL_ERROR: "a bug in chartship",
