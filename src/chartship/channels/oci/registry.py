@@ -315,7 +315,8 @@ class RegistryClient:
             if "insufficient_scope" in challenge:
                 # The token service answered, but not with the access asked for.
                 scope = dict(_CHALLENGE.findall(challenge)).get("scope", "")
-                actions = scope.rpartition(":")[2] or "access"
+                # Registries list a scope's actions in either order; name them in one.
+                actions = ",".join(sorted(scope.rpartition(":")[2].split(","))) or "access"
                 needed = (
                     "allowed to push to this repository (a GitHub token needs write:packages)"
                     if "push" in actions
