@@ -127,7 +127,8 @@ class MirrorSettings:
         default=None, metadata=_doc("CA bundle that signs the mirror's certificate.")
     )
     plain_http: bool = field(
-        default=False, metadata=_doc("An `oci://` mirror talks plain HTTP (loopback only).")
+        default=False,
+        metadata=_doc("An `oci://` mirror talks plain HTTP (loopback only; helm 3.13 or later)."),
     )
 
 
