@@ -159,7 +159,7 @@ def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     Every request and response is checked against GitHub's OpenAPI description;
     the test fails at teardown if anything violated it (``clear_violations()``
     after provoking some on purpose)."""
-    from tests.support.github_standin import GithubStandin
+    from chartship.sandbox.github_standin import GithubStandin
 
     for variable in ("no_proxy", "NO_PROXY"):
         monkeypatch.setenv(variable, "127.0.0.1,localhost")

@@ -36,6 +36,8 @@ import pytest
 
 from chartship.config import load_settings
 from chartship.package import package
+from chartship.sandbox.github_standin import GithubStandin
+from chartship.sandbox.pages_site import PagesSite
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.bad_inputs import (
     CATEGORIES,
@@ -46,8 +48,6 @@ from tests.support.bad_inputs import (
     substitute,
 )
 from tests.support.builders import REPO, installed_helm
-from tests.support.github_standin import GithubStandin
-from tests.support.pages_site import PagesSite
 from tests.support.registry import RegistryServer, TlsMaterial, registry_request
 
 CASES = discover()

@@ -23,7 +23,7 @@ from github.GithubException import (
     UnknownObjectException,
 )
 
-from tests.support.github_standin import GithubStandin
+from chartship.sandbox.github_standin import GithubStandin
 
 REPO = "metallb/metallb"
 

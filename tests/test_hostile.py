@@ -32,9 +32,9 @@ from chartship.errors import ChartError, ConfigError, VersionError
 from chartship.gitrepo import ref_name_problem
 from chartship.lint import foreign_references, lint
 from chartship.package import package
+from chartship.sandbox.servers import BackgroundServer
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.builders import Workspace, git, installed_helm
-from tests.support.servers import BackgroundServer
 
 DASH = "metallb-dashboards"
 NEWEST_HELM = DEFAULT_HELM_VERSIONS[-1]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from chartship.sandbox.github_standin import IO_TIMEOUT, GithubStandin
 from tests.support.chartrepo import StaticServer
-from tests.support.github_standin import IO_TIMEOUT, GithubStandin
 from tests.support.scripted_http import Reply, ScriptedServer
 
 

@@ -39,7 +39,7 @@ from chartship.helm import Helm
 from chartship.toolchain import helm_path
 
 if TYPE_CHECKING:
-    from tests.support.github_standin import GithubStandin
+    from chartship.sandbox.github_standin import GithubStandin
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / ".tools"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chartship.helm import Helm
-from tests.support.servers import BackgroundServer
+from chartship.sandbox.servers import BackgroundServer
 
 UPSTREAM_CHARTS = Path(__file__).resolve().parent.parent / "data" / "upstream"
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import Literal
 
-from tests.support.servers import BackgroundServer, LocalHTTPServer
+from chartship.sandbox.servers import BackgroundServer, LocalHTTPServer
 
 Fault = Literal["500", "502", "429", "reset"]
 FAULTS: tuple[Fault, ...] = ("500", "502", "429", "reset")

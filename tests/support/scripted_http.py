@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
-from tests.support.servers import BackgroundServer, LocalHTTPServer
+from chartship.sandbox.servers import BackgroundServer, LocalHTTPServer
 
 #: Seconds a connection may sit idle before the server gives up on it.
 IO_TIMEOUT = 5.0

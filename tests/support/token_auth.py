@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.servers import BackgroundServer
+from chartship.sandbox.servers import BackgroundServer
 
 SERVICE = "chartship-tests-registry"
 ISSUER = "chartship-tests-token-service"

@@ -44,13 +44,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from tests.support.github_standin.contract import (
+from chartship.sandbox.github_standin.contract import (
     Call,
     Contract,
     Operation,
     error_reply,
 )
-from tests.support.github_standin.exchange import (
+from chartship.sandbox.github_standin.exchange import (
     DOCS_ROOT,
     JSON_TYPE,
     Json,
@@ -58,8 +58,8 @@ from tests.support.github_standin.exchange import (
     Reject,
     Reply,
 )
-from tests.support.github_standin.representations import Representations
-from tests.support.github_standin.state import (
+from chartship.sandbox.github_standin.representations import Representations
+from chartship.sandbox.github_standin.state import (
     Asset,
     Release,
     Repo,

@@ -13,7 +13,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from tests.support.servers import BackgroundServer, LocalHTTPServer
+from chartship.sandbox.servers import BackgroundServer, LocalHTTPServer
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,6 +1,6 @@
 """The contract: GitHub's OpenAPI description, and every request and answer checked against it.
 
-The description is ``tests/data/github-api/releases-openapi.json`` (octokit's
+The description is ``src/chartship/sandbox/data/github-api/releases-openapi.json`` (octokit's
 dereferenced subset, OpenAPI 3.0.3). :class:`Contract` checks each request
 against the operation it matches (path and query parameters, body) and each
 JSON answer against the schema documented for that operation and status, and
@@ -28,9 +28,9 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 
-from tests.support.github_standin.exchange import DOCS_ROOT, Json, RecordedRequest, Reply
+from chartship.sandbox.github_standin.exchange import DOCS_ROOT, Json, RecordedRequest, Reply
 
-DESCRIPTION = Path(__file__).resolve().parents[2] / "data" / "github-api" / "releases-openapi.json"
+DESCRIPTION = Path(__file__).resolve().parents[1] / "data" / "github-api" / "releases-openapi.json"
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 Direction = Literal["request", "response"]

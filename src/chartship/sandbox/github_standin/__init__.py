@@ -3,7 +3,7 @@ limit) on 127.0.0.1, held to GitHub's own OpenAPI description.
 
 Unmodified PyGithub works against it: ``Github(auth=Auth.Token(standin.token),
 base_url=standin.api_url)``. Every request it receives is checked against the
-description in ``tests/data/github-api/releases-openapi.json`` and answered the
+description in ``src/chartship/sandbox/data/github-api/releases-openapi.json`` and answered the
 way GitHub answers it, and every JSON body it sends is validated against the
 response schema documented for that operation and status. A mismatch on either
 side lands in ``violations``; the ``github`` fixture fails the test at teardown
@@ -32,7 +32,7 @@ validated against the description's own "Basic Error" / "Validation Error"
 schema and the case is noted in ``undocumented``, which is not a failure.
 """
 
-from tests.support.github_standin.contract import (
+from chartship.sandbox.github_standin.contract import (
     DESCRIPTION,
     ApiDescription,
     Checked,
@@ -42,11 +42,11 @@ from tests.support.github_standin.contract import (
     load_description,
     to_json_schema,
 )
-from tests.support.github_standin.exchange import RecordedRequest
-from tests.support.github_standin.representations import quote_segment
-from tests.support.github_standin.routes import API_VERSIONS, RATE_LIMIT, Fault
-from tests.support.github_standin.server import IO_TIMEOUT, GithubStandin
-from tests.support.github_standin.state import (
+from chartship.sandbox.github_standin.exchange import RecordedRequest
+from chartship.sandbox.github_standin.representations import quote_segment
+from chartship.sandbox.github_standin.routes import API_VERSIONS, RATE_LIMIT, Fault
+from chartship.sandbox.github_standin.server import IO_TIMEOUT, GithubStandin
+from chartship.sandbox.github_standin.state import (
     Asset,
     Release,
     Repo,

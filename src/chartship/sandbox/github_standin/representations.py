@@ -14,8 +14,8 @@ import urllib.parse
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from tests.support.github_standin.exchange import Json
-from tests.support.github_standin.state import Asset, Release, Repo, State, User
+from chartship.sandbox.github_standin.exchange import Json
+from chartship.sandbox.github_standin.state import Asset, Release, Repo, State, User
 
 
 def _stamp(moment: datetime) -> str:

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Literal
 
-from tests.support.github_standin.contract import (
+from chartship.sandbox.github_standin.contract import (
     DESCRIPTION,
     ApiDescription,
     Checked,
@@ -17,11 +17,11 @@ from tests.support.github_standin.contract import (
     Violation,
     load_description,
 )
-from tests.support.github_standin.exchange import Json, RecordedRequest
-from tests.support.github_standin.representations import Representations
-from tests.support.github_standin.routes import Fault, Routes
-from tests.support.github_standin.state import Asset, Release, Repo, State, User
-from tests.support.servers import BackgroundServer, LocalHTTPServer
+from chartship.sandbox.github_standin.exchange import Json, RecordedRequest
+from chartship.sandbox.github_standin.representations import Representations
+from chartship.sandbox.github_standin.routes import Fault, Routes
+from chartship.sandbox.github_standin.state import Asset, Release, Repo, State, User
+from chartship.sandbox.servers import BackgroundServer, LocalHTTPServer
 
 #: Seconds a connection may sit idle, or a request take to arrive, before the server drops it.
 IO_TIMEOUT = 5.0
