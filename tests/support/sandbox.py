@@ -41,10 +41,10 @@ from chartship.exits import configure_logging, error_message, exit_status  # noq
 from chartship.helm import Helm  # noqa: E402
 from chartship.sandbox.github_standin import GithubStandin  # noqa: E402
 from chartship.sandbox.pages_site import PagesSite  # noqa: E402
+from chartship.sandbox.registry import RegistryServer, TlsMaterial  # noqa: E402
 from tests.support.builders import channels  # noqa: E402
 from tests.support.chartrepo import serve_upstream  # noqa: E402
 from tests.support.fault_proxy import FaultProxy  # noqa: E402
-from tests.support.registry import RegistryServer, TlsMaterial  # noqa: E402
 
 UPSTREAM_PORT = 8879
 REPOSITORY = "chartship/sandbox"
