@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 
 from chartship.helm import Helm
+from chartship.sandbox.registry import RegistryServer, TlsMaterial
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.builders import REPO, Workspace, git, installed_helm
 from tests.support.chartrepo import StaticServer, serve_upstream
 from tests.support.distributions import Distributions, source_tree
 from tests.support.distributions import build as build_distributions
 from tests.support.gpg import Keys, make_keys
-from tests.support.registry import RegistryServer, TlsMaterial, make_tls_material
+from tests.support.registry import make_tls_material
 from tests.support.sandbox import helm_homes
 
 #: The URL charts/metallb names for its frr-k8s dependency (the sandbox's).

@@ -38,6 +38,7 @@ from chartship.config import load_settings
 from chartship.package import package
 from chartship.sandbox.github_standin import GithubStandin
 from chartship.sandbox.pages_site import PagesSite
+from chartship.sandbox.registry import RegistryServer, TlsMaterial, registry_request
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.bad_inputs import (
     CATEGORIES,
@@ -48,7 +49,6 @@ from tests.support.bad_inputs import (
     substitute,
 )
 from tests.support.builders import REPO, installed_helm
-from tests.support.registry import RegistryServer, TlsMaterial, registry_request
 
 CASES = discover()
 MINIMUM_CASES = 32

@@ -71,11 +71,11 @@ first = chartship.nox_sessions.register(prefix="chart-")
 second = chartship.nox_sessions.register(prefix="helm-")
 assert first == [
     "chart-lint", "chart-package", "chart-push", "chart-github-release", "chart-index",
-    "chart-publish", "chart-matrix", "chart-migrate", "chart-bump",
+    "chart-publish", "chart-matrix", "chart-migrate", "chart-bump", "chart-sandbox",
 ], first
 assert second == [
     "helm-lint", "helm-package", "helm-push", "helm-github-release", "helm-index",
-    "helm-publish", "helm-matrix", "helm-migrate", "helm-bump",
+    "helm-publish", "helm-matrix", "helm-migrate", "helm-bump", "helm-sandbox",
 ], second
 """
 
@@ -140,6 +140,7 @@ def test_metallb_style_tasks_list_own_and_chart_tasks(workspace: Workspace) -> N
         "chart.migrate.verify",
         "chart.migrate.deprecate",
         "chart.migrate.phase",
+        "chart.sandbox",
     } <= set(names), result.stdout
     # The repository's own tasks keep their own docstrings, chartship's keep theirs.
     assert "Lint the Go code." in result.stdout
@@ -187,6 +188,7 @@ def test_plain_ns_lists_tasks_at_top_level(workspace: Workspace) -> None:
         "package",
         "push",
         "release",
+        "sandbox",
     ], result.stdout
 
 
@@ -340,6 +342,10 @@ def test_nox_lists_registered_and_own_sessions(workspace: Workspace) -> None:
             "(nox -s chart-publish -- --tag TAG | --dry-run | CHART...)."
         ),
         "chart-matrix": "Print the charts a release covers as a GitHub Actions matrix (JSON).",
+        "chart-sandbox": (
+            "Rehearse on local services: nox -s chart-sandbox -- [--classic-from DIR] "
+            "[--report FILE] [--keep] [--run CMD]..."
+        ),
         "docs": "Build the documentation of this repository.",
     }
     for name, doc in expected.items():
@@ -350,6 +356,7 @@ def test_nox_lists_registered_and_own_sessions(workspace: Workspace) -> None:
     assert "- chart-push -> " in result.stdout
     assert "- chart-bump -> " in result.stdout
     assert "- chart-publish -> " in result.stdout
+    assert "- chart-sandbox -> " in result.stdout
     # Listing creates no virtualenv.
     assert not (workspace.root / ".nox").exists()
 

@@ -35,9 +35,9 @@ from chartship.channels.oci.channel import UNKNOWN
 from chartship.channels.oci.registry import HELM_CONFIG, HELM_CONTENT, RegistryClient, Tls
 from chartship.errors import ChartshipError, PublishIncomplete, RegistryError
 from chartship.migrate.backfill import backfill
+from chartship.sandbox.registry import RegistryServer
 from tests.support.builders import release_history
 from tests.support.fault_proxy import FAULTS, FaultProxy
-from tests.support.registry import RegistryServer
 from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox, sha256
 
 VERSION = "0.16.0"

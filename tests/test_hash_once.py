@@ -20,9 +20,9 @@ from chartship.channels.oci.registry import HELM_CONTENT, HELM_PROVENANCE
 from chartship.package import package
 from chartship.release import pipeline
 from chartship.runner import Result, Runner
+from chartship.sandbox.registry import RegistryServer, get_manifest, registry_request
 from tests.support.builders import Workspace, chart_archive
 from tests.support.gpg import Keys, sign_env
-from tests.support.registry import RegistryServer, get_manifest, registry_request
 from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox
 from tests.test_push import DASH, configure
 

@@ -17,8 +17,8 @@ import yaml
 from chartship.channels.oci import config_blob as helm_config
 from chartship.channels.oci.registry import RegistryClient, Tls
 from chartship.helm import Helm
+from chartship.sandbox.registry import RegistryServer
 from tests.support.builders import Workspace
-from tests.support.registry import RegistryServer
 
 RICH = """\
 apiVersion: v2

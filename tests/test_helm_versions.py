@@ -21,11 +21,11 @@ import pytest
 
 from chartship.errors import ToolError
 from chartship.helm import SUPPORTED_TEXT, Capabilities, Helm
+from chartship.sandbox.registry import RegistryServer, TlsMaterial
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, OLDEST_HELM_VERSIONS
 from tests.support.builders import Workspace, installed_helm
 from tests.support.hostsns import wrapped
 from tests.support.provision import UNSUPPORTED_HELM
-from tests.support.registry import RegistryServer, TlsMaterial
 
 HOSTNAME = "registry.chartship.test"
 TIMEOUT = 240

@@ -35,9 +35,9 @@ from chartship.helm import Helm
 from chartship.migrate.backfill import backfill, created_epoch
 from chartship.migrate.inventory import take_inventory
 from chartship.migrate.phases import NOTICE_START
+from chartship.sandbox.registry import RegistryServer
 from tests.support.builders import Workspace, chart_archive, write_channels
 from tests.support.chartrepo import StaticServer
-from tests.support.registry import RegistryServer
 
 REPO = "metallb/metallb"
 CHART = "metallb"

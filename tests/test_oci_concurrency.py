@@ -29,8 +29,8 @@ from chartship.errors import PublishIncomplete
 from chartship.package import package
 from chartship.release import pipeline
 from chartship.runner import Result, Runner
+from chartship.sandbox.registry import RegistryServer, get_manifest
 from tests.support.builders import Workspace, chart_archive
-from tests.support.registry import RegistryServer, get_manifest
 from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox
 from tests.test_push import DASH, configure
 

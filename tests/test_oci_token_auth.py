@@ -26,8 +26,8 @@ from chartship.commands import run_push
 from chartship.errors import PublishIncomplete, RegistryError
 from chartship.helm import Helm
 from chartship.package import package
+from chartship.sandbox.registry import RegistryServer
 from tests.support.builders import Workspace
-from tests.support.registry import RegistryServer
 from tests.support.token_auth import Signer, TokenServer, User, make_signer
 from tests.test_push import DASH, configure, packaged
 

@@ -26,9 +26,9 @@ from chartship.config import Settings
 from chartship.errors import ChartError, PublishIncomplete, RegistryError, VersionError
 from chartship.helm import Helm
 from chartship.package import package
+from chartship.sandbox.registry import RegistryServer, get_manifest, list_tags
 from tests.support.builders import Workspace, write_channels
 from tests.support.gpg import Keys, sign_env
-from tests.support.registry import RegistryServer, get_manifest, list_tags
 
 DASH = "metallb-dashboards"
 

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.support.builders import installed_helm
-from tests.support.chartrepo import UPSTREAM_CHARTS
-from tests.support.registry import (
+from chartship.errors import ToolError
+from chartship.sandbox.registry import (
     HELM_CHART_LAYER,
     HELM_CONFIG,
     OCI_MANIFEST,
@@ -24,6 +22,9 @@ from tests.support.registry import (
     list_tags,
     registry_request,
 )
+from chartship.toolchain import DEFAULT_HELM_VERSIONS
+from tests.support.builders import installed_helm
+from tests.support.chartrepo import UPSTREAM_CHARTS
 
 CHART = "frr-k8s"
 VERSION = "0.0.16"
@@ -324,7 +325,7 @@ def test_stop_leaves_no_process(tmp_path: Path) -> None:
 
 def test_start_failure_reports_the_log(tmp_path: Path, registry: RegistryServer) -> None:
     clash = RegistryServer(tmp_path / "clash", port=registry.port)
-    with pytest.raises(RuntimeError, match=r"exited with status 1 before listening") as info:
+    with pytest.raises(ToolError, match=r"exited with status 1 before listening") as info:
         clash.start()
     assert "address already in use" in str(info.value)
     assert str(clash.log_path) in str(info.value)

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from chartship.sandbox.registry import TlsMaterial
 from tests.support.gpg import PASSPHRASE, Keys, sign_env
-from tests.support.registry import TlsMaterial
 from tests.support.sandbox import Sandbox, helm_homes, open_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,6 +22,7 @@ from chartship.helm import Helm
 from chartship.lint import lint
 from chartship.package import package
 from chartship.release.selection import select
+from chartship.sandbox.registry import RegistryServer
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.builders import (
     APP,
@@ -33,7 +34,6 @@ from tests.support.builders import (
     installed_helm,
     make_sibling_repo,
 )
-from tests.support.registry import RegistryServer
 
 
 @pytest.fixture

@@ -170,6 +170,29 @@ def _parser() -> argparse.ArgumentParser:
     matrix.add_argument("charts", nargs="*", help="chart names (default: changed since released)")
     matrix.add_argument("--tag", help="release tag (default: GITHUB_REF_NAME of a tag)")
     _migrate_parser(sub, common, _globals("step"))
+    sandbox = sub.add_parser(
+        "sandbox",
+        parents=[common],
+        help="rehearse chartship commands on this repository against local services",
+    )
+    sandbox.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="a chartship command line, split like shell words but never run by a shell "
+        "(repeatable, run in order, stopping at the first failure; default: release)",
+    )
+    sandbox.add_argument(
+        "--classic-from",
+        type=Path,
+        metavar="DIR",
+        help="a copy of a classic channel: DIR/index.yaml and DIR/releases/download/<tag>/<file>",
+    )
+    sandbox.add_argument(
+        "--report", type=Path, metavar="FILE", help="write what ran and what the services hold"
+    )
+    sandbox.add_argument("--keep", action="store_true", help="leave the services up until Ctrl-C")
     return parser
 
 
@@ -239,6 +262,14 @@ def _commands() -> dict[str, Callable[[Settings, argparse.Namespace], object]]:
         "migrate verify": lambda s, a: c.run_migrate_verify(s),
         "migrate deprecate": lambda s, a: c.run_migrate_deprecate(s, dry_run=a.dry_run),
         "migrate phase": lambda s, a: c.run_migrate_phase(s, a.to, dry_run=a.dry_run),
+        "sandbox": lambda s, a: c.run_sandbox(
+            s,
+            a.run,
+            classic_from=a.classic_from,
+            report=a.report,
+            keep=a.keep,
+            forward=a.forward,
+        ),
     }
 
 
@@ -256,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "offline", False):
             overrides["dependencies.offline"] = True
         settings = settings_from(config, overrides)
+        # The sandbox hands the same --set items on to every command it runs.
+        args.forward = assignments
         _commands()[command](settings, args)
     except Exception as exc:
         code, message = outcome(exc)

@@ -36,6 +36,7 @@ from chartship.migrate import inventory as inventory_mod
 from chartship.migrate import phases
 from chartship.release import pipeline
 from chartship.safetext import redact_urls
+from chartship.sandbox import rehearsal
 
 log = logging.getLogger("chartship")
 
@@ -305,3 +306,8 @@ def run_matrix(
     print(text, file=out)
     actions.set_outputs({"matrix": text, "count": str(len(selection.chosen))}, environ)
     return matrix
+
+
+#: ``chartship sandbox``: the core call prints as it goes and raises as the others do,
+#: so it is the command itself.
+run_sandbox = rehearsal.rehearse

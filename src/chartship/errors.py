@@ -186,3 +186,12 @@ class ChecksFailed(ChartshipError):
     def __init__(self, message: str, *, count: int):
         super().__init__(message)
         self.count = count
+
+
+class RehearsalFailed(ChartshipError):
+    """A command ``chartship sandbox`` ran failed (or the sandbox was interrupted): the
+    sandbox exits with that command's status, as the command itself would."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.exit_code = status

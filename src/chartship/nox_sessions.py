@@ -87,6 +87,13 @@ SESSIONS: tuple[SessionSpec, ...] = (
         "--major [--pre ID] CHART...).",
         False,
     ),
+    SessionSpec(
+        "sandbox",
+        ("sandbox",),
+        "Rehearse on local services: nox -s {name} -- [--classic-from DIR] [--report FILE] "
+        "[--keep] [--run CMD]...",
+        False,
+    ),
 )
 
 

@@ -16,6 +16,7 @@ and task flags override them.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -463,11 +464,54 @@ def migrate_collection() -> Collection:
     return coll
 
 
+def _forwarded(c: Context, sets: Iterable[str] | None) -> list[str]:
+    """invoke's overrides and ``--set`` items as the ``--set`` items a sandbox run gets."""
+    cfg = c.config.get("chartship", {}) or {}
+    # JSON is YAML, so each value reads back as the one invoke held.
+    items = [f"{k}={json.dumps(v)}" for k, v in dict(cfg.get("overrides") or {}).items()]
+    items += [f"{k}={json.dumps(cfg[k])}" for k in ("charts_dir", "dist_dir") if cfg.get(k)]
+    return items + list(sets or ())
+
+
+@chartship_task(
+    iterable=["run"],
+    help={
+        "run": "a chartship command line, split like shell words, never given to a shell "
+        "(repeatable, in order, stopping at the first failure; default: release)",
+        "classic_from": "a copy of a classic channel: DIR/index.yaml and "
+        "DIR/releases/download/<tag>/<file>",
+        "report": "write what ran and what the services hold to this JSON file",
+        "keep": "leave the services up until Ctrl-C",
+    },
+)
+def sandbox(
+    c: Context,
+    run: Iterable[str] | None = None,
+    classic_from: str = "",
+    report: str = "",
+    keep: bool = False,
+    helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
+) -> None:
+    """Rehearse chartship commands on this repository against local services only."""
+    with _at_edge():
+        commands.run_sandbox(
+            _settings(c, config=config, sets=set, helm=helm),
+            list(run or ()),
+            classic_from=Path(classic_from) if classic_from else None,
+            report=Path(report) if report else None,
+            keep=keep,
+            forward=_forwarded(c, set),
+        )
+
+
 def collection() -> Collection:
     """A fresh collection of chartship's tasks with its configuration defaults."""
     coll = Collection(
-        lint, bump, package, push, github_release, index, release, matrix, migrate_collection()
-    )
+        lint, bump, package, push, github_release, index, release, matrix, sandbox,
+        migrate_collection(),
+    )  # fmt: skip
     coll.configure({"chartship": dict(DEFAULTS)})
     return coll
 

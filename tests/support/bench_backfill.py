@@ -42,11 +42,11 @@ import yaml
 
 from chartship.channels.classic.merge import INDEX_FILE
 from chartship.sandbox.github_standin import GithubStandin
+from chartship.sandbox.registry import RegistryServer, list_tags
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
 from tests.support import bench_index
 from tests.support.builders import RELEASE_TAG, TOOLS, channels, release_history
 from tests.support.chartrepo import StaticServer
-from tests.support.registry import RegistryServer, list_tags
 from tests.support.sandbox import helm_homes
 
 CHART = "metallb"

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from chartship.errors import ChartshipError
+from chartship.sandbox.registry import INSTALL_ADVICE, REGISTRY_PACKAGE, find_registry
 from chartship.toolchain import (
     DEFAULT_HELM_VERSIONS,
     OLDEST_HELM_VERSIONS,
@@ -26,8 +27,6 @@ from chartship.toolchain import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = REPO_ROOT / ".tools"
 
-REGISTRY_PACKAGE = "docker-registry"
-REGISTRY_BINARY = Path("/usr/bin/docker-registry")
 _APT_TAIL_LINES = 20
 
 
@@ -53,24 +52,12 @@ def ensure_helm(tools_dir: Path = TOOLS_DIR) -> dict[str, Path]:
     return installed
 
 
-def find_registry() -> Path | None:
-    """The ``docker-registry`` binary if it is installed."""
-    if REGISTRY_BINARY.is_file() and os.access(REGISTRY_BINARY, os.X_OK):
-        return REGISTRY_BINARY
-    found = shutil.which(REGISTRY_PACKAGE)
-    return Path(found) if found else None
-
-
 def ensure_registry() -> Path:
     """Return the ``docker-registry`` binary, installing it with apt-get if possible."""
     found = find_registry()
     if found is not None:
         return found
-    how = (
-        f"{REGISTRY_PACKAGE} is not installed; install it as root with "
-        f"`apt-get update && apt-get install {REGISTRY_PACKAGE}` "
-        f"(it provides {REGISTRY_BINARY})"
-    )
+    how = f"{REGISTRY_PACKAGE} is not installed; {INSTALL_ADVICE}"
     apt_get = shutil.which("apt-get")
     if apt_get is None or os.geteuid() != 0:
         raise SystemExit(how)

@@ -1,17 +1,12 @@
-"""The main job on a machine with no remote service: a full release of charts/.
+"""The end-to-end tests' sandbox: the package's services plus a working copy of charts.
 
-``python tests/support/sandbox.py`` (what ``nox -s demo`` runs) starts, all on
-127.0.0.1: the classic repository charts/metallb takes frr-k8s from (port
-8879, as its Chart.yaml says), a docker-registry, the GitHub API stand-in
-whose repository's git data is a bare origin, and a pages site serving that
-origin's gh-pages branch. It copies charts/ and chartship.yaml into a git
-clone of that origin with the channels pointed at the services (phase dual),
-stamps metallb with a version, releases every chart, proves consumption with
-helm (pull from OCI; repo add and pull from the classic channel), runs the
-release again to show it changes nothing, prints where everything was and
-stops the services. A maintainer rehearses a release the same way.
-
-:class:`Sandbox` is the same setup for the end-to-end tests.
+:func:`open_sandbox` starts the services of :mod:`chartship.sandbox.services`
+(a docker-registry, the GitHub API stand-in whose repository's git data is a
+bare origin, a pages site serving its gh-pages branch), optionally with a
+:class:`FaultProxy` in front of each, and copies a source's ``charts/`` and
+chartship.yaml into a clone of the origin with the channels pointed at them
+(phase dual). ``chartship sandbox`` (:mod:`chartship.sandbox.rehearsal`) is the
+same for a maintainer's own repository; ``nox -s demo`` runs it on this one.
 """
 
 from __future__ import annotations
@@ -19,11 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import secrets
 import shutil
 import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,24 +23,18 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from chartship.config import Settings, load_settings
+from chartship.helm import Helm
+from chartship.sandbox.github_standin import GithubStandin
+from chartship.sandbox.pages_site import PagesSite
+from chartship.sandbox.registry import RegistryServer, TlsMaterial
+from chartship.sandbox.services import IDENTITY, Services, helm_homes, open_services
+from tests.support.builders import channels
+from tests.support.fault_proxy import FaultProxy
 
-from chartship.commands import run_bump, run_release  # noqa: E402
-from chartship.config import Settings, load_settings  # noqa: E402
-from chartship.errors import ChartshipError  # noqa: E402
-from chartship.exits import configure_logging, error_message, exit_status  # noqa: E402
-from chartship.helm import Helm  # noqa: E402
-from chartship.sandbox.github_standin import GithubStandin  # noqa: E402
-from chartship.sandbox.pages_site import PagesSite  # noqa: E402
-from tests.support.builders import channels  # noqa: E402
-from tests.support.chartrepo import serve_upstream  # noqa: E402
-from tests.support.fault_proxy import FaultProxy  # noqa: E402
-from tests.support.registry import RegistryServer, TlsMaterial  # noqa: E402
+__all__ = ["IDENTITY", "REPOSITORY", "Sandbox", "helm_homes", "open_sandbox", "sha256"]
 
-UPSTREAM_PORT = 8879
 REPOSITORY = "chartship/sandbox"
-DEMO_VERSION = "0.16.0"
 
 
 def _git(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
@@ -66,39 +52,36 @@ def _git(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
     return result.stdout
 
 
-def helm_homes(base: Path) -> dict[str, str]:
-    return {
-        "HELM_CACHE_HOME": str(base / "cache"),
-        "HELM_CONFIG_HOME": str(base / "config"),
-        "HELM_DATA_HOME": str(base / "data"),
-        "HELM_REGISTRY_CONFIG": str(base / "registry" / "config.json"),
-        "HELM_REPOSITORY_CONFIG": str(base / "config" / "repositories.yaml"),
-        "HELM_REPOSITORY_CACHE": str(base / "cache" / "repository"),
-    }
-
-
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "chartship sandbox",
-    "GIT_AUTHOR_EMAIL": "sandbox@chartship.invalid",
-    "GIT_COMMITTER_NAME": "chartship sandbox",
-    "GIT_COMMITTER_EMAIL": "sandbox@chartship.invalid",
-}
-
-
 @dataclass
 class Sandbox:
-    """Local services plus a working copy whose chartship.yaml points at them."""
+    """The package's services plus a working copy whose chartship.yaml points at them."""
 
-    base: Path
+    services: Services
     work: Path
-    origin: Path
     helm_bin: Path
-    registry: RegistryServer
-    github: GithubStandin
-    pages: PagesSite
     #: With ``faulty=True``: the fault proxy in front of each service
     #: (``registry``, ``github``, ``pages``), which the channels go through.
     proxies: dict[str, FaultProxy] | None = None
+
+    @property
+    def base(self) -> Path:
+        return self.services.base
+
+    @property
+    def origin(self) -> Path:
+        return self.services.origin
+
+    @property
+    def registry(self) -> RegistryServer:
+        return self.services.registry
+
+    @property
+    def github(self) -> GithubStandin:
+        return self.services.github
+
+    @property
+    def pages(self) -> PagesSite:
+        return self.services.pages
 
     def faults(self, rate: float) -> None:
         """Make ``rate`` of the requests to every service fail from now on."""
@@ -109,14 +92,7 @@ class Sandbox:
     @property
     def environ(self) -> dict[str, str]:
         """What a release run needs: the token, an isolated helm, a git identity."""
-        return {
-            **os.environ,
-            **helm_homes(self.base / "helm-home"),
-            **IDENTITY,
-            "GITHUB_TOKEN": self.github.token,
-            "no_proxy": "127.0.0.1,localhost",
-            "NO_PROXY": "127.0.0.1,localhost",
-        }
+        return self.services.environ()
 
     @property
     def oci_base(self) -> str:
@@ -173,7 +149,6 @@ def _channels(
 
 def _working_copy(source: Path, work: Path, origin: Path, helm_bin: Path, channels: Any) -> None:
     """charts/ and chartship.yaml of ``source`` in a clone of ``origin``, channels set."""
-    _git(origin.parent, "init", "-q", "--bare", "-b", "main", str(origin))
     _git(origin.parent, "clone", "-q", str(origin), str(work))
     shutil.copytree(source / "charts", work / "charts", ignore=shutil.ignore_patterns("*.tgz"))
     config = yaml.safe_load((source / "chartship.yaml").read_text()) or {}
@@ -212,15 +187,15 @@ def open_sandbox(
         raise ValueError("the fault proxies forward plain HTTP; a TLS registry cannot be faulty")
     origin = base / "origin.git"
     work = base / "work"
-    token = token or secrets.token_urlsafe(16)
+    base.mkdir(parents=True, exist_ok=True)
+    # The origin comes first: the stand-in's repository and the pages site are its views.
+    _git(base, "init", "-q", "--bare", "-b", "main", str(origin))
     with (
-        RegistryServer(base / "registry", tls=tls, users=users) as registry,
-        GithubStandin(token=token) as github,
-        PagesSite(origin) as pages,
+        open_services(base, origin, REPOSITORY, token=token, tls=tls, users=users) as services,
         contextlib.ExitStack() as stack,
     ):
-        github.add_repo(REPOSITORY, git_dir=origin)
         proxies = None
+        registry, github, pages = services.registry, services.github, services.pages
         addresses = (registry.host, github.api_url, pages.url)
         if faulty:
             upstreams = {
@@ -236,83 +211,8 @@ def open_sandbox(
             addresses = (proxies["registry"].host, proxies["github"].url, proxies["pages"].url)
         channels = _channels(*addresses, tls.ca_cert if tls else None, faulty=faulty)
         _working_copy(source, work, origin, helm_bin, channels)
-        yield Sandbox(base, work, origin, helm_bin, registry, github, pages, proxies)
+        yield Sandbox(services, work, helm_bin, proxies)
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _consume(box: Sandbox, settings: Settings, charts: list[tuple[str, str]]) -> None:
-    for chart, version in charts:
-        local = settings.dist_path / f"{chart}-{version}.tgz"
-        pulls = {
-            "OCI": box.pull_oci(chart, version, box.base / "pulled" / "oci"),
-            "classic": box.pull_classic(chart, version, box.base / "pulled" / "classic"),
-        }
-        for channel, pulled in pulls.items():
-            if sha256(pulled) != sha256(local):
-                raise SystemExit(
-                    f"sandbox: helm pulled other bytes of {chart} {version} from {channel}"
-                )
-            print(f"sandbox: helm pulled {chart} {version} from {channel}: same sha256 "
-                  f"{sha256(local)[:12]} as {local.name}", file=sys.stderr)  # fmt: skip
-
-
-def main() -> int:
-    configure_logging()
-    settings = load_settings(ROOT / "chartship.yaml")
-    helm = Helm(settings.helm_binary)
-    with tempfile.TemporaryDirectory(prefix="chartship-sandbox-") as tmp:
-        base = Path(tmp)
-        try:
-            server, upstream = serve_upstream(helm, base / "upstream", UPSTREAM_PORT)
-        except OSError as exc:
-            print(f"sandbox: cannot serve the upstream repository on 127.0.0.1:"
-                  f"{UPSTREAM_PORT}: {exc}", file=sys.stderr)  # fmt: skip
-            return 1
-        with server, open_sandbox(base, ROOT, Path(settings.helm_binary)) as box:
-            os.environ.update(box.environ)
-            where = [
-                f"  upstream chart repository  {upstream}",
-                f"  OCI registry               {box.oci_base}",
-                f"  GitHub API stand-in        {box.github.api_url} (repository {REPOSITORY})",
-                f"  pages site (gh-pages)      {box.pages.url}",
-                f"  bare git origin            {box.origin}",
-                f"  working copy               {box.work}",
-                f"  helm                       {helm.version} ({settings.helm_binary})",
-            ]
-            print("sandbox: services on 127.0.0.1:\n" + "\n".join(where), file=sys.stderr)
-            try:
-                work = box.settings()
-                print(f"\n$ chartship bump --version {DEMO_VERSION} metallb", flush=True)
-                run_bump(work, DEMO_VERSION, ["metallb"])
-                box.commit(f"Release metallb {DEMO_VERSION}")
-                print("\n$ chartship release", flush=True)
-                result = run_release(box.settings(), environ=box.environ)
-                charts = [(r.artifact.chart, r.artifact.version) for r in result.rows]
-                print("", flush=True)
-                _consume(box, box.settings(), charts)
-                tag = box.settings().release_tag("metallb", DEMO_VERSION)
-                print(f"\n$ chartship release --tag {tag}   # the same release again", flush=True)
-                run_release(box.settings(), tag=tag, environ=box.environ)
-                box.git("fetch", "-q", "--tags", "origin")
-                print("\n$ git fetch --tags && chartship release   # nothing changed", flush=True)
-                run_release(box.settings(), environ=box.environ)
-            except ChartshipError as exc:
-                print(error_message(exc), file=sys.stderr)
-                return exit_status(exc)
-            releases = ", ".join(r.tag_name for r in box.github.releases(REPOSITORY))
-            print(
-                "\nsandbox: done; everything below is removed now:\n"
-                + "\n".join(where)
-                + f"\n  GitHub releases            {releases}"
-                + f"\n  archives                   {box.settings().dist_path}",
-                file=sys.stderr,
-            )
-    print("sandbox: services stopped", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
