@@ -103,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
         "lint", parents=[common, offline], help="lint charts, reporting every problem"
     )
     lint.add_argument("charts", nargs="*", help="chart names (default: all)")
+    lint.add_argument("--strict", action="store_true", help="warnings fail lint too (lint.strict)")
+    lint.add_argument(
+        "--since",
+        metavar="REF",
+        help="version-increment compares with this branch or commit, not release tags (lint.since)",
+    )
 
     bump = sub.add_parser(
         "bump", parents=[common, offline], help="stamp a release version into charts"
@@ -286,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides["helm"] = helm
         if getattr(args, "offline", False):
             overrides["dependencies.offline"] = True
+        if getattr(args, "strict", False):
+            overrides["lint.strict"] = True
+        if getattr(args, "since", None):
+            overrides["lint.since"] = args.since
         settings = settings_from(config, overrides)
         # The sandbox hands the same --set items on to every command it runs.
         args.forward = assignments

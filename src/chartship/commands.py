@@ -52,7 +52,7 @@ def run_lint(
     report = lint_mod.lint(settings, charts)
     render.print_lint_report(report, settings.root, out, environ)
     if not report.ok:
-        raise ChecksFailed(f"lint found {report.errors} problem(s)", count=report.errors)
+        raise ChecksFailed(f"lint found {report.failures} problem(s)", count=report.failures)
     return report
 
 

@@ -9,6 +9,7 @@ and the job summary and step outputs to the files the runner names.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -55,20 +56,37 @@ def print_lint_report(
     root: Path,
     stream: TextIO,
     environ: Mapping[str, str] | None = None,
+    notes: TextIO | None = None,
 ) -> None:
     annotate = in_github_actions(environ)
     for name, why in report.included.items():
         print(f"lint: also {name}: it {why}", file=stream)
+    if report.excluded:
+        print(f"lint: left out by lint.exclude: {', '.join(report.excluded)}", file=stream)
     for problem in report.problems:
         print(format_problem(problem, root), file=stream)
         if annotate:
             print(github_annotation(problem, root), file=stream)
-    errors = report.errors
-    charts = ", ".join(report.charts)
-    if errors:
-        print(f"lint: {errors} problem(s) in {charts}", file=stream)
+    for note in report.notes:
+        # A check not made is said, beside the logs: the results on stdout stay one per problem.
+        print(f"lint: note: {note}", file=notes if notes is not None else sys.stderr)
+    counts = [
+        f"{n} {what}"
+        for n, what in ((report.errors, "error(s)"), (report.warnings, "warning(s)"))
+        if n
+    ]
+    clean = [name for name in report.charts if name not in report.charts_with_problems]
+    if counts:
+        verdict = "failed" if not report.ok else "passed"
+        strict = " (--strict: warnings fail)" if report.strict and report.warnings else ""
+        print(
+            f"lint: {verdict}{strict}: {' and '.join(counts)} in "
+            f"{', '.join(report.charts_with_problems)}; {len(clean)} of "
+            f"{len(report.charts)} chart(s) without problems",
+            file=stream,
+        )
     else:
-        print(f"lint: {charts}: no problems", file=stream)
+        print(f"lint: {', '.join(report.charts)}: no problems", file=stream)
 
 
 # --------------------------------------------------------------------------- bump, package
