@@ -103,14 +103,13 @@ def test_severities_per_rule_and_per_chart_and_strict(repo: Path, helm_bin: Path
             "charts.defaults.lint_rules": {"default-values": "warning"},
         },
     )
-    report = lint(chosen)
+    out = io.StringIO()
+    report = run_lint(chosen, out=out, environ={"GITHUB_ACTIONS": "true"})
     assert found(report) == [
         ("defaults", "default-values", "warning", 6),
         ("legacy", "api-version-v1", "warning", 1),
     ]
     assert report.ok
-    out = io.StringIO()
-    run_lint(chosen, out=out, environ={"GITHUB_ACTIONS": "true"})
     lines = out.getvalue().splitlines()
     assert "::warning file=charts/legacy/Chart.yaml,line=1,title=chartship api-version-v1::" in (
         "\n".join(lines)
@@ -120,7 +119,7 @@ def test_severities_per_rule_and_per_chart_and_strict(repo: Path, helm_bin: Path
     )
     strict = settings(repo, helm_bin, **{"lint.strict": True, "lint.rules": chosen.lint.rules})
     with pytest.raises(ChecksFailed):
-        run_lint(strict, out=io.StringIO())
+        run_lint(strict, ["legacy"], out=io.StringIO())
 
 
 def test_a_named_excluded_chart_is_linted(repo: Path, helm_bin: Path) -> None:
@@ -222,3 +221,15 @@ def test_every_rule_is_in_the_readme_table() -> None:
         settable = "yes" if rule.configurable else "no"
         row = f"| `{rule.name}` | `{rule.default}` | {settable} | {rule.reason} |"
         assert row in readme, rule.name
+
+
+def test_a_since_ref_this_clone_lacks_is_a_warning_saying_what_to_fetch(
+    repo: Path, helm_bin: Path
+) -> None:
+    report = lint(settings(repo, helm_bin, **{"lint.since": "origin/release-9"}), ["changed"])
+    (problem,) = report.problems
+    assert (problem.check, problem.severity) == ("version-increment", "warning")
+    assert problem.message.startswith(
+        "cannot check that the version went up since origin/release-9: this clone has no such "
+        "branch or commit"
+    )

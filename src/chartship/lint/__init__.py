@@ -289,21 +289,17 @@ def _helm_lint(chart: Chart, built: Path, ctx: _Context, out: Collector) -> None
             found.append([])
             continue
         result = _in_chart(outcome, built, chart.directory)
-        problems = [
-            p
-            for p in parse_helm_lint(result, chart.directory, chart.name)
-            if not (schema_reported and any(mark in p.message for mark in _SCHEMA_VERDICT))
-        ]
-        if result.returncode != 0 and not problems:
-            problems = [
-                Problem(
-                    chart.name,
-                    chart.directory,
-                    f"helm lint failed: {last_line(result.stderr or result.stdout)}",
-                    "helm-lint",
-                )
+        parsed = list(parse_helm_lint(result, chart.directory, chart.name))
+        if result.returncode != 0 and not parsed:
+            why = f"helm lint failed: {last_line(result.stderr or result.stdout)}"
+            parsed = [Problem(chart.name, chart.directory, why, "helm-lint")]
+        found.append(
+            [
+                p
+                for p in parsed
+                if not (schema_reported and any(mark in p.message for mark in _SCHEMA_VERDICT))
             ]
-        found.append(problems)
+        )
     with_ci = {(p.path, p.message) for problems in found[1:] for p in problems}
     for problem in found[0]:
         rule = (
