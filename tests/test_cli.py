@@ -24,7 +24,9 @@ def version_line(ws: Workspace) -> int:
 
 
 def break_version(ws: Workspace) -> None:
-    ws.replace("charts/metallb/Chart.yaml", "version: 0.0.0 # stamped", 'version: "1.2" # stamped')
+    ws.replace(
+        "charts/metallb/Chart.yaml", "version: 0.0.0 # stamped", 'version: "1.2.3.4" # stamped'
+    )
 
 
 def test_lint_clean_workspace(workspace: Workspace) -> None:

@@ -115,7 +115,9 @@ def listed_tasks(output: str) -> list[str]:
 
 
 def break_version(ws: Workspace) -> None:
-    ws.replace("charts/metallb/Chart.yaml", "version: 0.0.0 # stamped", 'version: "1.2" # stamped')
+    ws.replace(
+        "charts/metallb/Chart.yaml", "version: 0.0.0 # stamped", 'version: "1.2.3.4" # stamped'
+    )
 
 
 # --------------------------------------------------------------------------- invoke

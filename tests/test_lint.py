@@ -85,11 +85,22 @@ def test_missing_name_and_version(workspace: Workspace) -> None:
     assert {located(workspace, p) for p in missing} == {("charts/metallb-dashboards/Chart.yaml", 1)}
 
 
-@pytest.mark.parametrize("bad", ["1.2", "v1.2.3", "1.2.3.4", "01.2.3"])
-def test_non_semver_version(workspace: Workspace, bad: str) -> None:
+@pytest.mark.parametrize(
+    ("bad", "rule"),
+    [
+        # YAML reads 1.2 as a number, and helm refuses 1.2.3.4: helm's rule.
+        ("1.2", "chart-yaml"),
+        ("1.2.3.4", "chart-yaml"),
+        # helm reads these loosely; strict SemVer is chartship's rule.
+        ("v1.2.3", "strict-semver"),
+        ("01.2.3", "strict-semver"),
+    ],
+)
+def test_non_semver_version(workspace: Workspace, bad: str, rule: str) -> None:
     workspace.replace("charts/metallb-dashboards/Chart.yaml", "version: 1.2.0", f"version: {bad}")
     report = lint(workspace.settings(), ["metallb-dashboards"])
-    found = [p for p in report.problems if p.check == "chart-yaml"]
+    found = [p for p in report.problems if p.check in ("chart-yaml", "strict-semver")]
+    assert [p.check for p in found] == [rule]
     assert len(found) == 1
     assert bad in found[0].message
     assert "SemVer" in found[0].message
@@ -124,7 +135,7 @@ def test_name_must_match_directory(workspace: Workspace) -> None:
 
 def test_api_version_kube_version_and_app_version(workspace: Workspace) -> None:
     path = workspace.chart_dir("metallb-dashboards") / "Chart.yaml"
-    text = path.read_text().replace("apiVersion: v2", "apiVersion: v1")
+    text = path.read_text().replace("apiVersion: v2", "apiVersion: v3")
     lines = [
         line for line in text.splitlines() if not line.startswith(("appVersion:", "kubeVersion:"))
     ]
@@ -132,20 +143,20 @@ def test_api_version_kube_version_and_app_version(workspace: Workspace) -> None:
     path.write_text("\n".join(lines) + "\n")
     problems = lint(workspace.settings(), ["metallb-dashboards"]).problems
     messages = [p.message for p in problems]
-    assert any("apiVersion must be v2" in m for m in messages)
+    assert any("apiVersion must be v1 or v2, not 'v3'" in m for m in messages)
     assert any("kubeVersion '>== banana' is not a valid version constraint" in m for m in messages)
     assert "appVersion is missing" in messages
     where = {
         fragment: {located(workspace, p) for p in problems if fragment in p.message}
         for fragment in (
-            "apiVersion must be v2",
+            "apiVersion must be v1 or v2",
             "kubeVersion '>== banana'",
             "appVersion is missing",
         )
     }
     chart_yaml = "charts/metallb-dashboards/Chart.yaml"
     assert where == {
-        "apiVersion must be v2": {(chart_yaml, line_of(path, "apiVersion: v1"))},
+        "apiVersion must be v1 or v2": {(chart_yaml, line_of(path, "apiVersion: v3"))},
         "kubeVersion '>== banana'": {(chart_yaml, line_of(path, "kubeVersion:"))},
         "appVersion is missing": {(chart_yaml, 1)},
     }

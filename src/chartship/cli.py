@@ -103,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
         "lint", parents=[common, offline], help="lint charts, reporting every problem"
     )
     lint.add_argument("charts", nargs="*", help="chart names (default: all)")
+    lint.add_argument("--strict", action="store_true", help="warnings fail lint too (lint.strict)")
+    lint.add_argument(
+        "--since",
+        metavar="REF",
+        help="version-increment compares with this branch or commit, not release tags (lint.since)",
+    )
 
     bump = sub.add_parser(
         "bump", parents=[common, offline], help="stamp a release version into charts"
@@ -232,14 +238,29 @@ def _bump_request(args: argparse.Namespace) -> str | Increment:
     )
 
 
+class _Commands:
+    """chartship.commands, imported on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        from chartship import commands
+
+        return getattr(commands, name)
+
+
+def _run_lint(settings: Settings, charts: Sequence[str]) -> object:
+    from chartship.lint.command import run_lint
+
+    return run_lint(settings, charts)
+
+
 def _commands() -> dict[str, Callable[[Settings, argparse.Namespace], object]]:
     """Each command (and migrate step) and how its parsed arguments reach commands.py."""
-    # Imported here: a wrong chartship.yaml or flag is reported before the helm,
-    # registry and GitHub machinery is loaded.
-    from chartship import commands as c
+    # Imported when run: a wrong chartship.yaml or flag is reported before the helm,
+    # registry and GitHub machinery is loaded, and lint never loads the channels.
+    c = _Commands()
 
     return {
-        "lint": lambda s, a: c.run_lint(s, a.charts),
+        "lint": lambda s, a: _run_lint(s, a.charts),
         "bump": lambda s, a: c.run_bump(
             s, _bump_request(a), a.charts, app_version=a.app_version, dry_run=a.dry_run
         ),
@@ -286,6 +307,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides["helm"] = helm
         if getattr(args, "offline", False):
             overrides["dependencies.offline"] = True
+        if getattr(args, "strict", False):
+            overrides["lint.strict"] = True
+        if getattr(args, "since", None):
+            overrides["lint.since"] = args.since
         settings = settings_from(config, overrides)
         # The sandbox hands the same --set items on to every command it runs.
         args.forward = assignments

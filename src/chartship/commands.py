@@ -20,7 +20,6 @@ from typing import Any, TextIO
 from chartship import artifacts as artifact_mod
 from chartship import bump as bump_mod
 from chartship import github_actions as actions
-from chartship import lint as lint_mod
 from chartship import package as package_mod
 from chartship import render, versions
 from chartship.channels.classic import channel as classic_channel
@@ -30,7 +29,7 @@ from chartship.channels.github import channel as github_release
 from chartship.channels.oci import channel as oci
 from chartship.config import Settings
 from chartship.config import settings_from as settings_from  # the front ends' way in, kept here
-from chartship.errors import ChecksFailed
+from chartship.lint.command import run_lint as run_lint
 from chartship.migrate import backfill as backfill_mod
 from chartship.migrate import inventory as inventory_mod
 from chartship.migrate import phases
@@ -39,21 +38,6 @@ from chartship.safetext import redact_urls
 from chartship.sandbox import rehearsal
 
 log = logging.getLogger("chartship")
-
-
-def run_lint(
-    settings: Settings,
-    charts: Sequence[str] = (),
-    *,
-    out: TextIO | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> lint_mod.LintReport:
-    out = out or sys.stdout
-    report = lint_mod.lint(settings, charts)
-    render.print_lint_report(report, settings.root, out, environ)
-    if not report.ok:
-        raise ChecksFailed(f"lint found {report.errors} problem(s)", count=report.errors)
-    return report
 
 
 def run_bump(

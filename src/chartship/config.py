@@ -31,6 +31,8 @@ DEFAULT_CONFIG_NAME = "chartship.yaml"
 
 Phase = Literal["classic", "dual", "oci-primary", "oci-only"]
 AppVersionPolicy = Literal["auto", "follow", "keep"]
+#: A lint rule's severity as a repository sets it (chartship.lint.rules lists the rules).
+RuleSetting = Literal["error", "warning", "off"]
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -64,6 +66,15 @@ class ChartSettings:
             "Chart directory, relative to the repository; default `<charts_dir>/<name>`."
         ),
     )
+    lint_rules: dict[str, RuleSetting] = field(
+        default_factory=dict,
+        metadata={
+            **_doc(
+                "Lint rule -> `error`, `warning` or `off` for this chart; wins over lint.rules."
+            ),
+            "item": "<rule>",
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -79,10 +90,50 @@ class ReleaseSettings:
 
 @dataclass(frozen=True)
 class LintSettings:
-    workers: int = field(default=4, metadata=_doc("Charts linted at once."))
+    workers: int = field(
+        default=4,
+        metadata=_doc("helm lint runs at once, over every (chart, values file) of the repository."),
+    )
     version_increment: bool = field(
         default=True,
-        metadata=_doc("A chart changed since its last release tag must carry a higher version."),
+        metadata=_doc(
+            "A chart changed since its last release tag (or since lint.since) must carry a "
+            "higher version."
+        ),
+    )
+    since: str | None = field(
+        default=None,
+        metadata=_doc(
+            "Branch or commit version-increment compares against instead of release tags, as "
+            "a pull-request check does (`--since REF` sets it); the merge base with HEAD is used."
+        ),
+    )
+    use_helmignore: bool = field(
+        default=True,
+        metadata=_doc(
+            "version-increment counts only files the chart's .helmignore keeps, the files "
+            "`helm package` would put in the archive."
+        ),
+    )
+    rules: dict[str, RuleSetting] = field(
+        default_factory=dict,
+        metadata={
+            **_doc("Lint rule -> `error`, `warning` or `off` for every chart (rule table below)."),
+            "item": "<rule>",
+        },
+    )
+    exclude: tuple[str, ...] = field(
+        default=(), metadata=_doc("Charts lint leaves out (chart-testing's excluded-charts).")
+    )
+    strict: bool = field(
+        default=False, metadata=_doc("Warnings fail lint too (`--strict` sets it).")
+    )
+    ct_config: str | None = field(
+        default=None,
+        metadata=_doc(
+            "chart-testing config read for what chartship.yaml leaves unset; default: the first "
+            "of ct.yaml, ct.yml, .github/ct.yaml, .github/linters/ct.yaml that exists."
+        ),
     )
     repository_timeout: float = field(
         default=10.0, metadata=_doc("Seconds to wait for a dependency repository's index.yaml.")
@@ -528,8 +579,29 @@ def _check_no_credentials(url: str | None, keys: tuple[str, str, str], v: _Valid
     )
 
 
+def _check_lint(settings: Settings, v: _Validator) -> None:
+    # Imported here: the lint package imports this module.
+    from chartship.lint.rules import setting_problem
+
+    tables: list[tuple[tuple[str, ...], Mapping[str, RuleSetting]]] = [
+        (("lint", "rules"), settings.lint.rules)
+    ]
+    tables += [(("charts", n, "lint_rules"), c.lint_rules) for n, c in settings.charts.items()]
+    for keys, table in tables:
+        for rule in table:
+            problem = setting_problem(rule)
+            if problem is not None:
+                raise v.fail((*keys, rule), problem)
+    since = settings.lint.since
+    if since is not None and (
+        not since.strip() or since.startswith("-") or any(c.isspace() for c in since)
+    ):
+        raise v.fail(("lint", "since"), f"must name a branch or commit, not {shown(since)}")
+
+
 def _check_semantics(settings: Settings, v: _Validator) -> None:
     _check_tag_template(settings, v)
+    _check_lint(settings, v)
     oci = settings.channels.oci
     gh = settings.channels.github
     pages = settings.channels.pages
@@ -686,10 +758,14 @@ def load_settings(
         if dotted:
             _set_dotted(raw, dotted, value)
             overridden.add(dotted)
+    base = root if root is not None else (found.parent if found is not None else Path.cwd())
+    # Imported here: the lint package imports this module.
+    from chartship.lint import ct
+
+    ct.adopt(raw, base)
     validator = _Validator(doc, found, frozenset(overridden))
     settings: Settings = validator.build(Settings, raw, ())
     _check_semantics(settings, validator)
-    base = root if root is not None else (found.parent if found is not None else Path.cwd())
     settings = dataclasses.replace(settings, root=base.resolve(), source=found)
     _check_inside(settings, validator)
     return settings

@@ -60,6 +60,23 @@ class Git:
         names = {n for n in (diff + untracked).split("\0") if n}
         return [top / name for name in sorted(names)]
 
+    def merge_base(self, ref: str) -> str | None:
+        """The commit where HEAD left ``ref`` (a pull request's base), or None if none."""
+        code, out = self._git("merge-base", "--end-of-options", ref, "HEAD", check=False)
+        return out.strip() if code == 0 and out.strip() else None
+
+    def resolves(self, ref: str) -> bool:
+        code, _ = self._git(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False
+        )
+        return code == 0
+
+    def show(self, rev: str, path: Path) -> str | None:
+        """The text of ``path`` at ``rev``, or None where it did not exist."""
+        relative = path.resolve().relative_to(self.toplevel().resolve()).as_posix()
+        code, out = self._git("show", f"{rev}:{relative}", check=False)
+        return out if code == 0 else None
+
     def toplevel(self) -> Path:
         _, top = self._git("rev-parse", "--show-toplevel")
         return Path(top.strip())

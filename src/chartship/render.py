@@ -19,57 +19,15 @@ from chartship import package as package_mod
 from chartship.channels.classic.pages import PagesResult
 from chartship.channels.github.channel import ReleaseReport
 from chartship.channels.oci.channel import PushReport
-from chartship.github_actions import escape_data, escape_property, in_github_actions
-from chartship.lint import LintReport, Problem
+from chartship.github_actions import in_github_actions
+from chartship.lint import LintReport
+from chartship.lint.text import display_path as display_path
+from chartship.lint.text import format_problem as format_problem
+from chartship.lint.text import github_annotation as github_annotation
+from chartship.lint.text import print_lint_report as print_lint_report
 from chartship.migrate import backfill as backfill_mod
 from chartship.release import pipeline
 from chartship.release.pipeline import Plan, ReleaseResult
-
-
-def display_path(path: Path, root: Path) -> str:
-    # The last part is not resolved: a link is shown where it is, not where it points.
-    try:
-        return str((path.parent.resolve() / path.name).relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
-
-
-def format_problem(problem: Problem, root: Path) -> str:
-    where = display_path(problem.path, root)
-    if problem.line is not None:
-        where = f"{where}:{problem.line}"
-    return f"{where}: {problem.severity}: [{problem.check}] {problem.message}"
-
-
-def github_annotation(problem: Problem, root: Path) -> str:
-    """A workflow command GitHub renders as an annotation on the file and line."""
-    props = [f"file={escape_property(display_path(problem.path, root))}"]
-    if problem.line is not None:
-        props.append(f"line={problem.line}")
-    props.append(f"title={escape_property(f'chartship {problem.check}')}")
-    return f"::{problem.severity} {','.join(props)}::{escape_data(problem.message)}"
-
-
-def print_lint_report(
-    report: LintReport,
-    root: Path,
-    stream: TextIO,
-    environ: Mapping[str, str] | None = None,
-) -> None:
-    annotate = in_github_actions(environ)
-    for name, why in report.included.items():
-        print(f"lint: also {name}: it {why}", file=stream)
-    for problem in report.problems:
-        print(format_problem(problem, root), file=stream)
-        if annotate:
-            print(github_annotation(problem, root), file=stream)
-    errors = report.errors
-    charts = ", ".join(report.charts)
-    if errors:
-        print(f"lint: {errors} problem(s) in {charts}", file=stream)
-    else:
-        print(f"lint: {charts}: no problems", file=stream)
-
 
 # --------------------------------------------------------------------------- bump, package
 

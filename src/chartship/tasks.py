@@ -120,7 +120,12 @@ def _offline(offline: bool) -> dict[str, Any]:
 # tuple("metallb") (one chart per letter) despite ``iterable=["chart"]``.
 @chartship_task(
     iterable=["chart"],
-    help={"chart": "chart to lint (repeatable; default: all)", "offline": OFFLINE_HELP},
+    help={
+        "chart": "chart to lint (repeatable; default: all)",
+        "offline": OFFLINE_HELP,
+        "strict": "warnings fail lint too (lint.strict)",
+        "since": "version-increment compares with this branch or commit (lint.since)",
+    },
 )
 def lint(
     c: Context,
@@ -129,11 +134,16 @@ def lint(
     config: str = "",
     set: Iterable[str] | None = None,
     offline: bool = False,
+    strict: bool = False,
+    since: str = "",
 ) -> None:
     """Lint charts: helm lint --strict, Chart.yaml, values schema, dependencies, versions."""
+    flags: dict[str, Any] = {"lint.since": since, **_offline(offline)}
+    if strict:
+        flags["lint.strict"] = True
     with _at_edge():
         commands.run_lint(
-            _settings(c, config=config, sets=set, helm=helm, **_offline(offline)), list(chart or ())
+            _settings(c, config=config, sets=set, helm=helm, **flags), list(chart or ())
         )
 
 

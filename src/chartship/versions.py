@@ -68,33 +68,29 @@ def highest(versions: list[str]) -> str | None:
     return max(valid, key=semver.Version.parse)
 
 
-# Masterminds/semver constraint grammar as helm evaluates kubeVersion:
-# comma (or space) separated AND terms joined by "||", each an operator and a
-# possibly partial version with x/X/* wildcards, or a hyphen range.
-_PARTIAL = (
-    r"v?(?:0|[1-9]\d*|[xX*])(?:\.(?:0|[1-9]\d*|[xX*])){0,2}"
-    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
-)
-_TERM = re.compile(rf"^(?:(?:=|!=|>=|=>|<=|=<|>|<|~>|~|\^)\s*)?{_PARTIAL}$")
-_OPERATOR_GAP = re.compile(r"(!=|>=|=>|<=|=<|~>|[=><~^])\s+")
-_HYPHEN = re.compile(rf"^{_PARTIAL}\s+-\s+{_PARTIAL}$")
-
-
 def is_valid_constraint(text: object) -> bool:
-    """Whether ``text`` is a version constraint helm can evaluate."""
+    """Whether ``text`` is a version constraint helm can evaluate (Masterminds/semver v3)."""
     if not isinstance(text, str) or not text.strip():
         return False
-    for alternative in text.split("||"):
-        alternative = alternative.strip()
-        if not alternative:
-            return False
-        if _HYPHEN.match(alternative):
-            continue
-        joined = _OPERATOR_GAP.sub(r"\1", alternative)
-        terms = re.split(r"\s*,\s*|\s+", joined)
-        if not all(_TERM.match(t) for t in terms):
-            return False
+    try:
+        _groups(text)
+    except VersionError:
+        return False
     return True
+
+
+#: Versions as helm itself reads Chart.yaml's version (Masterminds' NewVersion):
+#: partial, an optional ``v``, leading zeros allowed.
+_LOOSE = re.compile(
+    r"^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?"
+    r"(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?"
+    r"(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?$"
+)
+
+
+def is_helm_version(text: object) -> bool:
+    """Whether helm accepts ``text`` as a chart version (looser than :func:`is_valid`)."""
+    return isinstance(text, str) and _LOOSE.match(text) is not None
 
 
 # --------------------------------------------------------------------------- constraint checks
@@ -148,7 +144,10 @@ def _term(text: str) -> _Term:
     elif patch is None or _is_x(patch[1:]):
         ver, dirty, patch_dirty = f"{major}{minor}.0{pre}", True, True
     else:
-        ver = m.group(2).lstrip("v")
+        ver = f"{int(major)}.{int(minor[1:])}.{int(patch[1:])}{pre}"
+    # Masterminds reads numbers with ParseUint: leading zeros (1.05.0) are fine.
+    numbers, _, rest = ver.partition("-")
+    ver = ".".join(str(int(n)) for n in numbers.split(".")) + (f"-{rest}" if rest else "")
     try:
         con = semver.Version.parse(ver.split("+")[0], optional_minor_and_patch=True)
     except ValueError:

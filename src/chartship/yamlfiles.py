@@ -50,6 +50,8 @@ class Bounds:
 
 #: chartship.yaml.
 CONFIG = Bounds("chartship.yaml", 1 * _MIB)
+#: chart-testing's ct.yaml, read where chartship.yaml is silent.
+CT_CONFIG = Bounds("ct.yaml", 1 * _MIB)
 #: Chart.yaml, in a chart directory or inside an archive.
 CHART = Bounds("Chart.yaml", 1 * _MIB)
 #: values.yaml and ci/*-values.yaml (helm refuses a chart file over 5 MiB).

@@ -2,8 +2,9 @@
 
 ``nox -s bench`` runs ``python -m tests.support.bench``: the index merge
 (:mod:`tests.support.bench_index`), the no-op release
-(:mod:`tests.support.bench_noop`) and the backfill
-(:mod:`tests.support.bench_backfill`), each side against its baseline in the
+(:mod:`tests.support.bench_noop`), the backfill
+(:mod:`tests.support.bench_backfill`) and lint
+(:mod:`tests.support.bench_lint`), each side against its baseline in the
 same run on the same machine. The table goes to standard output and, on a
 full run, into README.md between the ``bench:start`` and ``bench:end``
 markers. ``--quick`` is a smoke run at small sizes that leaves README.md
@@ -25,7 +26,7 @@ from typing import Any
 
 from chartship.helm import Helm
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.support import bench_backfill, bench_index, bench_noop
+from tests.support import bench_backfill, bench_index, bench_lint, bench_noop
 from tests.support.builders import REPO
 
 README = REPO / "README.md"
@@ -35,9 +36,18 @@ END = "<!-- bench:end -->"
 BACKFILL = "backfill into OCI"
 NOOP = "no-op release"
 MERGE = "index.yaml merge"
+LINT_MANY = "lint, 40 charts"
+LINT_ONE = "lint, one chart"
 #: What the issue asks of each comparison, at the size it names.
-TARGETS = {(BACKFILL, 100): 4.0, (NOOP, 50): 10.0}
-UNITS = {BACKFILL: ("version", "versions"), NOOP: ("chart", "charts"), MERGE: ("entry", "entries")}
+TARGETS = {(BACKFILL, 100): 4.0, (NOOP, 50): 10.0, (LINT_MANY, 200): 2.0, (LINT_ONE, 21): 1.0}
+_RUNS = ("helm lint run", "helm lint runs")
+UNITS = {
+    BACKFILL: ("version", "versions"),
+    NOOP: ("chart", "charts"),
+    MERGE: ("entry", "entries"),
+    LINT_MANY: _RUNS,
+    LINT_ONE: _RUNS,
+}
 
 
 @dataclass(frozen=True)
@@ -197,7 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, one run")
     parser.add_argument(
-        "--only", choices=["backfill", "noop", "index"], action="append", help="(repeatable)"
+        "--only",
+        choices=["backfill", "noop", "index", "lint"],
+        action="append",
+        help="(repeatable)",
     )
     parser.add_argument("--backfill-sizes", type=_sizes, help="versions (default 10,100,1000)")
     parser.add_argument("--loop-max", type=int, help="largest backfill the loop is run at")
@@ -210,11 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--readme",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="write the table into README.md (default: on a full run of all three only)",
+        help="write the table into README.md (default: on a full run of all only)",
     )
     args = parser.parse_args(argv)
     quick = args.quick
-    only = set(args.only or ["backfill", "noop", "index"])
+    only = set(args.only or ["backfill", "noop", "index", "lint"])
     versions = args.helm or list(DEFAULT_HELM_VERSIONS)
     repeat = args.repeat or (1 if quick else 3)
 
@@ -244,7 +257,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=progress,
         )
         lines += as_lines(BACKFILL, rows)
-    order = {BACKFILL: 0, NOOP: 1, MERGE: 2}
+    if "lint" in only:
+        shapes = ((5, 2), (1, 4)) if quick else bench_lint.DEFAULT_SHAPES
+        rows = bench_lint.run(shapes, helm_versions=versions, repeat=repeat, progress=progress)
+        lines += [
+            *as_lines(LINT_MANY, [r for r in rows if r["charts"] > 1]),
+            *as_lines(LINT_ONE, [r for r in rows if r["charts"] == 1]),
+        ]
+    order = {BACKFILL: 0, NOOP: 1, MERGE: 2, LINT_MANY: 3, LINT_ONE: 4}
     lines.sort(key=lambda x: (order[x.benchmark], x.size, x.helm))
     settings = (
         f"Whole processes, best of {repeat} (no-op: {noop_repeat}; backfills over "

@@ -586,7 +586,7 @@ def release(
     report = lint_mod.lint(settings, release_plan.selection.names)
     reporter.lint(report)
     if not report.ok:
-        raise ChecksFailed(f"lint found {report.errors} problem(s)", count=report.errors)
+        raise ChecksFailed(f"lint found {report.failures} problem(s)", count=report.failures)
     with workspace(settings, dry_run) as build_settings:
         channels, unreadable = open_channels(build_settings, release_plan, runner=runner)
         built = build(

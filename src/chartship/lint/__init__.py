@@ -1,0 +1,491 @@
+"""Lint every chart and report every problem, not only the first.
+
+Static checks (Chart.yaml, values against values.schema.json, dependency
+repositories, version increment) run first, chart by chart; then every
+``helm lint --strict`` run of the repository (each chart with its default
+values and with each ci/*-values.yaml) goes through one pool, so one chart
+with many values files is as parallel as many charts. Each chart's
+dependencies are put together once, for all of its runs.
+
+Each problem names its rule (chartship.lint.rules): helm's own rules are
+errors; the rules chartship adds have the severity the repository gives them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from chartship import charts as chartfiles
+from chartship import dependencies, siblings, versions, yamlfiles
+from chartship.charts import Chart, ChartDir
+from chartship.config import Settings
+from chartship.errors import ChartError, DependencyError, ToolError, VersionError
+from chartship.gitrepo import Git, tag_pattern
+from chartship.helm import Helm
+from chartship.lint import increment, rules
+from chartship.lint.helm_output import last_line, parse_helm_lint
+from chartship.lint.model import Collector, LintReport, Problem
+from chartship.lint.values import SCHEMA_FILE, check_values, coalesce, foreign_references
+from chartship.lint.values import values_files as values_files
+from chartship.runner import Result, Runner
+from chartship.safetext import shown
+from chartship.yamlfiles import YamlDocument, load_yaml
+
+__all__ = [
+    "SCHEMA_FILE",
+    "LintReport",
+    "Problem",
+    "coalesce",
+    "foreign_references",
+    "lint",
+    "parse_helm_lint",
+    "values_files",
+]
+
+#: Checks whose findings mean helm must not read the chart: it would follow a link
+#: out of the chart, or fetch a schema reference from a server or a file.
+_NOT_FOR_HELM = frozenset({"files", "schema-ref"})
+
+
+@dataclass
+class _Context:
+    settings: Settings
+    helm: Helm
+    graph: siblings.Graph
+    #: Every helm lint run of the repository goes through this one pool.
+    pool: ThreadPoolExecutor
+    history: increment.History | None = None
+
+    def severity_of(self, chart: str) -> Callable[[str], rules.Setting]:
+        own = self.settings.chart(chart).lint_rules
+        return lambda rule: rules.severity(rule, self.settings.lint.rules, own)
+
+
+# --------------------------------------------------------------------------- Chart.yaml
+
+
+def _check_chart_yaml(where: ChartDir, doc: YamlDocument, out: Collector) -> None:
+    path = where.chart_yaml
+    data = doc.data
+    for keys, line in doc.duplicate_keys:
+        out.add(
+            path,
+            f"key {shown('.'.join(map(str, keys)), quote=False)} appears twice",
+            "chart-yaml",
+            line,
+        )
+    api_version = data.get("apiVersion")
+    if api_version not in ("v1", "v2"):
+        # helm's own rule: either format, nothing else.
+        out.add(
+            path,
+            f"apiVersion must be v1 or v2, not {shown(api_version)}",
+            "chart-yaml",
+            doc.line("apiVersion") or 1,
+        )
+    elif api_version == "v1":
+        out.add(
+            path,
+            "apiVersion is v1, helm 2's format (helm 3 and 4 still read it); v2 is current",
+            "api-version-v1",
+            doc.line("apiVersion"),
+        )
+    name = data.get("name")
+    problem = chartfiles.name_problem(name)
+    if problem is not None:
+        out.add(path, problem, "chart-yaml", doc.line("name") or 1)
+    elif name != where.directory.name:
+        out.add(
+            path,
+            f"name {shown(name)} differs from its directory {shown(where.directory.name)}",
+            "chart-name-directory",
+            doc.line("name"),
+        )
+    version = data.get("version")
+    if version in (None, ""):
+        out.add(path, "version is missing", "chart-yaml", 1)
+    elif not versions.is_valid(version):
+        try:
+            versions.parse(version)
+        except VersionError as exc:
+            # helm reads versions loosely (1.2, v1.2.3): only what it refuses is its rule.
+            rule = "strict-semver" if versions.is_helm_version(version) else "chart-yaml"
+            out.add(path, exc.message, rule, doc.line("version"))
+    if "kubeVersion" in data and not versions.is_valid_constraint(data["kubeVersion"]):
+        out.add(
+            path,
+            f"kubeVersion {shown(data['kubeVersion'])} is not a valid version constraint",
+            "kube-version",
+            doc.line("kubeVersion"),
+        )
+    if data.get("appVersion") in (None, ""):
+        out.add(path, "appVersion is missing", "app-version", 1)
+    _check_maintainers(doc, out)
+    if data.get("type", "application") not in ("application", "library"):
+        out.add(
+            path,
+            f"type must be application or library, not {shown(data['type'])}",
+            "chart-yaml",
+            doc.line("type"),
+        )
+    raw_deps = data.get("dependencies")
+    if raw_deps is None:
+        return
+    if not isinstance(raw_deps, list):
+        out.add(path, "dependencies must be a list", "chart-yaml", doc.line("dependencies"))
+        return
+    for position, item in enumerate(raw_deps):
+        dep_line = doc.line("dependencies", position)
+        if not isinstance(item, dict) or not item.get("name"):
+            out.add(path, f"dependency #{position + 1} has no name", "chart-yaml", dep_line)
+            continue
+        dep_version = item.get("version")
+        if dep_version in (None, ""):
+            out.add(path, f"dependency {item['name']} has no version", "chart-yaml", dep_line)
+        elif not versions.is_valid_constraint(str(dep_version)):
+            out.add(
+                path,
+                f"dependency {item['name']} version {shown(dep_version)} is not a valid "
+                "version or constraint",
+                "chart-yaml",
+                doc.line("dependencies", position, "version"),
+            )
+        repo = item.get("repository")
+        if isinstance(repo, str) and (repo.startswith("@") or repo.startswith("alias:")):
+            out.add(
+                path,
+                f"dependency {item['name']} names its repository {shown(repo)} by a local "
+                "alias, which needs `helm repo add`; give the repository URL instead",
+                "dependencies",
+                doc.line("dependencies", position, "repository"),
+            )
+
+
+def _check_maintainers(doc: YamlDocument, out: Collector) -> None:
+    maintainers = doc.data.get("maintainers")
+    if maintainers is None:
+        return
+    if not isinstance(maintainers, list):
+        out.add(doc.path, "maintainers must be a list", "maintainers", doc.line("maintainers"))
+        return
+    for position, item in enumerate(maintainers):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            out.add(
+                doc.path,
+                f"maintainer #{position + 1} has no name",
+                "maintainers",
+                doc.line("maintainers", position),
+            )
+
+
+def _check_lockstep(chart: Chart, out: Collector) -> None:
+    deps = {d.name: d for d in chart.dependencies}
+    for sub in chart.settings.lockstep:
+        sub_yaml = chart.directory / "charts" / sub / chartfiles.CHART_FILE
+        dep = deps.get(sub)
+        if dep is None:
+            out.add(
+                chart.chart_yaml,
+                f"lockstep subchart {sub} is not among the dependencies",
+                "lockstep",
+                chart.doc.line("dependencies"),
+            )
+        elif dep.version != chart.version:
+            out.add(
+                chart.chart_yaml,
+                f"dependency {sub} is at version {dep.version}, the chart "
+                f"at {chart.version}; they move in lockstep (run bump)",
+                "lockstep",
+                chart.doc.line("dependencies", dep.position, "version"),
+            )
+        if not sub_yaml.is_file():
+            out.add(chart.chart_yaml, f"lockstep subchart {sub} has no {sub_yaml}", "lockstep")
+            continue
+        sub_doc = out.load(sub_yaml, yamlfiles.CHART, "chart-yaml")
+        if sub_doc is None:
+            continue
+        sub_version = sub_doc.data.get("version") if isinstance(sub_doc.data, dict) else None
+        if sub_version != chart.version:
+            out.add(
+                sub_yaml,
+                f"version is {sub_version}, the parent chart {chart.name} is at "
+                f"{chart.version}; they move in lockstep (run bump)",
+                "lockstep",
+                sub_doc.line("version"),
+            )
+
+
+def _check_local_dependencies(chart: Chart, out: Collector) -> None:
+    for dep in chart.dependencies:
+        if dep.is_local:
+            charts_dir = chart.directory / "charts"
+            present = (charts_dir / dep.name / chartfiles.CHART_FILE).is_file() or any(
+                charts_dir.glob(f"{dep.name}-*.tgz")
+            )
+            if not present:
+                out.add(
+                    chart.chart_yaml,
+                    f"dependency {dep.name} declares no repository and is not in {charts_dir}",
+                    "dependencies",
+                    chart.doc.line("dependencies", dep.position),
+                )
+        elif dep.repository and dep.repository.startswith("file://"):
+            target = (chart.directory / dep.repository[len("file://") :]).resolve()
+            if not (target / chartfiles.CHART_FILE).is_file():
+                out.add(
+                    chart.chart_yaml,
+                    f"dependency {dep.name}: {dep.repository} holds no chart",
+                    "dependencies",
+                    chart.doc.line("dependencies", dep.position, "repository"),
+                )
+
+
+# --------------------------------------------------------------------------- helm lint
+
+_SCHEMA_VERDICT = ("don't meet the specifications of the schema", "- at '")
+
+
+def _in_chart(result: Result, built: Path, directory: Path) -> Result:
+    """helm's output about the scratch copy, told of the chart itself."""
+    return dataclasses.replace(
+        result,
+        stdout=result.stdout.replace(str(built), str(directory)),
+        stderr=result.stderr.replace(str(built), str(directory)),
+    )
+
+
+def _run(helm: Helm, built: Path, values: Path | None) -> Result | ToolError:
+    try:
+        return helm.lint(built, values)
+    except ToolError as exc:  # it did not finish in time
+        return exc
+
+
+def _helm_lint(chart: Chart, built: Path, ctx: _Context, out: Collector) -> None:
+    """``helm lint --strict`` of ``built`` (the chart, or its scratch copy with dependencies)
+    with default values and with each ci values file, all at once in the shared pool.
+
+    Findings are reported against the chart's own files. A finding of the
+    default values that no ci values file shares is ``default-values``: the
+    one chart-testing, linting only the ci files, would miss.
+    """
+    ci_files = values_files(chart.directory)
+    runs: list[Path | None] = [None, *ci_files]
+    futures: list[Future[Result | ToolError]] = [
+        ctx.pool.submit(_run, ctx.helm, built, values) for values in runs
+    ]
+    outcomes = [future.result() for future in futures]
+    # Our own schema check names the file and line; helm's restatement adds nothing.
+    schema_reported = any(p.check == "schema" for p in out.problems)
+    found: list[list[Problem]] = []
+    for values, outcome in zip(runs, outcomes, strict=True):
+        shown_as = values.relative_to(chart.directory) if values else "default values"
+        if isinstance(outcome, ToolError):
+            _not_run(chart.where, out, f"with {shown_as}: {outcome.message}")
+            found.append([])
+            continue
+        result = _in_chart(outcome, built, chart.directory)
+        parsed = list(parse_helm_lint(result, chart.directory, chart.name))
+        if result.returncode != 0 and not parsed:
+            why = f"helm lint failed: {last_line(result.stderr or result.stdout)}"
+            parsed = [Problem(chart.name, chart.directory, why, "helm-lint")]
+        found.append(
+            [
+                p
+                for p in parsed
+                if not (schema_reported and any(mark in p.message for mark in _SCHEMA_VERDICT))
+            ]
+        )
+    with_ci = {(p.path, p.message) for problems in found[1:] for p in problems}
+    for problem in found[0]:
+        rule = (
+            "default-values"
+            if ci_files and (problem.path, problem.message) not in with_ci
+            else "helm-lint"
+        )
+        message = (
+            f"{problem.message} (with default values)"
+            if rule == "default-values"
+            else problem.message
+        )
+        out.add(problem.path, message, rule, problem.line)
+    reported = {(p.path, p.message) for p in found[0]}
+    for values, problems in zip(ci_files, found[1:], strict=True):
+        for problem in problems:
+            if (problem.path, problem.message) in reported:
+                continue
+            message = f"{problem.message} (with {values.relative_to(chart.directory)})"
+            out.add(problem.path, message, problem.check, problem.line)
+
+
+def _not_run(where: ChartDir, out: Collector, why: str) -> None:
+    """Say so whenever helm lint is skipped: a silent skip reads as a clean chart."""
+    out.add(
+        where.directory,
+        f"helm lint --strict was not run for {where.name}: {why}",
+        "helm-lint",
+        severity="warning",
+    )
+
+
+def _check_dependencies(chart: Chart, ctx: _Context, out: Collector) -> None:
+    for finding in dependencies.check(chart, ctx.settings.root, ctx.graph):
+        out.add(finding.path, finding.message, "dependencies", finding.line, finding.severity)
+
+
+def _helm_lint_with_dependencies(chart: Chart, ctx: _Context, out: Collector) -> None:
+    try:
+        with dependencies.prepared(chart, ctx.settings, helm=ctx.helm, graph=ctx.graph) as built:
+            _helm_lint(chart, built, ctx, out)
+    except DependencyError as exc:
+        # One error that says what to run, then the plain fact that helm lint did not run.
+        line = exc.line if exc.line is not None else _dependency_line(chart, exc)
+        out.add(chart.chart_yaml, exc.message, "dependencies", line)
+        _not_run(chart.where, out, "its dependencies could not be put together (see above)")
+    except ChartError as exc:
+        out.add(exc.path or chart.chart_yaml, exc.message, "dependencies", exc.line)
+        _not_run(chart.where, out, f"{_shown_name(exc.path)} is not usable (see above)")
+
+
+def _shown_name(path: Path | None) -> str:
+    return path.name if path is not None else chartfiles.CHART_FILE
+
+
+def _dependency_line(chart: Chart, exc: ToolError) -> int | None:
+    """The line of the first dependency the error names, for the annotation."""
+    for dep in chart.dependencies:
+        if f"dependency {dep.name} " in exc.message or f"dependency {dep.name}:" in exc.message:
+            return chart.doc.line("dependencies", dep.position)
+    return chart.doc.line("dependencies")
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
+    out = Collector(where.name, ctx.severity_of(where.name))
+    check_values(where, out)
+    for path, message in chartfiles.escaping_files(where.directory):
+        out.add(path, message, "files")
+    try:
+        doc = load_yaml(where.chart_yaml, yamlfiles.CHART)
+    except ChartError as exc:
+        out.add(where.chart_yaml, exc.message, "chart-yaml", exc.line)
+        _not_run(where, out, f"its {chartfiles.CHART_FILE} cannot be read")
+        return out.problems
+    if not isinstance(doc.data, dict):
+        out.add(where.chart_yaml, "must be a mapping", "chart-yaml", 1)
+        _not_run(where, out, f"its {chartfiles.CHART_FILE} is not a mapping")
+        return out.problems
+    _check_chart_yaml(where, doc, out)
+    if not doc.data.get("name") or doc.data.get("version") in (None, ""):
+        _not_run(where, out, f"its {chartfiles.CHART_FILE} names no name or version")
+        return out.problems
+    chart = Chart(where, doc)
+    _check_lockstep(chart, out)
+    _check_local_dependencies(chart, out)
+    _check_dependencies(chart, ctx, out)
+    if ctx.history is not None:
+        increment.check(chart, ctx.history, out)
+    for path, message, line in chartfiles.outside_dependencies(chart, ctx.settings.root):
+        out.add(path, message, "files", line)
+    if any(p.check in _NOT_FOR_HELM for p in out.problems):
+        _not_run(where, out, "helm must not read it as it is (see above)")
+        return out.problems
+    if not _check_siblings(chart, ctx.graph, out):
+        _not_run(where, out, "it is out of step with its sibling charts (see above)")
+        return out.problems
+    if any(dependencies.kind_of(dep) == "alias" for dep in chart.dependencies):
+        _not_run(where, out, "a dependency names its repository by alias (see above)")
+        return out.problems
+    _helm_lint_with_dependencies(chart, ctx, out)
+    return out.problems
+
+
+def _check_siblings(chart: Chart, graph: siblings.Graph, out: Collector) -> bool:
+    """Whether the chart agrees with the siblings it depends on (helm would fail otherwise)."""
+    if chart.name not in graph.charts:
+        return True
+    try:
+        graph.build_order([chart])
+    except ChartError as exc:
+        out.add(exc.path or chart.chart_yaml, exc.message, "siblings", exc.line)
+        return False
+    stale = graph.stale(chart)
+    for one in stale:
+        out.add(one.path, one.message, "siblings", one.line)
+    return not stale
+
+
+def lint(
+    settings: Settings,
+    names: Sequence[str] = (),
+    *,
+    helm: Helm | None = None,
+    runner: Runner | None = None,
+) -> LintReport:
+    """Lint the named charts (default: all) and return every problem found."""
+    runner = runner or Runner()
+    helm = helm or Helm(settings.helm_binary, runner=runner)
+    wheres = chartfiles.discover(settings, names)
+    graph = siblings.graph(settings)
+    included: dict[str, str] = {}
+    if names:
+        # A chart that depends on one asked for breaks with it: lint it too.
+        reasons = graph.with_dependents([w.name for w in wheres])
+        included = {name: why for name, why in reasons.items() if why}
+        wheres = chartfiles.discover(settings, list(reasons))
+    excluded: list[str] = []
+    if not names and settings.lint.exclude:
+        excluded = [w.name for w in wheres if w.name in settings.lint.exclude]
+        wheres = [w for w in wheres if w.name not in settings.lint.exclude]
+    helm.version  # noqa: B018  -- fail once, early, if helm is missing
+    history = _history(settings, runner, wheres)
+    workers = settings.lint.workers
+    # Charts wait on their helm runs, never the other way round: two pools cannot deadlock.
+    with (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="helm-lint") as runs,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chart") as charts,
+    ):
+        ctx = _Context(settings=settings, helm=helm, graph=graph, pool=runs, history=history)
+        results = list(charts.map(lambda w: _lint_one(w, ctx), wheres))
+    report = LintReport(
+        charts=[w.name for w in wheres],
+        included=included,
+        excluded=excluded,
+        strict=settings.lint.strict,
+    )
+    for problems in results:
+        report.problems.extend(problems)
+    if history is not None and history.unchecked:
+        report.notes.append(
+            f"version-increment was not checked for {', '.join(sorted(history.unchecked))}: "
+            "no release tag, and no lint.since (`--since REF`) to compare with"
+        )
+    return report
+
+
+def _history(
+    settings: Settings, runner: Runner, wheres: Sequence[ChartDir]
+) -> increment.History | None:
+    """What version-increment compares with, or None when it is not checked."""
+    git = Git(settings.root, runner)
+    if not settings.lint.version_increment or not git.is_repository():
+        return None
+    since = settings.lint.since
+    tags = git.tags()
+    history = increment.History(
+        git=git,
+        tags=tags,
+        tag_template=settings.release.tag,
+        use_helmignore=settings.lint.use_helmignore,
+        since=since,
+    )
+    if since is None:
+        patterns = [tag_pattern(settings.release.tag, w.name) for w in wheres]
+        history.gap = git.history_gap(tags, lambda name: any(p.match(name) for p in patterns))
+    return history
