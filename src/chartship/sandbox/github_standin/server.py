@@ -188,9 +188,15 @@ class GithubStandin(BackgroundServer):
         default_branch: str = "main",
         branches: Iterable[str] = (),
         git_dir: Path | None = None,
+        immutable_releases: bool = False,
     ) -> Repo:
+        """A repository; ``immutable_releases`` is GitHub's setting of that name."""
         return self.state.add_repo(
-            full_name, default_branch=default_branch, branches=branches, git_dir=git_dir
+            full_name,
+            default_branch=default_branch,
+            branches=branches,
+            git_dir=git_dir,
+            immutable_releases=immutable_releases,
         )
 
     def repo(self, full_name: str) -> Repo:
