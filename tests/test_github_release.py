@@ -19,6 +19,7 @@ from chartship.errors import GithubError, PublishIncomplete, UsageError
 from chartship.package import package
 from tests.support.builders import Workspace, write_channels
 from tests.support.gpg import Keys, sign_env
+from tests.support.matrix import newest_helm
 
 REPO = "metallb/metallb"
 DASH = "metallb-dashboards"
@@ -161,10 +162,13 @@ def test_release_created_behind_a_502_is_not_created_twice(
     # GitHub created the release, a proxy answered 502; the client asks again.
     github.fail("POST", r"/releases$", 502, perform=True)
     (outcome,) = publish_releases(settings, environ=token(github)).outcomes
-    assert outcome.status == "existing"
-    assert outcome.message == "created meanwhile by someone else"
+    assert outcome.status == "created"
     assert [a.status for a in outcome.assets] == ["uploaded"]
-    assert len(github.releases(REPO)) == 1
+    # Drafts may share a tag: the retry made a second one, and it was deleted.
+    assert len(github.calls("POST", r"/releases$")) == 2
+    (made,) = github.releases(REPO)
+    assert not made.draft
+    assert [a.name for a in made.assets] == ["metallb-dashboards-1.2.0.tgz"]
 
 
 def test_rate_limits_within_the_bound_are_waited_out(workspace: Workspace, github: Any) -> None:
@@ -254,3 +258,142 @@ def test_make_latest_can_be_enabled(workspace: Workspace, github: Any) -> None:
     latest = github.latest_release(REPO)
     assert latest is not None
     assert latest.tag_name == "metallb-dashboards-chart-1.2.0"
+
+
+# --------------------------------------------------------------------------- drafts, immutability
+
+
+@newest_helm
+def test_release_is_published_only_once_its_assets_are_verified(
+    workspace: Workspace, github: Any, keys: Keys
+) -> None:
+    settings = configure(workspace, github)
+    (made,) = package(settings, [DASH], sign=True, environ=sign_env(keys.plain))
+    (outcome,) = publish_releases(settings, environ=token(github)).outcomes
+    assert (outcome.status, outcome.message) == (
+        "created",
+        "created as a draft, assets verified, published",
+    )
+    steps = [
+        (r.method, r.operation or r.path.split("/")[1], r.body[:200])
+        for r in github.requests
+        if r.method != "GET" or r.path.startswith("/download/")
+    ]
+    (create,) = [s for s in steps if s[1] == "repos/create-release"]
+    assert b'"draft": true' in create[2]
+    kinds = [kind for _, kind, _ in steps]
+    # Both assets uploaded and downloaded again before the one PATCH that publishes.
+    assert kinds == [
+        "repos/create-release",
+        "repos/upload-release-asset",
+        "repos/upload-release-asset",
+        "download",
+        "download",
+        "repos/update-release",
+    ]
+    assert b'"draft": false' in steps[-1][2]
+    release = github.release(REPO, "metallb-dashboards-chart-1.2.0")
+    assert release is not None
+    assert release.target_commitish == workspace.git("rev-parse", "HEAD").strip()
+    assert {a.name for a in release.assets} == {made.archive.name, f"{made.archive.name}.prov"}
+    assert [r for r in github.releases(REPO) if r.draft] == []
+
+
+@newest_helm
+def test_a_draft_left_by_an_earlier_run_is_completed_and_spares_deleted(
+    workspace: Workspace, github: Any
+) -> None:
+    settings = configure(workspace, github)
+    (made,) = package(settings, [DASH])
+    tag = "metallb-dashboards-chart-1.2.0"
+    # A killed run left a draft holding other bytes (helm 3 packages anew every
+    # time); a retried create left a second draft of the same tag.
+    left = github.create_release(REPO, tag, name=tag, body="first run", draft=True)
+    github.add_asset(left, made.archive.name, b"bytes of an earlier packaging")
+    github.create_release(REPO, tag, name=tag, body="spare", draft=True)
+    out = io.StringIO()
+    report = run_github_release(settings, environ=token(github), out=out)
+    (outcome,) = report.outcomes
+    assert (outcome.status, outcome.message) == (
+        "created",
+        "published the draft an earlier run left, assets verified",
+    )
+    assert [a.status for a in outcome.assets] == ["uploaded"]
+    assert "replaced the unpublished draft's sha256" in outcome.assets[0].message
+    (release,) = github.releases(REPO)
+    assert (release.id, release.draft, release.body) == (left.id, False, "first run")
+    assert [a.data for a in release.assets] == [made.archive.read_bytes()]
+    assert not github.calls("POST", r"/releases$")
+
+
+@newest_helm
+def test_immutable_repository_gets_a_verified_immutable_release(
+    workspace: Workspace, github: Any
+) -> None:
+    github.repo(REPO).immutable_releases = True
+    settings = configure(workspace, github)
+    (made,) = package(settings, [DASH])
+    (outcome,) = publish_releases(settings, environ=token(github)).outcomes
+    assert outcome.ok
+    assert outcome.status == "created"
+    release = github.release(REPO, "metallb-dashboards-chart-1.2.0")
+    assert release is not None
+    assert release.immutable
+    assert [a.data for a in release.assets] == [made.archive.read_bytes()]
+    before = len(writes(github))
+    (again,) = publish_releases(settings, environ=token(github)).outcomes
+    assert [a.status for a in again.assets] == ["skipped"]
+    assert len(writes(github)) == before
+
+
+@newest_helm
+def test_immutable_release_without_its_asset_is_beyond_repair(
+    workspace: Workspace, github: Any, keys: Keys
+) -> None:
+    github.repo(REPO).immutable_releases = True
+    settings = configure(workspace, github)
+    (made,) = package(settings, [DASH], sign=True, environ=sign_env(keys.plain))
+    tag = "metallb-dashboards-chart-1.2.0"
+    # What an earlier tool left: a release published first, its upload never made.
+    bare = github.create_release(REPO, tag, name=tag)
+    github.add_asset(bare, made.archive.name, made.archive.read_bytes())
+    out = io.StringIO()
+    with pytest.raises(PublishIncomplete) as incomplete:
+        run_github_release(settings, environ=token(github), out=out, force=True)
+    assert incomplete.value.exit_code == 6
+    assert "release a new version of the chart" in str(incomplete.value)
+    text = out.getvalue()
+    assert f"{made.archive.name}.prov: beyond-repair" in text
+    assert "tag cannot be used again; release a new version of the chart" in text
+    assert writes(github) == []
+    (outcome,) = publish_releases(settings, environ=token(github)).outcomes
+    assert outcome.result.status == "beyond-repair"
+
+    # Other bytes on an immutable release: refused, --force or not.
+    github.replace_asset_bytes(bare.assets[0], b"other", update_metadata=True)
+    forced = publish_releases(settings, environ=token(github), force=True).outcomes[0]
+    assert forced.assets[0].status == "refused"
+    assert "nothing can replace it" in forced.assets[0].message
+    assert writes(github) == []
+
+
+@newest_helm
+def test_an_unpushed_target_commit_says_to_push_it(
+    workspace: Workspace, github: Any, tmp_path: Path
+) -> None:
+    origin = tmp_path / "origin.git"
+    workspace.git("init", "-q", "--bare", str(origin))
+    workspace.git("push", "-q", str(origin), "main")
+    github.add_repo("metallb/pushed", git_dir=origin)
+    settings = configure(workspace, github, repository="metallb/pushed")
+    package(settings, [DASH])
+    workspace.commit("not pushed")
+    head = workspace.git("rev-parse", "HEAD").strip()
+    (outcome,) = publish_releases(settings, environ=token(github)).outcomes
+    assert outcome.status == "failed"
+    assert "422 Validation Failed (Release target_commitish invalid)" in outcome.message
+    assert f"GitHub does not know commit {head}: push it (git push) first" in outcome.message
+    assert github.releases("metallb/pushed") == []
+    workspace.git("push", "-q", str(origin), "main")
+    (again,) = publish_releases(settings, environ=token(github)).outcomes
+    assert again.status == "created"

@@ -24,6 +24,7 @@ from chartship.errors import (
     VersionError,
 )
 from tests.support.builders import Workspace
+from tests.support.matrix import newest_helm
 from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox, sha256
 
 VERSION = "0.16.0"
@@ -129,6 +130,28 @@ def test_existing_github_release_never_stops_the_oci_push(box: Sandbox) -> None:
     assert "OCI: pushed" in text
     assert "index.yaml: added" in text
     assert oci_manifest_digest(box, "metallb", VERSION) is not None
+
+
+@newest_helm
+def test_an_immutable_release_without_its_asset_is_beyond_repair_and_oci_completes(
+    box: Sandbox,
+) -> None:
+    box.github.repo(REPOSITORY).immutable_releases = True
+    box.github.create_release(REPOSITORY, TAG, name=TAG, target_commitish="main")
+    before = writes(box)
+    error, text = release_fails(box, PublishIncomplete, tag=TAG)
+    assert error.exit_code == 6
+    assert str(error).endswith(
+        "a published GitHub release is immutable and lacks an asset: release a new version "
+        "of the chart"
+    )
+    assert "OCI: pushed" in text
+    assert "GitHub release: beyond-repair: metallb-0.16.0.tgz: metallb-chart-0.16.0 is " in text
+    assert "release: INCOMPLETE: GitHub release" in text
+    assert oci_manifest_digest(box, "metallb", VERSION) is not None
+    assert writes(box) == before  # nothing asked of the immutable release
+    (kept,) = box.github.releases(REPOSITORY)
+    assert kept.assets == []
 
 
 def test_rerun_after_a_failed_channel_completes_it_with_the_published_bytes(

@@ -90,18 +90,49 @@ def repository(
         raise unreachable(exc, f"repository {gh.repository}") from None
 
 
-def describe(error: GithubException, what: str) -> GithubError:
-    """A message from GitHub's answer: status, message and errors, never headers."""
+def _errors_of(error: GithubException) -> list[dict[str, Any]]:
     data = error.data if isinstance(error.data, dict) else {}
-    message = data.get("message") or str(error.data or "")
+    return [e for e in data.get("errors") or [] if isinstance(e, dict)]
+
+
+def _message_of(error: GithubException) -> str:
+    data = error.data if isinstance(error.data, dict) else {}
+    return str(data.get("message") or error.data or "")
+
+
+def _advice(error: GithubException) -> str:
+    """What to do about a refusal, by its kind: a message without it leaves people stuck."""
+    status = error.status
+    if status == 401:
+        return f"check the token in {' or '.join(TOKEN_VARIABLES)}: GitHub did not accept it"
+    if status == 403 and "rate limit" not in _message_of(error).lower():
+        return (
+            "the token lacks permission: it needs contents: write on the repository "
+            "(in a workflow: permissions: contents: write)"
+        )
+    if status == 404:
+        return (
+            "check channels.github.repository and channels.github.api_url, and that the "
+            "token can see the repository"
+        )
+    if status == 429 or status == 403 or status >= 500:
+        return "GitHub is busy or failing: run it again later"
+    return ""
+
+
+def describe(error: GithubException, what: str, *, advice: str = "") -> GithubError:
+    """A message from GitHub's answer (status, message and errors, never headers),
+    ending with what to do: ``advice``, else the usual advice for that status."""
+    message = _message_of(error)
     details = [
         f"{e.get('resource', '')} {e.get('field', '')} {e.get('code', '')}".strip()
-        for e in data.get("errors") or []
-        if isinstance(e, dict)
+        for e in _errors_of(error)
     ]
     extra = f" ({'; '.join(details)})" if details else ""
+    advice = advice or _advice(error)
+    tail = f"; {advice}" if advice else ""
     kind = GithubUnavailable if error.status >= 500 or error.status == 429 else GithubError
-    return kind(f"GitHub: {what}: {error.status} {message}{extra}")
+    return kind(f"GitHub: {what}: {error.status} {message}{extra}{tail}")
 
 
 def unreachable(error: requests.RequestException, what: str) -> GithubError:
@@ -133,10 +164,26 @@ def as_error(error: Exception, what: str) -> GithubError:
 
 
 def already_exists(error: GithubException) -> bool:
-    data = error.data if isinstance(error.data, dict) else {}
+    return error.status == 422 and any(e.get("code") == "already_exists" for e in _errors_of(error))
+
+
+def bad_target(error: GithubException) -> bool:
+    """GitHub's "Release target_commitish invalid": the commit is not on GitHub."""
     return error.status == 422 and any(
-        isinstance(e, dict) and e.get("code") == "already_exists" for e in data.get("errors") or []
+        e.get("field") == "target_commitish" for e in _errors_of(error)
     )
+
+
+def tag_spent(error: GithubException) -> bool:
+    """GitHub's "tag_name was used by an immutable release"."""
+    return error.status == 422 and any(
+        "immutable" in str(e.get("message", "")) for e in _errors_of(error)
+    )
+
+
+def immutable_refusal(error: GithubException) -> bool:
+    """GitHub's 422 "Cannot upload assets to an immutable release" (and its kin)."""
+    return error.status == 422 and "immutable release" in _message_of(error)
 
 
 def sha256_of(asset: GitReleaseAsset) -> str:
@@ -164,6 +211,21 @@ def find_release(repo: Repository, tag: str) -> GitRelease | None:
         return repo.get_release(tag)
     except UnknownObjectException:
         return None
+
+
+def drafts(repo: Repository) -> dict[str, list[GitRelease]]:
+    """The repository's drafts by tag_name, oldest first.
+
+    Only a token that can push sees drafts; a draft has no tag until it is
+    published, so the listing is the only way to find one.
+    """
+    found: dict[str, list[GitRelease]] = {}
+    for release in repo.get_releases():
+        if release.draft:
+            found.setdefault(release.tag_name, []).append(release)
+    for mine in found.values():
+        mine.sort(key=lambda release: release.id)
+    return found
 
 
 def assets_of(release: GitRelease) -> dict[str, GitReleaseAsset]:
