@@ -16,10 +16,11 @@ from chartship.channels.github.channel import publish_releases
 from chartship.commands import run_github_release
 from chartship.config import Settings
 from chartship.errors import GithubError, PublishIncomplete, UsageError
-from chartship.package import package
+from chartship.package import Packaged, package
 from tests.support.builders import Workspace, write_channels
 from tests.support.gpg import Keys, sign_env
 from tests.support.matrix import newest_helm
+from tests.support.scripted_http import Reply, ScriptedServer
 
 REPO = "metallb/metallb"
 DASH = "metallb-dashboards"
@@ -397,3 +398,71 @@ def test_an_unpushed_target_commit_says_to_push_it(
     workspace.git("push", "-q", str(origin), "main")
     (again,) = publish_releases(settings, environ=token(github)).outcomes
     assert again.status == "created"
+
+
+# --------------------------------------------------------------------------- asset downloads
+
+ASSET_API = r"/releases/assets/\d+$"
+
+
+def released(workspace: Workspace, github: Any) -> tuple[Settings, Packaged]:
+    """The dashboards chart packaged and released: its asset there to be read back."""
+    settings = configure(workspace, github)
+    (made,) = package(settings, [DASH])
+    publish_releases(settings, environ=token(github))
+    return settings, made
+
+
+def redirect_downloads(github: Any, location: str) -> None:
+    """GitHub's answer to an asset download: a redirect, here to ``location``."""
+    github.fail("GET", ASSET_API, 302, times=50, headers={"location": location}, body=b"")
+
+
+@newest_helm
+def test_asset_download_redirected_to_another_host_goes_without_the_token(
+    workspace: Workspace, github: Any
+) -> None:
+    settings, made = released(workspace, github)
+    with ScriptedServer() as storage:
+        # Another host name for the same loopback address: not the configured API host.
+        where = f"http://localhost:{storage.port}/storage/{made.archive.name}"
+        body = made.archive.read_bytes()
+        storage.script("GET", f"/storage/{made.archive.name}", Reply(200, body=body))
+        redirect_downloads(github, where)
+        (outcome,) = publish_releases(settings, environ=token(github)).outcomes
+    assert [a.status for a in outcome.assets] == ["skipped"]
+    (fetched,) = storage.seen("GET")
+    assert "authorization" not in fetched.headers
+    (asked,) = [r for r in github.calls("GET", ASSET_API) if r.faulted]
+    assert asked.credentials == "valid"  # the API host itself gets the token
+
+
+@newest_helm
+@pytest.mark.parametrize(
+    "location", ["file:///etc/passwd", "ftp://127.0.0.1/chart.tgz", "javascript:alert(1)"]
+)
+def test_asset_download_redirected_to_another_scheme_is_that_releases_error(
+    workspace: Workspace, github: Any, location: str
+) -> None:
+    settings, _ = released(workspace, github)
+    redirect_downloads(github, location)
+    (outcome,) = publish_releases(settings, environ=token(github)).outcomes
+    assert outcome.status == "failed"
+    assert outcome.message.startswith(
+        "GitHub: asset metallb-dashboards-1.2.0.tgz: the download redirects to "
+    )
+    assert "only http(s) redirects are followed" in outcome.message
+    assert github.token not in outcome.message
+
+
+@newest_helm
+def test_asset_download_redirecting_in_a_loop_stops(workspace: Workspace, github: Any) -> None:
+    settings, _ = released(workspace, github)
+    with ScriptedServer() as loop:
+        loop.script("GET", "/again", Reply(302, {"location": "/again"}))
+        redirect_downloads(github, f"{loop.url}/again")
+        (outcome,) = publish_releases(settings, environ=token(github)).outcomes
+        hops = len(loop.seen("GET"))
+    assert outcome.status == "failed"
+    assert "redirects more than 5 times" in outcome.message
+    assert hops == 5

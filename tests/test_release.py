@@ -154,6 +154,33 @@ def test_an_immutable_release_without_its_asset_is_beyond_repair_and_oci_complet
     assert kept.assets == []
 
 
+@newest_helm
+def test_an_asset_download_redirected_to_a_file_url_fails_github_only(box: Sandbox) -> None:
+    # Issue 15, case 8: this ended the release with an AssertionError and no summary.
+    box.github.fail(
+        "GET", r"/releases/assets/\d+$", 302, times=5, headers={"location": "file:///etc/passwd"},
+        body=b"",
+    )  # fmt: skip
+    error, text = release_fails(box, PublishIncomplete, tag=TAG)
+    assert error.exit_code == 6
+    assert "internal error" not in text
+    assert "OCI: pushed" in text
+    assert "GitHub release: failed: GitHub: asset metallb-0.16.0.tgz: the download redirects " in (
+        text
+    )
+    (row,) = [line.split() for line in text.splitlines() if line.startswith("metallb  ")]
+    assert row[3:] == ["pushed", "failed", "blocked"]
+    assert [r.draft for r in box.github.releases(REPOSITORY)] == [True]  # never published
+
+    # Once the server behaves, a plain rerun publishes the verified draft.
+    box.github.faults.clear()
+    text, _ = release(box, tag=TAG)
+    assert "GitHub release: created" in text
+    (published,) = box.github.releases(REPOSITORY)
+    assert not published.draft
+    assert [a.name for a in published.assets] == ["metallb-0.16.0.tgz"]
+
+
 def test_rerun_after_a_failed_channel_completes_it_with_the_published_bytes(
     box: Sandbox,
 ) -> None:

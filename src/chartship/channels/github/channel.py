@@ -16,7 +16,6 @@ never take the repository's Latest marker unless configured to.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -261,7 +260,12 @@ def _beyond_repair(tag: str) -> str:
 
 
 def _plan_asset(
-    existing: GitReleaseAsset | None, asset: Asset, *, force: bool, frozen: str | None = None
+    existing: GitReleaseAsset | None,
+    asset: Asset,
+    reader: client.AssetReader,
+    *,
+    force: bool,
+    frozen: str | None = None,
 ) -> PlannedAsset:
     """What to do about one asset; ``frozen`` is the tag of the immutable release it is on."""
     sha = asset.sha256
@@ -275,7 +279,7 @@ def _plan_asset(
         if frozen is not None:
             return planned("beyond", Status.BEYOND_REPAIR, _beyond_repair(frozen))
         return planned("upload", Status.PLANNED, "would upload")
-    remote = client.sha256_of(existing)
+    remote = reader.sha256(existing)
     if remote == sha:
         return planned("skip", Status.SKIPPED, "already attached, same sha256")
     if frozen is not None:
@@ -295,7 +299,7 @@ def _plan_asset(
 
 
 def _plan_assets(
-    release: GitRelease | None, artifact: Artifact, *, force: bool
+    release: GitRelease | None, artifact: Artifact, reader: client.AssetReader, *, force: bool
 ) -> list[PlannedAsset]:
     """Each asset of ``artifact`` judged against what ``release`` (None: none) carries."""
     attached = client.assets_of(release) if release is not None else {}
@@ -303,7 +307,8 @@ def _plan_assets(
     # A draft is private: other bytes on it (a killed run that packaged others) give way.
     force = force or (release is not None and release.draft)
     return [
-        _plan_asset(attached.get(a.name), a, force=force, frozen=frozen) for a in _wanted(artifact)
+        _plan_asset(attached.get(a.name), a, reader, force=force, frozen=frozen)
+        for a in _wanted(artifact)
     ]
 
 
@@ -311,6 +316,7 @@ def _plan_release(
     repo: Repository,
     settings: Settings,
     artifact: Artifact,
+    reader: client.AssetReader,
     *,
     force: bool,
     drafts: Callable[[], Mapping[str, list[GitRelease]]],
@@ -320,10 +326,11 @@ def _plan_release(
     tag = settings.release_tag(artifact.chart, artifact.version)
     release = client.find_release(repo, tag)
     if release is not None:
-        return PlannedRelease(artifact, tag, release, _plan_assets(release, artifact, force=force))
+        assets = _plan_assets(release, artifact, reader, force=force)
+        return PlannedRelease(artifact, tag, release, assets)
     mine = drafts().get(tag, [])
     draft = mine[0] if mine else None
-    assets = _plan_assets(draft, artifact, force=force)
+    assets = _plan_assets(draft, artifact, reader, force=force)
     return PlannedRelease(artifact, tag, None, assets, draft, mine[1:])
 
 
@@ -334,7 +341,9 @@ def _upload(release: GitRelease, asset: Asset) -> GitReleaseAsset:
     )
 
 
-def _apply_asset(release: GitRelease, planned: PlannedAsset, *, force: bool) -> AssetOutcome:
+def _apply_asset(
+    release: GitRelease, planned: PlannedAsset, reader: client.AssetReader, *, force: bool
+) -> AssetOutcome:
     name = planned.asset.name
     if planned.action in ("skip", "refuse", "beyond"):
         return planned.outcome
@@ -352,11 +361,11 @@ def _apply_asset(release: GitRelease, planned: PlannedAsset, *, force: bool) -> 
             theirs = client.assets_of(release).get(name)
             if theirs is None:
                 raise
-            again = _plan_asset(theirs, planned.asset, force=force)
-            return _apply_asset(release, again, force=force)
+            again = _plan_asset(theirs, planned.asset, reader, force=force)
+            return _apply_asset(release, again, reader, force=force)
         return AssetOutcome(name, Status.UPLOADED, "uploaded", uploaded.browser_download_url)
     assert planned.existing is not None  # a replace always has the asset it replaces
-    remote = client.sha256_of(planned.existing)
+    remote = reader.sha256(planned.existing)
     planned.existing.delete_asset()
     uploaded = _upload(release, planned.asset)
     url = uploaded.browser_download_url
@@ -369,7 +378,12 @@ def _apply_asset(release: GitRelease, planned: PlannedAsset, *, force: bool) -> 
 
 
 def _verify(
-    release: GitRelease, outcomes: list[AssetOutcome], wanted: list[Asset], *, every: bool = False
+    release: GitRelease,
+    outcomes: list[AssetOutcome],
+    wanted: list[Asset],
+    reader: client.AssetReader,
+    *,
+    every: bool = False,
 ) -> None:
     """Read the release back: every asset written (``every``: every asset) attached, with
     the local sha256."""
@@ -383,7 +397,7 @@ def _verify(
             raise GithubError(
                 f"GitHub: read-back: {outcome.name} is not attached to {release.tag_name}"
             )
-        remote = client.sha256_of(asset)
+        remote = reader.sha256(asset)
         if remote != expected[outcome.name]:
             raise GithubError(
                 f"GitHub: read-back: {outcome.name} on {release.tag_name} has sha256 {remote}, "
@@ -417,6 +431,7 @@ class GithubChannel:
         self.notes_file = notes_file
         self.token = client.token_from(environ)
         self.repo = repo or client.repository(self.gh, self.token, client_factory)
+        self.reader = client.AssetReader(self.gh, self.token)
         self.runner = runner
 
     def _failed(self, artifact: Artifact, exc: Exception) -> ReleaseOutcome:
@@ -440,16 +455,15 @@ class GithubChannel:
         if digest.startswith("sha256:"):
             sha = digest.removeprefix("sha256:")
         else:
-            sha = hashlib.sha256(client.asset_bytes(asset)).hexdigest()
+            sha = self.reader.sha256(asset)
         prov_asset = assets.get(artifact.archive.name + ".prov")
 
         def provenance() -> bytes | None:
-            return client.asset_bytes(prov_asset) if prov_asset is not None else None
+            return self.reader.read(prov_asset) if prov_asset is not None else None
 
         return Holding(
-            "GitHub", asset.browser_download_url, sha, lambda: client.asset_bytes(asset),
-            provenance,
-        )  # fmt: skip
+            "GitHub", asset.browser_download_url, sha, lambda: self.reader.read(asset), provenance
+        )
 
     def release_assets(self) -> dict[str, set[str]]:
         """Every published release's tag and the names of its assets, from one paged listing."""
@@ -491,7 +505,12 @@ class GithubChannel:
             try:
                 planned.append(
                     _plan_release(
-                        self.repo, self.settings, artifact, force=self.force, drafts=drafts
+                        self.repo,
+                        self.settings,
+                        artifact,
+                        self.reader,
+                        force=self.force,
+                        drafts=drafts,
                     )
                 )
             except _ERRORS as exc:
@@ -577,16 +596,18 @@ class GithubChannel:
         wanted = _wanted(planned.artifact)
         if planned.release is not None:
             release = planned.release
-            outcomes = [_apply_asset(release, a, force=self.force) for a in planned.assets]
-            _verify(release, outcomes, wanted)
+            outcomes = [
+                _apply_asset(release, a, self.reader, force=self.force) for a in planned.assets
+            ]
+            _verify(release, outcomes, wanted, self.reader)
             return ReleaseOutcome(
                 planned.artifact, planned.tag, "existing", "exists", release.html_url, outcomes
             )
         draft = self._draft(planned, target)
         assets = planned.assets
         if planned.draft is None or draft.id != planned.draft.id:
-            assets = _plan_assets(draft, planned.artifact, force=self.force)
-        outcomes = [_apply_asset(draft, a, force=self.force) for a in assets]
+            assets = _plan_assets(draft, planned.artifact, self.reader, force=self.force)
+        outcomes = [_apply_asset(draft, a, self.reader, force=self.force) for a in assets]
         if any(o.status in _BAD for o in outcomes):
             # Publishing would expose a release without (the right) assets.
             return ReleaseOutcome(
@@ -594,7 +615,7 @@ class GithubChannel:
                     f"{o.name}: {o.message}" for o in outcomes if o.status in _BAD
                 ), draft.html_url, outcomes,
             )  # fmt: skip
-        _verify(draft, outcomes, wanted, every=True)
+        _verify(draft, outcomes, wanted, self.reader, every=True)
         published = self._publish_draft(planned, draft, target)
         resumed = planned.draft is not None and draft.id == planned.draft.id
         message = (
