@@ -110,6 +110,26 @@ class Fault:
         )
 
 
+@dataclass
+class Intercept:
+    """Something to do when a request arrives; see :meth:`GithubStandin.intercept`."""
+
+    method: str
+    pattern: re.Pattern[str]
+    action: Callable[[RecordedRequest], None]
+    #: After the request was carried out (its answer not sent yet); else before, and
+    #: the request is then not carried out at all.
+    after: bool
+    fired: threading.Event
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            not self.fired.is_set()
+            and self.method in ("*", method)
+            and self.pattern.search(path) is not None
+        )
+
+
 class Routes:
     """Answers requests from ``state``, checked by ``contract``, URLs from ``views``."""
 
@@ -129,6 +149,7 @@ class Routes:
         self.token = token
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
+        self.intercepts: list[Intercept] = []
         self.rate_used = 0
         self.rate_reset = int(time.time()) + 3600
         self._port = port
@@ -183,6 +204,33 @@ class Routes:
             self.faults.append(fault)
         return fault
 
+    def intercept(
+        self,
+        method: str,
+        path_regex: str,
+        action: Callable[[RecordedRequest], None],
+        *,
+        after: bool,
+    ) -> threading.Event:
+        """Call ``action`` once, for the first request whose method is ``method`` ("*"
+        for any) and whose path matches ``path_regex``: when it arrives (it is then not
+        carried out, and answered 503), or with ``after`` once it has been carried out,
+        before its answer is sent. What a client killed at that point leaves behind.
+        The event is set once ``action`` has returned."""
+        hook = Intercept(method.upper(), re.compile(path_regex), action, after, threading.Event())
+        with self._lock:
+            self.intercepts.append(hook)
+        return hook.fired
+
+    def _intercept(self, request: RecordedRequest, *, after: bool) -> bool:
+        """Run the intercept due for ``request`` at this point; whether one ran."""
+        for hook in self.intercepts:
+            if hook.after == after and hook.matches(request.method, request.path):
+                hook.action(request)
+                hook.fired.set()
+                return True
+        return False
+
     def rate_json(self) -> dict[str, Json]:
         core = {
             "limit": RATE_LIMIT,
@@ -218,7 +266,10 @@ class Routes:
             first = len(self.contract.violations)
             op: Operation | None = None
             try:
+                if self._intercept(request, after=False):
+                    raise Reject(error_reply(None, 503, "Service Unavailable"))
                 op, reply = self._route(request, headers, body)
+                self._intercept(request, after=True)
             except Reject as rejected:
                 reply = rejected.reply
             except Exception as error:  # a bug here: say so instead of dropping the connection

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -277,6 +277,18 @@ class GithubStandin(BackgroundServer):
         return self.routes.fail(
             method, path_regex, status, times, headers, body, content_type, perform
         )
+
+    def intercept(
+        self,
+        method: str,
+        path_regex: str,
+        action: Callable[[RecordedRequest], None],
+        *,
+        after: bool = False,
+    ) -> threading.Event:
+        """Call ``action`` at the first matching request (``Routes.intercept`` in
+        routes.py says when): to kill a client at an exact point of its work."""
+        return self.routes.intercept(method, path_regex, action, after=after)
 
     # ------------------------------------------------------------------ JSON representations
 
