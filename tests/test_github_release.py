@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from chartship.bump import bump
+from chartship.channels.github import client as gh_client
 from chartship.channels.github.channel import publish_releases
 from chartship.commands import run_github_release
-from chartship.config import Settings
+from chartship.config import GithubSettings, Settings
 from chartship.errors import GithubError, PublishIncomplete, UsageError
 from chartship.package import Packaged, package
 from tests.support.builders import Workspace, write_channels
@@ -466,3 +467,33 @@ def test_asset_download_redirecting_in_a_loop_stops(workspace: Workspace, github
     assert outcome.status == "failed"
     assert "redirects more than 5 times" in outcome.message
     assert hops == 5
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize(
+    ("case", "advice"),
+    [
+        ("bad token", "check the token in GITHUB_TOKEN or GH_TOKEN"),
+        ("no permission", "it needs contents: write on the repository"),
+        ("no such repository", "check channels.github.repository and channels.github.api_url"),
+        ("server error", "GitHub is busy, failing or out of reach: run it again later"),
+    ],
+)
+def test_every_refused_call_says_what_to_do(github: Any, case: str, advice: str) -> None:
+    repository, key = REPO, github.token
+    if case == "bad token":
+        key = "not-the-token"
+    elif case == "no permission":
+        github.fail("GET", r"^/repos/", 403, body={"message": "Resource not accessible"})
+    elif case == "no such repository":
+        repository = "metallb/missing"
+    else:
+        github.fail("GET", r"^/repos/", 500, times=20)
+    gh = GithubSettings(repository, api_url=github.api_url, throttle=False, max_wait=1)
+    with pytest.raises(GithubError) as refused:
+        gh_client.repository(gh, key)
+    assert str(refused.value).startswith(f"GitHub: repository {repository}: ")
+    assert advice in str(refused.value)
+    assert github.token not in str(refused.value)

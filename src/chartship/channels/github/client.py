@@ -107,6 +107,9 @@ def _message_of(error: GithubException) -> str:
     return str(data.get("message") or error.data or "")
 
 
+_BUSY = "GitHub is busy, failing or out of reach: run it again later"
+
+
 def _advice(error: GithubException) -> str:
     """What to do about a refusal, by its kind: a message without it leaves people stuck."""
     status = error.status
@@ -123,7 +126,11 @@ def _advice(error: GithubException) -> str:
             "token can see the repository"
         )
     if status == 429 or status == 403 or status >= 500:
-        return "GitHub is busy or failing: run it again later"
+        return _BUSY
+    if already_exists(error):
+        return "it appeared meanwhile (another run at the same time?): run it again to judge it"
+    if status == 422:
+        return "GitHub refused the request as invalid: check the fields it names"
     return ""
 
 
@@ -154,7 +161,7 @@ def unreachable(error: requests.RequestException, what: str) -> GithubError:
     text = str(reason)
     if "too many" in text and "error responses" in text:
         text = f"gave up after retries ({text.split('(')[-1].rstrip(')').strip()})"
-    return GithubUnavailable(f"GitHub: {what}: {text}")
+    return GithubUnavailable(f"GitHub: {what}: {text}; {_BUSY} (and check channels.github.api_url)")
 
 
 #: What PyGithub raises for an API failure or an unreachable host.
