@@ -154,15 +154,32 @@ def test_an_immutable_release_without_its_asset_is_beyond_repair_and_oci_complet
     assert kept.assets == []
 
 
+def release_with_downloads_redirected(box: Sandbox, location: str) -> str:
+    """A release whose GitHub asset downloads redirect to ``location``: exit 6, its output."""
+    box.github.fail(
+        "GET", r"/releases/assets/\d+$", 302, times=5, headers={"location": location}, body=b""
+    )
+    error, text = release_fails(box, PublishIncomplete, tag=TAG)
+    assert error.exit_code == 6
+    return text
+
+
+@newest_helm
+def test_an_unreadable_asset_found_before_publishing_fails_github_only(box: Sandbox) -> None:
+    # An asset GitHub gives no digest for is downloaded to learn its sha256, before
+    # anything is published; its download redirects to a file: URL.
+    made = box.github.create_release(REPOSITORY, TAG, name=TAG, target_commitish="main")
+    box.github.add_asset(made, "metallb-0.16.0.tgz", b"whatever").digest = None
+    text = release_with_downloads_redirected(box, "file:///etc/passwd")
+    assert "GitHub release: failed: could not be read: GitHub: asset metallb-0.16.0.tgz" in text
+    assert "OCI: pushed" in text
+    assert oci_manifest_digest(box, "metallb", VERSION) is not None
+
+
 @newest_helm
 def test_an_asset_download_redirected_to_a_file_url_fails_github_only(box: Sandbox) -> None:
     # Issue 15, case 8: this ended the release with an AssertionError and no summary.
-    box.github.fail(
-        "GET", r"/releases/assets/\d+$", 302, times=5, headers={"location": "file:///etc/passwd"},
-        body=b"",
-    )  # fmt: skip
-    error, text = release_fails(box, PublishIncomplete, tag=TAG)
-    assert error.exit_code == 6
+    text = release_with_downloads_redirected(box, "file:///etc/passwd")
     assert "internal error" not in text
     assert "OCI: pushed" in text
     assert "GitHub release: failed: GitHub: asset metallb-0.16.0.tgz: the download redirects " in (
