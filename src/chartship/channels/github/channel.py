@@ -543,7 +543,7 @@ class GithubChannel:
                 target_commitish=target if target else NotSet,
             )
         except GithubException as exc:
-            raise self._refused(exc, planned, target, "create the draft of") from None
+            raise self._refused(exc, planned, target, "create its draft") from None
         mine = client.drafts(self.repo).get(planned.tag, [])
         if not mine:
             raise GithubError(f"GitHub: release {planned.tag}: the new draft is not listed")
@@ -554,8 +554,9 @@ class GithubChannel:
     def _refused(
         self, exc: GithubException, planned: PlannedRelease, target: str | None, doing: str
     ) -> GithubError:
-        """GitHub's refusal to ``doing`` the release, with what to do about it."""
-        what = f"release {planned.tag}: could not {doing} it"
+        """GitHub's refusal to ``doing`` for the release, with what to do about it;
+        ``target`` is the commit its tag is to point at."""
+        what = f"release {planned.tag}: could not {doing}"
         if client.bad_target(exc):
             commit = target or "the target commit"
             return client.describe(
@@ -587,9 +588,16 @@ class GithubChannel:
                 make_latest="true" if self.gh.make_latest else "false",
             )
         except GithubException as exc:
-            raise self._refused(exc, planned, target, "publish the verified draft of") from None
+            # The draft keeps the commit the run that created it aimed at.
+            aimed = draft.target_commitish or target
+            raise self._refused(exc, planned, aimed, "publish its verified draft") from None
         if published.draft:
             raise GithubError(f"GitHub: release {planned.tag}: still a draft after publishing")
+        missing = {a.name for a in _wanted(planned.artifact)} - {a.name for a in published.assets}
+        if missing:
+            raise GithubError(
+                f"GitHub: release {planned.tag}: published without {', '.join(sorted(missing))}"
+            )
         return published
 
     def _apply_one(self, planned: PlannedRelease, target: str | None) -> ReleaseOutcome:
