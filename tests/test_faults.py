@@ -3,7 +3,8 @@
 A fault proxy (tests/support/fault_proxy.py) sits in front of the registry, the
 GitHub stand-in and the pages site, and fails a share of the requests: 500, 502
 after the work was done, 429 with Retry-After, connection resets. Results are
-always read directly from the services, never through the proxies.
+always read directly from the services, never through the proxies. The GitHub
+stand-in's repository has immutable releases on.
 
 - A fifth of the requests failing: a release and a 50-version backfill complete,
   and every channel holds exactly the local bytes.
@@ -62,6 +63,9 @@ def sandbox(
     seed = int(hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8], 16)
     base = tmp_path / "sandbox"
     with open_sandbox(base, _workspace_template, helm_bin, faulty=True, seed=seed) as box:
+        # GitHub's immutable releases on: no retry or replay may need to change a
+        # published release.
+        box.github.repo(REPOSITORY).immutable_releases = True
         yield box
     assert not box.github.violations, box.github.report()
 

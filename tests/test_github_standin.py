@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import re
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -460,3 +461,95 @@ def test_tampered_asset_bytes_are_served_with_the_old_digest(
     assert seen.digest == "sha256:" + hashlib.sha256(b"genuine").hexdigest()
     seen.download_asset(str(tmp_path / "chart.tgz"))
     assert (tmp_path / "chart.tgz").read_bytes() == b"swapped!"
+
+
+# ------------------------------------------------------------- drafts and immutable releases
+
+
+def _git_data(tmp_path: Path) -> tuple[Path, str]:
+    """A bare repository with one commit on main: the stand-in's git data, and that commit."""
+    work, bare = tmp_path / "work", tmp_path / "origin.git"
+
+    def git(*args: str, cwd: Path = work) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=30
+        )
+        return done.stdout.strip()
+
+    work.mkdir()
+    git("init", "-q", "-b", "main")
+    git("commit", "-q", "--allow-empty", "-m", "first")
+    git("init", "-q", "--bare", str(bare), cwd=tmp_path)
+    git("push", "-q", str(bare), "main")
+    return bare, git("rev-parse", "HEAD")
+
+
+def test_a_draft_gets_its_tag_when_published_at_a_known_commit(
+    github: GithubStandin, gh: Github, tmp_path: Path
+) -> None:
+    bare, head = _git_data(tmp_path)
+    github.add_repo("metallb/git", git_dir=bare)
+    repo = gh.get_repo("metallb/git")
+    unknown = "0" * 40
+    for as_draft in (True, False):
+        with pytest.raises(GithubException) as raised:
+            repo.create_git_release("v1", "v1", "", draft=as_draft, target_commitish=unknown)
+        assert raised.value.status == 422
+        assert raised.value.data["errors"] == [
+            {"resource": "Release", "code": "invalid", "field": "target_commitish"}
+        ]
+    draft = repo.create_git_release("v1", "v1", "", draft=True, target_commitish=head)
+
+    def tags() -> str:
+        return subprocess.run(
+            ["git", "--git-dir", str(bare), "tag", "--points-at", head],
+            capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.strip()  # fmt: skip
+
+    assert tags() == ""  # a draft has no tag
+    published = draft.update_release("v1", "", draft=False)
+    assert not published.draft
+    assert tags() == "v1"
+    assert repo.get_release("v1").id == draft.id
+
+
+def test_immutable_releases_refuse_every_change_once_published(
+    github: GithubStandin, gh: Github
+) -> None:
+    github.add_repo("metallb/frozen", immutable_releases=True)
+    repo = gh.get_repo("metallb/frozen")
+    draft = repo.create_git_release("v1", "v1", "", draft=True)
+    assert draft.raw_data["immutable"] is False
+    asset = draft.upload_asset_from_memory(io.BytesIO(b"chart"), 5, name="c-1.tgz")
+    published = draft.update_release("v1", "notes may change", draft=False)
+    assert published.raw_data["immutable"] is True
+
+    def refused(action: Any) -> str:
+        with pytest.raises(GithubException) as raised:
+            action()
+        assert raised.value.status == 422
+        return str(raised.value.data["message"])
+
+    message = refused(
+        lambda: published.upload_asset_from_memory(io.BytesIO(b"x"), 1, name="c-1.tgz.prov")
+    )
+    assert message == "Cannot upload assets to an immutable release"
+    assert "immutable" in refused(asset.delete_asset)
+    assert "immutable" in refused(lambda: asset.update_asset("renamed.tgz"))
+    assert "immutable" in refused(lambda: published.update_release("v1", "", tag_name="v2"))
+    assert "immutable" in refused(lambda: published.update_release("v1", "", draft=True))
+    published.delete_release()
+    with pytest.raises(GithubException) as again:
+        repo.create_git_release("v1", "v1", "", draft=True)
+    assert again.value.data["errors"] == [
+        {
+            "resource": "Release",
+            "code": "custom",
+            "field": "tag_name",
+            "message": "tag_name was used by an immutable release",
+        }
+    ]
+    # A repository without the setting keeps GitHub's old behaviour.
+    loose = gh.get_repo(REPO).create_git_release("v1", "v1", "")
+    assert loose.raw_data["immutable"] is False
+    loose.upload_asset_from_memory(io.BytesIO(b"late"), 4, name="late.txt")

@@ -24,6 +24,7 @@ from chartship.errors import (
     VersionError,
 )
 from tests.support.builders import Workspace
+from tests.support.matrix import newest_helm
 from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox, sha256
 
 VERSION = "0.16.0"
@@ -129,6 +130,72 @@ def test_existing_github_release_never_stops_the_oci_push(box: Sandbox) -> None:
     assert "OCI: pushed" in text
     assert "index.yaml: added" in text
     assert oci_manifest_digest(box, "metallb", VERSION) is not None
+
+
+@newest_helm
+def test_an_immutable_release_without_its_asset_is_beyond_repair_and_oci_completes(
+    box: Sandbox,
+) -> None:
+    box.github.repo(REPOSITORY).immutable_releases = True
+    box.github.create_release(REPOSITORY, TAG, name=TAG, target_commitish="main")
+    before = writes(box)
+    error, text = release_fails(box, PublishIncomplete, tag=TAG)
+    assert error.exit_code == 6
+    assert str(error).endswith(
+        "a published GitHub release is immutable and lacks an asset: release a new version "
+        "of the chart"
+    )
+    assert "OCI: pushed" in text
+    assert "GitHub release: beyond-repair: metallb-0.16.0.tgz: metallb-chart-0.16.0 is " in text
+    assert "release: INCOMPLETE: GitHub release" in text
+    assert oci_manifest_digest(box, "metallb", VERSION) is not None
+    assert writes(box) == before  # nothing asked of the immutable release
+    (kept,) = box.github.releases(REPOSITORY)
+    assert kept.assets == []
+
+
+def release_with_downloads_redirected(box: Sandbox, location: str) -> str:
+    """A release whose GitHub asset downloads redirect to ``location``: exit 6, its output."""
+    box.github.fail(
+        "GET", r"/releases/assets/\d+$", 302, times=5, headers={"location": location}, body=b""
+    )
+    error, text = release_fails(box, PublishIncomplete, tag=TAG)
+    assert error.exit_code == 6
+    return text
+
+
+@newest_helm
+def test_an_unreadable_asset_found_before_publishing_fails_github_only(box: Sandbox) -> None:
+    # An asset GitHub gives no digest for is downloaded to learn its sha256, before
+    # anything is published; its download redirects to a file: URL.
+    made = box.github.create_release(REPOSITORY, TAG, name=TAG, target_commitish="main")
+    box.github.add_asset(made, "metallb-0.16.0.tgz", b"whatever").digest = None
+    text = release_with_downloads_redirected(box, "file:///etc/passwd")
+    assert "GitHub release: failed: could not be read: GitHub: asset metallb-0.16.0.tgz" in text
+    assert "OCI: pushed" in text
+    assert oci_manifest_digest(box, "metallb", VERSION) is not None
+
+
+@newest_helm
+def test_an_asset_download_redirected_to_a_file_url_fails_github_only(box: Sandbox) -> None:
+    # Issue 15, case 8: this ended the release with an AssertionError and no summary.
+    text = release_with_downloads_redirected(box, "file:///etc/passwd")
+    assert "internal error" not in text
+    assert "OCI: pushed" in text
+    assert "GitHub release: failed: GitHub: asset metallb-0.16.0.tgz: the download redirects " in (
+        text
+    )
+    (row,) = [line.split() for line in text.splitlines() if line.startswith("metallb  ")]
+    assert row[3:] == ["pushed", "failed", "blocked"]
+    assert [r.draft for r in box.github.releases(REPOSITORY)] == [True]  # never published
+
+    # Once the server behaves, a plain rerun publishes the verified draft.
+    box.github.faults.clear()
+    text, _ = release(box, tag=TAG)
+    assert "GitHub release: created" in text
+    (published,) = box.github.releases(REPOSITORY)
+    assert not published.draft
+    assert [a.name for a in published.assets] == ["metallb-0.16.0.tgz"]
 
 
 def test_rerun_after_a_failed_channel_completes_it_with_the_published_bytes(

@@ -24,6 +24,9 @@ class ChartshipError(Exception):
     #: Whether the same call may well succeed later, unchanged: a service
     #: having an outage, as opposed to a refusal or a bad input.
     transient = False
+    #: Whether the failure concerns one channel's copy of one thing (an asset it
+    #: will not download): that channel fails, and a release goes on with the others.
+    contained = False
 
     def __init__(self, message: str, *, path: Path | str | None = None, line: int | None = None):
         super().__init__(message)
@@ -155,6 +158,13 @@ class GithubError(ChartshipError):
     """The GitHub API refused or failed a call; messages never carry the token."""
 
     exit_code = 5
+
+
+class AssetUnreadable(GithubError):
+    """A release asset chartship will not download: its download redirects to a URL
+    that is not http(s), or from https to plain http, or too many times."""
+
+    contained = True
 
 
 class GithubUnavailable(GithubError, Unavailable):

@@ -28,7 +28,10 @@ STATUSES: dict[int, str] = {
         "or a dependency is neither vendored nor to be fetched"
     ),
     5: "a registry or the GitHub API failed, refused the credentials, or could not be reached",
-    6: "publishing incomplete: something was refused or failed (the summary says what)",
+    6: (
+        "publishing incomplete: something was refused, failed or is beyond repair "
+        "(the summary says what)"
+    ),
     INTERNAL_ERROR: "a bug in chartship",
 }
 

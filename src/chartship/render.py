@@ -17,6 +17,7 @@ from chartship import bump as bump_mod
 from chartship import github_actions as actions
 from chartship import package as package_mod
 from chartship.channels.classic.pages import PagesResult
+from chartship.channels.contract import BEYOND_REPAIR_ADVICE, Status
 from chartship.channels.github.channel import ReleaseReport
 from chartship.channels.oci.channel import PushReport
 from chartship.github_actions import in_github_actions
@@ -298,7 +299,10 @@ class ReleaseText:
             self._print("release: dry run: nothing was changed")
         elif not result.ok:
             failed = ", ".join(pipeline.TITLES[c] for c in result.failed_channels())
-            self._print(f"release: INCOMPLETE: {failed} did not complete; run it again")
+            cells = [c.status for r in result.rows for c in r.cells.values()]
+            # Running again cannot mend an immutable release: say what can.
+            advice = BEYOND_REPAIR_ADVICE if Status.BEYOND_REPAIR in cells else "run it again"
+            self._print(f"release: INCOMPLETE: {failed} did not complete; {advice}")
         elif result.changed:
             self._print(f"release: {len(result.rows)} chart version(s) published and verified")
         else:

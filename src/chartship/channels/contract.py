@@ -50,11 +50,13 @@ class Status(str, enum.Enum):
     REFUSED = "refused"  # the channel holds other bytes; nothing was changed
     FAILED = "failed"  # an error; the channel may lack the version
     BLOCKED = "blocked"  # waits for another channel that did not complete
+    #: GitHub: the published release is immutable and lacks an asset; only a new version helps
+    BEYOND_REPAIR = "beyond-repair"
 
     @property
     def holds(self) -> bool:
         """The channel holds the version (or, in a dry run, would)."""
-        return self not in (Status.REFUSED, Status.FAILED, Status.BLOCKED)
+        return self not in (Status.REFUSED, Status.FAILED, Status.BLOCKED, Status.BEYOND_REPAIR)
 
     @property
     def changed(self) -> bool:
@@ -141,13 +143,19 @@ class Channel(Protocol[PlanT]):
         ...
 
 
+#: What to do about a version some channel holds beyond repair.
+BEYOND_REPAIR_ADVICE = (
+    "a published GitHub release is immutable and lacks an asset: release a new version of the chart"
+)
+
+
 def count(outcomes: Iterable[Outcome]) -> tuple[int, int]:
-    """(failed or blocked, refused) among ``outcomes``."""
+    """(failed or blocked, refused or beyond repair) among ``outcomes``."""
     failed_, refused = 0, 0
     for outcome in outcomes:
         if outcome.status in (Status.FAILED, Status.BLOCKED):
             failed_ += 1
-        elif outcome.status is Status.REFUSED:
+        elif outcome.status in (Status.REFUSED, Status.BEYOND_REPAIR):
             refused += 1
     return failed_, refused
 
@@ -161,9 +169,12 @@ def require_complete(
     ``channels`` the message also names the channels that did not complete,
     and ``advice`` says what to do next.
     """
+    outcomes = list(outcomes)
     failed_, refused = count(outcomes)
     if not (failed_ or refused):
         return
+    if any(o.status is Status.BEYOND_REPAIR for o in outcomes):
+        advice = f"{advice}; {BEYOND_REPAIR_ADVICE}" if advice else BEYOND_REPAIR_ADVICE
     middle = f"{channels} did not complete " if channels else ""
     numbers = f"{failed_} failed, {refused} refused"
     numbers = f"({numbers})" if channels else numbers

@@ -54,7 +54,7 @@ def copies(
         try:
             one = channel.lookup(artifact)
         except ChartshipError as exc:
-            if not exc.transient:
+            if not (exc.transient or exc.contained):
                 raise
             unreadable[name] = str(exc)
             continue

@@ -1,15 +1,21 @@
 """The GitHub Releases channel: one release per chart version, archives as assets.
 
-Each release is converged on its own: missing releases are created, existing
-ones get only their missing assets, an existing asset is downloaded and
-compared by sha256 (a different one is refused unless forced), and the result
-is read back. Chart releases never take the repository's Latest marker unless
-configured to.
+Each release is converged on its own, and no one ever sees a release without
+its assets: a missing release is created as a draft, every asset is uploaded
+to the draft and read back against the local sha256, and only then is the
+draft published. A run killed on the way leaves a draft, which the next run
+finds in the listing (a draft has no tag yet, so by its tag_name), completes
+and publishes; spare drafts of the same tag are deleted, so there is never
+more than one. A published release missing an asset gets it, unless the
+release is immutable (GitHub's immutable releases): then nothing can mend it
+and it is reported beyond repair, with the advice to release a new version.
+An existing asset is downloaded and compared by sha256 (a different one is
+refused unless forced, and always on an immutable release). Chart releases
+never take the repository's Latest marker unless configured to.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -39,8 +45,10 @@ from chartship.runner import Runner
 log = logging.getLogger("chartship")
 
 ReleaseStatus = Literal["created", "existing", "planned", "failed"]
-#: What publishing does to one asset.
-AssetAction = Literal["upload", "skip", "refuse", "replace"]
+#: What publishing does to one asset ("beyond": nothing can, the release is immutable).
+AssetAction = Literal["upload", "skip", "refuse", "replace", "beyond"]
+#: Asset statuses that keep a release from being complete.
+_BAD = (Status.REFUSED, Status.FAILED, Status.BEYOND_REPAIR)
 
 
 @dataclass
@@ -62,14 +70,12 @@ class ReleaseOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed" and all(
-            a.status not in (Status.REFUSED, Status.FAILED) for a in self.assets
-        )
+        return self.status != "failed" and all(a.status not in _BAD for a in self.assets)
 
     @property
     def result(self) -> Outcome:
         """The channel contract's outcome for this version: the release with its archive."""
-        bad = [a for a in self.assets if a.status in (Status.REFUSED, Status.FAILED)]
+        bad = [a for a in self.assets if a.status in _BAD]
         archive = next((a for a in self.assets if a.name == self.artifact.archive.name), None)
         url = archive.download_url if archive is not None else None
         if self.status == "failed":
@@ -220,8 +226,12 @@ class PlannedAsset:
 class PlannedRelease:
     artifact: Artifact
     tag: str
-    release: GitRelease | None  # None: to be created
+    release: GitRelease | None  # the published release; None: to be published
     assets: list[PlannedAsset]
+    #: The draft an earlier run left for this tag, to be completed and published.
+    draft: GitRelease | None = None
+    #: Other drafts of the tag (two runs at once, a retried create): deleted.
+    spare_drafts: list[GitRelease] = field(default_factory=list)
 
     @property
     def outcome(self) -> ReleaseOutcome:
@@ -229,13 +239,35 @@ class PlannedRelease:
         if self.release is None:
             status: ReleaseStatus = "planned"
             message, url = "would create the release", None
+            if self.draft is not None:
+                message = "would complete and publish the draft an earlier run left"
         else:
             status, message, url = "existing", "exists", self.release.html_url
         assets = [a.outcome for a in self.assets]
         return ReleaseOutcome(self.artifact, self.tag, status, message, url, assets)
 
 
-def _plan_asset(existing: GitReleaseAsset | None, asset: Asset, *, force: bool) -> PlannedAsset:
+def _immutable(release: GitRelease) -> bool:
+    """GitHub's ``immutable`` flag of a release; absent (older servers) means not."""
+    return release.raw_data.get("immutable") is True
+
+
+def _beyond_repair(tag: str) -> str:
+    return (
+        f"{tag} is published and immutable without it: GitHub takes no asset on it and its "
+        "tag cannot be used again; release a new version of the chart"
+    )
+
+
+def _plan_asset(
+    existing: GitReleaseAsset | None,
+    asset: Asset,
+    reader: client.AssetReader,
+    *,
+    force: bool,
+    frozen: str | None = None,
+) -> PlannedAsset:
+    """What to do about one asset; ``frozen`` is the tag of the immutable release it is on."""
     sha = asset.sha256
 
     def planned(action: AssetAction, status: Status, message: str) -> PlannedAsset:
@@ -244,10 +276,19 @@ def _plan_asset(existing: GitReleaseAsset | None, asset: Asset, *, force: bool) 
         return PlannedAsset(asset, action, existing, outcome)
 
     if existing is None:
+        if frozen is not None:
+            return planned("beyond", Status.BEYOND_REPAIR, _beyond_repair(frozen))
         return planned("upload", Status.PLANNED, "would upload")
-    remote = client.sha256_of(existing)
+    remote = reader.sha256(existing)
     if remote == sha:
         return planned("skip", Status.SKIPPED, "already attached, same sha256")
+    if frozen is not None:
+        return planned(
+            "refuse",
+            Status.REFUSED,
+            f"attached asset has sha256 {remote}, the local file {sha}, on the immutable "
+            f"release {frozen}: nothing can replace it; release a new version of the chart",
+        )
     if not force:
         return planned(
             "refuse",
@@ -257,15 +298,40 @@ def _plan_asset(existing: GitReleaseAsset | None, asset: Asset, *, force: bool) 
     return planned("replace", Status.PLANNED, f"would REPLACE the asset with sha256 {remote}")
 
 
+def _plan_assets(
+    release: GitRelease | None, artifact: Artifact, reader: client.AssetReader, *, force: bool
+) -> list[PlannedAsset]:
+    """Each asset of ``artifact`` judged against what ``release`` (None: none) carries."""
+    attached = client.assets_of(release) if release is not None else {}
+    frozen = release.tag_name if release is not None and _immutable(release) else None
+    # A draft is private: other bytes on it (a killed run that packaged others) give way.
+    force = force or (release is not None and release.draft)
+    return [
+        _plan_asset(attached.get(a.name), a, reader, force=force, frozen=frozen)
+        for a in _wanted(artifact)
+    ]
+
+
 def _plan_release(
-    repo: Repository, settings: Settings, artifact: Artifact, *, force: bool
+    repo: Repository,
+    settings: Settings,
+    artifact: Artifact,
+    reader: client.AssetReader,
+    *,
+    force: bool,
+    drafts: Callable[[], Mapping[str, list[GitRelease]]],
 ) -> PlannedRelease:
-    """Read the release and its assets; decide what publishing must do to each."""
+    """Read the release (or the draft an earlier run left) and its assets; decide what
+    publishing must do to each."""
     tag = settings.release_tag(artifact.chart, artifact.version)
     release = client.find_release(repo, tag)
-    attached = client.assets_of(release) if release is not None else {}
-    assets = [_plan_asset(attached.get(a.name), a, force=force) for a in _wanted(artifact)]
-    return PlannedRelease(artifact, tag, release, assets)
+    if release is not None:
+        assets = _plan_assets(release, artifact, reader, force=force)
+        return PlannedRelease(artifact, tag, release, assets)
+    mine = drafts().get(tag, [])
+    draft = mine[0] if mine else None
+    assets = _plan_assets(draft, artifact, reader, force=force)
+    return PlannedRelease(artifact, tag, None, assets, draft, mine[1:])
 
 
 def _upload(release: GitRelease, asset: Asset) -> GitReleaseAsset:
@@ -275,46 +341,63 @@ def _upload(release: GitRelease, asset: Asset) -> GitReleaseAsset:
     )
 
 
-def _apply_asset(release: GitRelease, planned: PlannedAsset, *, force: bool) -> AssetOutcome:
+def _apply_asset(
+    release: GitRelease, planned: PlannedAsset, reader: client.AssetReader, *, force: bool
+) -> AssetOutcome:
     name = planned.asset.name
-    if planned.action in ("skip", "refuse"):
+    if planned.action in ("skip", "refuse", "beyond"):
         return planned.outcome
     if planned.action == "upload":
         try:
             uploaded = _upload(release, planned.asset)
         except GithubException as exc:
+            if client.immutable_refusal(exc):
+                # Immutable since it was read (published by someone, or the setting
+                # turned on meanwhile).
+                return AssetOutcome(name, Status.BEYOND_REPAIR, _beyond_repair(release.tag_name))
             if not client.already_exists(exc):
                 raise
             # Someone uploaded it meanwhile: judge theirs like any existing asset.
             theirs = client.assets_of(release).get(name)
             if theirs is None:
                 raise
-            again = _plan_asset(theirs, planned.asset, force=force)
-            return _apply_asset(release, again, force=force)
+            again = _plan_asset(theirs, planned.asset, reader, force=force)
+            return _apply_asset(release, again, reader, force=force)
         return AssetOutcome(name, Status.UPLOADED, "uploaded", uploaded.browser_download_url)
     assert planned.existing is not None  # a replace always has the asset it replaces
-    remote = client.sha256_of(planned.existing)
+    remote = reader.sha256(planned.existing)
     planned.existing.delete_asset()
     uploaded = _upload(release, planned.asset)
+    url = uploaded.browser_download_url
+    if release.draft:
+        # No one has seen a draft's asset: this run's bytes are the version's now.
+        message = f"replaced the unpublished draft's sha256 {remote}"
+        return AssetOutcome(name, Status.UPLOADED, message, url)
     log.warning("%s: forced over the attached asset %s (sha256 %s)", release.tag_name, name, remote)
-    return AssetOutcome(
-        name, Status.REPLACED, f"REPLACED sha256 {remote} (forced)", uploaded.browser_download_url
-    )
+    return AssetOutcome(name, Status.REPLACED, f"REPLACED sha256 {remote} (forced)", url)
 
 
-def _verify(release: GitRelease, outcomes: list[AssetOutcome], wanted: list[Asset]) -> None:
-    """Read the release back: every asset attached, with the local sha256."""
+def _verify(
+    release: GitRelease,
+    outcomes: list[AssetOutcome],
+    wanted: list[Asset],
+    reader: client.AssetReader,
+    *,
+    every: bool = False,
+) -> None:
+    """Read the release back: every asset written (``every``: every asset) attached, with
+    the local sha256."""
     attached = client.assets_of(release)
     expected = {asset.name: asset.sha256 for asset in wanted}
     for outcome in outcomes:
-        if outcome.status not in (Status.UPLOADED, Status.REPLACED):
+        if outcome.status not in (Status.UPLOADED, Status.REPLACED) and not every:
             continue
         asset = attached.get(outcome.name)
         if asset is None:
             raise GithubError(
                 f"GitHub: read-back: {outcome.name} is not attached to {release.tag_name}"
             )
-        remote = client.sha256_of(asset)
+        remote = reader.sha256(asset)
         if remote != expected[outcome.name]:
             raise GithubError(
                 f"GitHub: read-back: {outcome.name} on {release.tag_name} has sha256 {remote}, "
@@ -348,6 +431,7 @@ class GithubChannel:
         self.notes_file = notes_file
         self.token = client.token_from(environ)
         self.repo = repo or client.repository(self.gh, self.token, client_factory)
+        self.reader = client.AssetReader(self.gh, self.token)
         self.runner = runner
 
     def _failed(self, artifact: Artifact, exc: Exception) -> ReleaseOutcome:
@@ -371,23 +455,24 @@ class GithubChannel:
         if digest.startswith("sha256:"):
             sha = digest.removeprefix("sha256:")
         else:
-            sha = hashlib.sha256(client.asset_bytes(asset)).hexdigest()
+            sha = self.reader.sha256(asset)
         prov_asset = assets.get(artifact.archive.name + ".prov")
 
         def provenance() -> bytes | None:
-            return client.asset_bytes(prov_asset) if prov_asset is not None else None
+            return self.reader.read(prov_asset) if prov_asset is not None else None
 
         return Holding(
-            "GitHub", asset.browser_download_url, sha, lambda: client.asset_bytes(asset),
-            provenance,
-        )  # fmt: skip
+            "GitHub", asset.browser_download_url, sha, lambda: self.reader.read(asset), provenance
+        )
 
     def release_assets(self) -> dict[str, set[str]]:
-        """Every release's tag and the names of its assets, from one paged listing."""
+        """Every published release's tag and the names of its assets, from one paged listing."""
         assets: dict[str, set[str]] = {}
         try:
             # The listing carries each release's assets: no request per release.
             for release in self.repo.get_releases():
+                if release.draft:
+                    continue  # not published: no one can download its assets
                 assets[release.tag_name] = {a.name for a in release.assets}
         except client.API_ERRORS as exc:
             raise client.as_error(exc, f"releases of {self.gh.repository}") from None
@@ -407,9 +492,27 @@ class GithubChannel:
     def plan_releases(self, artifacts: Sequence[Artifact]) -> list[PlannedRelease | ReleaseOutcome]:
         """Each artifact's planned release, or the failure that kept it from being read."""
         planned: list[PlannedRelease | ReleaseOutcome] = []
+        listed: dict[str, list[GitRelease]] | None = None
+
+        def drafts() -> Mapping[str, list[GitRelease]]:
+            # Read once, and only if some release is not published yet.
+            nonlocal listed
+            if listed is None:
+                listed = client.drafts(self.repo)
+            return listed
+
         for artifact in artifacts:
             try:
-                planned.append(_plan_release(self.repo, self.settings, artifact, force=self.force))
+                planned.append(
+                    _plan_release(
+                        self.repo,
+                        self.settings,
+                        artifact,
+                        self.reader,
+                        force=self.force,
+                        drafts=drafts,
+                    )
+                )
             except _ERRORS as exc:
                 planned.append(self._failed(artifact, exc))
         return planned
@@ -417,43 +520,119 @@ class GithubChannel:
     def plan(self, artifacts: Sequence[Artifact]) -> GithubPlan:
         return GithubPlan(self.gh.repository, self.plan_releases(artifacts))
 
-    def _create(self, planned: PlannedRelease, target: str | None) -> tuple[GitRelease, str]:
+    def _draft(self, planned: PlannedRelease, target: str | None) -> GitRelease:
+        """The one draft of ``planned.tag``: the earlier run's, else a new one.
+
+        Drafts do not take a tag, so GitHub lets two of them share one (two runs
+        at once, or a create retried after its answer was lost): after creating,
+        the oldest draft of the tag is the one, and any other is deleted.
+        """
+        for spare in planned.spare_drafts:
+            spare.delete_release()
+        if planned.draft is not None:
+            return planned.draft
         artifact = planned.artifact
         body = release_body(self.settings, artifact, self.notes_file)
         try:
-            release = self.repo.create_git_release(
+            self.repo.create_git_release(
                 planned.tag,
                 name=planned.tag,
                 message=body,
+                draft=True,
                 prerelease=versions.is_prerelease(artifact.version),
-                make_latest="true" if self.gh.make_latest else "false",
                 target_commitish=target if target else NotSet,
             )
         except GithubException as exc:
-            if not client.already_exists(exc):
-                raise
-            return self.repo.get_release(planned.tag), "created meanwhile by someone else"
-        return release, "created"
+            raise self._refused(exc, planned, target, "create its draft") from None
+        mine = client.drafts(self.repo).get(planned.tag, [])
+        if not mine:
+            raise GithubError(f"GitHub: release {planned.tag}: the new draft is not listed")
+        for spare in mine[1:]:
+            spare.delete_release()
+        return mine[0]
+
+    def _refused(
+        self, exc: GithubException, planned: PlannedRelease, target: str | None, doing: str
+    ) -> GithubError:
+        """GitHub's refusal to ``doing`` for the release, with what to do about it;
+        ``target`` is the commit its tag is to point at."""
+        what = f"release {planned.tag}: could not {doing}"
+        if client.bad_target(exc):
+            commit = target or "the target commit"
+            return client.describe(
+                exc,
+                what,
+                advice=f"GitHub does not know commit {commit}: push it (git push) first, then "
+                "run the release again",
+            )
+        if client.tag_spent(exc):
+            return client.describe(
+                exc,
+                what,
+                advice="an immutable release used this tag before: release a new version of "
+                "the chart",
+            )
+        return client.describe(exc, what)
+
+    def _publish_draft(
+        self, planned: PlannedRelease, draft: GitRelease, target: str | None
+    ) -> GitRelease:
+        """Publish the verified draft; what GitHub answers is read back."""
+        try:
+            published = draft.update_release(
+                draft.name or planned.tag,
+                draft.body or "",
+                draft=False,
+                prerelease=draft.prerelease,
+                tag_name=planned.tag,
+                make_latest="true" if self.gh.make_latest else "false",
+            )
+        except GithubException as exc:
+            # The draft keeps the commit the run that created it aimed at.
+            aimed = draft.target_commitish or target
+            raise self._refused(exc, planned, aimed, "publish its verified draft") from None
+        if published.draft:
+            raise GithubError(f"GitHub: release {planned.tag}: still a draft after publishing")
+        missing = {a.name for a in _wanted(planned.artifact)} - {a.name for a in published.assets}
+        if missing:
+            raise GithubError(
+                f"GitHub: release {planned.tag}: published without {', '.join(sorted(missing))}"
+            )
+        return published
 
     def _apply_one(self, planned: PlannedRelease, target: str | None) -> ReleaseOutcome:
-        status: ReleaseStatus = "existing"
-        message = "exists"
-        release = planned.release
+        wanted = _wanted(planned.artifact)
+        if planned.release is not None:
+            release = planned.release
+            outcomes = [
+                _apply_asset(release, a, self.reader, force=self.force) for a in planned.assets
+            ]
+            _verify(release, outcomes, wanted, self.reader)
+            return ReleaseOutcome(
+                planned.artifact, planned.tag, "existing", "exists", release.html_url, outcomes
+            )
+        draft = self._draft(planned, target)
         assets = planned.assets
-        if release is None:
-            release, message = self._create(planned, target)
-            status = "created" if message == "created" else "existing"
-            if status == "existing":
-                # Theirs may carry assets already: judge them like any existing ones.
-                attached = client.assets_of(release)
-                assets = [
-                    _plan_asset(attached.get(a.asset.name), a.asset, force=self.force)
-                    for a in planned.assets
-                ]
-        outcomes = [_apply_asset(release, a, force=self.force) for a in assets]
-        _verify(release, outcomes, _wanted(planned.artifact))
+        if planned.draft is None or draft.id != planned.draft.id:
+            assets = _plan_assets(draft, planned.artifact, self.reader, force=self.force)
+        outcomes = [_apply_asset(draft, a, self.reader, force=self.force) for a in assets]
+        if any(o.status in _BAD for o in outcomes):
+            # Publishing would expose a release without (the right) assets.
+            return ReleaseOutcome(
+                planned.artifact, planned.tag, "failed", "left as a draft: " + "; ".join(
+                    f"{o.name}: {o.message}" for o in outcomes if o.status in _BAD
+                ), draft.html_url, outcomes,
+            )  # fmt: skip
+        _verify(draft, outcomes, wanted, self.reader, every=True)
+        published = self._publish_draft(planned, draft, target)
+        resumed = planned.draft is not None and draft.id == planned.draft.id
+        message = (
+            "published the draft an earlier run left, assets verified"
+            if resumed
+            else "created as a draft, assets verified, published"
+        )
         return ReleaseOutcome(
-            planned.artifact, planned.tag, status, message, release.html_url, outcomes
+            planned.artifact, planned.tag, "created", message, published.html_url, outcomes
         )
 
     def publish(self, plan: GithubPlan) -> ReleaseReport:

@@ -208,7 +208,7 @@ class Representations:
             "target_commitish": release.target_commitish,
             "name": release.name,
             "draft": release.draft,
-            "immutable": False,
+            "immutable": release.immutable,
             "prerelease": release.prerelease,
             "created_at": _stamp(release.created_at),
             "updated_at": _stamp(release.updated_at),

@@ -24,7 +24,14 @@ What GitHub does and the description does not say, modelled here:
 * ``browser_download_url`` serves the exact bytes without authentication;
   ``GET .../releases/assets/{id}`` with ``Accept: application/octet-stream``
   redirects there (302);
-* drafts are listed and found by id but not by tag;
+* drafts are listed and found by id but not by tag; a draft gets its git tag
+  (created at ``target_commitish``, which must name a branch or commit of the
+  repository's git data) when it is published by ``PATCH draft: false``;
+* with the repository's immutable releases on, a release is immutable once
+  published: an upload answers 422 "Cannot upload assets to an immutable
+  release", changing or deleting its assets, moving its tag or making it a
+  draft again answer 422, and its tag can never name another release (422
+  "tag_name was used by an immutable release"), even after it is deleted;
 * asset names are renamed roughly as GitHub does (characters outside
   ``[A-Za-z0-9._+-]`` become ``.``; leading and trailing dots are dropped).
 """
@@ -103,6 +110,26 @@ class Fault:
         )
 
 
+@dataclass
+class Intercept:
+    """Something to do when a request arrives; see :meth:`GithubStandin.intercept`."""
+
+    method: str
+    pattern: re.Pattern[str]
+    action: Callable[[RecordedRequest], None]
+    #: After the request was carried out (its answer not sent yet); else before, and
+    #: the request is then not carried out at all.
+    after: bool
+    fired: threading.Event
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            not self.fired.is_set()
+            and self.method in ("*", method)
+            and self.pattern.search(path) is not None
+        )
+
+
 class Routes:
     """Answers requests from ``state``, checked by ``contract``, URLs from ``views``."""
 
@@ -122,6 +149,7 @@ class Routes:
         self.token = token
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
+        self.intercepts: list[Intercept] = []
         self.rate_used = 0
         self.rate_reset = int(time.time()) + 3600
         self._port = port
@@ -176,6 +204,33 @@ class Routes:
             self.faults.append(fault)
         return fault
 
+    def intercept(
+        self,
+        method: str,
+        path_regex: str,
+        action: Callable[[RecordedRequest], None],
+        *,
+        after: bool,
+    ) -> threading.Event:
+        """Call ``action`` once, for the first request whose method is ``method`` ("*"
+        for any) and whose path matches ``path_regex``: when it arrives (it is then not
+        carried out, and answered 503), or with ``after`` once it has been carried out,
+        before its answer is sent. What a client killed at that point leaves behind.
+        The event is set once ``action`` has returned."""
+        hook = Intercept(method.upper(), re.compile(path_regex), action, after, threading.Event())
+        with self._lock:
+            self.intercepts.append(hook)
+        return hook.fired
+
+    def _intercept(self, request: RecordedRequest, *, after: bool) -> bool:
+        """Run the intercept due for ``request`` at this point; whether one ran."""
+        for hook in self.intercepts:
+            if hook.after == after and hook.matches(request.method, request.path):
+                hook.action(request)
+                hook.fired.set()
+                return True
+        return False
+
     def rate_json(self) -> dict[str, Json]:
         core = {
             "limit": RATE_LIMIT,
@@ -211,7 +266,10 @@ class Routes:
             first = len(self.contract.violations)
             op: Operation | None = None
             try:
+                if self._intercept(request, after=False):
+                    raise Reject(error_reply(None, 503, "Service Unavailable"))
                 op, reply = self._route(request, headers, body)
+                self._intercept(request, after=True)
             except Reject as rejected:
                 reply = rejected.reply
             except Exception as error:  # a bug here: say so instead of dropping the connection
@@ -466,10 +524,17 @@ class Routes:
                     "message": "Published releases must have a valid tag",
                 },
             ]
-        if commitish is not None and not (
-            commitish in repo.branches or re.fullmatch(r"[0-9a-f]{7,40}", commitish)
-        ):
+        if commitish is not None and self.state.commit_of(repo, commitish) is None:
             errors.append({"resource": "Release", "code": "invalid", "field": "target_commitish"})
+        if tag in repo.spent_tags and (release is None or not release.immutable):
+            errors.append(
+                {
+                    "resource": "Release",
+                    "code": "custom",
+                    "field": "tag_name",
+                    "message": "tag_name was used by an immutable release",
+                }
+            )
         taken = self.state.by_tag(repo, tag)
         if taken is not None and (release is None or taken.id != release.id):
             errors.append({"resource": "Release", "code": "already_exists", "field": "tag_name"})
@@ -477,7 +542,7 @@ class Routes:
             raise Reject(error_reply(call.op, 422, "Validation Failed", errors))
 
     def _tag_in_git(self, call: Call, repo: Repo, tag: str, commitish: str | None) -> None:
-        if not self.state.tag_in_git(repo, tag, commitish):
+        if repo.git_dir is not None and not self.state.tag_in_git(repo, tag, commitish):
             error = {"resource": "Release", "code": "invalid", "field": "target_commitish"}
             raise Reject(error_reply(call.op, 422, "Validation Failed", [error]))
 
@@ -493,7 +558,7 @@ class Routes:
         data: dict[str, Json] = call.data
         tag = data["tag_name"]
         self._release_rules(call, repo, tag, data.get("target_commitish"), None)
-        if repo.git_dir is not None and not data.get("draft", False):
+        if not data.get("draft", False):
             self._tag_in_git(call, repo, tag, data.get("target_commitish"))
         name, body = data.get("name"), data.get("body")
         if data.get("generate_release_notes"):
@@ -525,6 +590,17 @@ class Routes:
         tag = data.get("tag_name", release.tag_name)
         self._release_rules(call, repo, tag, data.get("target_commitish"), release)
         was_draft = release.draft
+        publishing = was_draft and not data.get("draft", True)
+        if release.immutable and (
+            tag != release.tag_name
+            or data.get("draft")
+            or data.get("target_commitish", release.target_commitish) != release.target_commitish
+        ):
+            raise Reject(error_reply(call.op, 422, "Cannot modify the tag of an immutable release"))
+        if publishing:
+            self._tag_in_git(
+                call, repo, tag, data.get("target_commitish", release.target_commitish)
+            )
         release.tag_name = tag
         for key in ("name", "body", "target_commitish"):
             if key in data:
@@ -534,6 +610,7 @@ class Routes:
         release.updated_at = now()
         if was_draft and not release.draft:
             release.published_at = release.updated_at
+            self.state.published(repo, release)
         elif release.draft:
             release.published_at = None
         self.state.make_latest(
@@ -575,6 +652,8 @@ class Routes:
     def _upload_asset(self, call: Call) -> Reply:
         repo = self._repo_for(call)
         release = self._release_for(call, repo)
+        if release.immutable:
+            return error_reply(call.op, 422, "Cannot upload assets to an immutable release")
         name = sanitize_asset_name(call.query.get("name", ""))
         if not name:
             return error_reply(
@@ -606,8 +685,13 @@ class Routes:
             return Reply(302, headers={"location": description["browser_download_url"]})
         return Reply(200, description)
 
+    def _frozen(self, call: Call, asset: Asset) -> None:
+        if self.state.release_by_id(asset.release_id).immutable:
+            raise Reject(error_reply(call.op, 422, "Cannot modify assets of an immutable release"))
+
     def _update_asset(self, call: Call) -> Reply:
         asset = self._asset_for(call, self._repo_for(call))
+        self._frozen(call, asset)
         data: dict[str, Json] = call.data if isinstance(call.data, dict) else {}
         if "name" in data:
             name = sanitize_asset_name(data["name"])
@@ -629,6 +713,7 @@ class Routes:
 
     def _delete_asset(self, call: Call) -> Reply:
         asset = self._asset_for(call, self._repo_for(call))
+        self._frozen(call, asset)
         self.state.release_by_id(asset.release_id).assets.remove(asset)
         return Reply(204)
 

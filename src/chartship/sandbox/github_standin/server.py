@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -188,9 +188,15 @@ class GithubStandin(BackgroundServer):
         default_branch: str = "main",
         branches: Iterable[str] = (),
         git_dir: Path | None = None,
+        immutable_releases: bool = False,
     ) -> Repo:
+        """A repository; ``immutable_releases`` is GitHub's setting of that name."""
         return self.state.add_repo(
-            full_name, default_branch=default_branch, branches=branches, git_dir=git_dir
+            full_name,
+            default_branch=default_branch,
+            branches=branches,
+            git_dir=git_dir,
+            immutable_releases=immutable_releases,
         )
 
     def repo(self, full_name: str) -> Repo:
@@ -271,6 +277,18 @@ class GithubStandin(BackgroundServer):
         return self.routes.fail(
             method, path_regex, status, times, headers, body, content_type, perform
         )
+
+    def intercept(
+        self,
+        method: str,
+        path_regex: str,
+        action: Callable[[RecordedRequest], None],
+        *,
+        after: bool = False,
+    ) -> threading.Event:
+        """Call ``action`` at the first matching request (``Routes.intercept`` in
+        routes.py says when): to kill a client at an exact point of its work."""
+        return self.routes.intercept(method, path_regex, action, after=after)
 
     # ------------------------------------------------------------------ JSON representations
 

@@ -4,7 +4,10 @@ Test code arranges it directly (:meth:`State.create_release`,
 :meth:`State.add_asset`, ...) without a request and without the business rules
 the API enforces; the routes go through the same methods after checking them.
 Only non-draft, non-prerelease releases can be "latest" (``make_latest``
-``true``/``false``/``legacy``), as on GitHub.
+``true``/``false``/``legacy``), as on GitHub. A repository with immutable
+releases on (``Repo.immutable_releases``) makes each release immutable when it
+is published: the routes then refuse new, changed or deleted assets and any
+later release of its tag.
 """
 
 from __future__ import annotations
@@ -81,6 +84,8 @@ class Release:
     assets: list[Asset] = field(default_factory=list)
     #: Created or updated with ``make_latest: "false"``: never chosen as latest by date.
     latest_opt_out: bool = False
+    #: Published while the repository had immutable releases on.
+    immutable: bool = False
 
     @property
     def download_segment(self) -> str:
@@ -100,6 +105,11 @@ class Repo:
     #: A bare git repository standing for the repository's git data: publishing a
     #: release whose tag is missing creates the tag there, as GitHub does.
     git_dir: Path | None = None
+    #: GitHub's "immutable releases" setting: a release is frozen once published.
+    immutable_releases: bool = False
+    #: Tags an immutable release has held: never usable by another release, even
+    #: once that release is deleted.
+    spent_tags: set[str] = field(default_factory=set)
 
     @property
     def full_name(self) -> str:
@@ -138,6 +148,7 @@ class State:
         default_branch: str = "main",
         branches: Iterable[str] = (),
         git_dir: Path | None = None,
+        immutable_releases: bool = False,
     ) -> Repo:
         owner, _, name = full_name.partition("/")
         if not owner or not name or "/" in name:
@@ -151,6 +162,7 @@ class State:
                 branches={default_branch, *branches},
                 created_at=now() - timedelta(days=365),
                 git_dir=git_dir,
+                immutable_releases=immutable_releases,
             )
             self._repos[full_name.lower()] = repo
             return repo
@@ -230,6 +242,8 @@ class State:
                 ).hexdigest()[:20],
             )
             repo.releases[release.id] = release
+            if not draft:
+                self.published(repo, release)
             self.make_latest(repo, release, make_latest, newly_published=not draft)
             return release
 
@@ -280,6 +294,12 @@ class State:
 
     # ------------------------------------------------------------------ release rules
 
+    def published(self, repo: Repo, release: Release) -> None:
+        """``release`` was just published: frozen if the repository says so."""
+        if repo.immutable_releases:
+            release.immutable = True
+            repo.spent_tags.add(release.tag_name)
+
     def listed(self, repo: Repo) -> list[Release]:
         return sorted(repo.releases.values(), key=lambda r: (r.created_at, r.id), reverse=True)
 
@@ -328,24 +348,35 @@ class State:
 
     # ------------------------------------------------------------------ git data
 
+    def _git(self, repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
+        assert repo.git_dir is not None
+        return subprocess.run(
+            ["git", "--git-dir", str(repo.git_dir), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    def commit_of(self, repo: Repo, commitish: str | None) -> str | None:
+        """The commit ``commitish`` (a branch or commit; None: the default branch) names
+        in the repository, or None if it names none. Without git data: a branch the
+        repository lists, or anything shaped like a commit id, as itself."""
+        wanted = commitish or repo.default_branch
+        if repo.git_dir is None:
+            known = wanted in repo.branches or re.fullmatch(r"[0-9a-f]{7,40}", wanted)
+            return wanted if known else None
+        found = self._git(repo, "rev-parse", "-q", "--verify", f"{wanted}^{{commit}}")
+        return found.stdout.strip() if found.returncode == 0 else None
+
     def tag_in_git(self, repo: Repo, tag: str, commitish: str | None) -> bool:
         """Create ``tag`` at ``commitish`` (default branch if None) in the repository's
         git data unless it exists; False if ``commitish`` names no commit there."""
         assert repo.git_dir is not None
-
-        def git(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                ["git", "--git-dir", str(repo.git_dir), *args],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-
-        if git("rev-parse", "-q", "--verify", f"refs/tags/{tag}").returncode == 0:
+        if self._git(repo, "rev-parse", "-q", "--verify", f"refs/tags/{tag}").returncode == 0:
             return True
-        found = git("rev-parse", "-q", "--verify", f"{commitish or repo.default_branch}^{{commit}}")
-        if found.returncode != 0:
+        commit = self.commit_of(repo, commitish)
+        if commit is None:
             return False
-        git("update-ref", f"refs/tags/{tag}", found.stdout.strip())
+        self._git(repo, "update-ref", f"refs/tags/{tag}", commit)
         return True
