@@ -21,6 +21,7 @@ from chartship import artifacts as artifact_mod
 from chartship import bump as bump_mod
 from chartship import github_actions as actions
 from chartship import lint as lint_mod
+from chartship import output as output_mod
 from chartship import package as package_mod
 from chartship import render, versions
 from chartship.channels.classic import channel as classic_channel
@@ -34,11 +35,17 @@ from chartship.errors import ChecksFailed
 from chartship.migrate import backfill as backfill_mod
 from chartship.migrate import inventory as inventory_mod
 from chartship.migrate import phases
+from chartship.output import Output
 from chartship.release import pipeline
 from chartship.safetext import redact_urls
 from chartship.sandbox import rehearsal
 
 log = logging.getLogger("chartship")
+
+
+def _output(output: Output | None, out: TextIO | None, command: str) -> Output:
+    """The caller's :class:`Output`, else text on ``out`` (stdout)."""
+    return output if output is not None else Output("text", out or sys.stdout, command)
 
 
 def run_lint(
@@ -47,10 +54,15 @@ def run_lint(
     *,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> lint_mod.LintReport:
-    out = out or sys.stdout
+    shown = _output(output, out, "lint")
     report = lint_mod.lint(settings, charts)
-    render.print_lint_report(report, settings.root, out, environ)
+    shown.show_lint(
+        report,
+        settings.root,
+        lambda stream: render.print_lint_report(report, settings.root, stream, environ),
+    )
     if not report.ok:
         raise ChecksFailed(f"lint found {report.errors} problem(s)", count=report.errors)
     return report
@@ -95,10 +107,13 @@ def run_push(
     force: bool = False,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> oci.PushReport:
     """Push dist/ to the OCI channel, print one line per archive, fail on any gap."""
     report = oci.push(settings, charts, dry_run=dry_run, force=force, environ=environ)
-    render.print_push(report, out or sys.stdout)
+    _output(output, out, "push").show(
+        lambda stream: render.print_push(report, stream), lambda: output_mod.push_doc(report)
+    )
     _record_published(
         "OCI", {key_of(o.item.artifact): o.item.artifact for o in report.outcomes}, report.results()
     )
@@ -115,12 +130,16 @@ def run_github_release(
     notes: Path | None = None,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> github_release.ReleaseReport:
     """Converge one GitHub release per archive; print each release and asset."""
     report = github_release.publish_releases(
         settings, charts, dry_run=dry_run, force=force, notes_file=notes, environ=environ
     )
-    render.print_github_releases(report, out or sys.stdout)
+    _output(output, out, "github-release").show(
+        lambda stream: render.print_github_releases(report, stream),
+        lambda: output_mod.github_release_doc(report),
+    )
     _record_published(
         "GitHub release",
         {key_of(o.artifact): o.artifact for o in report.outcomes},
@@ -138,6 +157,7 @@ def run_index(
     pull_request_branch: str | None = None,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> pages_mod.PagesResult:
     """Merge the archives of dist/ into index.yaml on the pages branch and push it.
 
@@ -154,7 +174,10 @@ def run_index(
     done = planned if dry_run else channel.publish(planned)
     _record_published(channel.title, {key_of(a): a for a in artifacts}, done.outcomes)
     sha256s = {(a.chart, a.version): a.sha256 for a in artifacts}
-    render.print_index(done.result, done.urls, sha256s, out or sys.stdout)
+    _output(output, out, "index").show(
+        lambda stream: render.print_index(done.result, done.urls, sha256s, stream),
+        lambda: output_mod.index_doc(done.result, done.outcomes, done.urls, sha256s, None),
+    )
     return done.result
 
 
@@ -181,14 +204,20 @@ def run_migrate_status(
     download: bool = True,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> inventory_mod.Inventory:
     """Inventory both channels; print the table, write JSON and Markdown reports."""
-    out = out or sys.stdout
+    shown = _output(output, out, "migrate status")
     found = inventory_mod.take_inventory(settings, environ=environ, download=download)
-    # Entry URLs come from a served index: never shown with a user or password.
-    inventory_mod.print_inventory(found, lambda line: print(redact_urls(line), file=out))
     written = inventory_mod.write_reports(found, _report_dir(settings, report_dir))
-    print("reports: " + ", ".join(render.display_path(p, settings.root) for p in written), file=out)
+    reports = [render.display_path(p, settings.root) for p in written]
+
+    def text(stream: TextIO) -> None:
+        # Entry URLs come from a served index: never shown with a user or password.
+        inventory_mod.print_inventory(found, lambda line: print(redact_urls(line), file=stream))
+        print("reports: " + ", ".join(reports), file=stream)
+
+    shown.show(text, lambda: output_mod.inventory_doc(found, reports))
     return found
 
 
@@ -200,15 +229,23 @@ def run_migrate_backfill(
     report_dir: Path | None = None,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> backfill_mod.BackfillReport:
     """Copy every proven classic version that OCI lacks; anomalies are reported, never copied."""
-    out = out or sys.stdout
+    shown = _output(output, out, "migrate backfill")
     report = backfill_mod.backfill(
-        settings, environ=environ, dry_run=dry_run, workers=workers, stream=out
+        settings, environ=environ, dry_run=dry_run, workers=workers, stream=shown.progress
     )
-    render.print_backfill(report, out)
-    inventory_mod.write_reports(report.inventory, _report_dir(settings, report_dir), "backfill")
-    print(report.summary, file=out)
+    written = inventory_mod.write_reports(
+        report.inventory, _report_dir(settings, report_dir), "backfill"
+    )
+    reports = [render.display_path(p, settings.root) for p in written]
+
+    def text(stream: TextIO) -> None:
+        render.print_backfill(report, stream)
+        print(report.summary, file=stream)
+
+    shown.show(text, lambda: output_mod.backfill_doc(report, reports))
     require_complete(
         "backfill",
         [c.result for c in report.copies],
@@ -218,15 +255,25 @@ def run_migrate_backfill(
 
 
 def run_migrate_verify(
-    settings: Settings, *, out: TextIO | None = None, environ: Mapping[str, str] | None = None
+    settings: Settings,
+    *,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> phases.Parity:
     """Parity of the two channels; a table of the differences and exit 1 on any."""
-    out = out or sys.stdout
     result = phases.parity(settings, environ=environ)
-    for line in result.lines():
-        print(line, file=out)
+    _output(output, out, "migrate verify").show(
+        lambda stream: _print_lines(result.lines(), stream),
+        lambda: output_mod.parity_doc(result),
+    )
     phases.require_parity(result)
     return result
+
+
+def _print_lines(lines: Sequence[str], stream: TextIO) -> None:
+    for line in lines:
+        print(line, file=stream)
 
 
 def run_migrate_deprecate(
@@ -235,10 +282,13 @@ def run_migrate_deprecate(
     dry_run: bool = False,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> pages_mod.FileUpdate:
-    out = out or sys.stdout
     update = phases.deprecate(settings, dry_run=dry_run, environ=environ)
-    print(f"deprecate: {update.summary}", file=out)
+    _output(output, out, "migrate deprecate").show(
+        lambda stream: print(f"deprecate: {update.summary}", file=stream),
+        lambda: output_mod.file_update_doc(update),
+    )
     return update
 
 
@@ -249,11 +299,14 @@ def run_migrate_phase(
     dry_run: bool = False,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> list[str]:
-    out = out or sys.stdout
+    before = settings.channels.phase
     lines = phases.advance(settings, to, environ=environ, dry_run=dry_run)
-    for line in lines:
-        print(line, file=out)
+    _output(output, out, "migrate phase").show(
+        lambda stream: _print_lines(lines, stream),
+        lambda: output_mod.phase_doc(before, to, dry_run, lines),
+    )
     return lines
 
 
@@ -268,10 +321,16 @@ def run_release(
     dry_run: bool = False,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> pipeline.ReleaseResult:
     """The release pipeline (:data:`chartship.release.pipeline.STEPS`), told as it goes."""
     environ = os.environ if environ is None else environ
-    reporter = render.ReleaseText(out or sys.stdout, environ, settings.root)
+    shown = _output(output, out, "release")
+    reporter: pipeline.Reporter = (
+        render.ReleaseText(shown.stream, environ, settings.root)
+        if shown.text
+        else output_mod.ReleaseDocument(shown, environ, settings.root)
+    )
     return pipeline.release(
         settings, charts, tag=tag, dry_run=dry_run, environ=environ, reporter=reporter
     )
@@ -284,9 +343,9 @@ def run_matrix(
     tag: str | None = None,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> dict[str, Any]:
     """The charts a release would cover, as a GitHub Actions matrix (JSON on one line)."""
-    out = out or sys.stdout
     environ = os.environ if environ is None else environ
     selection = pipeline.choose(settings, charts, tag=tag, environ=environ)
     for one in selection.candidates:
@@ -303,7 +362,10 @@ def run_matrix(
         ]
     }
     text = json.dumps(matrix, separators=(",", ":"))
-    print(text, file=out)
+    _output(output, out, "matrix").show(
+        lambda stream: print(text, file=stream),
+        lambda: output_mod.matrix_doc(selection, matrix),
+    )
     actions.set_outputs({"matrix": text, "count": str(len(selection.chosen))}, environ)
     return matrix
 
