@@ -22,7 +22,7 @@ from invoke.exceptions import Exit
 from chartship import cli, commands, output, tasks
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.builders import chart_archive, installed_helm
-from tests.support.sandbox import Sandbox, open_sandbox
+from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox
 
 VERSION = "0.16.0"
 TAG = f"metallb-chart-{VERSION}"
@@ -39,6 +39,7 @@ def box(
         commands.run_bump(sandbox.settings(), VERSION, ["metallb"], out=io.StringIO())
         sandbox.commit(f"Release metallb {VERSION}")
         yield sandbox
+    assert not sandbox.github.violations, sandbox.github.report()
 
 
 @pytest.fixture
@@ -155,6 +156,44 @@ def test_every_command_writes_one_document_the_schema_accepts(
     assert deprecate["dry_run"]
     assert deprecate["changed"]
     assert deprecate["branch"] == "gh-pages"
+
+
+def test_index_pull_request_opens_it_then_finds_it_open(
+    env: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = env.settings()
+    commands.run_package(settings, ["metallb-dashboards"], out=io.StringIO())
+    commands.run_github_release(
+        settings, ["metallb-dashboards"], out=io.StringIO(), environ=env.environ
+    )
+    pages_tip = env.git("ls-remote", "origin", "refs/heads/gh-pages")
+    branch = "index/metallb-dashboards-1.2.0"
+    argv = ("index", "metallb-dashboards", "--pull-request", branch)
+
+    status, doc, _ = run(capsys, *argv, "--output", "json")
+    index = valid(doc, status, "index")
+    opened = index["pull_request"]
+    assert (opened["head"], opened["base"], opened["created"]) == (branch, "gh-pages", True)
+    (pull,) = env.github.repo(REPOSITORY).pulls.values()
+    assert opened["number"] == pull.number
+    assert opened["url"].endswith(f"/{REPOSITORY}/pull/{pull.number}")
+    assert (pull.head, pull.base, pull.state) == (branch, "gh-pages", "open")
+    assert pull.title == "index.yaml: add metallb-dashboards 1.2.0"
+    (entry,) = index["added"]
+    assert f"- metallb-dashboards 1.2.0: {entry['url']}" in (pull.body or "")
+    assert pull.head_sha == index["commit"]
+    assert env.git("ls-remote", "origin", "refs/heads/gh-pages") == pages_tip
+
+    # A rerun finds it open, says where, and pushes nothing.
+    branch_tip = env.git("ls-remote", "origin", f"refs/heads/{branch}")
+    capsys.readouterr()
+    assert cli.main(list(argv)) == 0
+    text = capsys.readouterr().out
+    assert f"already open from {branch} into gh-pages: {opened['url']}; nothing pushed" in text
+    assert len(env.github.repo(REPOSITORY).pulls) == 1
+    assert env.git("ls-remote", "origin", f"refs/heads/{branch}") == branch_tip
+    status, doc, _ = run(capsys, *argv, "--output", "json")
+    assert valid(doc, status, "index")["pull_request"] == {**opened, "created": False}
 
 
 def test_lint_problems_as_json_and_as_sarif(

@@ -510,7 +510,8 @@ def test_pull_request_branch_leaves_the_pages_branch_alone(site: Site, tmp_path:
     result = publish(site.settings(), [one], pull_request_branch="release/demo-1.0.0")
     assert result.pull_request
     assert result.branch == "release/demo-1.0.0"
-    assert "open a pull request from release/demo-1.0.0 into gh-pages" in result.summary
+    assert "to branch release/demo-1.0.0 " in result.summary
+    assert result.summary.endswith("for a pull request into gh-pages")
     assert site.tip() == base
     assert site.tip("release/demo-1.0.0") == result.commit
     parent = git("--git-dir", str(site.origin), "rev-parse", "release/demo-1.0.0^")

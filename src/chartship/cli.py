@@ -169,7 +169,9 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("charts", nargs="*", help="chart names (default: every archive)")
     index.add_argument("--dry-run", action="store_true", help="print what would be added")
     index.add_argument(
-        "--pull-request", metavar="BRANCH", help="push to this new branch for a pull request"
+        "--pull-request",
+        metavar="BRANCH",
+        help="push to this new branch and open a pull request into the pages branch",
     )
     rel = sub.add_parser(
         "release",

@@ -28,6 +28,7 @@ from chartship.channels.classic import channel as classic_channel
 from chartship.channels.classic import pages as pages_mod
 from chartship.channels.contract import Key, Outcome, key_of, require_complete
 from chartship.channels.github import channel as github_release
+from chartship.channels.github import pulls
 from chartship.channels.oci import channel as oci
 from chartship.config import Settings
 from chartship.config import settings_from as settings_from  # the front ends' way in, kept here
@@ -163,20 +164,45 @@ def run_index(
 
     With ``packages: releases`` each entry points at the archive's GitHub
     release asset, exactly as GitHub reports it, so the release comes first.
+    With ``pull_request_branch`` the change goes to that new branch and a pull
+    request from it into the pages branch is opened (or found open already).
     """
+    environ = os.environ if environ is None else environ
+    shown = _output(output, out, "index")
     artifacts = artifact_mod.from_dist(settings, charts)
+    opened: pulls.PullRequest | None = None
+    repo = None
+    if pull_request_branch is not None and not dry_run:
+        # Before anything is pushed: a branch without its pull request helps nobody.
+        repo = pulls.repository_for(settings, environ)
+        base = classic_channel.pages_settings(settings).branch
+        found = pulls.find_open(repo, pull_request_branch, base)
+        if found is not None:
+            shown.show(
+                lambda stream: print(f"index: {found.summary}; nothing pushed", file=stream),
+                lambda: output_mod.open_pull_doc(found),
+            )
+            return pages_mod.PagesResult(
+                branch=found.head, base_branch=base, remote="", pull_request=True
+            )
     channel = classic_channel.ClassicChannel(
-        settings,
-        os.environ if environ is None else environ,
-        pull_request_branch=pull_request_branch,
+        settings, environ, pull_request_branch=pull_request_branch
     )
     planned = channel.plan(artifacts)
     done = planned if dry_run else channel.publish(planned)
     _record_published(channel.title, {key_of(a): a for a in artifacts}, done.outcomes)
+    if repo is not None and pull_request_branch is not None and done.result.commit is not None:
+        added = [(c, v, done.urls[(c, v)]) for c, v in done.result.added]
+        title, body = pulls.title_and_body(added, done.result.base_branch)
+        opened = pulls.open_pull_request(
+            repo, head=pull_request_branch, base=done.result.base_branch, title=title, body=body
+        )
     sha256s = {(a.chart, a.version): a.sha256 for a in artifacts}
-    _output(output, out, "index").show(
-        lambda stream: render.print_index(done.result, done.urls, sha256s, stream),
-        lambda: output_mod.index_doc(done.result, done.outcomes, done.urls, sha256s, None),
+    shown.show(
+        lambda stream: render.print_index(done.result, done.urls, sha256s, stream, opened),
+        lambda: output_mod.index_doc(
+            done.result, done.outcomes, done.urls, sha256s, opened.as_json() if opened else None
+        ),
     )
     return done.result
 

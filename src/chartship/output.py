@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from chartship.channels.classic.pages import FileUpdate, PagesResult
     from chartship.channels.contract import Key, Outcome
     from chartship.channels.github.channel import ReleaseReport
+    from chartship.channels.github.pulls import PullRequest
     from chartship.channels.oci.channel import PushReport
     from chartship.lint import LintReport, Problem
     from chartship.migrate import backfill as backfill_mod
@@ -311,6 +312,24 @@ def index_doc(
         "archives": list(result.archives),
         "versions": outcomes_doc(outcomes),
         "pull_request": None if pull_request is None else dict(pull_request),
+    }
+
+
+def open_pull_doc(pull: PullRequest) -> dict[str, Any]:
+    """``index --pull-request`` that found its pull request open: nothing pushed."""
+    return {
+        "dry_run": False,
+        "branch": pull.head,
+        "base_branch": pull.base,
+        "remote": "",
+        "changed": False,
+        "commit": None,
+        "summary": f"{pull.summary}; nothing pushed",
+        "added": [],
+        "present": [],
+        "archives": [],
+        "versions": [],
+        "pull_request": pull.as_json(),
     }
 
 

@@ -303,7 +303,7 @@ def github_release(
         "output": OUTPUT_HELP,
         "chart": "chart whose archives to index (repeatable; default: all in dist/)",
         "dry_run": "print what would be added; push nothing",
-        "pull_request": "push to this new branch (for a pull request) instead of the pages branch",
+        "pull_request": "push to this new branch and open a pull request into the pages branch",
     },
 )
 def index(

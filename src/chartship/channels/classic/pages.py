@@ -95,8 +95,8 @@ class PagesResult:
         short = (self.commit or "")[:12]
         if self.pull_request:
             return (
-                f"pushed {listed} to branch {self.branch} (commit {short}){retried}; "
-                f"open a pull request from {self.branch} into {self.base_branch}"
+                f"pushed {listed} to branch {self.branch} (commit {short}){retried} "
+                f"for a pull request into {self.base_branch}"
             )
         return f"added {listed} to index.yaml on {self.branch} (commit {short}){retried}"
 
