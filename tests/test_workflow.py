@@ -10,12 +10,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from chartship import commands
 from chartship.config import load_settings, parse_assignment
+from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.actions_runner import Context, parse_file_commands
 from tests.support.builders import Workspace
+from tests.test_embedding import invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "release-charts.yml"
@@ -167,3 +170,37 @@ def test_readme_metallb_configuration_is_valid(tmp_path: Path) -> None:
     assert settings.channels.oci is not None
     assert settings.channels.oci.repository == "oci://quay.io/metallb/chart"
     assert settings.chart("metallb").lockstep == ("crds",)
+
+
+# What is checked is the README's task, not helm: the newest helm serves.
+@pytest.mark.parametrize("helm_version", [DEFAULT_HELM_VERSIONS[-1]])
+def test_readme_metallb_bumprelease_stamps_what_the_sed_lines_did(workspace: Workspace) -> None:
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### MetalLB: adopting chartship", 1)[1].split("\n## ", 1)[0]
+    task = next(b for b in section.split("```python\n")[1:] if "def bumprelease" in b)
+    task = task.split("```", 1)[0]
+    workspace.write(
+        "tasks.py",
+        "from invoke import run, task\n\nimport chartship.tasks\n\n\n"
+        + task
+        + '\n\nns = chartship.tasks.namespace(__name__, name="chart")\n',
+    )
+    workspace.write("charts/metallb/README.md", "Current chart version is: `0.0.0`\n")
+    # MetalLB's chartship.yaml names its pinned helm; here, the one under test.
+    workspace.replace(
+        "chartship.yaml", "helm: .tools/helm/v4.3.1/helm", f"helm: {workspace.helm_bin}"
+    )
+    result = invoke(workspace, "bumprelease", "--version", "0.16.2", "--previous-version", "0.16.1")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    parent = yaml.safe_load(workspace.path("charts/metallb/Chart.yaml").read_text())
+    crds = yaml.safe_load(workspace.path("charts/metallb/charts/crds/Chart.yaml").read_text())
+    assert (parent["version"], parent["appVersion"]) == ("0.16.2", "v0.16.2")
+    assert (crds["version"], crds["appVersion"]) == ("0.16.2", "v0.16.2")
+    (entry,) = [d for d in parent["dependencies"] if d["name"] == "crds"]
+    assert entry["version"] == "0.16.2"
+    lock = yaml.safe_load(workspace.path("charts/metallb/Chart.lock").read_text())
+    assert {d["name"]: d["version"] for d in lock["dependencies"]}["crds"] == "0.16.2"
+    readme_line = workspace.path("charts/metallb/README.md").read_text()
+    assert readme_line == "Current chart version is: `0.16.2`\n"
