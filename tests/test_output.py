@@ -288,6 +288,13 @@ def test_the_invoke_task_writes_the_same_document(
     document = json.loads(capsys.readouterr().out)
     assert valid(document, 2, "lint") is None
     assert refused.value.message == f"chartship: error: {document['error']['message']}"
+    # A flag the task needs, missing: a document too.
+    with pytest.raises(Exit) as missing:
+        tasks.migrate_phase(context, output="json")
+    assert missing.value.code == 2
+    document = json.loads(capsys.readouterr().out)
+    assert valid(document, 2, "migrate phase") is None
+    assert document["error"]["message"] == "migrate.phase needs --to PHASE"
 
 
 def test_a_failure_is_a_document_too(

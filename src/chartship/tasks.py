@@ -30,6 +30,7 @@ from invoke.tasks import Task, task
 
 from chartship import commands
 from chartship.config import Settings, parse_assignment
+from chartship.errors import UsageError
 from chartship.exits import outcome
 from chartship.output import Output
 from chartship.versions import version_request
@@ -488,9 +489,9 @@ def migrate_phase(
     output: str = "text",
 ) -> None:
     """Check the next phase's preconditions and record it in chartship.yaml."""
-    if not to:
-        raise Exit(message="chartship: error: migrate.phase needs --to PHASE", code=2)
     with _at_edge("migrate phase", output) as shown:
+        if not to:
+            raise UsageError("migrate.phase needs --to PHASE")
         commands.run_migrate_phase(
             _settings(c, config=config, sets=set, helm=helm), to, dry_run=dry_run, output=shown
         )
