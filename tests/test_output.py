@@ -265,6 +265,27 @@ def test_sarif_of_a_lint_that_could_not_run(
     )
 
 
+def test_a_wrong_command_line_is_a_document_when_json_was_asked_for(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, doc, err = run(capsys, "migrate", "verify", "--no-such-flag", "--output", "json")
+    assert status == 2
+    assert valid(doc, status, "migrate verify") is None
+    assert doc["error"] == {
+        "type": "UsageError",
+        "message": "unrecognized arguments: --no-such-flag",
+    }
+    assert err.startswith("usage: chartship")
+    assert err.endswith("chartship: error: unrecognized arguments: --no-such-flag\n")
+
+    # Text asked for, or a format nobody has: argparse's usual answer, nothing on stdout.
+    for argv in (["lint", "--no-such-flag"], ["lint", "--output", "xml"]):
+        assert cli.main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert "usage: chartship" in captured.err
+
+
 @pytest.mark.parametrize("argv", [["push", "--output", "sarif"], ["bump", "--output", "json"]])
 def test_a_format_the_command_has_not_is_a_usage_error(
     argv: list[str], capsys: pytest.CaptureFixture[str]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from chartship import __version__
 from chartship.config import Settings, parse_assignment, settings_from
@@ -23,9 +24,26 @@ from chartship.versions import Increment, version_request
 _LEVELS = ("top", "command", "step")
 
 
-def _globals(level: str) -> argparse.ArgumentParser:
+class ArgvError(Exception):
+    """A command line argparse refused: the usage line, the parser's name, the message."""
+
+    def __init__(self, usage: str, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises on a wrong command line instead of exiting, so that
+    ``--output json`` can still answer with a document."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgvError(self.format_usage(), self.prog, message)
+
+
+def _globals(level: str) -> _Parser:
     """The global options as a parent parser whose dests name ``level``."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     group = common.add_argument_group("global options (before or after the command)")
     # SUPPRESS: an option not given at this level sets nothing, see _global_values.
     group.add_argument(
@@ -98,7 +116,7 @@ def exit_statuses_text() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="chartship",
         description="Release Helm charts.",
         parents=[_globals("top")],
@@ -109,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chartship {__version__}")
     common = _globals("command")
     # For the commands that put a chart's dependencies together.
-    offline = argparse.ArgumentParser(add_help=False)
+    offline = _Parser(add_help=False)
     offline.add_argument(
         "--offline",
         action="store_true",
@@ -306,8 +324,40 @@ def _commands() -> dict[str, Run]:
 TEXT_ONLY = frozenset({"bump", "package", "sandbox"})
 
 
+def _wanted(argv: Sequence[str]) -> tuple[str, str | None]:
+    """The ``--output`` and the command a command line asked for, read without
+    argparse (which refused it): a document for a wrong command line too."""
+    wanted = "text"
+    words = list(argv)
+    for number, word in enumerate(words):
+        if word == "--output" and number + 1 < len(words):
+            wanted = words[number + 1]
+        elif word.startswith("--output="):
+            wanted = word.split("=", 1)[1]
+    found = [w for w in words if not w.startswith("-")]
+    for number, word in enumerate(found):
+        if word == "migrate" and number + 1 < len(found):
+            return wanted, f"migrate {found[number + 1]}"
+        if word in _commands_named():
+            return wanted, word
+    return wanted, None
+
+
+def _commands_named() -> frozenset[str]:
+    return frozenset({"lint", "push", "github-release", "index", "release", "matrix"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except ArgvError as exc:
+        print(f"{exc.usage}{exc.prog}: error: {exc}", file=sys.stderr)
+        wanted, command = _wanted(argv)
+        with contextlib.suppress(UsageError):  # no document for that command or format
+            if wanted != "text" and command is not None:
+                Output(wanted, sys.stdout, command).finish(2, UsageError(str(exc)))
+        return 2
     options = _global_values(args)
     configure_logging(options.verbose)
     command = args.command if args.command != "migrate" else f"migrate {args.step}"
