@@ -162,15 +162,17 @@ def test_index_pull_request_opens_it_then_finds_it_open(
     env: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = env.settings()
-    commands.run_package(settings, ["metallb-dashboards"], out=io.StringIO())
-    commands.run_github_release(
-        settings, ["metallb-dashboards"], out=io.StringIO(), environ=env.environ
-    )
+    # The pages branch exists (a pull request needs its base) whichever test ran first.
+    for chart in ("metallb", "metallb-dashboards"):
+        commands.run_package(settings, [chart], out=io.StringIO())
+        commands.run_github_release(settings, [chart], out=io.StringIO(), environ=env.environ)
+    commands.run_index(settings, ["metallb"], out=io.StringIO(), environ=env.environ)
     pages_tip = env.git("ls-remote", "origin", "refs/heads/gh-pages")
     branch = "index/metallb-dashboards-1.2.0"
     argv = ("index", "metallb-dashboards", "--pull-request", branch)
 
     status, doc, _ = run(capsys, *argv, "--output", "json")
+    assert status == 0, doc["error"]
     index = valid(doc, status, "index")
     opened = index["pull_request"]
     assert (opened["head"], opened["base"], opened["created"]) == (branch, "gh-pages", True)

@@ -584,6 +584,12 @@ def publish_index(
                 f"branch {pull_request_branch} already exists on {remote.shown}; "
                 "name a new branch for the pull request"
             )
+        if pull_request_branch is not None and not clone.exists(pages.branch):
+            # GitHub opens no pull request into a branch that is not there.
+            raise UsageError(
+                f"a pull request needs its base, and branch {pages.branch} does not exist on "
+                f"{remote.shown} yet: publish the first index.yaml without --pull-request"
+            )
         where = f"branch {pages.branch} of {remote.shown}"
         change = _IndexChange(
             clone.work, entries, artifacts if pages_mode else (), pages.branch, where
