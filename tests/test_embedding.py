@@ -405,23 +405,23 @@ def test_nox_sessions_module_is_cheap(tmp_path: Path) -> None:
 
 #: A consumer whose chartship has a bug: lint raises something no chartship error is.
 BUGGY_TASKS = """\
-import chartship.commands
+import chartship.lint.command
 
 
 def planted_bug(*args, **kwargs):
     raise RuntimeError("planted bug")
 
 
-chartship.commands.run_lint = planted_bug
+chartship.lint.command.lint = planted_bug
 
 from chartship.tasks import ns  # noqa: E402
 """
 
 BUGGY_CLI = (
-    "import sys, chartship.commands as c\n"
+    "import sys, chartship.lint.command as c\n"
     "def planted_bug(*args, **kwargs):\n"
     "    raise RuntimeError('planted bug')\n"
-    "c.run_lint = planted_bug\n"
+    "c.lint = planted_bug\n"
     "from chartship.cli import main\n"
     "sys.exit(main(['lint']))\n"
 )

@@ -553,3 +553,40 @@ def test_immutable_releases_refuse_every_change_once_published(
     loose = gh.get_repo(REPO).create_git_release("v1", "v1", "")
     assert loose.raw_data["immutable"] is False
     loose.upload_asset_from_memory(io.BytesIO(b"late"), 4, name="late.txt")
+
+
+# --------------------------------------------------------------------------- pull requests
+
+
+def test_pull_requests_open_list_and_refuse_as_github_does(
+    github: GithubStandin, gh: Github
+) -> None:
+    github.repo("metallb/metallb").branches.add("index/new")
+    repo = gh.get_repo("metallb/metallb")
+    pull = repo.create_pull(
+        base="main", head="index/new", title="index.yaml: add x 1.0.0", body="b"
+    )
+    assert (pull.number, pull.state, pull.head.ref, pull.base.ref) == (
+        1,
+        "open",
+        "index/new",
+        "main",
+    )
+    assert pull.html_url.endswith("/metallb/metallb/pull/1")
+
+    listed = repo.get_pulls(state="open", head="metallb:index/new", base="main")
+    assert [p.number for p in listed] == [1]
+    assert list(repo.get_pulls(state="open", head="metallb:other", base="main")) == []
+
+    with pytest.raises(GithubException) as again:
+        repo.create_pull(base="main", head="index/new", title="t", body="b")
+    assert again.value.status == 422
+    assert again.value.data["errors"][0]["message"] == (
+        "A pull request already exists for metallb:index/new."
+    )
+    with pytest.raises(GithubException) as missing:
+        repo.create_pull(base="main", head="no-such-branch", title="t", body="b")
+    assert missing.value.status == 422
+    assert missing.value.data["errors"] == [
+        {"resource": "PullRequest", "field": "head", "code": "invalid"}
+    ]

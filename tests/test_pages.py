@@ -504,13 +504,21 @@ def test_dry_run_says_what_it_would_do_and_pushes_nothing(
     assert git("--git-dir", str(site.origin), "for-each-ref") == refs
 
 
+def test_pull_request_needs_the_pages_branch_to_exist(site: Site, tmp_path: Path) -> None:
+    one = make_artifact(tmp_path, "1.0.0")
+    with pytest.raises(UsageError, match=r"publish the first index\.yaml without --pull-request"):
+        publish(site.settings(), [one], pull_request_branch="release/demo-1.0.0")
+    assert git("--git-dir", str(site.origin), "for-each-ref") == ""
+
+
 def test_pull_request_branch_leaves_the_pages_branch_alone(site: Site, tmp_path: Path) -> None:
     base = site.seed({"README.md": b"pages\n"})
     one = make_artifact(tmp_path, "1.0.0")
     result = publish(site.settings(), [one], pull_request_branch="release/demo-1.0.0")
     assert result.pull_request
     assert result.branch == "release/demo-1.0.0"
-    assert "open a pull request from release/demo-1.0.0 into gh-pages" in result.summary
+    assert "to branch release/demo-1.0.0 " in result.summary
+    assert result.summary.endswith("for a pull request into gh-pages")
     assert site.tip() == base
     assert site.tip("release/demo-1.0.0") == result.commit
     parent = git("--git-dir", str(site.origin), "rev-parse", "release/demo-1.0.0^")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from chartship import __version__
 from chartship.config import Settings, parse_assignment, settings_from
+from chartship.errors import UsageError
 from chartship.exits import STATUSES, configure_logging, outcome
+from chartship.output import FORMATS, SCHEMA_VERSION, Output
 from chartship.versions import Increment, version_request
 
 #: Levels a global option may be given at: before the command, after it, after
@@ -20,9 +24,26 @@ from chartship.versions import Increment, version_request
 _LEVELS = ("top", "command", "step")
 
 
-def _globals(level: str) -> argparse.ArgumentParser:
+class ArgvError(Exception):
+    """A command line argparse refused: the usage line, the parser's name, the message."""
+
+    def __init__(self, usage: str, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises on a wrong command line instead of exiting, so that
+    ``--output json`` can still answer with a document."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgvError(self.format_usage(), self.prog, message)
+
+
+def _globals(level: str) -> _Parser:
     """The global options as a parent parser whose dests name ``level``."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     group = common.add_argument_group("global options (before or after the command)")
     # SUPPRESS: an option not given at this level sets nothing, see _global_values.
     group.add_argument(
@@ -48,6 +69,14 @@ def _globals(level: str) -> argparse.ArgumentParser:
         help="helm binary (overrides the helm setting)",
     )
     group.add_argument(
+        "--output",
+        dest=f"output_{level}",
+        choices=FORMATS,
+        default=argparse.SUPPRESS,
+        help="text for people (default), one json document on stdout "
+        f"(schema_version {SCHEMA_VERSION}), or sarif (lint only)",
+    )
+    group.add_argument(
         "-v",
         "--verbose",
         dest=f"verbose_{level}",
@@ -58,18 +87,25 @@ def _globals(level: str) -> argparse.ArgumentParser:
     return common
 
 
-def _global_values(args: argparse.Namespace) -> tuple[str | None, list[str], str | None, bool]:
-    """config, --set items, helm and verbose across every level; a later one wins."""
+@dataclass
+class GlobalOptions:
     config: str | None = None
+    overrides: list[str] = field(default_factory=list)
     helm: str | None = None
-    overrides: list[str] = []
-    verbose = False
+    verbose: bool = False
+    output: str = "text"
+
+
+def _global_values(args: argparse.Namespace) -> GlobalOptions:
+    """The global options across every level; a later one wins, ``--set`` items add up."""
+    found = GlobalOptions()
     for level in _LEVELS:
-        config = getattr(args, f"config_{level}", None) or config
-        helm = getattr(args, f"helm_{level}", None) or helm
-        overrides += getattr(args, f"overrides_{level}", None) or []
-        verbose = verbose or bool(getattr(args, f"verbose_{level}", False))
-    return config, overrides, helm, verbose
+        found.config = getattr(args, f"config_{level}", None) or found.config
+        found.helm = getattr(args, f"helm_{level}", None) or found.helm
+        found.overrides += getattr(args, f"overrides_{level}", None) or []
+        found.verbose = found.verbose or bool(getattr(args, f"verbose_{level}", False))
+        found.output = getattr(args, f"output_{level}", None) or found.output
+    return found
 
 
 def exit_statuses_text() -> str:
@@ -80,7 +116,7 @@ def exit_statuses_text() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="chartship",
         description="Release Helm charts.",
         parents=[_globals("top")],
@@ -91,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chartship {__version__}")
     common = _globals("command")
     # For the commands that put a chart's dependencies together.
-    offline = argparse.ArgumentParser(add_help=False)
+    offline = _Parser(add_help=False)
     offline.add_argument(
         "--offline",
         action="store_true",
@@ -157,7 +193,9 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("charts", nargs="*", help="chart names (default: every archive)")
     index.add_argument("--dry-run", action="store_true", help="print what would be added")
     index.add_argument(
-        "--pull-request", metavar="BRANCH", help="push to this new branch for a pull request"
+        "--pull-request",
+        metavar="BRANCH",
+        help="push to this new branch and open a pull request into the pages branch",
     )
     rel = sub.add_parser(
         "release",
@@ -247,43 +285,52 @@ class _Commands:
         return getattr(commands, name)
 
 
-def _run_lint(settings: Settings, charts: Sequence[str]) -> object:
+def _run_lint(settings: Settings, charts: Sequence[str], output: Output) -> object:
     from chartship.lint.command import run_lint
 
-    return run_lint(settings, charts)
+    return run_lint(settings, charts, output=output)
 
 
-def _commands() -> dict[str, Callable[[Settings, argparse.Namespace], object]]:
+Run = Callable[[Settings, argparse.Namespace, Output], object]
+
+
+def _commands() -> dict[str, Run]:
     """Each command (and migrate step) and how its parsed arguments reach commands.py."""
     # Imported when run: a wrong chartship.yaml or flag is reported before the helm,
     # registry and GitHub machinery is loaded, and lint never loads the channels.
     c = _Commands()
 
     return {
-        "lint": lambda s, a: _run_lint(s, a.charts),
-        "bump": lambda s, a: c.run_bump(
+        "lint": lambda s, a, o: _run_lint(s, a.charts, o),
+        "bump": lambda s, a, o: c.run_bump(
             s, _bump_request(a), a.charts, app_version=a.app_version, dry_run=a.dry_run
         ),
-        "package": lambda s, a: c.run_package(s, a.charts, dev=a.dev, sign=a.sign, force=a.force),
-        "push": lambda s, a: c.run_push(s, a.charts, dry_run=a.dry_run, force=a.force),
-        "github-release": lambda s, a: c.run_github_release(
-            s, a.charts, dry_run=a.dry_run, force=a.force, notes=a.notes
+        "package": lambda s, a, o: c.run_package(
+            s, a.charts, dev=a.dev, sign=a.sign, force=a.force
         ),
-        "index": lambda s, a: c.run_index(
-            s, a.charts, dry_run=a.dry_run, pull_request_branch=a.pull_request
+        "push": lambda s, a, o: c.run_push(s, a.charts, dry_run=a.dry_run, force=a.force, output=o),
+        "github-release": lambda s, a, o: c.run_github_release(
+            s, a.charts, dry_run=a.dry_run, force=a.force, notes=a.notes, output=o
         ),
-        "release": lambda s, a: c.run_release(s, a.charts, tag=a.tag, dry_run=a.dry_run),
-        "matrix": lambda s, a: c.run_matrix(s, a.charts, tag=a.tag),
-        "migrate status": lambda s, a: c.run_migrate_status(
-            s, report_dir=a.report_dir, download=not a.no_download
+        "index": lambda s, a, o: c.run_index(
+            s, a.charts, dry_run=a.dry_run, pull_request_branch=a.pull_request, output=o
         ),
-        "migrate backfill": lambda s, a: c.run_migrate_backfill(
-            s, dry_run=a.dry_run, workers=a.workers, report_dir=a.report_dir
+        "release": lambda s, a, o: c.run_release(
+            s, a.charts, tag=a.tag, dry_run=a.dry_run, output=o
         ),
-        "migrate verify": lambda s, a: c.run_migrate_verify(s),
-        "migrate deprecate": lambda s, a: c.run_migrate_deprecate(s, dry_run=a.dry_run),
-        "migrate phase": lambda s, a: c.run_migrate_phase(s, a.to, dry_run=a.dry_run),
-        "sandbox": lambda s, a: c.run_sandbox(
+        "matrix": lambda s, a, o: c.run_matrix(s, a.charts, tag=a.tag, output=o),
+        "migrate status": lambda s, a, o: c.run_migrate_status(
+            s, report_dir=a.report_dir, download=not a.no_download, output=o
+        ),
+        "migrate backfill": lambda s, a, o: c.run_migrate_backfill(
+            s, dry_run=a.dry_run, workers=a.workers, report_dir=a.report_dir, output=o
+        ),
+        "migrate verify": lambda s, a, o: c.run_migrate_verify(s, output=o),
+        "migrate deprecate": lambda s, a, o: c.run_migrate_deprecate(
+            s, dry_run=a.dry_run, output=o
+        ),
+        "migrate phase": lambda s, a, o: c.run_migrate_phase(s, a.to, dry_run=a.dry_run, output=o),
+        "sandbox": lambda s, a, o: c.run_sandbox(
             s,
             a.run,
             classic_from=a.classic_from,
@@ -294,31 +341,77 @@ def _commands() -> dict[str, Callable[[Settings, argparse.Namespace], object]]:
     }
 
 
+#: The commands whose results have no document yet: text only.
+TEXT_ONLY = frozenset({"bump", "package", "sandbox"})
+
+
+def _wanted(argv: Sequence[str]) -> tuple[str, str | None]:
+    """The ``--output`` and the command a command line asked for, read without
+    argparse (which refused it): a document for a wrong command line too."""
+    wanted = "text"
+    words = list(argv)
+    for number, word in enumerate(words):
+        if word == "--output" and number + 1 < len(words):
+            wanted = words[number + 1]
+        elif word.startswith("--output="):
+            wanted = word.split("=", 1)[1]
+    found = [w for w in words if not w.startswith("-")]
+    for number, word in enumerate(found):
+        if word == "migrate" and number + 1 < len(found):
+            return wanted, f"migrate {found[number + 1]}"
+        if word in _commands_named():
+            return wanted, word
+    return wanted, None
+
+
+def _commands_named() -> frozenset[str]:
+    return frozenset({"lint", "push", "github-release", "index", "release", "matrix"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    config, assignments, helm, verbose = _global_values(args)
-    configure_logging(verbose)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except ArgvError as exc:
+        print(f"{exc.usage}{exc.prog}: error: {exc}", file=sys.stderr)
+        wanted, command = _wanted(argv)
+        with contextlib.suppress(UsageError):  # no document for that command or format
+            if wanted != "text" and command is not None:
+                Output(wanted, sys.stdout, command).finish(2, UsageError(str(exc)))
+        return 2
+    options = _global_values(args)
+    configure_logging(options.verbose)
     command = args.command if args.command != "migrate" else f"migrate {args.step}"
+    try:
+        if command in TEXT_ONLY and options.output != "text":
+            raise UsageError(f"--output {options.output}: {command} prints text only")
+        output = Output(options.output, sys.stdout, command)
+    except UsageError as exc:
+        code, message = outcome(exc)
+        print(message, file=sys.stderr)
+        return code
     try:
         if args.command == "bump":
             _bump_request(args)  # a wrong flag combination before chartship.yaml is read
-        overrides = dict(parse_assignment(item) for item in assignments)
-        if helm:
-            overrides["helm"] = helm
+        overrides = dict(parse_assignment(item) for item in options.overrides)
+        if options.helm:
+            overrides["helm"] = options.helm
         if getattr(args, "offline", False):
             overrides["dependencies.offline"] = True
         if getattr(args, "strict", False):
             overrides["lint.strict"] = True
         if getattr(args, "since", None):
             overrides["lint.since"] = args.since
-        settings = settings_from(config, overrides)
+        settings = settings_from(options.config, overrides)
         # The sandbox hands the same --set items on to every command it runs.
-        args.forward = assignments
-        _commands()[command](settings, args)
+        args.forward = options.overrides
+        _commands()[command](settings, args, output)
     except Exception as exc:
         code, message = outcome(exc)
         print(message, file=sys.stderr)
+        output.finish(code, exc)
         return code
+    output.finish()
     return 0
 
 

@@ -20,12 +20,14 @@ from typing import Any, TextIO
 from chartship import artifacts as artifact_mod
 from chartship import bump as bump_mod
 from chartship import github_actions as actions
+from chartship import output as output_mod
 from chartship import package as package_mod
 from chartship import render, versions
 from chartship.channels.classic import channel as classic_channel
 from chartship.channels.classic import pages as pages_mod
 from chartship.channels.contract import Key, Outcome, key_of, require_complete
 from chartship.channels.github import channel as github_release
+from chartship.channels.github import pulls
 from chartship.channels.oci import channel as oci
 from chartship.config import Settings
 from chartship.config import settings_from as settings_from  # the front ends' way in, kept here
@@ -33,11 +35,17 @@ from chartship.lint.command import run_lint as run_lint
 from chartship.migrate import backfill as backfill_mod
 from chartship.migrate import inventory as inventory_mod
 from chartship.migrate import phases
+from chartship.output import Output
 from chartship.release import pipeline
 from chartship.safetext import redact_urls
 from chartship.sandbox import rehearsal
 
 log = logging.getLogger("chartship")
+
+
+def _output(output: Output | None, out: TextIO | None, command: str) -> Output:
+    """The caller's :class:`Output`, else text on ``out`` (stdout)."""
+    return output if output is not None else Output("text", out or sys.stdout, command)
 
 
 def run_bump(
@@ -79,10 +87,13 @@ def run_push(
     force: bool = False,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> oci.PushReport:
     """Push dist/ to the OCI channel, print one line per archive, fail on any gap."""
     report = oci.push(settings, charts, dry_run=dry_run, force=force, environ=environ)
-    render.print_push(report, out or sys.stdout)
+    _output(output, out, "push").show(
+        lambda stream: render.print_push(report, stream), lambda: output_mod.push_doc(report)
+    )
     _record_published(
         "OCI", {key_of(o.item.artifact): o.item.artifact for o in report.outcomes}, report.results()
     )
@@ -99,12 +110,16 @@ def run_github_release(
     notes: Path | None = None,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> github_release.ReleaseReport:
     """Converge one GitHub release per archive; print each release and asset."""
     report = github_release.publish_releases(
         settings, charts, dry_run=dry_run, force=force, notes_file=notes, environ=environ
     )
-    render.print_github_releases(report, out or sys.stdout)
+    _output(output, out, "github-release").show(
+        lambda stream: render.print_github_releases(report, stream),
+        lambda: output_mod.github_release_doc(report),
+    )
     _record_published(
         "GitHub release",
         {key_of(o.artifact): o.artifact for o in report.outcomes},
@@ -122,23 +137,52 @@ def run_index(
     pull_request_branch: str | None = None,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> pages_mod.PagesResult:
     """Merge the archives of dist/ into index.yaml on the pages branch and push it.
 
     With ``packages: releases`` each entry points at the archive's GitHub
     release asset, exactly as GitHub reports it, so the release comes first.
+    With ``pull_request_branch`` the change goes to that new branch and a pull
+    request from it into the pages branch is opened (or found open already).
     """
+    environ = os.environ if environ is None else environ
+    shown = _output(output, out, "index")
     artifacts = artifact_mod.from_dist(settings, charts)
+    opened: pulls.PullRequest | None = None
+    repo = None
+    if pull_request_branch is not None and not dry_run:
+        # Before anything is pushed: a branch without its pull request helps nobody.
+        repo = pulls.repository_for(settings, environ)
+        base = classic_channel.pages_settings(settings).branch
+        found = pulls.find_open(repo, pull_request_branch, base)
+        if found is not None:
+            shown.show(
+                lambda stream: print(f"index: {found.summary}; nothing pushed", file=stream),
+                lambda: output_mod.open_pull_doc(found),
+            )
+            return pages_mod.PagesResult(
+                branch=found.head, base_branch=base, remote="", pull_request=True
+            )
     channel = classic_channel.ClassicChannel(
-        settings,
-        os.environ if environ is None else environ,
-        pull_request_branch=pull_request_branch,
+        settings, environ, pull_request_branch=pull_request_branch
     )
     planned = channel.plan(artifacts)
     done = planned if dry_run else channel.publish(planned)
     _record_published(channel.title, {key_of(a): a for a in artifacts}, done.outcomes)
+    if repo is not None and pull_request_branch is not None and done.result.commit is not None:
+        added = [(c, v, done.urls[(c, v)]) for c, v in done.result.added]
+        title, body = pulls.title_and_body(added, done.result.base_branch)
+        opened = pulls.open_pull_request(
+            repo, head=pull_request_branch, base=done.result.base_branch, title=title, body=body
+        )
     sha256s = {(a.chart, a.version): a.sha256 for a in artifacts}
-    render.print_index(done.result, done.urls, sha256s, out or sys.stdout)
+    shown.show(
+        lambda stream: render.print_index(done.result, done.urls, sha256s, stream, opened),
+        lambda: output_mod.index_doc(
+            done.result, done.outcomes, done.urls, sha256s, opened.as_json() if opened else None
+        ),
+    )
     return done.result
 
 
@@ -165,14 +209,20 @@ def run_migrate_status(
     download: bool = True,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> inventory_mod.Inventory:
     """Inventory both channels; print the table, write JSON and Markdown reports."""
-    out = out or sys.stdout
+    shown = _output(output, out, "migrate status")
     found = inventory_mod.take_inventory(settings, environ=environ, download=download)
-    # Entry URLs come from a served index: never shown with a user or password.
-    inventory_mod.print_inventory(found, lambda line: print(redact_urls(line), file=out))
     written = inventory_mod.write_reports(found, _report_dir(settings, report_dir))
-    print("reports: " + ", ".join(render.display_path(p, settings.root) for p in written), file=out)
+    reports = [render.display_path(p, settings.root) for p in written]
+
+    def text(stream: TextIO) -> None:
+        # Entry URLs come from a served index: never shown with a user or password.
+        inventory_mod.print_inventory(found, lambda line: print(redact_urls(line), file=stream))
+        print("reports: " + ", ".join(reports), file=stream)
+
+    shown.show(text, lambda: output_mod.inventory_doc(found, reports))
     return found
 
 
@@ -184,15 +234,23 @@ def run_migrate_backfill(
     report_dir: Path | None = None,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> backfill_mod.BackfillReport:
     """Copy every proven classic version that OCI lacks; anomalies are reported, never copied."""
-    out = out or sys.stdout
+    shown = _output(output, out, "migrate backfill")
     report = backfill_mod.backfill(
-        settings, environ=environ, dry_run=dry_run, workers=workers, stream=out
+        settings, environ=environ, dry_run=dry_run, workers=workers, stream=shown.progress
     )
-    render.print_backfill(report, out)
-    inventory_mod.write_reports(report.inventory, _report_dir(settings, report_dir), "backfill")
-    print(report.summary, file=out)
+    written = inventory_mod.write_reports(
+        report.inventory, _report_dir(settings, report_dir), "backfill"
+    )
+    reports = [render.display_path(p, settings.root) for p in written]
+
+    def text(stream: TextIO) -> None:
+        render.print_backfill(report, stream)
+        print(report.summary, file=stream)
+
+    shown.show(text, lambda: output_mod.backfill_doc(report, reports))
     require_complete(
         "backfill",
         [c.result for c in report.copies],
@@ -202,15 +260,25 @@ def run_migrate_backfill(
 
 
 def run_migrate_verify(
-    settings: Settings, *, out: TextIO | None = None, environ: Mapping[str, str] | None = None
+    settings: Settings,
+    *,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> phases.Parity:
     """Parity of the two channels; a table of the differences and exit 1 on any."""
-    out = out or sys.stdout
     result = phases.parity(settings, environ=environ)
-    for line in result.lines():
-        print(line, file=out)
+    _output(output, out, "migrate verify").show(
+        lambda stream: _print_lines(result.lines(), stream),
+        lambda: output_mod.parity_doc(result),
+    )
     phases.require_parity(result)
     return result
+
+
+def _print_lines(lines: Sequence[str], stream: TextIO) -> None:
+    for line in lines:
+        print(line, file=stream)
 
 
 def run_migrate_deprecate(
@@ -219,10 +287,13 @@ def run_migrate_deprecate(
     dry_run: bool = False,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> pages_mod.FileUpdate:
-    out = out or sys.stdout
     update = phases.deprecate(settings, dry_run=dry_run, environ=environ)
-    print(f"deprecate: {update.summary}", file=out)
+    _output(output, out, "migrate deprecate").show(
+        lambda stream: print(f"deprecate: {update.summary}", file=stream),
+        lambda: output_mod.file_update_doc(update),
+    )
     return update
 
 
@@ -233,11 +304,14 @@ def run_migrate_phase(
     dry_run: bool = False,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> list[str]:
-    out = out or sys.stdout
+    before = settings.channels.phase
     lines = phases.advance(settings, to, environ=environ, dry_run=dry_run)
-    for line in lines:
-        print(line, file=out)
+    _output(output, out, "migrate phase").show(
+        lambda stream: _print_lines(lines, stream),
+        lambda: output_mod.phase_doc(before, to, dry_run, lines),
+    )
     return lines
 
 
@@ -252,10 +326,16 @@ def run_release(
     dry_run: bool = False,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> pipeline.ReleaseResult:
     """The release pipeline (:data:`chartship.release.pipeline.STEPS`), told as it goes."""
     environ = os.environ if environ is None else environ
-    reporter = render.ReleaseText(out or sys.stdout, environ, settings.root)
+    shown = _output(output, out, "release")
+    reporter: pipeline.Reporter = (
+        render.ReleaseText(shown.stream, environ, settings.root)
+        if shown.text
+        else output_mod.ReleaseDocument(shown, environ, settings.root)
+    )
     return pipeline.release(
         settings, charts, tag=tag, dry_run=dry_run, environ=environ, reporter=reporter
     )
@@ -268,9 +348,9 @@ def run_matrix(
     tag: str | None = None,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> dict[str, Any]:
     """The charts a release would cover, as a GitHub Actions matrix (JSON on one line)."""
-    out = out or sys.stdout
     environ = os.environ if environ is None else environ
     selection = pipeline.choose(settings, charts, tag=tag, environ=environ)
     for one in selection.candidates:
@@ -287,7 +367,10 @@ def run_matrix(
         ]
     }
     text = json.dumps(matrix, separators=(",", ":"))
-    print(text, file=out)
+    _output(output, out, "matrix").show(
+        lambda stream: print(text, file=stream),
+        lambda: output_mod.matrix_doc(selection, matrix),
+    )
     actions.set_outputs({"matrix": text, "count": str(len(selection.chosen))}, environ)
     return matrix
 

@@ -42,10 +42,17 @@ def exit_status(error: BaseException) -> int:
     return INTERNAL_ERROR
 
 
+def error_text(error: BaseException) -> str:
+    """What went wrong, without the ``chartship: error:`` a terminal line starts with."""
+    if isinstance(error, ChartshipError):
+        return str(error)
+    return f"{type(error).__name__}: {redact_urls(str(error))}"
+
+
 def error_message(error: BaseException) -> str:
     if isinstance(error, ChartshipError):
-        return f"chartship: error: {error}"
-    return f"chartship: internal error: {type(error).__name__}: {redact_urls(str(error))}"
+        return f"chartship: error: {error_text(error)}"
+    return f"chartship: internal error: {error_text(error)}"
 
 
 class _Redacting(logging.Formatter):

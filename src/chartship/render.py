@@ -19,6 +19,7 @@ from chartship import package as package_mod
 from chartship.channels.classic.pages import PagesResult
 from chartship.channels.contract import BEYOND_REPAIR_ADVICE, Status
 from chartship.channels.github.channel import ReleaseReport
+from chartship.channels.github.pulls import PullRequest
 from chartship.channels.oci.channel import PushReport
 from chartship.github_actions import in_github_actions
 from chartship.lint import LintReport
@@ -132,11 +133,14 @@ def print_index(
     urls: Mapping[tuple[str, str], str],
     sha256s: Mapping[tuple[str, str], str],
     out: TextIO,
+    pull_request: PullRequest | None = None,
 ) -> None:
     print(f"index: {result.summary}", file=out)
     for key in result.added:
         chart, version = key
         print(f"  {chart} {version}: {urls[key]} (sha256 {sha256s[key]})", file=out)
+    if pull_request is not None:
+        print(f"index: {pull_request.summary}", file=out)
 
 
 # --------------------------------------------------------------------------- migrate

@@ -30,7 +30,9 @@ from invoke.tasks import Task, task
 
 from chartship import commands
 from chartship.config import Settings, parse_assignment
+from chartship.errors import UsageError
 from chartship.exits import outcome
+from chartship.output import Output
 from chartship.versions import version_request
 
 #: Scalar defaults under one key, so INVOKE_CHARTSHIP_HELM and friends work.
@@ -96,15 +98,28 @@ def chartship_task(
 
 
 @contextmanager
-def _at_edge() -> Iterator[None]:
-    """Where a task's errors become invoke's exit: message on stderr, status by kind."""
+def _at_edge(command: str = "", output: str = "text") -> Iterator[Output]:
+    """Where a task's errors become invoke's exit: message on stderr, status by kind.
+
+    With ``--output json`` (or ``sarif``) the document goes to stdout as the
+    command line writes it, the error in it when there is one.
+    """
+    shown: Output | None = None
     try:
-        yield
+        shown = Output(output, sys.stdout, command)
+        yield shown
     except Exit:
         raise
     except Exception as exc:  # every error, a bug included, exits as the CLI would
         code, message = outcome(exc)
+        if shown is not None:
+            shown.finish(code, exc)
         raise Exit(message=message, code=code) from None
+    shown.finish()
+
+
+OUTPUT_HELP = "text (default), or json: one document on stdout (README: machine-readable output)"
+LINT_OUTPUT_HELP = "text (default), json, or sarif (SARIF 2.1.0 for code scanning)"
 
 
 OFFLINE_HELP = "contact no dependency repository: vendored archives only"
@@ -121,6 +136,7 @@ def _offline(offline: bool) -> dict[str, Any]:
 @chartship_task(
     iterable=["chart"],
     help={
+        "output": LINT_OUTPUT_HELP,
         "chart": "chart to lint (repeatable; default: all)",
         "offline": OFFLINE_HELP,
         "strict": "warnings fail lint too (lint.strict)",
@@ -133,6 +149,7 @@ def lint(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    output: str = "text",
     offline: bool = False,
     strict: bool = False,
     since: str = "",
@@ -141,9 +158,11 @@ def lint(
     flags: dict[str, Any] = {"lint.since": since, **_offline(offline)}
     if strict:
         flags["lint.strict"] = True
-    with _at_edge():
+    with _at_edge("lint", output) as shown:
         commands.run_lint(
-            _settings(c, config=config, sets=set, helm=helm, **flags), list(chart or ())
+            _settings(c, config=config, sets=set, helm=helm, **flags),
+            list(chart or ()),
+            output=shown,
         )
 
 
@@ -225,6 +244,7 @@ def package(
 @chartship_task(
     iterable=["chart"],
     help={
+        "output": OUTPUT_HELP,
         "chart": "chart whose archives to push (repeatable; default: all in dist/)",
         "dry_run": "print what would be pushed, skipped or refused; push nothing",
         "force": "replace a tag that holds a different archive (reported loudly)",
@@ -238,14 +258,16 @@ def push(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    output: str = "text",
 ) -> None:
     """Push dist/ to the OCI registry: immutable tags, verified by reading back."""
-    with _at_edge():
+    with _at_edge("push", output) as shown:
         commands.run_push(
             _settings(c, config=config, sets=set, helm=helm),
             list(chart or ()),
             dry_run=dry_run,
             force=force,
+            output=shown,
         )
 
 
@@ -253,6 +275,7 @@ def push(
     name="github-release",
     iterable=["chart"],
     help={
+        "output": OUTPUT_HELP,
         "chart": "chart whose archives to release (repeatable; default: all in dist/)",
         "dry_run": "print what would be created, uploaded or refused; change nothing",
         "force": "replace an attached asset that has other bytes (reported loudly)",
@@ -268,24 +291,27 @@ def github_release(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    output: str = "text",
 ) -> None:
     """One GitHub release per chart version, archive (and .prov) attached and verified."""
-    with _at_edge():
+    with _at_edge("github-release", output) as shown:
         commands.run_github_release(
             _settings(c, config=config, sets=set, helm=helm),
             list(chart or ()),
             dry_run=dry_run,
             force=force,
             notes=Path(notes) if notes else None,
+            output=shown,
         )
 
 
 @chartship_task(
     iterable=["chart"],
     help={
+        "output": OUTPUT_HELP,
         "chart": "chart whose archives to index (repeatable; default: all in dist/)",
         "dry_run": "print what would be added; push nothing",
-        "pull_request": "push to this new branch (for a pull request) instead of the pages branch",
+        "pull_request": "push to this new branch and open a pull request into the pages branch",
     },
 )
 def index(
@@ -296,20 +322,23 @@ def index(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    output: str = "text",
 ) -> None:
     """Merge dist/ into index.yaml on the pages branch; concurrent releases lose nothing."""
-    with _at_edge():
+    with _at_edge("index", output) as shown:
         commands.run_index(
             _settings(c, config=config, sets=set, helm=helm),
             list(chart or ()),
             dry_run=dry_run,
             pull_request_branch=pull_request or None,
+            output=shown,
         )
 
 
 @chartship_task(
     iterable=["chart"],
     help={
+        "output": OUTPUT_HELP,
         "chart": "chart to release (repeatable; default: every chart changed since released)",
         "tag": "release tag the chart versions must match (default: GITHUB_REF_NAME of a tag)",
         "dry_run": "print the plan per chart and channel; change nothing",
@@ -324,21 +353,24 @@ def release(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    output: str = "text",
     offline: bool = False,
 ) -> None:
     """Lint, package once, publish to every channel of the phase, verify, summarize."""
-    with _at_edge():
+    with _at_edge("release", output) as shown:
         commands.run_release(
             _settings(c, config=config, sets=set, helm=helm, **_offline(offline)),
             list(chart or ()),
             tag=tag or None,
             dry_run=dry_run,
+            output=shown,
         )
 
 
 @chartship_task(
     iterable=["chart"],
     help={
+        "output": OUTPUT_HELP,
         "chart": "chart to consider (repeatable; default: every chart)",
         "tag": "release tag (default: GITHUB_REF_NAME of a tag)",
     },
@@ -350,16 +382,21 @@ def matrix(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    output: str = "text",
 ) -> None:
     """Print the charts a release covers as a GitHub Actions matrix (JSON)."""
-    with _at_edge():
+    with _at_edge("matrix", output) as shown:
         commands.run_matrix(
-            _settings(c, config=config, sets=set, helm=helm), list(chart or ()), tag=tag or None
+            _settings(c, config=config, sets=set, helm=helm),
+            list(chart or ()),
+            tag=tag or None,
+            output=shown,
         )
 
 
 @chartship_task(
     help={
+        "output": OUTPUT_HELP,
         "report_dir": "where the JSON and Markdown reports go (default: <dist>/migration)",
         "no_download": "do not download and check the archives OCI lacks",
     }
@@ -371,18 +408,21 @@ def migrate_status(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    output: str = "text",
 ) -> None:
     """Inventory of both channels per chart and version, with anomalies and reports."""
-    with _at_edge():
+    with _at_edge("migrate status", output) as shown:
         commands.run_migrate_status(
             _settings(c, config=config, sets=set, helm=helm),
             report_dir=Path(report_dir) if report_dir else None,
             download=not no_download,
+            output=shown,
         )
 
 
 @chartship_task(
     help={
+        "output": OUTPUT_HELP,
         "dry_run": "print what would be copied; push nothing",
         "workers": "pushes at once (default: channels.oci.workers)",
         "report_dir": "where the JSON and Markdown reports go (default: <dist>/migration)",
@@ -396,46 +436,51 @@ def migrate_backfill(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    output: str = "text",
 ) -> None:
     """Copy every classic version OCI lacks, exact bytes, verified; resumable."""
-    with _at_edge():
+    with _at_edge("migrate backfill", output) as shown:
         commands.run_migrate_backfill(
             _settings(c, config=config, sets=set, helm=helm),
             dry_run=dry_run,
             workers=workers or None,
             report_dir=Path(report_dir) if report_dir else None,
+            output=shown,
         )
 
 
-@chartship_task()
+@chartship_task(help={"output": OUTPUT_HELP})
 def migrate_verify(
     c: Context,
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    output: str = "text",
 ) -> None:
     """Parity of the classic and OCI channels; fails on any difference."""
-    with _at_edge():
-        commands.run_migrate_verify(_settings(c, config=config, sets=set, helm=helm))
+    with _at_edge("migrate verify", output) as shown:
+        commands.run_migrate_verify(_settings(c, config=config, sets=set, helm=helm), output=shown)
 
 
-@chartship_task(help={"dry_run": "say what would change; change nothing"})
+@chartship_task(help={"output": OUTPUT_HELP, "dry_run": "say what would change; change nothing"})
 def migrate_deprecate(
     c: Context,
     dry_run: bool = False,
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    output: str = "text",
 ) -> None:
     """Tell classic-channel users to move to OCI (pages README; new release notes)."""
-    with _at_edge():
+    with _at_edge("migrate deprecate", output) as shown:
         commands.run_migrate_deprecate(
-            _settings(c, config=config, sets=set, helm=helm), dry_run=dry_run
+            _settings(c, config=config, sets=set, helm=helm), dry_run=dry_run, output=shown
         )
 
 
 @chartship_task(
     help={
+        "output": OUTPUT_HELP,
         "to": "classic, dual, oci-primary or oci-only",
         "dry_run": "check the preconditions only",
     }
@@ -448,13 +493,14 @@ def migrate_phase(
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
+    output: str = "text",
 ) -> None:
     """Check the next phase's preconditions and record it in chartship.yaml."""
-    if not to:
-        raise Exit(message="chartship: error: migrate.phase needs --to PHASE", code=2)
-    with _at_edge():
+    with _at_edge("migrate phase", output) as shown:
+        if not to:
+            raise UsageError("migrate.phase needs --to PHASE")
         commands.run_migrate_phase(
-            _settings(c, config=config, sets=set, helm=helm), to, dry_run=dry_run
+            _settings(c, config=config, sets=set, helm=helm), to, dry_run=dry_run, output=shown
         )
 
 

@@ -14,6 +14,7 @@ from chartship.config import Settings
 from chartship.errors import ChecksFailed
 from chartship.lint import LintReport, lint
 from chartship.lint.text import print_lint_report
+from chartship.output import Output
 
 
 def run_lint(
@@ -22,10 +23,15 @@ def run_lint(
     *,
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
 ) -> LintReport:
-    out = out or sys.stdout
+    shown = output if output is not None else Output("text", out or sys.stdout, "lint")
     report = lint(settings, charts)
-    print_lint_report(report, settings.root, out, environ)
+    shown.show_lint(
+        report,
+        settings.root,
+        lambda stream: print_lint_report(report, settings.root, stream, environ),
+    )
     if not report.ok:
         raise ChecksFailed(f"lint found {report.failures} problem(s)", count=report.failures)
     return report

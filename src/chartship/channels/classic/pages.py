@@ -95,8 +95,8 @@ class PagesResult:
         short = (self.commit or "")[:12]
         if self.pull_request:
             return (
-                f"pushed {listed} to branch {self.branch} (commit {short}){retried}; "
-                f"open a pull request from {self.branch} into {self.base_branch}"
+                f"pushed {listed} to branch {self.branch} (commit {short}){retried} "
+                f"for a pull request into {self.base_branch}"
             )
         return f"added {listed} to index.yaml on {self.branch} (commit {short}){retried}"
 
@@ -583,6 +583,12 @@ def publish_index(
             raise UsageError(
                 f"branch {pull_request_branch} already exists on {remote.shown}; "
                 "name a new branch for the pull request"
+            )
+        if pull_request_branch is not None and not clone.exists(pages.branch):
+            # GitHub opens no pull request into a branch that is not there.
+            raise UsageError(
+                f"a pull request needs its base, and branch {pages.branch} does not exist on "
+                f"{remote.shown} yet: publish the first index.yaml without --pull-request"
             )
         where = f"branch {pages.branch} of {remote.shown}"
         change = _IndexChange(

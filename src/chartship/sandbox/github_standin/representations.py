@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from chartship.sandbox.github_standin.exchange import Json
-from chartship.sandbox.github_standin.state import Asset, Release, Repo, State, User
+from chartship.sandbox.github_standin.state import Asset, PullRequest, Release, Repo, State, User
 
 
 def _stamp(moment: datetime) -> str:
@@ -218,3 +218,85 @@ class Representations:
             "zipball_url": f"{base}/zipball/{tag}" if published else None,
             "body": release.body,
         }
+
+    def _branch_json(self, repo: Repo, branch: str, sha: str) -> dict[str, Json]:
+        return {
+            "label": f"{repo.owner.login}:{branch}",
+            "ref": branch,
+            "repo": self.repo_json(repo),
+            "sha": sha,
+            "user": self.user_json(repo.owner),
+        }
+
+    def pull_json(self, repo: Repo, pull: PullRequest, *, full: bool) -> dict[str, Json]:
+        """A pull request as listed (``full=False``: pull-request-simple) or created."""
+        api = f"{self.api_url}/repos/{repo.full_name}"
+        url = f"{api}/pulls/{pull.number}"
+        html = self.web(repo.full_name, "pull", str(pull.number))
+        statuses = f"{api}/statuses/{pull.head_sha}"
+        created = _stamp(pull.created_at)
+        links = {
+            "comments": f"{api}/issues/{pull.number}/comments",
+            "commits": f"{url}/commits",
+            "statuses": statuses,
+            "html": html,
+            "issue": f"{api}/issues/{pull.number}",
+            "review_comments": f"{url}/comments",
+            "review_comment": f"{api}/pulls/comments{{/number}}",
+            "self": url,
+        }
+        found: dict[str, Json] = {
+            "url": url,
+            "id": pull.id,
+            "node_id": _node_id("PR", pull.id),
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "issue_url": links["issue"],
+            "commits_url": links["commits"],
+            "review_comments_url": links["review_comments"],
+            "review_comment_url": links["review_comment"],
+            "comments_url": links["comments"],
+            "statuses_url": statuses,
+            "number": pull.number,
+            "state": pull.state,
+            "locked": False,
+            "title": pull.title,
+            "user": self.user_json(pull.user),
+            "body": pull.body,
+            "labels": [],
+            "milestone": None,
+            "active_lock_reason": None,
+            "created_at": created,
+            "updated_at": created,
+            "closed_at": None,
+            "merged_at": None,
+            "merge_commit_sha": None,
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [],
+            "requested_teams": [],
+            "head": self._branch_json(repo, pull.head, pull.head_sha),
+            "base": self._branch_json(repo, pull.base, pull.base_sha),
+            "_links": {name: {"href": href} for name, href in links.items()},
+            "author_association": "OWNER",
+            "auto_merge": None,
+            "draft": pull.draft,
+        }
+        if full:
+            # What GitHub computes in the background; a fresh pull request has not yet.
+            found.update(
+                merged=False,
+                mergeable=None,
+                rebaseable=None,
+                mergeable_state="unknown",
+                merged_by=None,
+                comments=0,
+                review_comments=0,
+                maintainer_can_modify=False,
+                commits=1,
+                additions=0,
+                deletions=0,
+                changed_files=1,
+            )
+        return found

@@ -440,6 +440,8 @@ class Routes:
             "repos/get-release-asset": self._get_asset,
             "repos/update-release-asset": self._update_asset,
             "repos/delete-release-asset": self._delete_asset,
+            "pulls/list": self._list_pulls,
+            "pulls/create": self._create_pull,
         }
 
     def _repo_for(self, call: Call) -> Repo:
@@ -716,6 +718,59 @@ class Routes:
         self._frozen(call, asset)
         self.state.release_by_id(asset.release_id).assets.remove(asset)
         return Reply(204)
+
+    def _list_pulls(self, call: Call) -> Reply:
+        repo = self._repo_for(call)
+        state = call.query.get("state", "open")
+        head = call.query.get("head")
+        base = call.query.get("base")
+        chosen = [
+            p
+            for p in sorted(repo.pulls.values(), key=lambda p: -p.number)
+            if state in ("all", p.state)
+            and (head is None or head == f"{repo.owner.login}:{p.head}")
+            and (base is None or base == p.base)
+        ]
+        items = [self.views.pull_json(repo, p, full=False) for p in chosen]
+        return self._page(call, items, f"/repositories/{repo.id}/pulls")
+
+    def _create_pull(self, call: Call) -> Reply:
+        repo = self._repo_for(call)
+        data: dict[str, Json] = call.data
+        head, base = str(data.get("head", "")), str(data.get("base", ""))
+        # "owner:branch" names a branch of this repository's owner; no forks here.
+        owner, _, branch = head.rpartition(":")
+        head = branch if owner.lower() in ("", repo.owner.login.lower()) else head
+        errors: list[dict[str, Json]] = []
+        for field_name, branch_name in (("head", head), ("base", base)):
+            if self.state.branch_sha(repo, branch_name) is None:
+                errors.append({"resource": "PullRequest", "field": field_name, "code": "invalid"})
+        already = [
+            p for p in repo.pulls.values() if p.state == "open" and (p.head, p.base) == (head, base)
+        ]
+        if not errors and already:
+            errors.append(
+                {
+                    "resource": "PullRequest",
+                    "code": "custom",
+                    "message": f"A pull request already exists for {repo.owner.login}:{head}.",
+                }
+            )
+        if not errors and data.get("title") is None:
+            errors.append({"resource": "PullRequest", "field": "title", "code": "missing_field"})
+        if errors:
+            raise Reject(error_reply(call.op, 422, "Validation Failed", errors))
+        pull = self.state.open_pull(
+            repo,
+            title=str(data["title"]),
+            body=data.get("body"),
+            head=head,
+            base=base,
+            draft=bool(data.get("draft", False)),
+        )
+        reply = Reply(201, self.views.pull_json(repo, pull, full=True))
+        reply.headers["location"] = reply.payload["url"]
+        return reply
 
     def _download(self, method: str, path: str) -> Reply:
         """``browser_download_url``: public, no API headers, the stored bytes."""

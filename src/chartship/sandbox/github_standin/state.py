@@ -93,6 +93,22 @@ class Release:
 
 
 @dataclass
+class PullRequest:
+    number: int
+    id: int
+    title: str
+    body: str | None
+    head: str
+    base: str
+    head_sha: str
+    base_sha: str
+    user: User
+    created_at: datetime
+    draft: bool = False
+    state: str = "open"
+
+
+@dataclass
 class Repo:
     id: int
     owner: User
@@ -110,6 +126,7 @@ class Repo:
     #: Tags an immutable release has held: never usable by another release, even
     #: once that release is deleted.
     spent_tags: set[str] = field(default_factory=set)
+    pulls: dict[int, PullRequest] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
@@ -368,6 +385,48 @@ class State:
             return wanted if known else None
         found = self._git(repo, "rev-parse", "-q", "--verify", f"{wanted}^{{commit}}")
         return found.stdout.strip() if found.returncode == 0 else None
+
+    def branch_sha(self, repo: Repo, branch: str) -> str | None:
+        """The commit ``branch`` points at, from the git data (without it: a made-up
+        one for a branch the repository was given), None for no such branch."""
+        if repo.git_dir is None:
+            known = branch in repo.branches
+            return (
+                hashlib.sha256(f"{repo.full_name}:{branch}".encode()).hexdigest()[:40]
+                if known
+                else None
+            )
+        found = subprocess.run(
+            ["git", "--git-dir", str(repo.git_dir), "rev-parse", "-q", "--verify",
+             f"refs/heads/{branch}^{{commit}}"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        return found.stdout.strip() if found.returncode == 0 else None
+
+    def open_pull(
+        self, repo: Repo, *, title: str, body: str | None, head: str, base: str, draft: bool
+    ) -> PullRequest:
+        """A new open pull request from ``head`` into ``base`` (both existing branches)."""
+        with self.lock:
+            head_sha, base_sha = self.branch_sha(repo, head), self.branch_sha(repo, base)
+            if head_sha is None or base_sha is None:
+                raise ValueError(f"{repo.full_name} has no branch {head!r} or {base!r}")
+            number = max(repo.pulls, default=0) + 1
+            pull = PullRequest(
+                number=number,
+                id=next(self._ids),
+                title=title,
+                body=body,
+                head=head,
+                base=base,
+                head_sha=head_sha,
+                base_sha=base_sha,
+                user=self.user,
+                created_at=now(),
+                draft=draft,
+            )
+            repo.pulls[number] = pull
+            return pull
 
     def tag_in_git(self, repo: Repo, tag: str, commitish: str | None) -> bool:
         """Create ``tag`` at ``commitish`` (default branch if None) in the repository's
