@@ -25,6 +25,8 @@ import pytest
 
 from chartship import charts as chartfiles
 from chartship import jsonfiles, safetext, yamlfiles
+from chartship.channels.classic.merge import merge
+from chartship.channels.classic.scan import scan_layout
 from chartship.channels.github import channel as github_channel
 from chartship.channels.github.channel import publish_releases
 from chartship.config import load_settings, template_problem
@@ -135,6 +137,64 @@ def test_yaml_bounds_refuse_depth_recursion_and_size_before_building_anything() 
         yamlfiles.parse_yaml("- " * 70 + "x\n", where, yamlfiles.VALUES)
     # 63 levels of a 64-level limit pass, so the limit is what it says.
     yamlfiles.parse_yaml("a: " + "[" * 63 + "]" * 63, where, yamlfiles.VALUES)
+
+
+def test_a_repeated_key_is_found_anywhere_with_both_lines() -> None:
+    text = (
+        "apiVersion: v1\n"
+        "entries:\n"
+        "  demo:\n"
+        "  - {version: 1.0.0, digest: a, version: 1.1.0}\n"
+        "  - version: 2.0.0\n"
+        "    urls: [x]\n"
+        "    annotations: {a: &x {b: 1, c: 2}, c: *x}\n"
+        "  demo: []\n"
+        "? [complex, key]\n"
+        ": 1\n"
+        "apiVersion: v2\n"
+    )
+    found = [(d.dotted, d.first_line, d.line) for d in yamlfiles.duplicate_keys(text)]
+    assert found == [
+        ("entries.demo[0].version", 4, 4),
+        ("entries.demo", 3, 8),
+        ("apiVersion", 1, 11),
+    ]
+    # Keys compare as text (helm's YAML-to-JSON view), and an alias is never expanded.
+    assert [d.dotted for d in yamlfiles.duplicate_keys("1: a\n'1': b\n")] == ["1"]
+    assert yamlfiles.duplicate_keys("a: &x {b: 1}\nc: *x\nd: [*x, *x]\n") == []
+    for fast in (False, True):
+        with pytest.raises(yamlfiles.DuplicateKeyError, match=r"key a\.b appears twice"):
+            yamlfiles.load_data("a:\n  b: 1\n  b: 2\n", yamlfiles.VALUES, fast=fast)
+    with pytest.raises(ChartError, match=r"values.yaml:3: key a.b appears twice \(lines 2 and 3\)"):
+        yamlfiles.parse_yaml("a:\n  b: 1\n  b: 2\n", Path("values.yaml"), yamlfiles.VALUES)
+    schema = '{"properties": {\n "a": {},\n "a": {"type": "string"}}}'
+    with pytest.raises(
+        ChartError, match=r"s.json:3: key properties.a appears twice \(lines 2 and 3"
+    ):
+        jsonfiles.parse_json(schema, Path("s.json"), yamlfiles.SCHEMA)
+    kept = yamlfiles.parse_yaml("a: 1\na: 2\n", Path("x.yaml"), keep_duplicates=True)
+    assert (kept.data, [d.describe() for d in kept.duplicate_keys]) == (
+        {"a": 2},
+        ["key a appears twice (lines 1 and 2)"],
+    )
+
+
+def test_an_index_repeating_a_key_is_never_merged() -> None:
+    entry = {"name": DASH, "version": "1.3.0", "digest": "b" * 64, "urls": ["x.tgz"]}
+    item = f"  - name: {DASH}\n    version: 1.2.0\n    urls:\n    - a.tgz\n"
+    repeated = (
+        f"apiVersion: v1\nentries:\n  {DASH}:\n{item}  {DASH}:\n{item}"
+        'generated: "2024-01-01T00:00:00Z"\n'
+    )
+    # Merged as text (the scanner reads it) or parsed whole (flow style): the same refusal.
+    assert scan_layout(repeated) is not None
+    flow = f"{{apiVersion: v1, entries: {{{DASH}: [{{version: 1.2.0}}],\n {DASH}: []}}}}\n"
+    for text, lines in ((repeated, (3, 8)), (flow, (1, 2))):
+        message = rf"index.yaml:{lines[1]}: key entries.{DASH} appears twice \(lines {lines[0]} and"
+        with pytest.raises(ChartError, match=message):
+            merge(text, [entry])
+    with pytest.raises(ChartError, match=r"index.yaml:3: key apiVersion appears twice"):
+        merge("apiVersion: v1\nentries: {}\napiVersion: v1\n", [entry])
 
 
 def test_json_bounds_refuse_depth_before_parsing(tmp_path: Path) -> None:
