@@ -11,32 +11,41 @@ tag templates) is in tests/data/bad_inputs.
 from __future__ import annotations
 
 import http.server
+import io
 import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from chartship import charts as chartfiles
-from chartship import jsonfiles, safetext, yamlfiles
+from chartship import jsonfiles, redirects, safetext, yamlfiles
+from chartship.artifacts import Artifact
+from chartship.channels.classic import served
+from chartship.channels.classic.entry import entry_for
 from chartship.channels.classic.merge import merge
 from chartship.channels.classic.scan import scan_layout
 from chartship.channels.github import channel as github_channel
 from chartship.channels.github.channel import publish_releases
+from chartship.commands import run_migrate_status
 from chartship.config import load_settings, template_problem
-from chartship.errors import ChartError, ConfigError, VersionError
+from chartship.errors import ChartError, ConfigError, RedirectRefused, VersionError
 from chartship.gitrepo import ref_name_problem
 from chartship.lint import foreign_references, lint
 from chartship.package import package
 from chartship.sandbox.servers import BackgroundServer
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.support.builders import Workspace, git, installed_helm
+from tests.support.builders import Workspace, chart_archive, git, installed_helm, write_channels
+from tests.support.chartrepo import RedirectServer
+from tests.support.registry import RegistryServer
 
 DASH = "metallb-dashboards"
 NEWEST_HELM = DEFAULT_HELM_VERSIONS[-1]
@@ -501,3 +510,127 @@ def test_notes_of_exactly_the_limit_are_the_body(
     publish_releases(settings, environ={"GITHUB_TOKEN": github.token}, notes_file=notes)
     body = github.release("metallb/metallb", "metallb-dashboards-chart-1.2.0").body
     assert body == "é" * github_channel.MAX_BODY_CHARS
+
+
+# --------------------------------------------------------------------------- URLs and redirects
+
+INDEX_URL = "https://charts.example.test/repo"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("file:///etc/passwd", "is not http(s)"),
+        ("ftp://127.0.0.1/x.tgz", "is not http(s)"),
+        ("gopher://127.0.0.1/x.tgz", "is not http(s)"),
+        ("http:///x.tgz", "names no host"),
+        ("http://[::1/x.tgz", "is not a valid URL"),
+        ("https://user:secret@charts.example.test/x.tgz", "carries credentials"),
+        ("../x.tgz", "resolves outside the repository 'https://charts.example.test/repo/'"),
+        ("sub/../../other/x.tgz", "resolves outside the repository"),
+    ],
+)
+def test_an_entry_url_helm_must_not_fetch_is_named(url: str, problem: str) -> None:
+    found = served.url_problem(INDEX_URL, url)
+    assert found is not None
+    assert problem in found
+    assert "secret" not in found
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["x-1.0.0.tgz", "sub/x-1.0.0.tgz", "https://github.com/o/r/releases/download/t/x.tgz",
+     "http://127.0.0.1:8080/x.tgz", "//cdn.example.test/x.tgz"],
+)  # fmt: skip
+def test_entry_urls_helm_fetches_over_http_are_accepted(url: str) -> None:
+    assert served.url_problem(INDEX_URL, url) is None
+    assert served.url_problem(INDEX_URL + "/index.yaml", url) is None
+
+
+def test_redirects_stay_on_http_and_credentials_stay_with_their_origin(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("ok")
+    first, other = RedirectServer(tmp_path).start(), RedirectServer(tmp_path).start()
+    try:
+        first.routes.update(
+            {
+                "/same": "/f.txt",
+                "/other": f"{other.url}/f.txt",
+                "/ftp": "ftp://127.0.0.1/f.txt",
+                "/file": "file:///etc/passwd",
+                "/data": "data:text/plain,x",
+            }
+        )
+        auth = "Basic c2VjcmV0"
+        opener = redirects.opener()
+
+        def get(path: str) -> bytes:
+            headers = {"Authorization": auth}
+            request = urllib.request.Request(first.url + path, headers=headers)  # noqa: S310
+            with opener.open(request, timeout=10) as response:
+                data: bytes = response.read()
+            return data
+
+        assert get("/same") == get("/other") == b"ok"
+        assert first.seen == [("/same", auth), ("/f.txt", auth), ("/other", auth)]
+        assert other.seen == [("/f.txt", None)]  # another port is another origin
+        for path in ("/ftp", "/file", "/data"):
+            with pytest.raises(RedirectRefused, match="follows redirects only to http"):
+                get(path)
+            # The classic channel's reader (index.yaml, archives) refuses the same way.
+            with pytest.raises(RedirectRefused, match=f"{path}' redirects to"):
+                served.fetch(first.url + path, limit=100, timeout=10, what="archive")
+    finally:
+        first.stop()
+        other.stop()
+
+
+def test_entries_with_urls_never_fetched_and_repeated_keys_are_anomalies(
+    newest: Workspace, registry: RegistryServer, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    (site / "repo").mkdir(parents=True)
+    server = RedirectServer(site).start()
+    try:
+        write_channels(
+            newest.path("chartship.yaml"),
+            phase="dual",
+            pages={"index_url": f"{server.url}/repo", "packages": "pages"},
+            oci={"repository": registry.oci_base("bad-urls"), "plain_http": True},
+        )
+        good = Artifact.read(chart_archive(site / "repo", "demo", "1.0.0"), "demo", "1.0.0")
+        server.routes["/repo/to-ftp.tgz"] = f"ftp://127.0.0.1:{server.port}/repo/x.tgz"
+        host = server.url.removeprefix("http://")
+        bad = {
+            "2.0.0": "file:///etc/passwd",
+            "2.1.0": f"ftp://{host}/repo/{good.archive.name}",
+            "2.2.0": "../outside/demo-2.2.0.tgz",
+            "2.3.0": f"{server.url}/repo/to-ftp.tgz",
+            "2.4.0": f"http://user:secret@{host}/repo/{good.archive.name}",
+        }
+        entries = [entry_for(good, good.archive.name, "2022-01-01T00:00:00Z")]
+        for version, url in bad.items():
+            entries.append({**entries[0], "version": version, "urls": [url]})
+        other = f"{{name: other, version: 1.0.0, digest: {good.sha256}, urls: [o.tgz]}}"
+        repeated = f"  other:\n  - {other}\n  other:\n  - {other.replace('1.0.0', '1.1.0')}\n"
+        listed = yaml.safe_dump({"apiVersion": "v1", "entries": {"demo": entries}})
+        text = listed + repeated + 'generated: "2024-01-01T00:00:00Z"\n'
+        (site / "repo" / "index.yaml").write_text(text)
+
+        out = io.StringIO()
+        found = run_migrate_status(newest.settings(), environ={}, out=out)
+    finally:
+        server.stop()
+    rows = {(r.chart, r.version): [a.kind for a in r.anomalies] for r in found.rows}
+    assert rows.pop(("demo", "1.0.0")) == []
+    assert rows.pop(("other", "1.1.0")) == ["repeated-key"]  # the last "other" is what is read
+    assert rows == {("demo", version): ["bad-url"] for version in bad}
+    printed = out.getvalue()
+    assert "secret" not in printed
+    assert "to-ftp.tgz' redirects to 'ftp://" in printed
+    lines = text.splitlines()
+    first, second = (n for n, line in enumerate(lines, 1) if line == "  other:")
+    assert f"key entries.other appears twice (lines {first} and {second})" in printed
+    # Read: the index, the good archive and the redirect, which was not followed.
+    assert sorted(path for path, _ in server.seen) == [
+        "/repo/demo-1.0.0.tgz", "/repo/index.yaml", "/repo/to-ftp.tgz",
+    ]  # fmt: skip
