@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.server
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,9 +26,10 @@ from typing import Any
 
 import pytest
 import yaml
+from markdown_it import MarkdownIt
 
 from chartship import charts as chartfiles
-from chartship import jsonfiles, redirects, safetext, yamlfiles
+from chartship import github_actions, jsonfiles, redirects, safetext, yamlfiles
 from chartship.artifacts import Artifact
 from chartship.channels.classic import served
 from chartship.channels.classic.entry import entry_for
@@ -37,12 +39,13 @@ from chartship.channels.github import channel as github_channel
 from chartship.channels.github.channel import publish_releases
 from chartship.commands import run_migrate_status
 from chartship.config import load_settings, template_problem
-from chartship.errors import ChartError, ConfigError, RedirectRefused, VersionError
+from chartship.errors import ChartError, ChartshipError, ConfigError, RedirectRefused, VersionError
 from chartship.gitrepo import ref_name_problem
 from chartship.lint import foreign_references, lint
 from chartship.package import package
 from chartship.sandbox.servers import BackgroundServer
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
+from tests.support.actions_runner import parse_file_commands
 from tests.support.builders import Workspace, chart_archive, git, installed_helm, write_channels
 from tests.support.chartrepo import RedirectServer
 from tests.support.registry import RegistryServer
@@ -634,3 +637,64 @@ def test_entries_with_urls_never_fetched_and_repeated_keys_are_anomalies(
     assert sorted(path for path, _ in server.seen) == [
         "/repo/demo-1.0.0.tgz", "/repo/index.yaml", "/repo/to-ftp.tgz",
     ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- GitHub Actions
+
+#: Values that would forge an output, end a block or add a name in a naive writer.
+FORGING = [
+    "1.0.0\nok=true",
+    "x\nchanged<<EOF\nforged\nEOF",
+    "ghadelimiter_\nghadelimiter_0123",
+    "a\r\nok=true\r\n",
+    "",
+    "\n",
+    "%0Aok=true",
+    '[{"chart": "a<<x", "version": "1=2"}]',
+]
+
+
+def test_no_output_value_can_forge_an_output(tmp_path: Path) -> None:
+    target = tmp_path / "output"
+    target.write_text("before=1\n")
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(target)}
+    values = {f"metallb.dashboards_{n}-version": value for n, value in enumerate(FORGING)}
+    assert github_actions.set_outputs(values, environ)
+    written = target.read_bytes().decode("utf-8")  # as the runner reads it, line ends kept
+    assert parse_file_commands(written) == {"before": "1", **values}
+    # Each entry is a block of its own with a fresh 128-bit delimiter.
+    delimiters = [line.split("<<", 1)[1] for line in written.splitlines() if "-version<<" in line]
+    assert len(set(delimiters)) == len(values)
+    assert all(re.fullmatch(r"ghadelimiter_[0-9a-f]{32}", d) for d in delimiters)
+
+
+@pytest.mark.parametrize(
+    "name", ["ok=true", "a<<x", "a b", "a\nb", "", "-x", "\u202ex", "é", "x" * 301]
+)
+def test_an_output_name_outside_the_charset_writes_nothing(tmp_path: Path, name: str) -> None:
+    target = tmp_path / "output"
+    target.touch()
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(target)}
+    with pytest.raises(ChartshipError, match="GitHub Actions output name"):
+        github_actions.set_outputs({"fine": "1", name: "2"}, environ)
+    assert target.read_text() == ""
+
+
+def test_summary_text_stays_literal_text_on_its_line(tmp_path: Path) -> None:
+    hostile = (
+        "x | forged | row |\n\n# heading\n<script>alert(1)</script> <img src=x> "
+        "[link](http://127.0.0.1/) ![i](http://127.0.0.1/i.png) **b** `c` &lt; \\|\r> quote"
+    )
+    table = github_actions.markdown_table([["chart", "detail"], ["a|b", hostile]])
+    summary = tmp_path / "summary.md"
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    assert github_actions.append_summary(table + "\n> " + github_actions.inline(hostile), environ)
+    html = MarkdownIt("commonmark").enable("table").render(summary.read_text())
+    # One table of one row of two cells, one quote; nothing else became markup.
+    tags = sorted(set(re.findall(r"<(\w+)", html)))
+    assert tags == ["blockquote", "p", "table", "tbody", "td", "th", "thead", "tr"]
+    assert html.count("<td>") == 2
+    assert html.count("<blockquote>") == 1
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "[link](http://127.0.0.1/)" in html
+    assert "&amp;lt;" in html
