@@ -224,6 +224,23 @@ def test_json_bounds_refuse_depth_before_parsing(tmp_path: Path) -> None:
     }
 
 
+def test_the_packaging_record_in_dist_is_read_within_bounds(newest: Workspace) -> None:
+    package(newest.settings(), [DASH])
+    record = newest.path("dist/SOURCES.json")
+    good = record.read_text()
+    for text, message in (
+        ('{"archives": {}, "archives": {}}', "key archives appears twice (lines 1 and 1)"),
+        (" " * (16 * 2**20 + 1), "is 16777217 bytes, over 16777216"),
+    ):
+        record.write_text(text)
+        with pytest.raises(ChartError, match=re.escape(message)) as refused:
+            package(newest.settings(), [DASH])
+        assert refused.value.path == record
+        assert "remove the file to repackage every chart" in refused.value.message
+    record.write_text(good)
+    package(newest.settings(), [DASH])
+
+
 def test_a_fifo_in_a_chart_is_refused_without_reading_it(newest: Workspace) -> None:
     fifo = newest.path(f"charts/{DASH}/templates/pipe.yaml")
     os.mkfifo(fifo)
