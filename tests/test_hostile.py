@@ -43,12 +43,12 @@ from chartship.errors import ChartError, ChartshipError, ConfigError, RedirectRe
 from chartship.gitrepo import ref_name_problem
 from chartship.lint import foreign_references, lint
 from chartship.package import package
+from chartship.sandbox.registry import RegistryServer
 from chartship.sandbox.servers import BackgroundServer
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.actions_runner import parse_file_commands
 from tests.support.builders import Workspace, chart_archive, git, installed_helm, write_channels
 from tests.support.chartrepo import RedirectServer
-from tests.support.registry import RegistryServer
 
 DASH = "metallb-dashboards"
 NEWEST_HELM = DEFAULT_HELM_VERSIONS[-1]
