@@ -151,7 +151,7 @@ def test_yaml_bounds_refuse_depth_recursion_and_size_before_building_anything() 
     yamlfiles.parse_yaml("a: " + "[" * 63 + "]" * 63, where, yamlfiles.VALUES)
 
 
-def test_a_repeated_key_is_found_anywhere_with_both_lines() -> None:
+def test_a_repeated_key_is_found_anywhere_with_both_lines(tmp_path: Path) -> None:
     text = (
         "apiVersion: v1\n"
         "entries:\n"
@@ -184,6 +184,10 @@ def test_a_repeated_key_is_found_anywhere_with_both_lines() -> None:
         ChartError, match=r"s.json:3: key properties.a appears twice \(lines 2 and 3"
     ):
         jsonfiles.parse_json(schema, Path("s.json"), yamlfiles.SCHEMA)
+    # ct.yaml, read where chartship.yaml says nothing, is one more such file.
+    (tmp_path / "ct.yaml").write_text("target-branch: main\ntarget-branch: next\n")
+    with pytest.raises(ConfigError, match=r"key target-branch appears twice \(lines 1 and 2\)"):
+        load_settings(None, root=tmp_path)
     kept = yamlfiles.parse_yaml("a: 1\na: 2\n", Path("x.yaml"), keep_duplicates=True)
     assert (kept.data, [d.describe() for d in kept.duplicate_keys]) == (
         {"a": 2},
