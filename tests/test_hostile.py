@@ -11,30 +11,44 @@ tag templates) is in tests/data/bad_inputs.
 from __future__ import annotations
 
 import http.server
+import io
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from markdown_it import MarkdownIt
 
 from chartship import charts as chartfiles
-from chartship import jsonfiles, safetext, yamlfiles
+from chartship import github_actions, jsonfiles, redirects, safetext, yamlfiles
+from chartship.artifacts import Artifact
+from chartship.channels.classic import served
+from chartship.channels.classic.entry import entry_for
+from chartship.channels.classic.merge import merge
+from chartship.channels.classic.scan import scan_layout
 from chartship.channels.github import channel as github_channel
 from chartship.channels.github.channel import publish_releases
+from chartship.commands import run_migrate_status
 from chartship.config import load_settings, template_problem
-from chartship.errors import ChartError, ConfigError, VersionError
+from chartship.errors import ChartError, ChartshipError, ConfigError, RedirectRefused, VersionError
 from chartship.gitrepo import ref_name_problem
 from chartship.lint import foreign_references, lint
 from chartship.package import package
+from chartship.sandbox.registry import RegistryServer
 from chartship.sandbox.servers import BackgroundServer
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.support.builders import Workspace, git, installed_helm
+from tests.support.actions_runner import parse_file_commands
+from tests.support.builders import Workspace, chart_archive, git, installed_helm, write_channels
+from tests.support.chartrepo import RedirectServer
 
 DASH = "metallb-dashboards"
 NEWEST_HELM = DEFAULT_HELM_VERSIONS[-1]
@@ -137,6 +151,68 @@ def test_yaml_bounds_refuse_depth_recursion_and_size_before_building_anything() 
     yamlfiles.parse_yaml("a: " + "[" * 63 + "]" * 63, where, yamlfiles.VALUES)
 
 
+def test_a_repeated_key_is_found_anywhere_with_both_lines(tmp_path: Path) -> None:
+    text = (
+        "apiVersion: v1\n"
+        "entries:\n"
+        "  demo:\n"
+        "  - {version: 1.0.0, digest: a, version: 1.1.0}\n"
+        "  - version: 2.0.0\n"
+        "    urls: [x]\n"
+        "    annotations: {a: &x {b: 1, c: 2}, c: *x}\n"
+        "  demo: []\n"
+        "? [complex, key]\n"
+        ": 1\n"
+        "apiVersion: v2\n"
+    )
+    found = [(d.dotted, d.first_line, d.line) for d in yamlfiles.duplicate_keys(text)]
+    assert found == [
+        ("entries.demo[0].version", 4, 4),
+        ("entries.demo", 3, 8),
+        ("apiVersion", 1, 11),
+    ]
+    # Keys compare as text (helm's YAML-to-JSON view), and an alias is never expanded.
+    assert [d.dotted for d in yamlfiles.duplicate_keys("1: a\n'1': b\n")] == ["1"]
+    assert yamlfiles.duplicate_keys("a: &x {b: 1}\nc: *x\nd: [*x, *x]\n") == []
+    for fast in (False, True):
+        with pytest.raises(yamlfiles.DuplicateKeyError, match=r"key a\.b appears twice"):
+            yamlfiles.load_data("a:\n  b: 1\n  b: 2\n", yamlfiles.VALUES, fast=fast)
+    with pytest.raises(ChartError, match=r"values.yaml:3: key a.b appears twice \(lines 2 and 3\)"):
+        yamlfiles.parse_yaml("a:\n  b: 1\n  b: 2\n", Path("values.yaml"), yamlfiles.VALUES)
+    schema = '{"properties": {\n "a": {},\n "a": {"type": "string"}}}'
+    with pytest.raises(
+        ChartError, match=r"s.json:3: key properties.a appears twice \(lines 2 and 3"
+    ):
+        jsonfiles.parse_json(schema, Path("s.json"), yamlfiles.SCHEMA)
+    # ct.yaml, read where chartship.yaml says nothing, is one more such file.
+    (tmp_path / "ct.yaml").write_text("target-branch: main\ntarget-branch: next\n")
+    with pytest.raises(ConfigError, match=r"key target-branch appears twice \(lines 1 and 2\)"):
+        load_settings(None, root=tmp_path)
+    kept = yamlfiles.parse_yaml("a: 1\na: 2\n", Path("x.yaml"), keep_duplicates=True)
+    assert (kept.data, [d.describe() for d in kept.duplicate_keys]) == (
+        {"a": 2},
+        ["key a appears twice (lines 1 and 2)"],
+    )
+
+
+def test_an_index_repeating_a_key_is_never_merged() -> None:
+    entry = {"name": DASH, "version": "1.3.0", "digest": "b" * 64, "urls": ["x.tgz"]}
+    item = f"  - name: {DASH}\n    version: 1.2.0\n    urls:\n    - a.tgz\n"
+    repeated = (
+        f"apiVersion: v1\nentries:\n  {DASH}:\n{item}  {DASH}:\n{item}"
+        'generated: "2024-01-01T00:00:00Z"\n'
+    )
+    # Merged as text (the scanner reads it) or parsed whole (flow style): the same refusal.
+    assert scan_layout(repeated) is not None
+    flow = f"{{apiVersion: v1, entries: {{{DASH}: [{{version: 1.2.0}}],\n {DASH}: []}}}}\n"
+    for text, lines in ((repeated, (3, 8)), (flow, (1, 2))):
+        message = rf"index.yaml:{lines[1]}: key entries.{DASH} appears twice \(lines {lines[0]} and"
+        with pytest.raises(ChartError, match=message):
+            merge(text, [entry])
+    with pytest.raises(ChartError, match=r"index.yaml:3: key apiVersion appears twice"):
+        merge("apiVersion: v1\nentries: {}\napiVersion: v1\n", [entry])
+
+
 def test_json_bounds_refuse_depth_before_parsing(tmp_path: Path) -> None:
     schema = tmp_path / "values.schema.json"
     schema.write_text('{"a": "[[[[", "b": ' + "[" * 100_000 + "]" * 100_000 + "}")
@@ -150,6 +226,23 @@ def test_json_bounds_refuse_depth_before_parsing(tmp_path: Path) -> None:
         "brackets in a string": "[[[[[[[[[[[[[[[[[[[[",
         '"[': 1,
     }
+
+
+def test_the_packaging_record_in_dist_is_read_within_bounds(newest: Workspace) -> None:
+    package(newest.settings(), [DASH])
+    record = newest.path("dist/SOURCES.json")
+    good = record.read_text()
+    for text, message in (
+        ('{"archives": {}, "archives": {}}', "key archives appears twice (lines 1 and 1)"),
+        (" " * (16 * 2**20 + 1), "is 16777217 bytes, over 16777216"),
+    ):
+        record.write_text(text)
+        with pytest.raises(ChartError, match=re.escape(message)) as refused:
+            package(newest.settings(), [DASH])
+        assert refused.value.path == record
+        assert "remove the file to repackage every chart" in refused.value.message
+    record.write_text(good)
+    package(newest.settings(), [DASH])
 
 
 def test_a_fifo_in_a_chart_is_refused_without_reading_it(newest: Workspace) -> None:
@@ -441,3 +534,188 @@ def test_notes_of_exactly_the_limit_are_the_body(
     publish_releases(settings, environ={"GITHUB_TOKEN": github.token}, notes_file=notes)
     body = github.release("metallb/metallb", "metallb-dashboards-chart-1.2.0").body
     assert body == "é" * github_channel.MAX_BODY_CHARS
+
+
+# --------------------------------------------------------------------------- URLs and redirects
+
+INDEX_URL = "https://charts.example.test/repo"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("file:///etc/passwd", "is not http(s)"),
+        ("ftp://127.0.0.1/x.tgz", "is not http(s)"),
+        ("gopher://127.0.0.1/x.tgz", "is not http(s)"),
+        ("http:///x.tgz", "names no host"),
+        ("http://[::1/x.tgz", "is not a valid URL"),
+        ("https://user:secret@charts.example.test/x.tgz", "carries credentials"),
+        ("../x.tgz", "resolves outside the repository 'https://charts.example.test/repo/'"),
+        ("sub/../../other/x.tgz", "resolves outside the repository"),
+    ],
+)
+def test_an_entry_url_helm_must_not_fetch_is_named(url: str, problem: str) -> None:
+    found = served.url_problem(INDEX_URL, url)
+    assert found is not None
+    assert problem in found
+    assert "secret" not in found
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["x-1.0.0.tgz", "sub/x-1.0.0.tgz", "https://github.com/o/r/releases/download/t/x.tgz",
+     "http://127.0.0.1:8080/x.tgz", "//cdn.example.test/x.tgz"],
+)  # fmt: skip
+def test_entry_urls_helm_fetches_over_http_are_accepted(url: str) -> None:
+    assert served.url_problem(INDEX_URL, url) is None
+    assert served.url_problem(INDEX_URL + "/index.yaml", url) is None
+
+
+def test_redirects_stay_on_http_and_credentials_stay_with_their_origin(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("ok")
+    first, other = RedirectServer(tmp_path).start(), RedirectServer(tmp_path).start()
+    try:
+        first.routes.update(
+            {
+                "/same": "/f.txt",
+                "/other": f"{other.url}/f.txt",
+                "/ftp": "ftp://127.0.0.1/f.txt",
+                "/file": "file:///etc/passwd",
+                "/data": "data:text/plain,x",
+            }
+        )
+        auth = "Basic c2VjcmV0"
+        opener = redirects.opener()
+
+        def get(path: str) -> bytes:
+            headers = {"Authorization": auth}
+            request = urllib.request.Request(first.url + path, headers=headers)  # noqa: S310
+            with opener.open(request, timeout=10) as response:
+                data: bytes = response.read()
+            return data
+
+        assert get("/same") == get("/other") == b"ok"
+        assert first.seen == [("/same", auth), ("/f.txt", auth), ("/other", auth)]
+        assert other.seen == [("/f.txt", None)]  # another port is another origin
+        for path in ("/ftp", "/file", "/data"):
+            with pytest.raises(RedirectRefused, match="follows redirects only to http"):
+                get(path)
+            # The classic channel's reader (index.yaml, archives) refuses the same way.
+            with pytest.raises(RedirectRefused, match=f"{path}' redirects to"):
+                served.fetch(first.url + path, limit=100, timeout=10, what="archive")
+    finally:
+        first.stop()
+        other.stop()
+
+
+def test_entries_with_urls_never_fetched_and_repeated_keys_are_anomalies(
+    newest: Workspace, registry: RegistryServer, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    (site / "repo").mkdir(parents=True)
+    server = RedirectServer(site).start()
+    try:
+        write_channels(
+            newest.path("chartship.yaml"),
+            phase="dual",
+            pages={"index_url": f"{server.url}/repo", "packages": "pages"},
+            oci={"repository": registry.oci_base("bad-urls"), "plain_http": True},
+        )
+        good = Artifact.read(chart_archive(site / "repo", "demo", "1.0.0"), "demo", "1.0.0")
+        server.routes["/repo/to-ftp.tgz"] = f"ftp://127.0.0.1:{server.port}/repo/x.tgz"
+        host = server.url.removeprefix("http://")
+        bad = {
+            "2.0.0": "file:///etc/passwd",
+            "2.1.0": f"ftp://{host}/repo/{good.archive.name}",
+            "2.2.0": "../outside/demo-2.2.0.tgz",
+            "2.3.0": f"{server.url}/repo/to-ftp.tgz",
+            "2.4.0": f"http://user:secret@{host}/repo/{good.archive.name}",
+        }
+        entries = [entry_for(good, good.archive.name, "2022-01-01T00:00:00Z")]
+        for version, url in bad.items():
+            entries.append({**entries[0], "version": version, "urls": [url]})
+        other = f"{{name: other, version: 1.0.0, digest: {good.sha256}, urls: [o.tgz]}}"
+        repeated = f"  other:\n  - {other}\n  other:\n  - {other.replace('1.0.0', '1.1.0')}\n"
+        listed = yaml.safe_dump({"apiVersion": "v1", "entries": {"demo": entries}})
+        text = listed + repeated + 'generated: "2024-01-01T00:00:00Z"\n'
+        (site / "repo" / "index.yaml").write_text(text)
+
+        out = io.StringIO()
+        found = run_migrate_status(newest.settings(), environ={}, out=out)
+    finally:
+        server.stop()
+    rows = {(r.chart, r.version): [a.kind for a in r.anomalies] for r in found.rows}
+    assert rows.pop(("demo", "1.0.0")) == []
+    assert rows.pop(("other", "1.1.0")) == ["repeated-key"]  # the last "other" is what is read
+    assert rows == {("demo", version): ["bad-url"] for version in bad}
+    printed = out.getvalue()
+    assert "secret" not in printed
+    assert "to-ftp.tgz' redirects to 'ftp://" in printed
+    lines = text.splitlines()
+    first, second = (n for n, line in enumerate(lines, 1) if line == "  other:")
+    assert f"key entries.other appears twice (lines {first} and {second})" in printed
+    # Read: the index, the good archive and the redirect, which was not followed.
+    assert sorted(path for path, _ in server.seen) == [
+        "/repo/demo-1.0.0.tgz", "/repo/index.yaml", "/repo/to-ftp.tgz",
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- GitHub Actions
+
+#: Values that would forge an output, end a block or add a name in a naive writer.
+FORGING = [
+    "1.0.0\nok=true",
+    "x\nchanged<<EOF\nforged\nEOF",
+    "ghadelimiter_\nghadelimiter_0123",
+    "a\r\nok=true\r\n",
+    "",
+    "\n",
+    "%0Aok=true",
+    '[{"chart": "a<<x", "version": "1=2"}]',
+]
+
+
+def test_no_output_value_can_forge_an_output(tmp_path: Path) -> None:
+    target = tmp_path / "output"
+    target.write_text("before=1\n")
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(target)}
+    values = {f"metallb.dashboards_{n}-version": value for n, value in enumerate(FORGING)}
+    assert github_actions.set_outputs(values, environ)
+    written = target.read_bytes().decode("utf-8")  # as the runner reads it, line ends kept
+    assert parse_file_commands(written) == {"before": "1", **values}
+    # Each entry is a block of its own with a fresh 128-bit delimiter.
+    delimiters = [line.split("<<", 1)[1] for line in written.splitlines() if "-version<<" in line]
+    assert len(set(delimiters)) == len(values)
+    assert all(re.fullmatch(r"ghadelimiter_[0-9a-f]{32}", d) for d in delimiters)
+
+
+@pytest.mark.parametrize(
+    "name", ["ok=true", "a<<x", "a b", "a\nb", "", "-x", "\u202ex", "é", "x" * 301]
+)
+def test_an_output_name_outside_the_charset_writes_nothing(tmp_path: Path, name: str) -> None:
+    target = tmp_path / "output"
+    target.touch()
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(target)}
+    with pytest.raises(ChartshipError, match="GitHub Actions output name"):
+        github_actions.set_outputs({"fine": "1", name: "2"}, environ)
+    assert target.read_text() == ""
+
+
+def test_summary_text_stays_literal_text_on_its_line(tmp_path: Path) -> None:
+    hostile = (
+        "x | forged | row |\n\n# heading\n<script>alert(1)</script> <img src=x> "
+        "[link](http://127.0.0.1/) ![i](http://127.0.0.1/i.png) **b** `c` &lt; \\|\r> quote"
+    )
+    table = github_actions.markdown_table([["chart", "detail"], ["a|b", hostile]])
+    summary = tmp_path / "summary.md"
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    assert github_actions.append_summary(table + "\n> " + github_actions.inline(hostile), environ)
+    html = MarkdownIt("commonmark").enable("table").render(summary.read_text())
+    # One table of one row of two cells, one quote; nothing else became markup.
+    tags = sorted(set(re.findall(r"<(\w+)", html)))
+    assert tags == ["blockquote", "p", "table", "tbody", "td", "th", "thead", "tr"]
+    assert html.count("<td>") == 2
+    assert html.count("<blockquote>") == 1
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "[link](http://127.0.0.1/)" in html
+    assert "&amp;lt;" in html

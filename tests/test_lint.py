@@ -166,13 +166,11 @@ def test_duplicate_key_in_chart_yaml(workspace: Workspace) -> None:
     path = workspace.chart_dir("metallb-dashboards") / "Chart.yaml"
     path.write_text(path.read_text() + "version: 1.2.0\n")
     report = lint(workspace.settings(), ["metallb-dashboards"])
-    assert any(p.message == "key version appears twice" for p in report.problems)
-    (twice,) = [p for p in report.problems if p.message == "key version appears twice"]
+    first, second = (line_of(path, "version:", occurrence=n) for n in (1, 2))
+    message = f"key version appears twice (lines {first} and {second})"
+    (twice,) = [p for p in report.problems if p.message == message]
     # The second occurrence is the one to remove.
-    assert located(workspace, twice) == (
-        "charts/metallb-dashboards/Chart.yaml",
-        line_of(path, "version:", occurrence=2),
-    )
+    assert located(workspace, twice) == ("charts/metallb-dashboards/Chart.yaml", second)
 
 
 def test_values_breaking_the_schema_name_file_and_line(workspace: Workspace) -> None:

@@ -23,6 +23,7 @@ from chartship.errors import (
     UsageError,
     VersionError,
 )
+from tests.support.actions_runner import parse_file_commands
 from tests.support.builders import Workspace
 from tests.support.matrix import newest_helm
 from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox, sha256
@@ -313,7 +314,7 @@ def test_github_actions_summary_outputs_and_annotations(box: Sandbox, tmp_path: 
     assert "| chart | version | sha256 | OCI | GitHub release | index.yaml |" in table
     assert "| metallb | 0.16.0 |" in table
     assert "| pushed | created | added |" in table
-    values = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+    values = parse_file_commands(output.read_text())
     digest = sha256(box.settings().dist_path / f"metallb-{VERSION}.tgz")
     assert values["metallb-version"] == VERSION
     assert values["metallb-sha256"] == digest
@@ -337,7 +338,7 @@ def test_github_actions_summary_outputs_and_annotations(box: Sandbox, tmp_path: 
     _, text = release_fails(box, PublishIncomplete, env=env)
     assert "::error title=chartship release%3A OCI::metallb 0.16.1: failed: " in text
     assert "**Not complete:**" in summary.read_text()
-    assert "ok=false" in output.read_text()
+    assert parse_file_commands(output.read_text())["ok"] == "false"  # the last one written
 
 
 # --------------------------------------------------------------------------- matrix
@@ -370,7 +371,7 @@ def test_matrix_lists_only_charts_changed_since_their_release(
     output = tmp_path / "output.txt"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(output)}
     result, text = matrix(workspace, env)
-    assert f"matrix={text.strip()}\ncount=1\n" == output.read_text()
+    assert parse_file_commands(output.read_text()) == {"matrix": text.strip(), "count": "1"}
     assert result["include"][0]["chart"] == "metallb-dashboards"
 
 
@@ -413,7 +414,7 @@ def test_dry_run_prints_a_digest_only_when_it_is_the_one_published(
     (row,) = result.rows  # type: ignore[attr-defined]
     assert row.sha256 is None
     assert "metallb  0.16.0   (yet to be built)" in text
-    values = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+    values = parse_file_commands(output.read_text())
     assert values["metallb-sha256"] == ""
     assert json.loads(values["released"])[0]["sha256"] == ""
 

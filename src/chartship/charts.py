@@ -239,13 +239,6 @@ def load(where: ChartDir) -> Chart:
     doc = load_yaml(path, CHART)
     if not isinstance(doc.data, dict):
         raise ChartError("must be a mapping", path=path, line=1)
-    if doc.duplicate_keys:
-        keys, line = doc.duplicate_keys[0]
-        raise ChartError(
-            f"key {shown('.'.join(map(str, keys)), quote=False)} appears twice",
-            path=path,
-            line=line,
-        )
     for key in ("name", "version"):
         if doc.data.get(key) in (None, ""):
             raise ChartError(f"{key} is missing", path=path)

@@ -739,13 +739,15 @@ def load_settings(
     raw: dict[str, Any] = {}
     if found is not None:
         try:
-            doc = load_yaml(found, CONFIG)
+            doc = load_yaml(found, CONFIG, keep_duplicates=True)
         except ChartError as exc:
             raise ConfigError(exc.message, path=exc.path, line=exc.line) from None
-        if doc.duplicate_keys:
-            keys, line = doc.duplicate_keys[0]
+        for twice in doc.duplicate_keys:
             raise ConfigError(
-                "key appears twice", path=found, key=".".join(map(str, keys)), line=line
+                f"key appears twice (lines {twice.first_line} and {twice.line})",
+                path=found,
+                key=twice.dotted,
+                line=twice.line,
             )
         if doc.data is None:
             raw = {}

@@ -154,6 +154,10 @@ class RegistryUnavailable(RegistryError, Unavailable):
     """A registry or chart repository kept failing past every retry."""
 
 
+class RedirectRefused(RegistryError):
+    """A registry or chart repository redirected to a URL that is not http(s)."""
+
+
 class GithubError(ChartshipError):
     """The GitHub API refused or failed a call; messages never carry the token."""
 

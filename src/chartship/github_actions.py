@@ -2,17 +2,36 @@
 
 Under Actions (``GITHUB_ACTIONS=true``) a runner gives each step the files
 ``GITHUB_STEP_SUMMARY`` (Markdown shown on the run's page) and
-``GITHUB_OUTPUT`` (``name=value`` lines, or ``name<<DELIMITER`` blocks for
-values with newlines, read by later steps and jobs). Annotations are
-workflow commands printed on standard output.
+``GITHUB_OUTPUT`` (``name=value`` lines, or ``name<<DELIMITER`` blocks,
+read by later steps and jobs). Annotations are workflow commands printed on
+standard output.
+
+Names of outputs come partly from chart names and every value partly from
+files a pull request can change, so nothing written may start, end or forge
+an entry: names are held to a fixed character set, and every value is a
+``name<<DELIMITER`` block whose delimiter is fresh, random, and checked not to
+occur in the value. The job summary is Markdown that GitHub renders: text from
+outside is put in as one line of literal characters (:func:`inline`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from chartship.errors import ChartshipError
+from chartship.safetext import shown
+
+#: What an output name may hold: the characters of chart names (helm's rule)
+#: and of chartship's own suffixes; no '=', '<', space or line break.
+OUTPUT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,299}")
+#: A collision of 128 random bits is not expected once; the bound keeps the loop finite.
+_DELIMITER_TRIES = 4
+#: Markdown's (and HTML's) active punctuation, shown literally when backslash-escaped.
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
 
 
 def escape_data(text: str) -> str:
@@ -40,18 +59,20 @@ def annotation(
     return f"::{level}{joined}::{escape_data(message)}"
 
 
+def inline(text: str) -> str:
+    """``text`` as literal Markdown on one line: no table cell, list item or block
+    quote it sits in can be closed, and no link, image, HTML or emphasis made."""
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", " ".join(text.splitlines()))
+
+
 def markdown_table(rows: Sequence[Sequence[str]]) -> str:
-    """A Markdown table; the first row is the header."""
-
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
+    """A Markdown table; the first row is the header. Every cell is :func:`inline`."""
     header, *body = rows
     lines = [
-        "| " + " | ".join(cell(c) for c in header) + " |",
+        "| " + " | ".join(inline(c) for c in header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
     ]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in body]
+    lines += ["| " + " | ".join(inline(c) for c in row) + " |" for row in body]
     return "\n".join(lines) + "\n"
 
 
@@ -72,19 +93,33 @@ def append_summary(markdown: str, environ: Mapping[str, str]) -> bool:
     return True
 
 
+def output_entry(name: str, value: str) -> str:
+    """One ``GITHUB_OUTPUT`` entry: ``name<<DELIMITER``, the value, the delimiter.
+
+    A value cannot end the block early (the delimiter is not in it) nor add a
+    name (the runner reads every line up to the delimiter as the value).
+    """
+    if not OUTPUT_NAME.fullmatch(name):
+        raise ChartshipError(
+            f"GitHub Actions output name {shown(name)} is not letters, digits, '_', '.' "
+            "and '-' (at most 300)"
+        )
+    for _ in range(_DELIMITER_TRIES):
+        delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+        if delimiter not in value:
+            return f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
+    raise ChartshipError(f"GitHub Actions output {name}: no delimiter absent from its value")
+
+
 def set_outputs(values: Mapping[str, str], environ: Mapping[str, str]) -> bool:
-    """Write step outputs; False when not under Actions."""
+    """Write step outputs; False when not under Actions.
+
+    Every entry is made before the file is opened, so a refused name writes nothing.
+    """
     target = _target(environ, "GITHUB_OUTPUT")
     if target is None:
         return False
+    entries = "".join(output_entry(name, value) for name, value in values.items())
     with target.open("a", encoding="utf-8") as handle:
-        for name, value in values.items():
-            if "\n" in value or "\r" in value:
-                # A delimiter no value can contain ends a multi-line value.
-                delimiter = f"chartship_{secrets.token_hex(8)}"
-                while delimiter in value:
-                    delimiter = f"chartship_{secrets.token_hex(8)}"
-                handle.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
-            else:
-                handle.write(f"{name}={value}\n")
+        handle.write(entries)
     return True

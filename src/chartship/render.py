@@ -221,12 +221,13 @@ def release_markdown(result: ReleaseResult) -> str:
     if problems:
         parts.append("\n**Not complete:**\n")
         for row, channel, cell in problems:
-            parts.append(
-                f"- {row.artifact.chart} {row.artifact.version}, "
+            line = (
+                f"{row.artifact.chart} {row.artifact.version}, "
                 f"{pipeline.TITLES[channel]}: {cell.status.value}: {cell.detail}"
             )
+            parts.append(f"- {actions.inline(line)}")
     for warning in result.warnings:
-        parts.append(f"\n> [!WARNING]\n> {warning}")
+        parts.append(f"\n> [!WARNING]\n> {actions.inline(warning)}")
     return "\n".join(parts) + "\n"
 
 

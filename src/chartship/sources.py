@@ -33,11 +33,14 @@ from typing import Any
 from chartship import helmignore, versions
 from chartship.charts import CHART_FILE, Chart, Dependency, parse_dependencies
 from chartship.errors import ChartError
-from chartship.yamlfiles import load_yaml
+from chartship.jsonfiles import load_json
+from chartship.yamlfiles import Bounds, load_yaml
 
 log = logging.getLogger("chartship")
 
 RECORD_FILE = "SOURCES.json"
+#: One entry per archive in dist/: far below this even for hundreds of charts.
+_RECORD = Bounds("dist/SOURCES.json", 16 * 2**20)
 _FORMAT = 1
 _FILE_SCHEME = "file://"
 
@@ -207,10 +210,12 @@ class Record:
         if not path.is_file():
             return cls()
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = load_json(path, _RECORD)
+        except ChartError as exc:
             raise ChartError(
-                f"not valid JSON ({exc}); remove the file to repackage every chart", path=path
+                f"{exc.message}; remove the file to repackage every chart",
+                path=path,
+                line=exc.line,
             ) from None
         if not isinstance(data, dict) or not isinstance(data.get("archives"), dict):
             raise ChartError(

@@ -11,7 +11,11 @@ on one (JSON files through :mod:`chartship.jsonfiles`, with the same
   anything is expanded, so a "billion laughs" of nine nested aliases is
   refused after a few hundred events instead of filling memory;
 * holding an alias to a node that contains it (a recursive structure, which
-  nothing in a chart or a configuration ever needs).
+  nothing in a chart or a configuration ever needs);
+* giving one mapping key twice (:func:`duplicate_keys`). YAML forbids it and
+  readers disagree on the outcome: helm refuses it in index.yaml ("key already
+  set in map") yet silently takes the last one in Chart.yaml and values files,
+  so a reviewer reading the first sees another chart than helm builds.
 
 The limits (:data:`CONFIG`, :data:`CHART`, :data:`LOCK`, :data:`VALUES`, :data:`INDEX`,
 ...) are far above any real file of the kind; README.md lists them.
@@ -32,6 +36,7 @@ import yaml.resolver
 from yaml._yaml import CParser as _CParser
 
 from chartship.errors import ChartError
+from chartship.safetext import shown
 
 KeyPath = tuple[str | int, ...]
 
@@ -68,8 +73,109 @@ SUMS = Bounds("SHA256SUMS", 1 * _MIB)
 ANNOTATION = Bounds("annotation", 1 * _MIB)
 
 
-class LimitExceeded(yaml.MarkedYAMLError):
+class Refused(yaml.MarkedYAMLError):
+    """Well-formed YAML that chartship will not read: over its bounds, or ambiguous."""
+
+
+class LimitExceeded(Refused):
     """A document over one of its :class:`Bounds`; raised while it is composed."""
+
+
+@dataclass(frozen=True)
+class DuplicateKey:
+    """A mapping key given a second time: where it sits and both of its lines (1-based)."""
+
+    keys: KeyPath
+    first_line: int
+    line: int
+
+    @property
+    def dotted(self) -> str:
+        """``entries.demo[0].version``: keys joined by dots, positions in brackets."""
+        text = ""
+        for key in self.keys:
+            text += f"[{key}]" if isinstance(key, int) else f".{key}" if text else key
+        return text
+
+    def describe(self) -> str:
+        return (
+            f"key {shown(self.dotted, quote=False)} appears twice "
+            f"(lines {self.first_line} and {self.line})"
+        )
+
+
+class DuplicateKeyError(Refused):
+    """A document that gives one mapping key twice (:class:`DuplicateKey`)."""
+
+    def __init__(self, duplicate: DuplicateKey) -> None:
+        super().__init__(problem=duplicate.describe())
+        self.duplicate = duplicate
+
+
+def duplicate_keys(text: str) -> list[DuplicateKey]:
+    """Every repeated key of every mapping of one document, in document order.
+
+    A pass over libyaml's events that builds nothing: cheap enough for a large
+    index.yaml that is otherwise merged as text. Keys compare by their text,
+    as helm's YAML-to-JSON conversion sees them; aliases are never expanded
+    (an alias names a node already checked where it was anchored).
+    Malformed YAML raises PyYAML's errors.
+    """
+    found: list[DuplicateKey] = []
+    stack: list[_Frame] = []
+    parser = _CParser(text)
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                stack.pop()
+                if stack:
+                    stack[-1].advance()
+                continue
+            if not isinstance(event, yaml.NodeEvent):
+                continue
+            top = stack[-1] if stack else None
+            if top is None:
+                path: KeyPath = ()
+            elif top.seen is not None and top.expect_key:
+                path = (*top.path, "?")
+                if isinstance(event, yaml.ScalarEvent):
+                    top.key = str(event.value)
+                    line = event.start_mark.line + 1 if event.start_mark else 0
+                    if top.key in top.seen:
+                        found.append(DuplicateKey((*top.path, top.key), top.seen[top.key], line))
+                    else:
+                        top.seen[top.key] = line
+                else:
+                    top.key = "?"  # a collection or alias as a key: not comparable
+            else:
+                path = (*top.path, top.key if top.seen is not None else top.index)
+            if isinstance(event, yaml.CollectionStartEvent):
+                mapping = isinstance(event, yaml.MappingStartEvent)
+                stack.append(_Frame(path, {} if mapping else None))
+            elif top is not None:
+                top.advance()
+    finally:
+        parser.dispose()
+    return found
+
+
+@dataclass
+class _Frame:
+    """An open mapping (``seen``: key -> line) or sequence (``seen`` None) of a document."""
+
+    path: KeyPath
+    seen: dict[str, int] | None
+    expect_key: bool = True
+    key: str = "?"
+    index: int = 0
+
+    def advance(self) -> None:
+        """One key or value of this mapping, or one item of this sequence, is complete."""
+        if self.seen is not None:
+            self.expect_key = not self.expect_key
+        else:
+            self.index += 1
 
 
 class _BoundedComposer(yaml.composer.Composer):
@@ -171,12 +277,23 @@ def _loader(bounds: Bounds, base: type[_BoundedComposer]) -> type[Any]:
 
 
 def load_data(text: str, bounds: Bounds, *, fast: bool = False) -> Any:
-    """One YAML document as plain data, within ``bounds``; raises PyYAML's errors."""
+    """One YAML document as plain data, within ``bounds`` and without a repeated key.
+
+    Raises PyYAML's errors (:class:`Refused` for the bounds and the keys).
+    """
     loader = _loader(bounds, BoundedCSafeLoader if fast else BoundedSafeLoader)(text)
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
     finally:
         loader.dispose()
+    refuse_duplicates(text)
+    return data
+
+
+def refuse_duplicates(text: str) -> None:
+    """Raise :class:`DuplicateKeyError` for the first repeated key of a document."""
+    for duplicate in duplicate_keys(text):
+        raise DuplicateKeyError(duplicate)
 
 
 def _mark_line(exc: yaml.MarkedYAMLError) -> int | None:
@@ -188,7 +305,9 @@ def parse_data(text: str, path: Path | str, bounds: Bounds) -> Any:
     """:func:`load_data`, with every error a :class:`ChartError` naming ``path``."""
     try:
         return load_data(text, bounds)
-    except LimitExceeded as exc:
+    except DuplicateKeyError as exc:
+        raise ChartError(str(exc.problem), path=path, line=exc.duplicate.line) from None
+    except Refused as exc:
         raise ChartError(str(exc.problem), path=path, line=_mark_line(exc)) from None
     except yaml.MarkedYAMLError as exc:
         reason = exc.problem or exc.context or "invalid YAML"
@@ -239,7 +358,7 @@ class YamlDocument:
     path: Path
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
-    duplicate_keys: list[tuple[KeyPath, int]] = field(default_factory=list)
+    duplicate_keys: list[DuplicateKey] = field(default_factory=list)
 
     def line(self, *keys: str | int) -> int | None:
         """Line of the deepest known prefix of ``keys``."""
@@ -252,15 +371,9 @@ class YamlDocument:
 
 def _index(node: yaml.Node, prefix: KeyPath, doc: YamlDocument) -> None:
     if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
         for key_node, value_node in node.value:
-            key = str(key_node.value)
-            where = (*prefix, key)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                doc.duplicate_keys.append((where, line))
-            seen.add(key)
-            doc.lines.setdefault(where, line)
+            where = (*prefix, str(key_node.value))
+            doc.lines.setdefault(where, key_node.start_mark.line + 1)
             _index(value_node, where, doc)
     elif isinstance(node, yaml.SequenceNode):
         for position, item in enumerate(node.value):
@@ -269,9 +382,15 @@ def _index(node: yaml.Node, prefix: KeyPath, doc: YamlDocument) -> None:
             _index(item, where, doc)
 
 
-def parse_yaml(text: str, path: Path, bounds: Bounds = CONFIG) -> YamlDocument:
+def parse_yaml(
+    text: str, path: Path, bounds: Bounds = CONFIG, *, keep_duplicates: bool = False
+) -> YamlDocument:
     """Parse one YAML document within ``bounds``; bad input raises :class:`ChartError`
-    with its line."""
+    with its line.
+
+    A repeated key is refused too, unless ``keep_duplicates``: then every one is
+    in :attr:`YamlDocument.duplicate_keys`, for a caller that reports them all.
+    """
     loader = _loader(bounds, BoundedSafeLoader)(text) if len(text) <= bounds.max_bytes else None
     if loader is None:
         raise ChartError(
@@ -281,7 +400,8 @@ def parse_yaml(text: str, path: Path, bounds: Bounds = CONFIG) -> YamlDocument:
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
-    except LimitExceeded as exc:
+        duplicates = duplicate_keys(text) if node is not None else []
+    except Refused as exc:
         raise ChartError(str(exc.problem), path=path, line=_mark_line(exc)) from None
     except yaml.MarkedYAMLError as exc:
         reason = exc.problem or exc.context or "invalid YAML"
@@ -293,11 +413,15 @@ def parse_yaml(text: str, path: Path, bounds: Bounds = CONFIG) -> YamlDocument:
         raise ChartError("nests too deeply", path=path) from None
     finally:
         loader.dispose()
-    doc = YamlDocument(path=path, data=data)
+    if duplicates and not keep_duplicates:
+        raise ChartError(duplicates[0].describe(), path=path, line=duplicates[0].line)
+    doc = YamlDocument(path=path, data=data, duplicate_keys=duplicates)
     if node is not None:
         _index(node, (), doc)
     return doc
 
 
-def load_yaml(path: Path, bounds: Bounds = CONFIG) -> YamlDocument:
-    return parse_yaml(read_text(path, bounds), path, bounds)
+def load_yaml(
+    path: Path, bounds: Bounds = CONFIG, *, keep_duplicates: bool = False
+) -> YamlDocument:
+    return parse_yaml(read_text(path, bounds), path, bounds, keep_duplicates=keep_duplicates)

@@ -59,6 +59,47 @@ class StaticServer(BackgroundServer):
         super().__init__(handler, port=port)
 
 
+class _RedirectingHandler(_QuietHandler):
+    """Answers a path of ``routes`` with a 302 to its target; serves files otherwise.
+
+    Every request is recorded as (path, the Authorization header or None).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        routes: dict[str, str],
+        seen: list[tuple[str, str | None]],
+        **kwargs: Any,
+    ) -> None:
+        self._routes = routes
+        self._seen = seen
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:
+        self._seen.append((self.path, self.headers.get("Authorization")))
+        target = self._routes.get(self.path)
+        if target is None:
+            super().do_GET()
+            return
+        self.send_response(302)
+        self.send_header("Location", target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class RedirectServer(BackgroundServer):
+    """A :class:`StaticServer` whose ``routes`` (path -> URL) answer with redirects."""
+
+    def __init__(self, root: Path) -> None:
+        self.routes: dict[str, str] = {}
+        self.seen: list[tuple[str, str | None]] = []
+        handler = functools.partial(
+            _RedirectingHandler, directory=str(root), routes=self.routes, seen=self.seen
+        )
+        super().__init__(handler)
+
+
 class Tripwire:
     """A TCP listener on 127.0.0.1 that counts connections and answers none of them.
 

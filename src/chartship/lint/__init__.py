@@ -71,13 +71,8 @@ class _Context:
 def _check_chart_yaml(where: ChartDir, doc: YamlDocument, out: Collector) -> None:
     path = where.chart_yaml
     data = doc.data
-    for keys, line in doc.duplicate_keys:
-        out.add(
-            path,
-            f"key {shown('.'.join(map(str, keys)), quote=False)} appears twice",
-            "chart-yaml",
-            line,
-        )
+    for twice in doc.duplicate_keys:
+        out.add(path, twice.describe(), "chart-yaml", twice.line)
     api_version = data.get("apiVersion")
     if api_version not in ("v1", "v2"):
         # helm's own rule: either format, nothing else.
@@ -372,7 +367,7 @@ def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
     for path, message in chartfiles.escaping_files(where.directory):
         out.add(path, message, "files")
     try:
-        doc = load_yaml(where.chart_yaml, yamlfiles.CHART)
+        doc = load_yaml(where.chart_yaml, yamlfiles.CHART, keep_duplicates=True)
     except ChartError as exc:
         out.add(where.chart_yaml, exc.message, "chart-yaml", exc.line)
         _not_run(where, out, f"its {chartfiles.CHART_FILE} cannot be read")

@@ -23,7 +23,15 @@ from chartship.channels.classic import served as classic
 from chartship.channels.github.channel import GithubChannel
 from chartship.channels.oci.channel import Connection, OciChannel, connect
 from chartship.config import Settings
-from chartship.errors import ChartError, ChartshipError, RegistryError, Unavailable, UsageError
+from chartship.errors import (
+    ChartError,
+    ChartshipError,
+    RedirectRefused,
+    RegistryError,
+    Unavailable,
+    UsageError,
+)
+from chartship.yamlfiles import DuplicateKey
 
 log = logging.getLogger("chartship")
 
@@ -157,7 +165,9 @@ def _classic_rows(settings: Settings, rows: dict[tuple[str, str], Row]) -> str:
     pages = settings.channels.pages
     if pages is None:
         raise UsageError("the migration needs the classic channel: set channels.pages.index_url")
-    _, entries = classic.read_index(pages.index_url, timeout=FETCH_TIMEOUT)
+    entries, duplicates = classic.read_index_keeping_duplicates(
+        pages.index_url, timeout=FETCH_TIMEOUT
+    )
     listed: dict[tuple[str, str], list[classic.Entry]] = {}
     for entry in entries:
         listed.setdefault((entry.chart, entry.version), []).append(entry)
@@ -196,7 +206,34 @@ def _classic_rows(settings: Settings, rows: dict[tuple[str, str], Row]) -> str:
             )
         if not first.urls:
             row.flag("no-url", "the entry has no URL", "never copied; fix the entry by hand")
+        else:
+            problem = classic.url_problem(pages.index_url, first.urls[0])
+            if problem is not None:
+                row.url = None  # never fetched
+                row.flag(
+                    "bad-url",
+                    problem,
+                    "never fetched or copied; give the entry the http(s) URL its archive "
+                    "is served at",
+                )
+    _flag_repeated_keys(duplicates, rows)
     return pages.index_url
+
+
+def _flag_repeated_keys(duplicates: list[DuplicateKey], rows: dict[tuple[str, str], Row]) -> None:
+    """A key the served index.yaml repeats: helm refuses the whole index, and which
+    of the two was meant is unknown, so every version it may touch is anomalous."""
+    for twice in duplicates:
+        keys = twice.keys
+        chart = str(keys[1]) if len(keys) > 1 and keys[0] == "entries" else None
+        for row in rows.values():
+            if row.in_index and chart in (None, row.chart):
+                row.flag(
+                    "repeated-key",
+                    f"index.yaml gives {twice.describe()}, so helm refuses to load the index",
+                    "never copied; on the pages branch remove the repeated key from "
+                    "index.yaml (merging the two lists of a chart given twice)",
+                )
 
 
 def _github_rows(
@@ -289,6 +326,13 @@ def _check_archive(row: Row) -> bytes | None:
         )
     except Unavailable as exc:
         row.download_error = str(exc)
+        return None
+    except RedirectRefused as exc:
+        row.flag(
+            "bad-url",
+            f"the archive's URL {exc}",
+            "never fetched or copied; give the entry the http(s) URL its archive is served at",
+        )
         return None
     except RegistryError as exc:
         row.flag(

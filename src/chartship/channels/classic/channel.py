@@ -19,7 +19,14 @@ from chartship.channels.classic import served
 from chartship.channels.contract import Holding, Key, Outcome, Status, key_of
 from chartship.channels.github import channel as github_release
 from chartship.config import PagesSettings, Settings
-from chartship.errors import ChartshipError, GithubError, NotFound, UsageError, VersionError
+from chartship.errors import (
+    ChartError,
+    ChartshipError,
+    GithubError,
+    NotFound,
+    UsageError,
+    VersionError,
+)
 
 #: Seconds to wait for the served index.yaml or an archive it names.
 FETCH_TIMEOUT = 60.0
@@ -139,6 +146,13 @@ class ClassicChannel:
                     f"{artifact.chart} {artifact.version} is already in the index with digest "
                     "(none), so its bytes cannot be compared; nothing was published: add the "
                     "entry's digest (sha256 of the archive) by hand",
+                    path=served.index_location(index_url),
+                )
+            problem = served.url_problem(index_url, entry.urls[0])
+            if problem is not None:
+                raise ChartError(
+                    f"{artifact.chart} {artifact.version} is already in the index, but {problem}; "
+                    "nothing was published: fix the entry's URL",
                     path=served.index_location(index_url),
                 )
             url = served.resolve(index_url, entry.urls[0])

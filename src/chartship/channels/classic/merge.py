@@ -97,8 +97,41 @@ _IndexLoader.yaml_implicit_resolvers = {
 
 
 def _load_full(text: str, path: Path | str) -> dict[str, Any]:
+    data, duplicates = load_keeping_duplicates(text, path=path)
+    for twice in duplicates:
+        raise _repeated(twice, path)
+    return data
+
+
+def _repeated(twice: yamlfiles.DuplicateKey, path: Path | str) -> ChartError:
+    return ChartError(
+        f"{twice.describe()}; helm refuses to load an index that repeats a key",
+        path=path,
+        line=twice.line,
+    )
+
+
+def _refuse_duplicates(text: str, path: Path | str) -> None:
+    """The check :func:`_load_full` makes, for an index merged as text without a parse."""
+    try:
+        duplicates = yamlfiles.duplicate_keys(text)
+    except yaml.YAMLError:
+        _load_full(text, path)  # says what is malformed, and where
+        raise
+    for twice in duplicates:
+        raise _repeated(twice, path)
+
+
+def load_keeping_duplicates(
+    text: str, *, path: Path | str = INDEX_FILE
+) -> tuple[dict[str, Any], list[yamlfiles.DuplicateKey]]:
+    """The whole index parsed and checked, and the keys it repeats (the last one kept).
+
+    For readers that report a repeated key instead of refusing the index.
+    """
     try:
         data = load_with(_IndexLoader, text)
+        duplicates = yamlfiles.duplicate_keys(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "malformed"
@@ -113,7 +146,7 @@ def _load_full(text: str, path: Path | str) -> dict[str, Any]:
             path=path,
         )
     _validate(data, path)
-    return data
+    return data, duplicates
 
 
 def _validate(data: Mapping[str, Any], path: Path | str) -> None:
@@ -270,6 +303,7 @@ def merge(
     if layout is None:
         data = _load_full(text, where)
         return _merge_data(data, new_entries, where, stamp, rewritten=True, original=text)
+    _refuse_duplicates(text, where)
     return _merge_text(layout, new_entries, where, stamp, original=text)
 
 

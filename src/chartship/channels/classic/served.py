@@ -9,10 +9,13 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from chartship.channels.classic.merge import INDEX_FILE, load
+from chartship import redirects
+from chartship.channels.classic.merge import INDEX_FILE, load, load_keeping_duplicates
 from chartship.channels.classic.pages import base_url
 from chartship.errors import ChartError, NotFound, RegistryError, RegistryUnavailable
 from chartship.retrying import TRANSIENT_STATUSES, Budget
+from chartship.safetext import shown
+from chartship.yamlfiles import DuplicateKey
 
 #: Far above any chart archive or index seen in the field; a guard against endless bodies.
 MAX_INDEX_BYTES = 256 * 2**20
@@ -46,9 +49,38 @@ def resolve(index_url: str, url: str) -> str:
     return urllib.parse.urljoin(index_location(index_url), url)
 
 
+def url_problem(index_url: str, url: str) -> str | None:
+    """Why an entry's URL is never fetched, or None: what helm would fetch must be plain http(s).
+
+    A ``file:``, ``ftp:`` or other URL would read from this machine or leave
+    HTTP; credentials in it would be sent and logged; a relative URL resolving
+    outside the repository names some other file of the site.
+    """
+    try:
+        given = urllib.parse.urlsplit(url)
+        target = urllib.parse.urlsplit(resolve(index_url, url))
+        credentials = target.username is not None or target.password is not None
+        host = target.hostname
+    except ValueError:  # an unclosed IPv6 bracket, a port out of range
+        return f"its URL {shown(url)} is not a valid URL"
+    if target.scheme.lower() not in ("http", "https"):
+        return f"its URL {shown(url)} is not http(s); chartship fetches only http(s) URLs"
+    if not host:
+        return f"its URL {shown(url)} names no host"
+    if credentials:
+        return f"its URL {shown(url)} carries credentials, which would be sent to its host"
+    if not given.scheme and not given.netloc:
+        repository = base_url(index_url) + "/"
+        if not urllib.parse.urlunsplit(target).startswith(repository):
+            return (
+                f"its relative URL {shown(url)} resolves outside the repository {shown(repository)}"
+            )
+    return None
+
+
 def _scheme_ok(url: str) -> None:
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise ChartError(f"only http(s) URLs are fetched, not {url!r}", path=INDEX_FILE)
+        raise ChartError(f"only http(s) URLs are fetched, not {shown(url)}", path=INDEX_FILE)
 
 
 def fetch(url: str, *, limit: int, timeout: float, what: str, retry_seconds: float = 10.0) -> bytes:
@@ -83,9 +115,13 @@ def fetch(url: str, *, limit: int, timeout: float, what: str, retry_seconds: flo
             ) from None
 
 
+_OPENER = redirects.opener()
+
+
 def _fetch_once(url: str, *, limit: int, timeout: float, what: str) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "chartship"})  # noqa: S310
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only, checked by the caller)
+    # http(s) only: checked by the caller, and by the opener on every redirect.
+    with _OPENER.open(request, timeout=timeout) as response:
         declared = response.headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RegistryError(f"{what} at {url} is {declared} bytes, over {limit}")
@@ -99,20 +135,42 @@ def _fetch_once(url: str, *, limit: int, timeout: float, what: str) -> bytes:
         return b"".join(parts)
 
 
-def read_index(index_url: str, *, timeout: float) -> tuple[str, list[Entry]]:
-    """The served index.yaml's text and every entry it lists, in its own order."""
+def _served_text(index_url: str, timeout: float) -> tuple[str, str]:
     location = index_location(index_url)
     raw = fetch(location, limit=MAX_INDEX_BYTES, timeout=timeout, what="index.yaml")
     try:
-        text = raw.decode("utf-8")
+        return location, raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ChartError("is not UTF-8 text", path=location) from None
-    data = load(text, path=location)
+
+
+def _entries(data: dict[str, Any]) -> list[Entry]:
     found: list[Entry] = []
     for chart, listed in (data.get("entries") or {}).items():
         for position, raw_entry in enumerate(listed or []):
             found.append(_entry(str(chart), position, raw_entry))
-    return text, found
+    return found
+
+
+def read_index(index_url: str, *, timeout: float) -> tuple[str, list[Entry]]:
+    """The served index.yaml's text and every entry it lists, in its own order.
+
+    An index that repeats a key is refused, as helm refuses it.
+    """
+    location, text = _served_text(index_url, timeout)
+    return text, _entries(load(text, path=location))
+
+
+def read_index_keeping_duplicates(
+    index_url: str, *, timeout: float
+) -> tuple[list[Entry], list[DuplicateKey]]:
+    """:func:`read_index`'s entries (of a repeated key, the last) and the keys repeated.
+
+    For an inventory, which reports what is wrong with a channel instead of stopping.
+    """
+    location, text = _served_text(index_url, timeout)
+    data, duplicates = load_keeping_duplicates(text, path=location)
+    return _entries(data), duplicates
 
 
 def _entry(chart: str, position: int, raw: dict[str, Any]) -> Entry:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chartship import redirects
 from chartship.errors import RegistryError, RegistryUnavailable
 from chartship.retrying import TRANSIENT_STATUSES, Budget
 
@@ -156,9 +157,9 @@ class RegistryClient:
         scheme = "http" if self.tls.plain_http else "https"
         self.base = f"{scheme}://{host}"
         self._context = None if self.tls.plain_http else self._ssl_context()
-        self._opener = urllib.request.build_opener(
-            urllib.request.HTTPSHandler(context=self._context), _SameHostAuthRedirects()
-        )
+        # Registries redirect blob downloads to object storage, which must not
+        # see the registry's credentials.
+        self._opener = redirects.opener(urllib.request.HTTPSHandler(context=self._context))
 
     def _ssl_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=self.tls.ca_file)
@@ -480,31 +481,6 @@ class RegistryClient:
             f"{repository}:{reference}",
         )
         return sha256_digest(raw)
-
-
-class _SameHostAuthRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects, but drop the Authorization header when the host changes.
-
-    Registries redirect blob downloads to object storage, which must not see
-    the registry's credentials (and rejects requests that carry them).
-    """
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if (
-            new is not None
-            and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc
-        ):
-            new.remove_header("Authorization")
-        return new
 
 
 def _lower(items: Any) -> dict[str, str]:
