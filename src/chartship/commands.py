@@ -31,6 +31,7 @@ from chartship.config import Settings
 from chartship.config import settings_from as settings_from  # the front ends' way in, kept here
 from chartship.lint.command import run_lint as run_lint
 from chartship.migrate import backfill as backfill_mod
+from chartship.migrate import decisions as decisions_mod
 from chartship.migrate import inventory as inventory_mod
 from chartship.migrate import phases
 from chartship.release import pipeline
@@ -220,10 +221,49 @@ def run_migrate_deprecate(
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> pages_mod.FileUpdate:
+    """Put the notice on the pages site; it is printed first, exactly as written."""
     out = out or sys.stdout
-    update = phases.deprecate(settings, dry_run=dry_run, environ=environ)
+    update, notice = phases.deprecate(settings, dry_run=dry_run, environ=environ)
+    print(notice, file=out)
     print(f"deprecate: {update.summary}", file=out)
     return update
+
+
+def run_migrate_repair(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> backfill_mod.RepairReport:
+    """Add each released version index.yaml lacks to it, built from the release asset."""
+    out = out or sys.stdout
+    report = backfill_mod.repair(settings, environ=environ, dry_run=dry_run)
+    render.print_repair(report, out)
+    require_complete("repair", report.outcomes, advice="run it again to finish")
+    return report
+
+
+def run_migrate_accept(
+    settings: Settings,
+    version: str,
+    *,
+    action: str,
+    reason: str,
+    chart: str | None = None,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> decisions_mod.Decision:
+    """Record the decision on an anomalous version in the decisions file."""
+    out = out or sys.stdout
+    decision, path = phases.accept(
+        settings, version, action, reason, chart=chart, dry_run=dry_run, environ=environ
+    )
+    verb = "would record" if dry_run else "recorded"
+    where = render.display_path(path, settings.root)
+    print(f"accept: {verb} {decision.describe()} in {where}", file=out)
+    return decision
 
 
 def run_migrate_phase(
