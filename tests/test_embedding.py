@@ -337,7 +337,8 @@ def test_nox_lists_registered_and_own_sessions(workspace: Workspace) -> None:
         "chart-github-release": "One GitHub release per archive in dist/, assets verified.",
         "chart-index": "Merge dist/ into index.yaml on the pages branch and push it.",
         "chart-migrate": (
-            "Classic to OCI: nox -s chart-migrate -- status|backfill|verify|deprecate|phase PHASE."
+            "Classic to OCI: nox -s chart-migrate -- status|backfill|repair|accept VERSION ...|"
+            "verify|deprecate|phase PHASE."
         ),
         "chart-bump": (
             "Stamp release versions (nox -s chart-bump -- --version X.Y.Z | --patch | --minor | "
