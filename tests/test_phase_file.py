@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from invoke.context import Context
+from invoke.exceptions import Exit
 
-from chartship import cli
+from chartship import cli, tasks
 from chartship.commands import run_migrate_phase
 from chartship.config import load_settings
 from chartship.errors import ConfigError
 from chartship.migrate.decisions import DECISIONS_FILE, Decision, load_decisions, record
+from chartship.migrate.notices import move_to_oci
 from chartship.migrate.phases import _write_phase
 
 CHANNELS = """\
@@ -125,3 +128,37 @@ def test_the_sunset_date_is_a_date(tmp_path: Path) -> None:
     config.write_text(CHANNELS.replace(plain, sunset.format("next summer")))
     with pytest.raises(ConfigError, match=r"channels.pages.sunset: must be a date YYYY-MM-DD"):
         load_settings(config)
+
+
+def test_accept_needs_its_flags_on_every_front_end(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (
+        ["migrate", "accept", "1.0.0", "--as", "asset"],  # no --reason
+        ["migrate", "accept", "1.0.0", "--as", "keep", "--reason", "r"],
+        ["migrate", "accept", "--as", "skip", "--reason", "r"],  # no VERSION
+    ):
+        with pytest.raises(SystemExit) as usage:
+            cli.main(argv)
+        assert usage.value.code == 2, argv
+    assert "argument --as: invalid choice: 'keep'" in capsys.readouterr().err
+    for flags, missing in (({"as_": "skip"}, "--version"), ({"version": "1.0.0"}, "--as")):
+        with pytest.raises(Exit) as refused:
+            tasks.migrate_accept(Context(), reason="r", **flags)
+        assert refused.value.code == 2
+        assert f"migrate.accept needs {missing}" in str(refused.value.message)
+
+
+def test_release_notes_notice_names_no_phase_and_gives_the_date(tmp_path: Path) -> None:
+    config = tmp_path / "chartship.yaml"
+    plain = "    index_url: https://o.example/charts\n"
+    config.write_text(
+        CHANNELS.replace("phase: dual", "phase: oci-primary").replace(
+            plain, plain + "    sunset: 2027-06-30\n"
+        )
+    )
+    text = move_to_oci(load_settings(config), "metallb")
+    assert text == (
+        "The chart repository at https://o.example/charts is deprecated and receives no new "
+        "chart versions after 2027-06-30. New versions are published at "
+        "oci://registry.example/charts: `helm install <release> "
+        "oci://registry.example/charts/metallb --version <version>`."
+    )
