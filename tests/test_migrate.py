@@ -427,6 +427,13 @@ def test_verify_reports_drift_and_fails(history: History, helm: Helm, tmp_path: 
     assert any(line.startswith(f"{CHART} 0.12.0  channels-differ: OCI holds ") for line in lines)
     assert any(line.startswith(f"{CHART} 0.14.0  oci-only: ") for line in lines)
     assert lines[-1] == "verify: 9 problem(s) in 9 version(s)"
+    history.set_phase("oci-primary")  # as if moved by hand: deprecate checks for itself
+    with pytest.raises(ChecksFailed, match="no notice before verify is clean") as refused:
+        run_migrate_deprecate(history.settings(), environ=history.environ, out=io.StringIO())
+    assert f"  - {CHART} 0.12.0: channels-differ: OCI holds " in str(refused.value)
+    assert str(refused.value).count("\n  - ") == 9
+    with pytest.raises(subprocess.CalledProcessError):  # no README was written
+        history.pages_file("README.md")
 
 
 # --------------------------------------------------------------------------- phases

@@ -119,7 +119,8 @@ class Row:
         if self.in_index:
             return "classic only"
         if self.in_oci:
-            return "oci only"
+            # A gap already copied: still one entry short of the classic channel.
+            return "not in index" if self.asset else "oci only"
         return "release only"
 
     def flag(self, kind: str, message: str, advice: str) -> None:

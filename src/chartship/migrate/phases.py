@@ -154,8 +154,12 @@ def accept(
         raise Unavailable(f"{row.chart} {row.version}: not read this time: {row.download_error}")
     kinds = sorted({a.kind for a in row.anomalies if a.kind not in DRIFT_KINDS})
     if not kinds:
+        drift = ", ".join(a.kind for a in row.anomalies)
         raise UsageError(
-            f"{row.chart} {row.version} has no anomaly to decide on (state: {row.state})"
+            f"{row.chart} {row.version}: the channels disagree ({drift}); no decision settles "
+            "that: find which bytes are the release"
+            if drift
+            else f"{row.chart} {row.version} has no anomaly to decide on (state: {row.state})"
         )
     sha = _asset_sha256(inventory, row, kinds) if action == "asset" else None
     decision = Decision(
@@ -207,7 +211,13 @@ def deprecation_text(
         )
     notices.require_sunset(settings)  # before the channels are read: it is a setting
     result = parity(settings, environ=environ)
-    require_parity(result)
+    if not result.clean:
+        # No table printed before this refusal: it carries every problem itself.
+        raise ChecksFailed(
+            "no notice before verify is clean:\n"
+            + "\n".join(f"  - {r.chart} {r.version}: {why}" for r, why in result.drift),
+            count=len(result.drift),
+        )
     return notices.deprecation_notice(settings, result.inventory), result
 
 
