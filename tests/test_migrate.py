@@ -75,6 +75,7 @@ DECISIONS = {
     MISMATCH: ("asset", "the release asset is what was released; the index was edited by hand"),
     DUPLICATE: ("asset", "both entries name the released archive"),
 }
+DRAFT = "0.15.0"  # a draft release, its asset uploaded
 SUNSET = "2027-06-30"
 PUBLISHED = datetime(2023, 4, 5, 6, 7, 8, tzinfo=timezone.utc)
 
@@ -219,6 +220,12 @@ def _history(made: History, helm: Helm, tmp_path: Path) -> History:
         if version == DUPLICATE:
             entries.append(dict(entry))
     made.write_index(entries, tmp_path / "pages")
+    # A draft with its asset is not released: no row, never copied, never indexed.
+    draft = made.github.create_release(
+        REPO, f"{CHART}-chart-{DRAFT}", draft=True, make_latest="false"
+    )
+    archive = _archive(tmp_path / "archives", DRAFT).archive
+    made.github.add_asset(draft, archive.name, archive.read_bytes())
     for version in ALREADY_IN_OCI:
         helm.run(["push", str(made.archives[version].archive), made.oci, "--plain-http"])
     return made
