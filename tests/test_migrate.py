@@ -32,7 +32,7 @@ from chartship.commands import (
     run_migrate_status,
     run_migrate_verify,
 )
-from chartship.config import Settings
+from chartship.config import Settings, load_settings
 from chartship.errors import ChecksFailed, UsageError
 from chartship.helm import Helm
 from chartship.migrate.backfill import backfill, created_epoch
@@ -411,6 +411,57 @@ def test_hostile_archives_are_refused_and_never_pushed(
     url = f"http://{registry.host}/v2/charts/{CHART}/tags/list"
     with urllib.request.urlopen(url, timeout=10) as response:
         assert json.loads(response.read())["tags"] == ["1.0.0"]
+
+
+# --------------------------------------------------------------------------- repair, pages mode
+
+
+def test_repair_with_archives_on_the_pages_branch(github: Any, tmp_path: Path) -> None:
+    """packages: pages: the gap's archive goes beside index.yaml, as `index` puts it."""
+    origin = tmp_path / "origin.git"
+    git("init", "-q", "--bare", str(origin))
+    repo = tmp_path / "repo"
+    git("init", "-q", "-b", "main", str(repo))
+    git("-C", str(repo), "remote", "add", "origin", str(origin))
+    old, gap = _archive(tmp_path, "0.9.0"), _archive(tmp_path, "1.0.0")
+    with PagesSite(origin) as site:
+        write_channels(
+            repo / "chartship.yaml",
+            phase="classic",
+            github={"repository": REPO, "api_url": github.api_url, "throttle": False},
+            pages={"index_url": site.url, "packages": "pages"},
+        )
+        pages = tmp_path / "pages"
+        git("init", "-q", "-b", "gh-pages", str(pages))
+        (pages / old.archive.name).write_bytes(old.archive.read_bytes())
+        entry = entry_for(old, f"{site.url}/{old.archive.name}", "2022-01-01T00:00:00Z")
+        (pages / "index.yaml").write_text(index_text([entry]))
+        git("-C", str(pages), "add", ".")
+        git("-C", str(pages), "commit", "-q", "-m", "index")
+        git("-C", str(pages), "push", "-q", str(origin), "gh-pages")
+        env = {"GITHUB_TOKEN": github.token}
+        settings = load_settings(repo / "chartship.yaml")
+        tag = settings.release_tag(CHART, "1.0.0")
+        release = github.create_release(REPO, tag, created_at=PUBLISHED)
+        github.add_asset(release, gap.archive.name, gap.archive.read_bytes())
+        plan = io.StringIO()
+        run_migrate_repair(settings, dry_run=True, environ=env, out=plan)
+        url = f"{site.url}/{gap.archive.name}"
+        assert (
+            f"  {CHART} 1.0.0: would add digest {gap.sha256}, created 2023-04-05T06:07:08Z, "
+            f"url {url}\n"
+        ) in plan.getvalue()
+        run_migrate_repair(settings, environ=env, out=io.StringIO())
+        show = ["--git-dir", str(origin), "show"]
+        index = yaml.safe_load(git(*show, "gh-pages:index.yaml"))
+        assert [(e["version"], e["urls"]) for e in index["entries"][CHART]] == [
+            ("1.0.0", [url]), ("0.9.0", [entry["urls"][0]]),
+        ]  # fmt: skip
+        with urllib.request.urlopen(url, timeout=10) as served:  # noqa: S310
+            assert served.read() == gap.archive.read_bytes()
+    assert git("-C", str(repo), "status", "--porcelain", "--untracked-files=all") == (
+        "?? chartship.yaml"
+    )
 
 
 # --------------------------------------------------------------------------- drift

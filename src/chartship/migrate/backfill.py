@@ -25,7 +25,7 @@ from typing import TextIO
 
 from chartship import versions
 from chartship.artifacts import Artifact
-from chartship.channels.classic.pages import PagesResult, publish_index
+from chartship.channels.classic.pages import PagesResult, archive_url, publish_index
 from chartship.channels.contract import Outcome, Status, key_of
 from chartship.channels.oci.channel import (
     Circuit,
@@ -287,8 +287,16 @@ def repair(
         Artifact(r.chart, r.version, Path(f"{r.chart}-{r.version}.tgz"), inventory.archives[r.key])
         for r in gaps
     ]
+    pages = settings.channels.pages
+
+    def url(artifact: Artifact) -> str:
+        # Where publish_index points the entry, so the plan printed is the one pushed.
+        if pages is not None and pages.packages == "pages":
+            return archive_url(pages, artifact)
+        return inventory.released[key_of(artifact)].url
+
     report.entries = [
-        GapEntry(a.chart, a.version, a.sha256, inventory.released[key_of(a)].url, r.created)
+        GapEntry(a.chart, a.version, a.sha256, url(a), r.created)
         for a, r in zip(artifacts, gaps, strict=True)
     ]
     if not artifacts:
