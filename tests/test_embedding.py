@@ -139,6 +139,8 @@ def test_metallb_style_tasks_list_own_and_chart_tasks(workspace: Workspace) -> N
         "chart.index",
         "chart.migrate.status",
         "chart.migrate.backfill",
+        "chart.migrate.repair",
+        "chart.migrate.accept",
         "chart.migrate.verify",
         "chart.migrate.deprecate",
         "chart.migrate.phase",
@@ -182,9 +184,11 @@ def test_plain_ns_lists_tasks_at_top_level(workspace: Workspace) -> None:
         "index",
         "lint",
         "matrix",
+        "migrate.accept",
         "migrate.backfill",
         "migrate.deprecate",
         "migrate.phase",
+        "migrate.repair",
         "migrate.status",
         "migrate.verify",
         "package",
@@ -333,7 +337,8 @@ def test_nox_lists_registered_and_own_sessions(workspace: Workspace) -> None:
         "chart-github-release": "One GitHub release per archive in dist/, assets verified.",
         "chart-index": "Merge dist/ into index.yaml on the pages branch and push it.",
         "chart-migrate": (
-            "Classic to OCI: nox -s chart-migrate -- status|backfill|verify|deprecate|phase PHASE."
+            "Classic to OCI: nox -s chart-migrate -- status|backfill|repair|accept VERSION ...|"
+            "verify|deprecate|phase PHASE."
         ),
         "chart-bump": (
             "Stamp release versions (nox -s chart-bump -- --version X.Y.Z | --patch | --minor | "

@@ -1,5 +1,5 @@
 """The classic -> OCI migration against a MetalLB-like history: real registry, real helm,
-the GitHub stand-in, a served index.yaml and a bare git origin for the pages branch."""
+the GitHub stand-in, and a bare git origin whose pages branch a pages site serves."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import sys
 import tarfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +24,21 @@ import yaml
 from chartship.artifacts import Artifact
 from chartship.channels.classic.entry import entry_for
 from chartship.commands import (
+    run_migrate_accept,
     run_migrate_backfill,
     run_migrate_deprecate,
     run_migrate_phase,
+    run_migrate_repair,
     run_migrate_status,
     run_migrate_verify,
 )
-from chartship.config import Settings
+from chartship.config import Settings, load_settings
 from chartship.errors import ChecksFailed, UsageError
 from chartship.helm import Helm
 from chartship.migrate.backfill import backfill, created_epoch
 from chartship.migrate.inventory import take_inventory
-from chartship.migrate.phases import NOTICE_START
+from chartship.migrate.phases import NOTICE_END, NOTICE_START, parity
+from chartship.sandbox.pages_site import PagesSite
 from chartship.sandbox.registry import RegistryServer
 from tests.support.builders import Workspace, chart_archive, write_channels
 from tests.support.chartrepo import StaticServer
@@ -51,15 +55,29 @@ VERSIONS = [f"0.{minor}.{patch}" for minor in range(1, 9) for patch in range(3)]
     "0.11.0",
     "0.12.0",
     "0.13.0",
+    "0.13.8",
 ]
 ALREADY_IN_OCI = ["0.1.0", "0.1.1", "0.2.0"]
 NO_ASSET = "0.3.1"  # the release exists, its asset does not
 NO_RELEASE = "0.3.2"  # index entry, no release at all
-GAP = "0.4.0"  # released, never indexed
+GAPS = ["0.4.0", "0.13.8"]  # released with their asset, never indexed
+GAP = GAPS[0]
 MISMATCH = "0.5.1"  # index digest is not the asset's
 DUPLICATE = "0.6.0"  # listed twice
-ANOMALOUS = {NO_ASSET, NO_RELEASE, GAP, MISMATCH, DUPLICATE, "0.0.0"}
+ANOMALOUS = {NO_ASSET, NO_RELEASE, MISMATCH, DUPLICATE, "0.0.0"}
+#: Copied by backfill before any decision: every valid release OCI lacks, gaps included.
 BACKFILLED = [v for v in VERSIONS if v not in ANOMALOUS and v not in ALREADY_IN_OCI]
+#: The decisions the flow records, and what backfill copies once they are made.
+DECISIONS = {
+    "0.0.0": ("skip", "an unstamped development build, never a release"),
+    NO_ASSET: ("skip", "the original archive is lost; a rebuild would not be the release"),
+    NO_RELEASE: ("skip", "never released on GitHub"),
+    MISMATCH: ("asset", "the release asset is what was released; the index was edited by hand"),
+    DUPLICATE: ("asset", "both entries name the released archive"),
+}
+DRAFT = "0.15.0"  # a draft release, its asset uploaded
+SUNSET = "2027-06-30"
+PUBLISHED = datetime(2023, 4, 5, 6, 7, 8, tzinfo=timezone.utc)
 
 
 def git(*args: str) -> str:
@@ -73,7 +91,7 @@ class History:
     workspace: Workspace
     registry: RegistryServer
     github: Any
-    site: Path
+    site: PagesSite
     origin: Path
     archives: dict[str, Artifact] = field(default_factory=dict)
     created: dict[str, str] = field(default_factory=dict)
@@ -93,19 +111,32 @@ class History:
         tag = f"{CHART}-chart-{version}"
         return f"{self.github.api_url}/download/{REPO}/{tag}/{CHART}-{version}.tgz"
 
+    def published(self, version: str) -> datetime:
+        return PUBLISHED + timedelta(days=VERSIONS.index(version) if version in VERSIONS else 0)
+
     def release(self, version: str, *, asset: bool = True) -> None:
-        release = self.github.create_release(REPO, f"{CHART}-chart-{version}", make_latest="false")
+        release = self.github.create_release(
+            REPO, f"{CHART}-chart-{version}", make_latest="false",
+            created_at=self.published(version),
+        )  # fmt: skip
         if asset:
             made = self.archives[version]
             self.github.add_asset(release, made.archive.name, made.archive.read_bytes())
 
-    def write_index(self, entries: list[dict[str, Any]]) -> None:
-        data = {
-            "apiVersion": "v1",
-            "entries": {CHART: entries},
-            "generated": "2024-01-01T00:00:00Z",
-        }
-        (self.site / "index.yaml").write_text(yaml.safe_dump(data))
+    def write_index(self, entries: list[dict[str, Any]], scratch: Path) -> None:
+        """index.yaml committed to the origin's pages branch, which the site serves."""
+        git("init", "-q", "-b", "gh-pages", str(scratch))
+        (scratch / "index.yaml").write_text(index_text(entries))
+        git("-C", str(scratch), "add", "index.yaml")
+        git("-C", str(scratch), "commit", "-q", "-m", "index")
+        git("-C", str(scratch), "push", "-q", str(self.origin), "gh-pages")
+
+    def pages_file(self, name: str) -> str:
+        return git("--git-dir", str(self.origin), "show", f"gh-pages:{name}")
+
+    def index(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = yaml.safe_load(self.pages_file("index.yaml"))
+        return loaded
 
     def set_phase(self, phase: str) -> None:
         path = self.workspace.path("chartship.yaml")
@@ -158,29 +189,29 @@ def history(
     github: Any,
     helm: Helm,
     tmp_path: Path,
-    static_server_factory: Callable[[Path], StaticServer],
-) -> History:
-    site = tmp_path / "site"
-    site.mkdir()
-    server = static_server_factory(site)
+) -> Iterator[History]:
     origin = tmp_path / "origin.git"
     git("init", "-q", "--bare", str(origin))
     workspace.git("remote", "add", "origin", str(origin))
-    write_channels(
-        workspace.path("chartship.yaml"),
-        phase="dual",
-        github={"repository": REPO, "api_url": github.api_url, "throttle": False},
-        pages={"index_url": server.url},
-        oci={"repository": registry.oci_base("charts"), "plain_http": True, "tag_window": 2},
-    )
-    made = History(workspace, registry, github, site, origin)
+    with PagesSite(origin) as site:
+        write_channels(
+            workspace.path("chartship.yaml"),
+            phase="dual",
+            github={"repository": REPO, "api_url": github.api_url, "throttle": False},
+            pages={"index_url": site.url, "sunset": SUNSET},
+            oci={"repository": registry.oci_base("charts"), "plain_http": True, "tag_window": 2},
+        )
+        yield _history(History(workspace, registry, github, site, origin), helm, tmp_path)
+
+
+def _history(made: History, helm: Helm, tmp_path: Path) -> History:
     entries = []
     for number, version in enumerate(["0.0.0", *VERSIONS]):
         made.archives[version] = _archive(tmp_path / "archives", version)
         made.created[version] = f"2021-{1 + number % 12:02d}-{1 + number % 27:02d}T10:11:12.5Z"
         if version != NO_RELEASE:
             made.release(version, asset=version != NO_ASSET)
-        if version == GAP:
+        if version in GAPS:
             continue
         entry = entry_for(made.archives[version], made.url(version), made.created[version])
         if version == MISMATCH:
@@ -188,7 +219,13 @@ def history(
         entries.append(entry)
         if version == DUPLICATE:
             entries.append(dict(entry))
-    made.write_index(entries)
+    made.write_index(entries, tmp_path / "pages")
+    # A draft with its asset is not released: no row, never copied, never indexed.
+    draft = made.github.create_release(
+        REPO, f"{CHART}-chart-{DRAFT}", draft=True, make_latest="false"
+    )
+    archive = _archive(tmp_path / "archives", DRAFT).archive
+    made.github.add_asset(draft, archive.name, archive.read_bytes())
     for version in ALREADY_IN_OCI:
         helm.run(["push", str(made.archives[version].archive), made.oci, "--plain-http"])
     return made
@@ -213,17 +250,23 @@ def test_status_reports_every_anomaly(history: History) -> None:
     assert rows["0.0.0"] == ("anomaly", ["placeholder"])
     assert rows[NO_ASSET] == ("anomaly", ["asset-missing"])
     assert rows[NO_RELEASE] == ("anomaly", ["asset-missing"])
-    assert rows[GAP] == ("anomaly", ["not-in-index"])
+    for version in GAPS:
+        assert rows[version] == ("release only", []), version  # a release, not an anomaly
     assert rows[MISMATCH] == ("anomaly", ["digest-mismatch"])
     assert rows[DUPLICATE] == ("anomaly", ["duplicate"])
     for version in ALREADY_IN_OCI:
         assert rows[version] == ("both", [])
     for version in BACKFILLED:
-        assert rows[version] == ("classic only", []), version
+        if version not in GAPS:
+            assert rows[version] == ("classic only", []), version
     assert len(rows) == len(VERSIONS) + 1
-    assert report["counts"] == {"anomaly": 6, "both": 3, "classic only": len(BACKFILLED)}
+    assert report["counts"] == {
+        "anomaly": 5, "both": 3, "classic only": len(BACKFILLED) - 2, "release only": 2,
+    }  # fmt: skip
     by_version = {r["version"]: r for r in report["rows"]}
     assert by_version["0.10.0+build.7"]["archive_checked"] is True
+    assert by_version[GAP]["archive_checked"] is True  # the gap's release asset, proven
+    assert by_version[GAP]["release_url"] == history.url(GAP)
     assert "is not the" not in by_version[MISMATCH]["anomalies"][0]["message"]
     assert history.archives[MISMATCH].sha256 in by_version[MISMATCH]["anomalies"][0]["message"]
     assert "does not exist" in by_version[NO_RELEASE]["anomalies"][0]["message"]
@@ -234,7 +277,8 @@ def test_status_reports_every_anomaly(history: History) -> None:
         "chart", "version", "index", "asset", "oci", "digests", "state", "/", "anomalies",
     ]  # fmt: skip
     assert f"{CHART} {MISMATCH}: digest-mismatch: " in text
-    assert "status: anomaly: 6, both: 3, classic only: 24" in text
+    assert "status: anomaly: 5, both: 3, classic only: 24, release only: 2" in text
+    assert f"{CHART} {GAP}: released but not in index.yaml: " in text
     md = history.workspace.path("dist/migration/inventory.md").read_text()
     assert "## Anomalies" in md
     assert f"**{CHART} {DUPLICATE}** `duplicate`" in md
@@ -242,52 +286,6 @@ def test_status_reports_every_anomaly(history: History) -> None:
 
 
 # --------------------------------------------------------------------------- backfill
-
-
-def test_backfill_copies_exactly_the_right_versions_and_helm_pulls_them(
-    history: History, helm: Helm, tmp_path: Path
-) -> None:
-    settings = history.settings()
-    plan = io.StringIO()
-    planned = run_migrate_backfill(settings, dry_run=True, environ=history.environ, out=plan)
-    assert sorted(c.version for c in planned.copies) == sorted(BACKFILLED)
-    assert history.oci_tags() == sorted(ALREADY_IN_OCI)
-
-    out = io.StringIO()
-    report = run_migrate_backfill(settings, environ=history.environ, out=out)
-    assert sorted(c.version for c in report.copies) == sorted(BACKFILLED)
-    assert {c.status for c in report.copies} == {"pushed"}
-    text = out.getvalue()
-    assert f"backfill: [{len(BACKFILLED)}/{len(BACKFILLED)}] " in text  # plain lines: not a tty
-    assert f"{CHART} {MISMATCH}: not copied, digest-mismatch" in text
-    expected_tags = sorted(v.replace("+", "_") for v in [*ALREADY_IN_OCI, *BACKFILLED])
-    assert history.oci_tags() == expected_tags
-
-    for version in BACKFILLED:
-        made = history.archives[version]
-        assert history.oci_layer(version) == made.digest
-        annotations = history.manifests[version]["annotations"]
-        moment = created_epoch(history.created[version])
-        assert moment is not None
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
-        assert annotations["org.opencontainers.image.created"] == stamp
-        pulled = tmp_path / "pulled" / version
-        pulled.mkdir(parents=True)
-        helm.run(
-            ["pull", f"{history.oci}/{CHART}", "--version", version, "-d", str(pulled),
-             "--plain-http"]
-        )  # fmt: skip
-        assert (pulled / made.archive.name).read_bytes() == made.archive.read_bytes(), version
-
-    verified = io.StringIO()
-    parity = run_migrate_verify(settings, environ=history.environ, out=verified)
-    assert parity.clean
-    assert verified.getvalue().startswith(f"verify: parity clean: {len(expected_tags)} version(s)")
-
-    again = io.StringIO()
-    rerun = run_migrate_backfill(settings, environ=history.environ, out=again)
-    assert rerun.copies == []
-    assert f"backfill: copied 0, already in OCI {len(expected_tags)}, failed 0" in again.getvalue()
 
 
 def test_backfill_killed_part_way_then_rerun(history: History, tmp_path: Path) -> None:
@@ -320,7 +318,8 @@ def test_backfill_killed_part_way_then_rerun(history: History, tmp_path: Path) -
     assert len(tags) == len(set(tags))
     for version in [*ALREADY_IN_OCI, *BACKFILLED]:
         assert history.oci_layer(version) == history.archives[version].digest
-    assert run_migrate_verify(history.settings(), environ=history.environ, out=io.StringIO())
+    problems = parity(history.settings(), environ=history.environ).drift
+    assert not [why for _, why in problems if "missing in OCI" in why]
 
 
 # --------------------------------------------------------------------------- hostile archives
@@ -414,6 +413,57 @@ def test_hostile_archives_are_refused_and_never_pushed(
         assert json.loads(response.read())["tags"] == ["1.0.0"]
 
 
+# --------------------------------------------------------------------------- repair, pages mode
+
+
+def test_repair_with_archives_on_the_pages_branch(github: Any, tmp_path: Path) -> None:
+    """packages: pages: the gap's archive goes beside index.yaml, as `index` puts it."""
+    origin = tmp_path / "origin.git"
+    git("init", "-q", "--bare", str(origin))
+    repo = tmp_path / "repo"
+    git("init", "-q", "-b", "main", str(repo))
+    git("-C", str(repo), "remote", "add", "origin", str(origin))
+    old, gap = _archive(tmp_path, "0.9.0"), _archive(tmp_path, "1.0.0")
+    with PagesSite(origin) as site:
+        write_channels(
+            repo / "chartship.yaml",
+            phase="classic",
+            github={"repository": REPO, "api_url": github.api_url, "throttle": False},
+            pages={"index_url": site.url, "packages": "pages"},
+        )
+        pages = tmp_path / "pages"
+        git("init", "-q", "-b", "gh-pages", str(pages))
+        (pages / old.archive.name).write_bytes(old.archive.read_bytes())
+        entry = entry_for(old, f"{site.url}/{old.archive.name}", "2022-01-01T00:00:00Z")
+        (pages / "index.yaml").write_text(index_text([entry]))
+        git("-C", str(pages), "add", ".")
+        git("-C", str(pages), "commit", "-q", "-m", "index")
+        git("-C", str(pages), "push", "-q", str(origin), "gh-pages")
+        env = {"GITHUB_TOKEN": github.token}
+        settings = load_settings(repo / "chartship.yaml")
+        tag = settings.release_tag(CHART, "1.0.0")
+        release = github.create_release(REPO, tag, created_at=PUBLISHED)
+        github.add_asset(release, gap.archive.name, gap.archive.read_bytes())
+        plan = io.StringIO()
+        run_migrate_repair(settings, dry_run=True, environ=env, out=plan)
+        url = f"{site.url}/{gap.archive.name}"
+        assert (
+            f"  {CHART} 1.0.0: would add digest {gap.sha256}, created 2023-04-05T06:07:08Z, "
+            f"url {url}\n"
+        ) in plan.getvalue()
+        run_migrate_repair(settings, environ=env, out=io.StringIO())
+        show = ["--git-dir", str(origin), "show"]
+        index = yaml.safe_load(git(*show, "gh-pages:index.yaml"))
+        assert [(e["version"], e["urls"]) for e in index["entries"][CHART]] == [
+            ("1.0.0", [url]), ("0.9.0", [entry["urls"][0]]),
+        ]  # fmt: skip
+        with urllib.request.urlopen(url, timeout=10) as served:  # noqa: S310
+            assert served.read() == gap.archive.read_bytes()
+    assert git("-C", str(repo), "status", "--porcelain", "--untracked-files=all") == (
+        "?? chartship.yaml"
+    )
+
+
 # --------------------------------------------------------------------------- drift
 
 
@@ -428,67 +478,211 @@ def test_verify_reports_drift_and_fails(history: History, helm: Helm, tmp_path: 
     rebuilt.write_bytes(_tar([_file(f"{CHART}/Chart.yaml", chart_yaml)]))
     helm.run(["push", str(rebuilt), history.oci, "--plain-http"])
     out = io.StringIO()
-    with pytest.raises(ChecksFailed, match=r"differ in 2 version"):
+    with pytest.raises(ChecksFailed, match=r"verify found 9 problem\(s\) in 9 version\(s\)"):
         run_migrate_verify(settings, environ=history.environ, out=out)
     lines = out.getvalue().splitlines()
-    assert lines[0].split() == ["version", "drift"]
+    assert lines[0].split() == ["version", "problem"]
     assert any(line.startswith(f"{CHART} 0.12.0  channels-differ: OCI holds ") for line in lines)
     assert any(line.startswith(f"{CHART} 0.14.0  oci-only: ") for line in lines)
-    assert lines[-1] == "verify: 2 difference(s) between the channels"
+    assert lines[-1] == "verify: 9 problem(s) in 9 version(s)"
+    history.set_phase("oci-primary")  # as if moved by hand: deprecate checks for itself
+    with pytest.raises(ChecksFailed, match="no notice before verify is clean") as refused:
+        run_migrate_deprecate(history.settings(), environ=history.environ, out=io.StringIO())
+    assert f"  - {CHART} 0.12.0: channels-differ: OCI holds " in str(refused.value)
+    assert str(refused.value).count("\n  - ") == 9
+    with pytest.raises(subprocess.CalledProcessError):  # no README was written
+        history.pages_file("README.md")
 
 
 # --------------------------------------------------------------------------- phases
 
 
-def test_classic_to_dual_to_oci_primary_to_oci_only(history: History, tmp_path: Path) -> None:
+def test_the_whole_migration_of_a_metallb_shaped_history(
+    history: History, helm: Helm, tmp_path: Path
+) -> None:
+    """status -> backfill -> repair -> accept -> verify -> deprecate -> phase, as a user would."""
     history.set_phase("classic")
     settings = history.settings()
     env = history.environ
+    index_before = history.index()
     with pytest.raises(ChecksFailed, match="one at a time: classic -> dual first"):
         run_migrate_phase(settings, "oci-primary", environ=env, out=io.StringIO())
     with pytest.raises(UsageError, match="belongs to the oci-primary phase"):
         run_migrate_deprecate(settings, environ=env, out=io.StringIO())
-
-    out = io.StringIO()
-    run_migrate_phase(settings, "dual", environ=env, out=out)
-    assert "moved from classic to dual" in out.getvalue()
+    run_migrate_phase(settings, "dual", environ=env, out=io.StringIO())
     assert "  phase: dual\n" in history.workspace.path("chartship.yaml").read_text()
-
     settings = history.settings()
+
+    # Refused with every unmet precondition at once: versions missing, gaps, undecided.
     with pytest.raises(ChecksFailed) as refused:
         run_migrate_phase(settings, "oci-primary", environ=env, out=io.StringIO())
-    assert f"{CHART} 0.13.0: missing in OCI (run backfill)" in str(refused.value)
-    run_migrate_backfill(settings, environ=env, out=io.StringIO())
-    run_migrate_phase(settings, "oci-primary", environ=env, out=io.StringIO())
+    message = str(refused.value)
+    assert f"{CHART} 0.13.0: missing in OCI (run chartship migrate backfill)" in message
+    assert f"{CHART} {GAP}: released but missing in index.yaml" in message
+    for version in DECISIONS:
+        assert f"{CHART} {version}: " in message
+        assert "no decision recorded" in message
 
+    # backfill: every valid release, gaps included, byte-exact; the dry run first.
+    planned = run_migrate_backfill(settings, dry_run=True, environ=env, out=io.StringIO())
+    assert sorted(c.version for c in planned.copies) == sorted(BACKFILLED)
+    assert history.oci_tags() == sorted(ALREADY_IN_OCI)
+    out = io.StringIO()
+    report = run_migrate_backfill(settings, environ=env, out=out)
+    assert sorted(c.version for c in report.copies) == sorted(BACKFILLED)
+    assert {c.status for c in report.copies} == {"pushed"}
+    assert f"backfill: [{len(BACKFILLED)}/{len(BACKFILLED)}] " in out.getvalue()
+    assert f"{CHART} {MISMATCH}: not copied, digest-mismatch" in out.getvalue()
+    for version in BACKFILLED:
+        assert history.oci_layer(version) == history.archives[version].digest, version
+        moment = (
+            int(history.published(version).timestamp())
+            if version in GAPS
+            else created_epoch(history.created[version])
+        )
+        assert moment is not None
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+        annotations = history.manifests[version]["annotations"]
+        assert annotations["org.opencontainers.image.created"] == stamp, version
+    for version in [GAPS[1], "0.9.0-rc.1", "0.10.0+build.7"]:  # a gap, a prerelease, metadata
+        pulled = tmp_path / "pulled" / version
+        pulled.mkdir(parents=True)
+        helm.run(
+            ["pull", f"{history.oci}/{CHART}", "--version", version, "-d", str(pulled),
+             "--plain-http"]
+        )  # fmt: skip
+        made = history.archives[version]
+        assert (pulled / made.archive.name).read_bytes() == made.archive.read_bytes(), version
+
+    # repair: the gaps' entries, from their assets, dry run first; nothing else changes.
+    plan = io.StringIO()
+    dry = run_migrate_repair(settings, dry_run=True, environ=env, out=plan)
+    assert history.index() == index_before
+    assert dry.result is not None
+    assert dry.result.dry_run
+    assert [(e.version, e.sha256) for e in dry.entries] == [
+        (v, history.archives[v].sha256) for v in GAPS
+    ]
+    for version in GAPS:
+        stamp = history.published(version).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert (
+            f"  {CHART} {version}: would add digest {history.archives[version].sha256}, "
+            f"created {stamp}, url {history.url(version)}"
+        ) in plan.getvalue()
+    run_migrate_repair(settings, environ=env, out=io.StringIO())
+    after = history.index()
+    added = {e["version"]: e for e in after["entries"][CHART] if e["version"] in GAPS}
+    kept = [e for e in after["entries"][CHART] if e["version"] not in GAPS]
+    assert sorted(kept, key=str) == sorted(index_before["entries"][CHART], key=str)
+    assert set(added) == set(GAPS)
+    for version, entry in added.items():
+        assert entry["digest"] == history.archives[version].sha256
+        assert entry["urls"] == [history.url(version)]
+        assert entry["created"] == history.published(version).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert entry["name"] == CHART
+        assert entry["apiVersion"] == "v2"
+    again = io.StringIO()
+    run_migrate_repair(settings, environ=env, out=again)
+    assert "repair: no gap" in again.getvalue()
+
+    # accept: verify stays unclean until the last decision is recorded.
+    with pytest.raises(UsageError, match="never goes to OCI: record --as skip"):
+        run_migrate_accept(
+            settings, "0.0.0", action="asset", reason="x", environ=env, out=io.StringIO()
+        )
+    with pytest.raises(UsageError, match="no release asset to copy"):
+        run_migrate_accept(
+            settings, NO_ASSET, action="asset", reason="x", environ=env, out=io.StringIO()
+        )
+    with pytest.raises(UsageError, match="no anomaly to decide on"):
+        run_migrate_accept(
+            settings, "0.13.0", action="skip", reason="x", environ=env, out=io.StringIO()
+        )
+    decisions_file = history.workspace.path("chartship-decisions.yaml")
+    shown = io.StringIO()
+    run_migrate_accept(
+        settings, MISMATCH, action="asset", reason="r", dry_run=True, environ=env, out=shown
+    )
+    assert not decisions_file.exists()
+    assert shown.getvalue() == (
+        f"accept: would record {CHART} {MISMATCH}: asset sha256:"
+        f"{history.archives[MISMATCH].sha256} (digest-mismatch): r in chartship-decisions.yaml\n"
+    )
+    for number, (version, (action, reason)) in enumerate(DECISIONS.items()):
+        table = io.StringIO()
+        with pytest.raises(ChecksFailed):
+            run_migrate_verify(settings, environ=env, out=table)
+        undecided = [line for line in table.getvalue().splitlines() if "no decision" in line]
+        assert [line.split()[1] for line in undecided] == list(DECISIONS)[number:]
+        run_migrate_accept(
+            settings, version, action=action, reason=reason, chart=CHART, environ=env,
+            out=io.StringIO(),
+        )  # fmt: skip
+    recorded = yaml.safe_load(decisions_file.read_text())
+    assert list(recorded["decisions"][CHART]) == ["0.0.0", NO_ASSET, NO_RELEASE, MISMATCH,
+                                                  DUPLICATE]  # fmt: skip
+    assert recorded["decisions"][CHART][MISMATCH]["sha256"] == history.archives[MISMATCH].sha256
+    assert recorded["decisions"][CHART][NO_RELEASE] == {
+        "as": "skip", "anomalies": ["asset-missing"], "reason": DECISIONS[NO_RELEASE][1],
+    }  # fmt: skip
+    with pytest.raises(ChecksFailed, match="in 2 version"):  # asset decisions not copied yet
+        run_migrate_verify(settings, environ=env, out=io.StringIO())
+    copied = run_migrate_backfill(settings, environ=env, out=io.StringIO())
+    assert sorted(c.version for c in copied.copies) == sorted([MISMATCH, DUPLICATE])
+    for version in (MISMATCH, DUPLICATE):
+        assert history.oci_layer(version) == history.archives[version].digest
+
+    verified = io.StringIO()
+    assert run_migrate_verify(settings, environ=env, out=verified).clean
+    lines = verified.getvalue().splitlines()
+    valid = len(VERSIONS) + 1 - 3  # all but the three skipped
+    assert lines[0] == f"verify: parity clean: {valid} version(s) in both channels; 5 decision(s)" \
+        " recorded"  # fmt: skip
+    assert (
+        f"  decided: {CHART} {NO_RELEASE}: skip (asset-missing): never released on GitHub" in lines
+    )
+    assert any(line.startswith(f"  decided: {CHART} {MISMATCH}: asset sha256:") for line in lines)
+
+    # oci-primary, then the notice: what is not in OCI and why, with no internal words.
+    run_migrate_phase(settings, "oci-primary", environ=env, out=io.StringIO())
     settings = history.settings()
-    assert settings.channels.phase == "oci-primary"
     with pytest.raises(ChecksFailed) as refused:
         run_migrate_phase(settings, "oci-only", environ=env, out=io.StringIO())
     message = str(refused.value)
     assert "carries no deprecation notice yet" in message
     assert "metallb depends on frr-k8s" in message
-    assert "from the classic repository http://127.0.0.1" in message
-
-    dry = run_migrate_deprecate(settings, dry_run=True, environ=env, out=io.StringIO())
-    assert dry.changed
-    assert dry.dry_run
-    assert git("--git-dir", str(history.origin), "branch", "--list") == ""
+    dry_notice = io.StringIO()
+    dry_dep = run_migrate_deprecate(settings, dry_run=True, environ=env, out=dry_notice)
+    assert dry_dep.changed
+    assert dry_dep.dry_run
+    with pytest.raises(subprocess.CalledProcessError):
+        history.pages_file("README.md")
     done = run_migrate_deprecate(settings, environ=env, out=io.StringIO())
     assert done.commit is not None
-    readme = git("--git-dir", str(history.origin), "show", "gh-pages:README.md")
+    readme = history.pages_file("README.md")
     assert readme.startswith(NOTICE_START)
-    assert history.oci in readme
-    again = run_migrate_deprecate(settings, environ=env, out=io.StringIO())
-    assert not again.changed
+    notice = readme.split(NOTICE_START, 1)[1].split(NOTICE_END, 1)[0]
+    assert notice.strip() in dry_notice.getvalue()  # the dry run printed exactly this
+    assert f"after {SUNSET}" in notice
+    assert f"helm pull {history.oci}/{CHART} --version <version>" in notice
+    assert f"helm install <release> {history.oci}/{CHART} --version <version>" in notice
+    assert f"    repository: {history.oci}\n" in notice
+    not_in_oci = notice.split("Not available from the OCI registry", 1)[1].split("\n\n", 2)[1]
+    assert [line.split(":")[0] for line in not_in_oci.splitlines()] == [
+        f"- {CHART} 0.0.0", f"- {CHART} {NO_ASSET}", f"- {CHART} {NO_RELEASE}",
+    ]  # fmt: skip
+    assert f"- {CHART} {MISMATCH}: OCI sha256:{history.archives[MISMATCH].sha256}" in notice
+    for word in ("backfill", "phase", "oci-primary", "oci-only", "dual", "classic", "chartship",
+                 "anomal"):  # fmt: skip
+        assert word not in notice.lower(), word
+    assert not run_migrate_deprecate(settings, environ=env, out=io.StringIO()).changed
 
-    # frr-k8s moved to OCI: nothing blocks the cutover any more.
+    # frr-k8s moved to OCI: nothing blocks the cutover any more; the index only gained the gaps.
     history.workspace.replace(
         "charts/metallb/Chart.yaml", history.workspace.upstream, "oci://127.0.0.1:9/frr-k8s"
     )
-    index_before = (history.site / "index.yaml").read_bytes()
     run_migrate_phase(settings, "oci-only", environ=env, out=io.StringIO())
     assert history.settings().channels.phase == "oci-only"
-    assert (history.site / "index.yaml").read_bytes() == index_before
+    assert history.index() == after
     inventory = take_inventory(history.settings(), environ=env, download=False)
-    assert sum(r.in_index for r in inventory.rows) == len(VERSIONS)  # nothing dropped
+    assert sum(r.in_index for r in inventory.rows) == len(VERSIONS) + 1  # nothing dropped

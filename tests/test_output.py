@@ -151,8 +151,16 @@ def test_every_command_writes_one_document_the_schema_accepts(
     status, doc, _ = run(capsys, "migrate", "phase", "oci-primary", "--output", "json")
     assert valid(doc, status, "migrate phase")["changed"]
 
-    status, doc, _ = run(capsys, "migrate", "deprecate", "--dry-run", "--output", "json")
+    status, doc, _ = run(capsys, "migrate", "repair", "--dry-run", "--output", "json")
+    repair = valid(doc, status, "migrate repair")
+    assert status == 0
+    assert (repair["dry_run"], repair["entries"], repair["unread"]) == (True, [], [])
+
+    sunset = ("--set", "channels.pages.sunset=2027-06-30")
+    status, doc, _ = run(capsys, "migrate", "deprecate", "--dry-run", *sunset, "--output", "json")
     deprecate = valid(doc, status, "migrate deprecate")
+    assert status == 0, doc["error"]
+    assert "2027-06-30" in deprecate["notice"]
     assert deprecate["dry_run"]
     assert deprecate["changed"]
     assert deprecate["branch"] == "gh-pages"

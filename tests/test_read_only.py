@@ -91,7 +91,9 @@ def _migrate_backfill(box: Sandbox) -> None:
 
 
 def _migrate_deprecate(box: Sandbox) -> None:
-    settings = box.settings(**{"channels.phase": "oci-primary"})
+    settings = box.settings(
+        **{"channels.phase": "oci-primary", "channels.pages.sunset": "2030-01-01"}
+    )
     commands.run_migrate_deprecate(settings, dry_run=True, out=quiet(), environ=box.environ)
 
 
@@ -99,6 +101,10 @@ def _migrate_phase(box: Sandbox) -> None:
     commands.run_migrate_phase(
         box.settings(), "oci-primary", dry_run=True, out=quiet(), environ=box.environ
     )
+
+
+def _migrate_repair(box: Sandbox) -> None:
+    commands.run_migrate_repair(box.settings(), dry_run=True, out=quiet(), environ=box.environ)
 
 
 def _migrate_status(box: Sandbox) -> None:
@@ -120,6 +126,7 @@ READ_ONLY: dict[str, Callable[[Sandbox], None]] = {
     "migrate backfill --dry-run": _migrate_backfill,
     "migrate deprecate --dry-run": _migrate_deprecate,
     "migrate phase --dry-run": _migrate_phase,
+    "migrate repair --dry-run": _migrate_repair,
     "migrate status": _migrate_status,
     "migrate verify": _migrate_verify,
 }

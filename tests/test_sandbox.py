@@ -92,7 +92,8 @@ def test_classic_from_rehearses_a_migration_of_a_real_channel(
     proc = sandbox(
         maintained.root, "--helm", str(maintained.helm_bin), "sandbox",
         "--classic-from", str(classic_dir(tmp_path)),
-        "--run", "migrate status", "--run", "migrate backfill", "--report", str(report),
+        "--run", "migrate status", "--run", "migrate backfill", "--run", "migrate repair",
+        "--report", str(report),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
@@ -102,14 +103,15 @@ def test_classic_from_rehearses_a_migration_of_a_real_channel(
     assert held["runs"] == [
         {"command": "migrate status", "exit": 0},
         {"command": "migrate backfill", "exit": 0},
+        {"command": "migrate repair", "exit": 0},
     ]
-    # Every indexed version whose asset is there is copied, under the maintainer's own
-    # namespace (metallb/chart) on the sandbox's registry.
-    assert held["oci"] == {CHART: INDEXED}
-    assert held["index"] == {CHART: ["0.1.0", "0.2.0", NO_RELEASE, "0.3.0-rc.1", "0.3.0"]}
+    # Every valid release is copied, the gap included, under the maintainer's own
+    # namespace (metallb/chart) on the sandbox's registry; repair indexed the gap.
+    assert held["oci"] == {CHART: [*INDEXED, GAP]}
+    assert held["index"] == {CHART: ["0.1.0", "0.2.0", NO_RELEASE, "0.3.0-rc.1", "0.3.0", GAP]}
     assert held["releases"] == sorted(tag(v) for v in [*INDEXED, GAP])
-    # status found both anomalies through the stand-in the rewritten URLs point at.
-    assert f"{CHART} {GAP}: not-in-index" in proc.stdout
+    # status found the gap and the anomaly through the stand-in the rewritten URLs point at.
+    assert f"{CHART} {GAP}: released but not in index.yaml" in proc.stdout
     assert f"{CHART} {NO_RELEASE}: asset-missing" in proc.stdout
     assert "5 download URL(s) pointed at the GitHub stand-in" in proc.stdout
     assert "github.com" not in proc.stdout

@@ -258,7 +258,24 @@ def _migrate_parser(
     backfill.add_argument("--dry-run", action="store_true", help="print the plan, push nothing")
     backfill.add_argument("--workers", type=int, help="pushes at once (channels.oci.workers)")
     backfill.add_argument("--report-dir", type=Path, help="where JSON and Markdown reports go")
-    steps.add_parser("verify", parents=[step_common], help="parity of the two channels")
+    repair = steps.add_parser(
+        "repair", parents=[step_common], help="add released versions index.yaml lacks to it"
+    )
+    repair.add_argument("--dry-run", action="store_true", help="print the plan, push nothing")
+    accept = steps.add_parser(
+        "accept", parents=[step_common], help="record the decision on an anomalous version"
+    )
+    accept.add_argument("version", metavar="VERSION", help="the chart version decided on")
+    accept.add_argument(
+        "--as", dest="action", required=True, choices=("asset", "skip"),
+        help="asset: copy the release asset's bytes to OCI; skip: leave it out of OCI",
+    )  # fmt: skip
+    accept.add_argument("--reason", required=True, help="why, for whoever reviews it")
+    accept.add_argument("--chart", help="the chart (needed when several have VERSION)")
+    accept.add_argument("--dry-run", action="store_true", help="print it, record nothing")
+    steps.add_parser(
+        "verify", parents=[step_common], help="every release in every channel, anomalies decided"
+    )
     deprecate = steps.add_parser(
         "deprecate", parents=[step_common], help="tell classic users to move to OCI"
     )
@@ -324,6 +341,16 @@ def _commands() -> dict[str, Run]:
         ),
         "migrate backfill": lambda s, a, o: c.run_migrate_backfill(
             s, dry_run=a.dry_run, workers=a.workers, report_dir=a.report_dir, output=o
+        ),
+        "migrate repair": lambda s, a, o: c.run_migrate_repair(s, dry_run=a.dry_run, output=o),
+        "migrate accept": lambda s, a, o: c.run_migrate_accept(
+            s,
+            a.version,
+            action=a.action,
+            reason=a.reason,
+            chart=a.chart,
+            dry_run=a.dry_run,
+            output=o,
         ),
         "migrate verify": lambda s, a, o: c.run_migrate_verify(s, output=o),
         "migrate deprecate": lambda s, a, o: c.run_migrate_deprecate(

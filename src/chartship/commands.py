@@ -33,6 +33,7 @@ from chartship.config import Settings
 from chartship.config import settings_from as settings_from  # the front ends' way in, kept here
 from chartship.lint.command import run_lint as run_lint
 from chartship.migrate import backfill as backfill_mod
+from chartship.migrate import decisions as decisions_mod
 from chartship.migrate import inventory as inventory_mod
 from chartship.migrate import phases
 from chartship.output import Output
@@ -289,12 +290,60 @@ def run_migrate_deprecate(
     environ: Mapping[str, str] | None = None,
     output: Output | None = None,
 ) -> pages_mod.FileUpdate:
-    update = phases.deprecate(settings, dry_run=dry_run, environ=environ)
+    """Put the notice on the pages site; it is printed first, exactly as written."""
+    update, notice = phases.deprecate(settings, dry_run=dry_run, environ=environ)
+
+    def text(stream: TextIO) -> None:
+        print(notice, file=stream)
+        print(f"deprecate: {update.summary}", file=stream)
+
     _output(output, out, "migrate deprecate").show(
-        lambda stream: print(f"deprecate: {update.summary}", file=stream),
-        lambda: output_mod.file_update_doc(update),
+        text, lambda: output_mod.file_update_doc(update, notice)
     )
     return update
+
+
+def run_migrate_repair(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
+) -> backfill_mod.RepairReport:
+    """Add each released version index.yaml lacks to it, built from the release asset."""
+    report = backfill_mod.repair(settings, environ=environ, dry_run=dry_run)
+    _output(output, out, "migrate repair").show(
+        lambda stream: render.print_repair(report, stream),
+        lambda: output_mod.repair_doc(report),
+    )
+    require_complete("repair", report.outcomes, advice="run it again to finish")
+    return report
+
+
+def run_migrate_accept(
+    settings: Settings,
+    version: str,
+    *,
+    action: str,
+    reason: str,
+    chart: str | None = None,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    output: Output | None = None,
+) -> decisions_mod.Decision:
+    """Record the decision on an anomalous version in the decisions file."""
+    decision, path = phases.accept(
+        settings, version, action, reason, chart=chart, dry_run=dry_run, environ=environ
+    )
+    verb = "would record" if dry_run else "recorded"
+    where = render.display_path(path, settings.root)
+    _output(output, out, "migrate accept").show(
+        lambda stream: print(f"accept: {verb} {decision.describe()} in {where}", file=stream),
+        lambda: output_mod.decision_doc(decision, where, dry_run),
+    )
+    return decision
 
 
 def run_migrate_phase(

@@ -12,6 +12,7 @@ renders them as the defaults table in README.md.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import string
 import types
 import typing
@@ -274,6 +275,13 @@ class PagesSettings:
             "Where index entries point: GitHub release assets, or archives on the pages site."
         ),
     )
+    sunset: str | None = field(
+        default=None,
+        metadata=_doc(
+            "Date (`YYYY-MM-DD`) after which this channel receives no new versions: "
+            "the deprecation notice of `migrate deprecate` gives it, and deprecate needs it."
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -487,6 +495,9 @@ class _Validator:
                 raise self.fail(keys, f"must be positive, not {value}")
             return float(value)
         if tp is str:
+            if type(value) is datetime.date:
+                # YAML reads an unquoted 2027-06-30 as a date: the text written is the value.
+                return value.isoformat()
             if not isinstance(value, str):
                 raise self.fail(keys, f"must be a string, not {shown(value)}")
             return value
@@ -608,6 +619,14 @@ def _check_semantics(settings: Settings, v: _Validator) -> None:
     _check_no_credentials(oci.repository if oci else None, ("channels", "oci", "repository"), v)
     _check_no_credentials(gh.api_url if gh else None, ("channels", "github", "api_url"), v)
     _check_no_credentials(pages.index_url if pages else None, ("channels", "pages", "index_url"), v)
+    if pages is not None and pages.sunset is not None:
+        try:
+            datetime.date.fromisoformat(pages.sunset)
+        except ValueError:
+            raise v.fail(
+                ("channels", "pages", "sunset"),
+                f"must be a date YYYY-MM-DD, not {shown(pages.sunset)}",
+            ) from None
     if oci is not None and not oci.repository.startswith("oci://"):
         raise v.fail(
             ("channels", "oci", "repository"),

@@ -77,7 +77,8 @@ SESSIONS: tuple[SessionSpec, ...] = (
     SessionSpec(
         "migrate",
         ("migrate",),
-        "Classic to OCI: nox -s {name} -- status|backfill|verify|deprecate|phase PHASE.",
+        "Classic to OCI: nox -s {name} -- status|backfill|repair|accept VERSION ...|verify|"
+        "deprecate|phase PHASE.",
         False,
     ),
     SessionSpec(

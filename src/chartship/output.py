@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from chartship.migrate import backfill as backfill_mod
     from chartship.migrate import inventory as inventory_mod
     from chartship.migrate import phases
+    from chartship.migrate.decisions import Decision
     from chartship.release.pipeline import Plan, ReleaseResult
     from chartship.release.selection import Selection
 
@@ -439,10 +440,47 @@ def parity_doc(result: phases.Parity) -> dict[str, Any]:
             {"chart": r.chart, "version": r.version, "drift": why} for r, why in result.drift
         ],
         "anomalies": _keys(r.key for r in result.inventory.anomalies),
+        "decisions": [decision_fields(d) for d in result.decisions],
     }
 
 
-def file_update_doc(update: FileUpdate) -> dict[str, Any]:
+def decision_fields(decision: Decision) -> dict[str, Any]:
+    return {
+        "chart": decision.chart,
+        "version": decision.version,
+        "as": decision.action,
+        "reason": decision.reason,
+        "anomalies": list(decision.anomalies),
+        "sha256": decision.sha256,
+    }
+
+
+def decision_doc(decision: Decision, path: str, dry_run: bool) -> dict[str, Any]:
+    return {"dry_run": dry_run, "file": path, "decision": decision_fields(decision)}
+
+
+def repair_doc(report: backfill_mod.RepairReport) -> dict[str, Any]:
+    return {
+        "dry_run": report.dry_run,
+        "entries": [
+            {
+                "chart": e.chart,
+                "version": e.version,
+                "sha256": e.sha256,
+                "url": e.url,
+                "created": e.created,
+            }
+            for e in report.entries
+        ],
+        "unread": [
+            {"chart": r.chart, "version": r.version, "error": r.download_error}
+            for r in report.unread
+        ],
+        "commit": report.result.commit if report.result else None,
+    }
+
+
+def file_update_doc(update: FileUpdate, notice: str | None = None) -> dict[str, Any]:
     return {
         "dry_run": update.dry_run,
         "branch": update.branch,
@@ -450,6 +488,7 @@ def file_update_doc(update: FileUpdate) -> dict[str, Any]:
         "changed": update.changed,
         "commit": update.commit,
         "summary": update.summary,
+        "notice": notice,
     }
 
 

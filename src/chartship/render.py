@@ -30,6 +30,7 @@ from chartship.lint.text import print_lint_report as print_lint_report
 from chartship.migrate import backfill as backfill_mod
 from chartship.release import pipeline
 from chartship.release.pipeline import Plan, ReleaseResult
+from chartship.safetext import redact_urls
 
 # --------------------------------------------------------------------------- bump, package
 
@@ -153,13 +154,34 @@ def print_backfill(report: backfill_mod.BackfillReport, out: TextIO) -> None:
             print(f"  {copy.chart} {copy.version}: would push {copy.reference}", file=out)
     for copy in report.failed:
         print(f"  {copy.chart} {copy.version}: FAILED {copy.message}", file=out)
-    for row in report.inventory.anomalies:
+    for row in report.left_alone:
+        if row.decision is not None and not row.undecided:
+            print(f"  {row.chart} {row.version}: not copied, as decided: {row.decision.reason}",
+                  file=out)  # fmt: skip
+            continue
         for anomaly in row.anomalies:
             print(
                 f"  {row.chart} {row.version}: not copied, {anomaly.kind}: {anomaly.message}; "
                 f"{anomaly.advice}",
                 file=out,
             )
+
+
+def print_repair(report: backfill_mod.RepairReport, out: TextIO) -> None:
+    """Each entry repair adds (or would add) to index.yaml, and what it could not read."""
+    verb = "would add" if report.dry_run else "adds"
+    for entry in report.entries:
+        print(
+            f"  {entry.chart} {entry.version}: {verb} digest {entry.sha256}, "
+            f"created {entry.created or '(now)'}, url {redact_urls(entry.url)}",
+            file=out,
+        )
+    for row in report.unread:
+        print(f"  {row.chart} {row.version}: FAILED not read: {row.download_error}", file=out)
+    if report.result is not None:
+        print(f"repair: {report.result.summary}", file=out)
+    else:
+        print("repair: no gap: every released version is in index.yaml", file=out)
 
 
 # --------------------------------------------------------------------------- release

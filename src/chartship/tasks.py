@@ -449,6 +449,63 @@ def migrate_backfill(
         )
 
 
+@chartship_task(
+    help={"dry_run": "print the entries that would be added; push nothing", "output": OUTPUT_HELP}
+)
+def migrate_repair(
+    c: Context,
+    dry_run: bool = False,
+    output: str = "text",
+    helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
+) -> None:
+    """Add each released version index.yaml lacks, built from its release asset."""
+    with _at_edge("migrate repair", output) as shown:
+        commands.run_migrate_repair(
+            _settings(c, config=config, sets=set, helm=helm), dry_run=dry_run, output=shown
+        )
+
+
+@chartship_task(
+    help={
+        "version": "the chart version decided on",
+        "as_": "asset (copy the release asset's bytes to OCI) or skip (leave it out of OCI)",
+        "reason": "why, for whoever reviews the decision",
+        "chart": "the chart (needed when several charts have the version)",
+        "dry_run": "print the decision; record nothing",
+        "output": OUTPUT_HELP,
+    }
+)
+def migrate_accept(
+    c: Context,
+    # Flags, not positionals: invoke hands a positional the next word, even -h.
+    version: str = "",
+    as_: str = "",
+    reason: str = "",
+    chart: str = "",
+    dry_run: bool = False,
+    output: str = "text",
+    helm: str = "",
+    config: str = "",
+    set: Iterable[str] | None = None,
+) -> None:
+    """Record the decision on an anomalous version in chartship-decisions.yaml."""
+    for flag, value in (("--version VERSION", version), ("--as asset|skip", as_)):
+        if not value:
+            raise Exit(message=f"chartship: error: migrate.accept needs {flag}", code=2)
+    with _at_edge("migrate accept", output) as shown:
+        commands.run_migrate_accept(
+            _settings(c, config=config, sets=set, helm=helm),
+            version,
+            action=as_,
+            reason=reason,
+            chart=chart or None,
+            dry_run=dry_run,
+            output=shown,
+        )
+
+
 @chartship_task(help={"output": OUTPUT_HELP})
 def migrate_verify(
     c: Context,
@@ -505,12 +562,14 @@ def migrate_phase(
 
 
 def migrate_collection() -> Collection:
-    """``migrate.status``, ``migrate.backfill``, ``migrate.verify``, ``migrate.deprecate``,
-    ``migrate.phase``."""
+    """``migrate.status``, ``migrate.backfill``, ``migrate.repair``, ``migrate.accept``,
+    ``migrate.verify``, ``migrate.deprecate``, ``migrate.phase``."""
     coll = Collection("migrate")
     steps: tuple[tuple[Any, str], ...] = (
         (migrate_status, "status"),
         (migrate_backfill, "backfill"),
+        (migrate_repair, "repair"),
+        (migrate_accept, "accept"),
         (migrate_verify, "verify"),
         (migrate_deprecate, "deprecate"),
         (migrate_phase, "phase"),

@@ -1,14 +1,17 @@
 """Copying the classic channel's versions into OCI, byte for byte.
 
-Only archives the inventory downloaded and proved (sha256 equal to the index
-digest, safe to open, Chart.yaml naming the entry's chart and version) are
-pushed. Each push is read back and its chart layer compared with the digest.
+Only archives the inventory downloaded and proved are pushed: a classic
+archive whose sha256 equals the index digest, a gap's release asset (a
+release index.yaml lacks), or the release asset a recorded ``asset`` decision
+pins by sha256; each safe to open, its Chart.yaml naming the chart and
+version. Each push is read back and its chart layer compared with the digest.
 The registry is the only state: an interrupted run leaves each version
 either fully tagged or absent, so running again finishes the job.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -22,7 +25,8 @@ from typing import TextIO
 
 from chartship import versions
 from chartship.artifacts import Artifact
-from chartship.channels.contract import Outcome, Status
+from chartship.channels.classic.pages import PagesResult, archive_url, publish_index
+from chartship.channels.contract import Outcome, Status, key_of
 from chartship.channels.oci.channel import (
     Circuit,
     PlanItem,
@@ -66,7 +70,11 @@ class BackfillReport:
 
     @property
     def already(self) -> int:
-        return sum(1 for r in self.inventory.rows if r.in_index and r.in_oci and not r.anomalies)
+        return sum(
+            1
+            for r in self.inventory.rows
+            if r.in_oci and (r.in_index or r.asset) and not r.anomalies
+        )
 
     @property
     def summary(self) -> str:
@@ -74,8 +82,13 @@ class BackfillReport:
         copied = sum(c.status in ("pushed", "planned") for c in self.copies)
         return (
             f"backfill: {done} {copied}, already in OCI {self.already}, "
-            f"failed {len(self.failed)}, anomalies left alone {len(self.inventory.anomalies)}"
+            f"failed {len(self.failed)}, anomalies left alone {len(self.left_alone)}"
         )
+
+    @property
+    def left_alone(self) -> list[Row]:
+        """Anomalous versions not copied: undecided, or decided ``skip``."""
+        return [r for r in self.inventory.anomalies if r.key not in self.inventory.archives]
 
 
 def created_epoch(created: str | None) -> int | None:
@@ -167,7 +180,7 @@ def backfill(
                 r.version,
                 reference(r),
                 Status.PLANNED,
-                f"would push sha256:{r.index_digest}",
+                f"would push sha256:{hashlib.sha256(inventory.archives[r.key]).hexdigest()}",
             )
             for r in todo
         ] + unread
@@ -188,7 +201,7 @@ def backfill(
 
         def copy(row: Row) -> PushOutcome:
             artifact = _artifact(row, inventory.archives[row.key])
-            item = PlanItem(artifact, reference(row), "push", "in the classic channel only")
+            item = PlanItem(artifact, reference(row), "push", _why(row))
             written = push_one(authed, client, target, tls, item, circuit, window=window)
             progress.step(_copy(written))
             return written
@@ -201,9 +214,100 @@ def backfill(
     return report
 
 
+def _why(row: Row) -> str:
+    if row.decided_asset is not None:
+        return "its release asset, as decided"
+    return "in the classic channel only" if row.in_index else "released, not in index.yaml"
+
+
 def _copy(outcome: PushOutcome) -> Copy:
     artifact = outcome.item.artifact
     # Skipped: the same bytes arrived meanwhile, from another run. Anything
     # else (another writer's bytes included) leaves the version uncopied.
     status = outcome.status if outcome.status in (Status.PUSHED, Status.SKIPPED) else Status.FAILED
     return Copy(artifact.chart, artifact.version, outcome.item.reference, status, outcome.message)
+
+
+# --------------------------------------------------------------------------- repair
+
+
+@dataclass(frozen=True)
+class GapEntry:
+    """The index entry a gap gets: built from its release asset."""
+
+    chart: str
+    version: str
+    sha256: str
+    url: str
+    created: str | None
+
+
+@dataclass
+class RepairReport:
+    inventory: Inventory
+    entries: list[GapEntry] = field(default_factory=list)
+    result: PagesResult | None = None  # None: no gap to add
+    dry_run: bool = False
+
+    @property
+    def unread(self) -> list[Row]:
+        """Gaps whose asset could not be downloaded this time."""
+        return [r for r in self.inventory.gaps if r.download_error]
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        status = Status.PLANNED if self.dry_run else Status.ADDED
+        done = [Outcome(status, f"entry -> {e.url}", e.url) for e in self.entries]
+        return done + [
+            Outcome(Status.FAILED, f"{r.chart} {r.version}: not read: {r.download_error}")
+            for r in self.unread
+        ]
+
+
+def repair(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+) -> RepairReport:
+    """Add each gap (a release index.yaml lacks) to index.yaml on the pages branch.
+
+    The entry is built from the release asset itself (digest, Chart.yaml
+    fields), points at the asset's download URL, and takes ``created`` from the
+    release's publication; it is merged, pushed and read back as ``chartship
+    index`` does. Nothing else in the index changes.
+    """
+    environ = os.environ if environ is None else environ
+    inventory = take_inventory(
+        settings, environ=environ, download=True, only=lambda r: r.gap
+    )  # fmt: skip
+    report = RepairReport(inventory, dry_run=dry_run)
+    gaps = [r for r in inventory.gaps if r.key in inventory.archives]
+    artifacts = [
+        Artifact(r.chart, r.version, Path(f"{r.chart}-{r.version}.tgz"), inventory.archives[r.key])
+        for r in gaps
+    ]
+    pages = settings.channels.pages
+
+    def url(artifact: Artifact) -> str:
+        # Where publish_index points the entry, so the plan printed is the one pushed.
+        if pages is not None and pages.packages == "pages":
+            return archive_url(pages, artifact)
+        return inventory.released[key_of(artifact)].url
+
+    report.entries = [
+        GapEntry(a.chart, a.version, a.sha256, url(a), r.created)
+        for a, r in zip(artifacts, gaps, strict=True)
+    ]
+    if not artifacts:
+        return report
+    by_key = {(e.chart, e.version): e for e in report.entries}
+    report.result = publish_index(
+        settings,
+        artifacts,
+        url_for=lambda a: by_key[key_of(a)].url,
+        created_for=lambda a: by_key[key_of(a)].created,
+        dry_run=dry_run,
+        environ=environ,
+    )
+    return report

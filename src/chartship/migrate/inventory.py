@@ -3,7 +3,11 @@
 The classic channel is read as its users see it (the served index.yaml, the
 archives its URLs name, the GitHub releases behind them); the OCI channel
 through the registry API. Every oddity found is an :class:`Anomaly` with what
-to do about it; anomalous versions are never copied anywhere.
+to do about it; an anomalous version is copied nowhere until a recorded
+decision (:mod:`chartship.migrate.decisions`) says to copy its release asset.
+A release whose asset is a valid chart archive but which index.yaml lacks (a
+gap) is no anomaly: it is a release like any other, copied to OCI and, by
+``migrate repair``, added to the index.
 """
 
 from __future__ import annotations
@@ -15,28 +19,34 @@ import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
+from chartship import charts as chartfiles
 from chartship import safetar, versions
 from chartship.channels.classic import served as classic
-from chartship.channels.github.channel import GithubChannel
+from chartship.channels.github.channel import GithubChannel, ReleasedAsset
 from chartship.channels.oci.channel import Connection, OciChannel, connect
 from chartship.config import Settings
 from chartship.errors import (
     ChartError,
     ChartshipError,
+    GithubError,
     RedirectRefused,
     RegistryError,
     Unavailable,
     UsageError,
 )
+from chartship.migrate.decisions import Decision, load_decisions
 from chartship.yamlfiles import DuplicateKey
 
 log = logging.getLogger("chartship")
 
 #: Seconds one HTTP fetch from the classic channel may take.
 FETCH_TIMEOUT = 60.0
+#: Anomalies that mean the channels disagree: no decision settles them, only a fix.
+DRIFT_KINDS = ("channels-differ", "oci-only", "decision-differs")
 
 
 @dataclass(frozen=True)
@@ -55,18 +65,40 @@ class Row:
     in_index: bool = False
     index_digest: str | None = None  # hex sha256, as index.yaml gives it
     url: str | None = None
-    created: str | None = None
+    created: str | None = None  # the index entry's; for a gap, the release's publication
     asset: bool | None = None  # None: no GitHub channel to ask
+    release_url: str | None = None  # the asset's download URL
     oci_digest: str | None = None  # the chart layer's digest, sha256:<hex>
     checked: bool = False  # the classic archive was downloaded and matched its digest
     anomalies: list[Anomaly] = field(default_factory=list)
     #: Why the classic archive could not be read this time (the service kept
     #: failing); not a fact of the channel, so not an anomaly: a rerun retries it.
     download_error: str | None = None
+    decision: Decision | None = None
 
     @property
     def key(self) -> tuple[str, str]:
         return self.chart, self.version
+
+    @property
+    def gap(self) -> bool:
+        """Released with its asset, absent from index.yaml, and nothing wrong with it."""
+        return bool(self.asset) and not self.in_index and not self.anomalies
+
+    @property
+    def undecided(self) -> list[Anomaly]:
+        """Anomalies that keep the version from being copied and that no decision covers."""
+        kinds = {a.kind for a in self.anomalies if a.kind not in DRIFT_KINDS}
+        if self.decision is not None and self.decision.covers(kinds):
+            return []
+        return [a for a in self.anomalies if a.kind in kinds]
+
+    @property
+    def decided_asset(self) -> str | None:
+        """The sha256 a recorded ``asset`` decision pins, if there is one."""
+        if self.decision is None or self.decision.action != "asset":
+            return None
+        return self.decision.sha256
 
     @property
     def in_oci(self) -> bool:
@@ -89,7 +121,8 @@ class Row:
         if self.in_index:
             return "classic only"
         if self.in_oci:
-            return "oci only"
+            # A gap already copied: still one entry short of the classic channel.
+            return "not in index" if self.asset else "oci only"
         return "release only"
 
     def flag(self, kind: str, message: str, advice: str) -> None:
@@ -106,11 +139,13 @@ class Row:
             "url": self.url,
             "created": self.created,
             "release_asset": self.asset,
+            "release_url": self.release_url,
             "oci_digest": self.oci_digest,
             "digests_equal": self.digests_equal,
             "archive_checked": self.checked,
             "download_error": self.download_error,
             "anomalies": [a.__dict__ for a in self.anomalies],
+            "decision": self.decision.as_yaml() if self.decision else None,
         }
 
 
@@ -121,8 +156,13 @@ class Inventory:
     oci: str | None
     github: str | None
     rows: list[Row]
-    #: Verified classic archives, by (chart, version): what backfill pushes.
+    #: Verified archives, by (chart, version): what backfill pushes. A classic
+    #: archive matching its index digest, a gap's release asset, or the asset an
+    #: ``asset`` decision pinned.
     archives: dict[tuple[str, str], bytes] = field(default_factory=dict, repr=False)
+    #: Each chart version's release asset, where the GitHub channel has one.
+    released: dict[tuple[str, str], ReleasedAsset] = field(default_factory=dict, repr=False)
+    decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
 
     def row(self, chart: str, version: str) -> Row | None:
         return next((r for r in self.rows if r.key == (chart, version)), None)
@@ -130,6 +170,10 @@ class Inventory:
     @property
     def anomalies(self) -> list[Row]:
         return [r for r in self.rows if r.anomalies]
+
+    @property
+    def gaps(self) -> list[Row]:
+        return [r for r in self.rows if r.gap]
 
     def counts(self) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -237,18 +281,26 @@ def _flag_repeated_keys(duplicates: list[DuplicateKey], rows: dict[tuple[str, st
 
 
 def _github_rows(
-    settings: Settings, environ: Mapping[str, str], rows: dict[tuple[str, str], Row]
+    settings: Settings,
+    environ: Mapping[str, str],
+    rows: dict[tuple[str, str], Row],
+    released: dict[tuple[str, str], ReleasedAsset],
 ) -> str | None:
     gh = settings.channels.github
     if gh is None:
         return None
-    assets = GithubChannel(settings, environ).release_assets()
-    charts = {chart for chart, _ in rows}
-    for tag, names in assets.items():
-        for name in names:
+    assets = GithubChannel(settings, environ).releases()
+    # Charts named by the index or by this repository: a gap may be the only
+    # release of its version, but its chart is known.
+    charts = {chart for chart, _ in rows} | _own_charts(settings)
+    for tag, named in assets.items():
+        for name, asset in named.items():
             found = _chart_version(name, charts)
             if found is not None and settings.release_tag(*found) == tag:
-                rows.setdefault(found, Row(*found)).asset = True
+                row = rows.setdefault(found, Row(*found))
+                row.asset = True
+                row.release_url = asset.url
+                released[found] = asset
     # Only when index entries point at release assets is a missing asset a broken entry.
     assets_serve = settings.channels.pages is not None and (
         settings.channels.pages.packages == "releases"
@@ -267,14 +319,26 @@ def _github_rows(
                 "if the archive is served elsewhere (see url) nothing is lost; otherwise "
                 "re-attach the original archive to the release, never a rebuilt one",
             )
-        if row.asset and not row.in_index and not versions.is_placeholder(row.version):
-            row.flag(
-                "not-in-index",
-                "a release asset exists but index.yaml does not list this version (a gap)",
-                "classic users cannot install it; add it with `chartship index` from the "
-                "released archive if it should be served, then backfill",
-            )
+        if row.asset and not row.in_index:
+            if versions.is_placeholder(row.version):
+                row.flag(
+                    "placeholder",
+                    "the unstamped placeholder version was released (a development build)",
+                    "never copied to OCI; record a decision (`chartship migrate accept`)",
+                )
+            published = released[row.key].published
+            if published is not None:
+                row.created = published.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return gh.repository
+
+
+def _own_charts(settings: Settings) -> set[str]:
+    try:
+        return {c.name for c in chartfiles.load_all(chartfiles.discover(settings))}
+    except ChartshipError:
+        # The inventory is of the channels: a chart directory that does not load
+        # is lint's to report, not a reason to read no releases.
+        return set()
 
 
 def _chart_version(asset_name: str, charts: set[str]) -> tuple[str, str] | None:
@@ -299,7 +363,20 @@ def _oci_rows(
         row.oci_digest = digest
     phase = settings.channels.phase
     for row in rows.values():
-        if row.in_oci and row.in_index and row.index_digest and row.digests_equal is False:
+        decided = row.decided_asset
+        if decided is not None and row.in_oci and row.oci_digest != f"sha256:{decided}":
+            row.flag(
+                "decision-differs",
+                f"OCI holds {row.oci_digest}, the recorded decision pins sha256:{decided}",
+                "find out which bytes are the release; chartship replaces nothing in OCI",
+            )
+        elif (
+            decided is None
+            and row.in_oci
+            and row.in_index
+            and row.index_digest
+            and row.digests_equal is False
+        ):
             row.flag(
                 "channels-differ",
                 f"OCI holds {row.oci_digest}, index.yaml says sha256:{row.index_digest}",
@@ -346,14 +423,17 @@ def _check_archive(row: Row) -> bytes | None:
         row.flag(
             "digest-mismatch",
             f"the archive at {row.url} has sha256 {found}, index.yaml says {row.index_digest}",
-            "the served bytes are not what was indexed; find the original archive, "
-            "chartship copies only bytes that match the index",
+            "the served bytes are not what was indexed; find the original archive, or record "
+            "a decision (`chartship migrate accept VERSION --as asset|skip --reason TEXT`)",
         )
         return None
-    source = f"{row.chart}-{row.version}.tgz ({row.url})"
+    return _proven(row, data, row.url)
+
+
+def _proven(row: Row, data: bytes, where: str) -> bytes | None:
+    """``data`` when it is a safe chart archive of the row's chart and version."""
     try:
-        info = safetar.inspect_chart_archive(data, source=source)
-        safetar.check_identity(info, chart=row.chart, version=row.version, source=source)
+        chart_archive(row, data, where)
     except ChartError as exc:
         row.flag(
             "unsafe-archive",
@@ -365,6 +445,66 @@ def _check_archive(row: Row) -> bytes | None:
     return data
 
 
+def chart_archive(row: Row, data: bytes, where: str) -> None:
+    """Refuse ``data`` unless it is a safe chart archive of ``row``'s chart and version."""
+    source = f"{row.chart}-{row.version}.tgz ({where})"
+    info = safetar.inspect_chart_archive(data, source=source)
+    safetar.check_identity(info, chart=row.chart, version=row.version, source=source)
+
+
+def _check_release_asset(row: Row, asset: ReleasedAsset) -> bytes | None:
+    """A gap's release asset, downloaded and proven; None with the row flagged."""
+    try:
+        data = asset.fetch()
+    except (Unavailable, GithubError) as exc:
+        row.download_error = str(exc)
+        return None
+    return _proven(row, data, asset.url)
+
+
+def asset_bytes(inventory: Inventory, row: Row) -> tuple[bytes, str]:
+    """The bytes of ``row``'s release asset (else of its index entry's URL), and where from.
+
+    What an ``asset`` decision copies: the archive as it was released.
+    """
+    asset = inventory.released.get(row.key)
+    if asset is not None:
+        return asset.fetch(), asset.url
+    if row.url:
+        data = classic.fetch(
+            row.url, limit=classic.MAX_ARCHIVE_BYTES, timeout=FETCH_TIMEOUT, what="archive"
+        )
+        return data, row.url
+    raise UsageError(
+        f"{row.chart} {row.version} has no release asset and no URL in index.yaml: there are "
+        "no bytes to copy; record --as skip"
+    )
+
+
+def _check_decided(inventory: Inventory, row: Row) -> bytes | None:
+    """The asset an ``asset`` decision pinned, if it still has the pinned sha256."""
+    try:
+        data, where = asset_bytes(inventory, row)
+        found = hashlib.sha256(data).hexdigest()
+        if found != row.decided_asset:
+            raise ChartError(
+                f"the asset at {where} now has sha256 {found}, the decision pins "
+                f"{row.decided_asset}"
+            )
+        chart_archive(row, data, where)
+    except ChartshipError as exc:
+        if exc.transient:
+            row.download_error = str(exc)
+        else:
+            row.flag(
+                "decision-differs",
+                f"the decided asset: {exc.message}",
+                "find the released archive, or record the decision again",
+            )
+        return None
+    return data
+
+
 def take_inventory(
     settings: Settings,
     *,
@@ -372,34 +512,70 @@ def take_inventory(
     download: bool = True,
     workers: int | None = None,
     registry: Connection | None = None,
+    only: Callable[[Row], bool] | None = None,
+    use_decisions: bool = True,
 ) -> Inventory:
     """Read both channels; with ``download`` also fetch and check each archive not yet in OCI.
 
-    ``registry`` is the OCI channel's connection when the caller has one already.
+    ``registry`` is the OCI channel's connection when the caller has one already;
+    ``only`` downloads the rows it accepts instead, whatever OCI holds. Without
+    ``use_decisions`` the rows are seen as they are, undecided.
     """
     environ = os.environ if environ is None else environ
     if registry is None and settings.channels.oci is not None:
         registry = connect(settings, environ)
     rows: dict[tuple[str, str], Row] = {}
+    released: dict[tuple[str, str], ReleasedAsset] = {}
+    decisions = load_decisions(settings) if use_decisions else {}
     index_url = _classic_rows(settings, rows)
-    github = _github_rows(settings, environ, rows)
+    github = _github_rows(settings, environ, rows, released)
+    for key, decision in decisions.items():
+        if key in rows:
+            rows[key].decision = decision
     count = workers or (settings.channels.oci.workers if settings.channels.oci else 4)
     oci = _oci_rows(settings, registry, rows, count)
-    inventory = Inventory(settings.channels.phase, index_url, oci, github, _sorted_rows(rows))
+    inventory = Inventory(
+        settings.channels.phase, index_url, oci, github, _sorted_rows(rows),
+        released=released, decisions=decisions,
+    )  # fmt: skip
     if download:
-        todo = [
-            r
-            for r in inventory.rows
-            if r.in_index and r.url and r.index_digest and not r.anomalies and not r.in_oci
-        ]
-        with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
-            for row, data in zip(todo, pool.map(_check_archive, todo), strict=True):
-                if data is not None:
-                    inventory.archives[row.key] = data
+        _download(inventory, count, only)
     return inventory
 
 
+def _download(inventory: Inventory, workers: int, only: Callable[[Row], bool] | None) -> None:
+    """Fetch and prove every archive OCI lacks: indexed, gap, or pinned by a decision."""
+
+    def check(row: Row) -> bytes | None:
+        if row.decided_asset is not None:
+            return _check_decided(inventory, row)
+        if row.in_index:
+            return _check_archive(row)
+        return _check_release_asset(row, inventory.released[row.key])
+
+    todo = [
+        r
+        for r in inventory.rows
+        if (not r.in_oci if only is None else only(r))
+        and (
+            (r.decided_asset is not None and not r.undecided)
+            or (not r.anomalies and r.in_index and r.url and r.index_digest)
+            or (r.gap and r.key in inventory.released)
+        )
+    ]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for row, data in zip(todo, pool.map(check, todo), strict=True):
+            if data is not None:
+                inventory.archives[row.key] = data
+
+
 # --------------------------------------------------------------------------- reports
+
+
+_GAP_ADVICE = (
+    "`chartship migrate repair` adds its entry from the release asset, "
+    "`chartship migrate backfill` copies it to OCI"
+)
 
 
 def _mark(value: bool | None) -> str:
@@ -446,6 +622,9 @@ def markdown(inventory: Inventory) -> str:
             f"| {r.chart} | {r.version} | {_mark(r.in_index)} | {_mark(r.asset)} | "
             f"{_mark(r.in_oci)} | {equal} | {r.state} |"
         )
+    if inventory.gaps:
+        lines += ["", "## Released, not in index.yaml", ""]
+        lines += [f"- **{r.chart} {r.version}**: {_GAP_ADVICE}." for r in inventory.gaps]
     if inventory.anomalies:
         lines += ["", "## Anomalies", ""]
         for r in inventory.anomalies:
@@ -469,6 +648,11 @@ def print_inventory(inventory: Inventory, out: Callable[[str], None]) -> None:
     for r in inventory.anomalies:
         for a in r.anomalies:
             out(f"{r.chart} {r.version}: {a.kind}: {a.message}; {a.advice}")
+    for r in inventory.gaps:
+        out(f"{r.chart} {r.version}: released but not in index.yaml: {_GAP_ADVICE}")
+    for r in inventory.rows:
+        if r.decision is not None:
+            out(f"{r.chart} {r.version}: decided: {r.decision.describe()}")
     for r in inventory.rows:
         if r.download_error:
             out(f"{r.chart} {r.version}: not read this time: {r.download_error}; run it again")

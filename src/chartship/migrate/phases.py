@@ -8,19 +8,29 @@ never truncated or rewritten, whatever the phase.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import get_args
+from pathlib import Path
+from typing import cast, get_args
 
 from chartship import charts as chartfiles
 from chartship.channels.classic import pages
 from chartship.channels.oci.channel import connect
 from chartship.config import Phase, Settings, load_settings
-from chartship.errors import ChartshipError, ChecksFailed, ConfigError, UsageError
+from chartship.errors import ChartshipError, ChecksFailed, ConfigError, Unavailable, UsageError
 from chartship.migrate import notices
-from chartship.migrate.inventory import Inventory, Row, take_inventory
+from chartship.migrate.decisions import ACTIONS, Action, Decision, record
+from chartship.migrate.inventory import (
+    DRIFT_KINDS,
+    Inventory,
+    Row,
+    asset_bytes,
+    chart_archive,
+    take_inventory,
+)
 from chartship.yamlfiles import load_yaml
 
 PHASES: tuple[str, ...] = get_args(Phase)
@@ -28,12 +38,14 @@ README = "README.md"
 NOTICE_START = "<!-- chartship:deprecation:start -->"
 NOTICE_END = "<!-- chartship:deprecation:end -->"
 
-#: Anomalies that mean the two channels disagree; the others are facts to know about.
-_DRIFT_KINDS = ("channels-differ", "oci-only")
+#: Phases in which the classic channel still receives versions, so must hold every release.
+_CLASSIC_SERVES = ("classic", "dual", "oci-primary")
 
 
 @dataclass
 class Parity:
+    """What verify found: every problem per version, and the decisions it relied on."""
+
     inventory: Inventory
     drift: list[tuple[Row, str]] = field(default_factory=list)
 
@@ -41,45 +53,146 @@ class Parity:
     def clean(self) -> bool:
         return not self.drift
 
+    @property
+    def decisions(self) -> list[Decision]:
+        return [r.decision for r in self.inventory.rows if r.decision is not None]
+
     def lines(self) -> list[str]:
+        decided = [f"  decided: {d.describe()}" for d in self.decisions]
         if self.clean:
-            known = len(self.inventory.anomalies)
-            both = sum(1 for r in self.inventory.rows if r.state == "both")
-            extra = f"; {known} known anomalies left alone (see status)" if known else ""
-            return [f"verify: parity clean: {both} version(s) in both channels{extra}"]
+            both = sum(1 for r in self.inventory.rows if r.in_oci and (r.in_index or r.asset))
+            extra = f"; {len(decided)} decision(s) recorded" if decided else ""
+            return [f"verify: parity clean: {both} version(s) in both channels{extra}", *decided]
         width = max(len(f"{r.chart} {r.version}") for r, _ in self.drift)
-        out = [f"{'version'.ljust(width)}  drift"]
+        out = [f"{'version'.ljust(width)}  problem"]
         out += [f"{f'{r.chart} {r.version}'.ljust(width)}  {why}" for r, why in self.drift]
-        out.append(f"verify: {len(self.drift)} difference(s) between the channels")
+        out += decided
+        out.append(f"verify: {len(self.drift)} problem(s) in {self.versions} version(s)")
         return out
+
+    @property
+    def versions(self) -> int:
+        return len({r.key for r, _ in self.drift})
+
+
+def _problems(row: Row, phase: str) -> list[str]:
+    found = [f"{a.kind}: {a.message}" for a in row.anomalies if a.kind in DRIFT_KINDS]
+    undecided = row.undecided
+    if undecided:
+        kinds = ", ".join(a.kind for a in undecided)
+        found.append(
+            f"{kinds}: no decision recorded (chartship migrate accept {row.version} "
+            f"--chart {row.chart} --as asset|skip --reason TEXT)"
+        )
+        return found
+    if row.download_error:
+        return [*found, f"not read this time: {row.download_error}; run it again"]
+    copyable = not row.anomalies or row.decided_asset is not None
+    if copyable and (row.in_index or row.asset) and not row.in_oci:
+        found.append("missing in OCI (run chartship migrate backfill)")
+    if row.gap and phase in _CLASSIC_SERVES:
+        found.append("released but missing in index.yaml (run chartship migrate repair)")
+    return found
 
 
 def parity(settings: Settings, *, environ: Mapping[str, str] | None = None) -> Parity:
-    """Every publishable classic version in OCI with the same digest, and nothing else there."""
+    """Every valid release in every channel the phase needs, every anomaly decided."""
     # Downloads only what OCI lacks: a broken classic archive is an anomaly, not drift.
     inventory = take_inventory(settings, environ=environ, download=True)
     result = Parity(inventory)
     for row in inventory.rows:
-        drift = [a for a in row.anomalies if a.kind in _DRIFT_KINDS]
-        if drift:
-            result.drift.extend((row, f"{a.kind}: {a.message}") for a in drift)
-        elif row.in_index and not row.anomalies and not row.in_oci:
-            result.drift.append((row, "missing in OCI (run backfill)"))
+        result.drift.extend((row, why) for why in _problems(row, settings.channels.phase))
     return result
 
 
 def require_parity(result: Parity) -> None:
     if not result.clean:
         raise ChecksFailed(
-            f"the channels differ in {len(result.drift)} version(s)", count=len(result.drift)
+            f"verify found {len(result.drift)} problem(s) in {result.versions} version(s)",
+            count=len(result.drift),
         )
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def accept(
+    settings: Settings,
+    version: str,
+    action: str,
+    reason: str,
+    *,
+    chart: str | None = None,
+    dry_run: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Decision, Path]:
+    """Record what happens to an anomalous version; the decision and the file it is in.
+
+    ``asset`` pins the release asset's sha256 (the asset must be a safe chart
+    archive of that chart and version); ``skip`` leaves the version out of OCI.
+    """
+    if action not in ACTIONS:
+        raise UsageError(f"--as must be one of {', '.join(ACTIONS)}, not {action!r}")
+    if not reason.strip():
+        raise UsageError("--reason is required: say why, for whoever reviews the decision")
+
+    def wanted(row: Row) -> bool:
+        return row.version == version and (chart is None or row.chart == chart)
+
+    inventory = take_inventory(
+        settings, environ=environ, download=True, only=wanted, use_decisions=False
+    )
+    found = [r for r in inventory.rows if wanted(r)]
+    named = f"{chart} {version}" if chart else f"version {version}"
+    if not found:
+        raise UsageError(f"{named} is in neither channel nor among the GitHub releases")
+    if len(found) > 1:
+        names = ", ".join(r.chart for r in found)
+        raise UsageError(f"several charts have version {version} ({names}): name one with --chart")
+    row = found[0]
+    if row.download_error:
+        raise Unavailable(f"{row.chart} {row.version}: not read this time: {row.download_error}")
+    kinds = sorted({a.kind for a in row.anomalies if a.kind not in DRIFT_KINDS})
+    if not kinds:
+        drift = ", ".join(a.kind for a in row.anomalies)
+        raise UsageError(
+            f"{row.chart} {row.version}: the channels disagree ({drift}); no decision settles "
+            "that: find which bytes are the release"
+            if drift
+            else f"{row.chart} {row.version} has no anomaly to decide on (state: {row.state})"
+        )
+    sha = _asset_sha256(inventory, row, kinds) if action == "asset" else None
+    decision = Decision(
+        row.chart, row.version, cast(Action, action), reason.strip(), tuple(kinds), sha
+    )
+    return decision, record(settings, decision, dry_run=dry_run)
+
+
+def _asset_sha256(inventory: Inventory, row: Row, kinds: list[str]) -> str:
+    """The sha256 of the release asset an ``asset`` decision copies, once proven."""
+    unfit = [k for k in kinds if k in ("placeholder", "not-semver")]
+    if unfit:
+        raise UsageError(
+            f"{row.chart} {row.version} ({', '.join(unfit)}) never goes to OCI: record --as skip"
+        )
+    try:
+        data, where = asset_bytes(inventory, row)
+        chart_archive(row, data, where)
+    except ChartshipError as exc:
+        if exc.transient:
+            raise
+        raise UsageError(
+            f"{row.chart} {row.version}: no release asset to copy as it is: {exc}; "
+            "restore the released archive, or record --as skip"
+        ) from None
+    return hashlib.sha256(data).hexdigest()
 
 
 # --------------------------------------------------------------------------- deprecation
 
 
-def _with_notice(settings: Settings, old: str | None) -> str:
-    block = f"{NOTICE_START}\n> **Deprecated.** {notices.move_to_oci(settings)}\n{NOTICE_END}\n"
+def _with_notice(notice: str, old: str | None) -> str:
+    block = f"{NOTICE_START}\n{notice}{NOTICE_END}\n"
     if old and NOTICE_START in old and NOTICE_END in old:
         head, rest = old.split(NOTICE_START, 1)
         tail = rest.split(NOTICE_END, 1)[1].lstrip("\n")
@@ -87,29 +200,47 @@ def _with_notice(settings: Settings, old: str | None) -> str:
     return block + ("\n" + old if old else "")
 
 
-def deprecate(
-    settings: Settings, *, dry_run: bool = False, environ: Mapping[str, str] | None = None
-) -> pages.FileUpdate:
-    """Put the deprecation notice at the top of the pages site's README.
-
-    New GitHub releases carry the same notice from the oci-primary phase on;
-    index.yaml and its entries are left exactly as they are, so nothing a
-    classic client relies on changes.
-    """
+def deprecation_text(
+    settings: Settings, *, environ: Mapping[str, str] | None = None
+) -> tuple[str, Parity]:
+    """The notice deprecate writes, from a verify that must be clean."""
     if not notices.classic_deprecated(settings):
         raise UsageError(
             f"deprecate belongs to the oci-primary phase, not {settings.channels.phase!r}: "
-            "move there first (`chartship migrate phase oci-primary`, which checks parity)"
+            "move there first (`chartship migrate phase oci-primary`, which runs verify)"
         )
-    require_parity(parity(settings, environ=environ))
-    return pages.update_file(
+    notices.require_sunset(settings)  # before the channels are read: it is a setting
+    result = parity(settings, environ=environ)
+    if not result.clean:
+        # No table printed before this refusal: it carries every problem itself.
+        raise ChecksFailed(
+            "no notice before verify is clean:\n"
+            + "\n".join(f"  - {r.chart} {r.version}: {why}" for r, why in result.drift),
+            count=len(result.drift),
+        )
+    return notices.deprecation_notice(settings, result.inventory), result
+
+
+def deprecate(
+    settings: Settings, *, dry_run: bool = False, environ: Mapping[str, str] | None = None
+) -> tuple[pages.FileUpdate, str]:
+    """Put the deprecation notice at the top of the pages site's README; the update and notice.
+
+    The notice says which versions are not in OCI and why, from a clean
+    verify. New GitHub releases carry a short notice from the oci-primary
+    phase on; index.yaml and its entries are left exactly as they are, so
+    nothing a classic client relies on changes.
+    """
+    notice, _ = deprecation_text(settings, environ=environ)
+    update = pages.update_file(
         settings,
         README,
-        lambda old: _with_notice(settings, old),
+        lambda old: _with_notice(notice, old),
         subject="Deprecate this chart repository in favour of OCI",
         dry_run=dry_run,
         environ=environ,
     )
+    return update, notice
 
 
 def is_deprecated(settings: Settings) -> bool:
@@ -158,13 +289,20 @@ def preconditions(
         except ChartshipError as exc:
             reasons.append(f"the OCI registry {registry.target.url} is not usable: {exc}")
         return reasons
-    result = parity(settings, environ=environ)
-    reasons += [f"{r.chart} {r.version}: {why}" for r, why in result.drift]
+    # Every check runs, whatever failed before it: a refusal names all that is unmet.
+    try:
+        result = parity(settings, environ=environ)
+        reasons += [f"{r.chart} {r.version}: {why}" for r, why in result.drift]
+    except ChartshipError as exc:
+        reasons.append(f"the channels could not be compared: {exc}")
     if to == "oci-only":
-        if not is_deprecated(settings):
-            reasons.append(
-                "the classic channel carries no deprecation notice yet (run migrate deprecate)"
-            )
+        try:
+            if not is_deprecated(settings):
+                reasons.append(
+                    "the classic channel carries no deprecation notice yet (run migrate deprecate)"
+                )
+        except ChartshipError as exc:
+            reasons.append(f"the pages branch could not be read for the notice: {exc}")
         reasons += _classic_dependencies(settings)
     return reasons
 

@@ -543,6 +543,7 @@ def publish_index(
     artifacts: Sequence[Artifact],
     *,
     url_for: Callable[[Artifact], str],
+    created_for: Callable[[Artifact], str | None] | None = None,
     dry_run: bool = False,
     runner: Runner | None = None,
     max_attempts: int = 8,
@@ -556,6 +557,8 @@ def publish_index(
     ``<index_url>/<archive name>``. ``pull_request_branch`` pushes to that new
     branch instead of the pages branch. A version already in the index with
     the same digest is left alone; with another digest nothing is published.
+    ``created_for`` gives an entry's ``created`` time (default: now), for an
+    archive released before it is indexed.
     """
     pages = settings.channels.pages
     if pages is None:
@@ -575,7 +578,7 @@ def publish_index(
         return archive_url(pages, artifact) if pages_mode else url_for(artifact)
 
     # Built once: a retry merges exactly these entries (same created time) again.
-    entries = [entry_for(a, url_of(a)) for a in artifacts]
+    entries = [entry_for(a, url_of(a), created_for(a) if created_for else None) for a in artifacts]
     remote = _remote(settings, pages, runner, environ)
     target = pull_request_branch or pages.branch
     with _cloned(remote, runner, _identity(environ)) as clone:

@@ -16,11 +16,13 @@ never take the repository's Latest marker unless configured to.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -49,6 +51,17 @@ ReleaseStatus = Literal["created", "existing", "planned", "failed"]
 AssetAction = Literal["upload", "skip", "refuse", "replace", "beyond"]
 #: Asset statuses that keep a release from being complete.
 _BAD = (Status.REFUSED, Status.FAILED, Status.BEYOND_REPAIR)
+
+
+@dataclass(frozen=True)
+class ReleasedAsset:
+    """One asset of a published release, as the release listing gives it."""
+
+    tag: str
+    name: str
+    url: str  # browser_download_url
+    published: datetime | None  # the release's published_at
+    fetch: Callable[[], bytes] = field(repr=False, compare=False)
 
 
 @dataclass
@@ -465,18 +478,31 @@ class GithubChannel:
             "GitHub", asset.browser_download_url, sha, lambda: self.reader.read(asset), provenance
         )
 
-    def release_assets(self) -> dict[str, set[str]]:
-        """Every published release's tag and the names of its assets, from one paged listing."""
-        assets: dict[str, set[str]] = {}
+    def releases(self) -> dict[str, dict[str, ReleasedAsset]]:
+        """Every published release's tag and its assets by name, from one paged listing."""
+        found: dict[str, dict[str, ReleasedAsset]] = {}
         try:
             # The listing carries each release's assets: no request per release.
             for release in self.repo.get_releases():
                 if release.draft:
                     continue  # not published: no one can download its assets
-                assets[release.tag_name] = {a.name for a in release.assets}
+                found[release.tag_name] = {
+                    a.name: ReleasedAsset(
+                        release.tag_name,
+                        a.name,
+                        a.browser_download_url,
+                        release.published_at,
+                        functools.partial(self.reader.read, a),
+                    )
+                    for a in release.assets
+                }
         except client.API_ERRORS as exc:
             raise client.as_error(exc, f"releases of {self.gh.repository}") from None
-        return assets
+        return found
+
+    def release_assets(self) -> dict[str, set[str]]:
+        """Every published release's tag and the names of its assets."""
+        return {tag: set(assets) for tag, assets in self.releases().items()}
 
     def held(self, keys: Sequence[Key]) -> set[Key]:
         if not keys:
