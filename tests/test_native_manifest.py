@@ -11,14 +11,18 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 
 from chartship import safetar, versions
+from chartship.artifacts import Artifact
+from chartship.channels.oci.channel import push
 from chartship.channels.oci.manifest import chart_manifest, oci_annotations, rfc3339
 from chartship.channels.oci.registry import RegistryClient, Tls
+from chartship.config import ChannelSettings, OciSettings, Settings
 from chartship.helm import Helm
 from tests.support.registry import RegistryServer
 from tests.test_helm_config import RICH, archive
@@ -174,3 +178,72 @@ def test_layers_sorted_by_digest() -> None:
     assert built is not None
     digests = [hashlib.sha256(b).hexdigest() for b in (content, prov)]
     assert built.raw.index(min(digests).encode()) < built.raw.index(max(digests).encode())
+
+
+def settings_for(registry: RegistryServer, namespace: str, engine: str, helm_bin: str) -> Settings:
+    oci = OciSettings(
+        repository=registry.oci_base(namespace),
+        plain_http=True,
+        tag_window=2,
+        retry_seconds=2,
+        engine=engine,  # type: ignore[arg-type]
+        public=False,
+    )
+    return Settings(helm=helm_bin, channels=ChannelSettings(phase="oci-only", oci=oci))
+
+
+def artifact_of(path: Path, mtime: float) -> Artifact:
+    chart = safetar.inspect_chart_archive(path.read_bytes(), source=str(path)).chart
+    return Artifact(str(chart["name"]), str(chart["version"]), path, path.read_bytes(), mtime)
+
+
+def test_both_engines_write_the_same_manifest_and_native_needs_no_helm(
+    helm_bin: Path, helm_version: str, shared_registry: RegistryServer, tmp_path: Path
+) -> None:
+    plain = artifact_of(archive(tmp_path / "a", RICH), 1_600_000_000)
+    converted = artifact_of(
+        archive(tmp_path / "b", "apiVersion: v2\nname: numeric\nversion: 1.0.0\nappVersion: 1.2\n"),
+        1_600_000_000,
+    )
+    digests: dict[str, dict[str, str | None]] = {}
+    for engine in ("native", "helm"):
+        settings = settings_for(shared_registry, f"{engine}-{helm_version}", engine, str(helm_bin))
+        report = push(settings, artifacts=[plain, converted])
+        assert [o.status for o in report.outcomes] == ["pushed", "pushed"], [
+            o.message for o in report.outcomes
+        ]
+        digests[engine] = {o.item.artifact.chart: o.manifest_digest for o in report.outcomes}
+        messages = {o.item.artifact.chart: o.message for o in report.outcomes}
+        if engine == "native":
+            assert messages["numeric"] == (
+                "pushed by helm push (a Chart.yaml value is one helm converts or sanitises) "
+                "and verified"
+            )
+            assert messages["rich"] == "pushed and verified"
+    assert digests["native"] == digests["helm"]
+    assert None not in digests["native"].values()
+
+    # Every manifest reproduced: helm is never started, so a missing one is no matter.
+    again = settings_for(shared_registry, f"nohelm-{helm_version}", "native", "/nonexistent/helm")
+    report = push(again, artifacts=[plain])
+    assert [(o.status, o.manifest_digest) for o in report.outcomes] == [
+        ("pushed", digests["helm"]["rich"])
+    ]
+
+
+def test_requests_reuse_connections_across_calls_and_workers(
+    shared_registry: RegistryServer,
+) -> None:
+    client = RegistryClient(shared_registry.host, tls=Tls(plain_http=True))
+    digest = client.put_blob("pool/one", b"blob")
+    for _ in range(10):
+        client.ping()
+        assert client.blob("pool/one", digest) == b"blob"
+    assert client.connections_opened == 1
+    anonymous = client.anonymous()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        listed = pool.map(lambda _: tuple(anonymous.tags("pool/one")), range(40))
+        assert set(listed) == {()}
+    opened = client.connections_opened
+    assert opened is not None
+    assert opened <= 4
