@@ -581,17 +581,11 @@ def push_one(
         return PushOutcome(item, Status.FAILED, f"not attempted: {circuit.reason}")
     artifact = item.artifact
     built, why = native_manifest(artifact) if engine == "native" else (None, "")
-    try:
-        _upload_blobs(client, target, artifact, built)
-    except Unavailable as exc:
-        circuit.open(f"the registry kept failing the uploads of {item.reference}")
-        return PushOutcome(item, Status.FAILED, f"upload failed: {exc}")
-    except RegistryError as exc:
-        return PushOutcome(item, Status.FAILED, f"upload failed: {exc}")
     repository = target.repository(artifact.chart)
     tag = versions.oci_tag(artifact.version)
     writer: Writer
     try:
+        # helm first: an archive it cannot write sends nothing to the registry.
         if built is not None:
             writer = NativeWriter(client, repository, tag, built)
         else:
@@ -601,6 +595,15 @@ def push_one(
             writer = HelmWriter(authed, artifact, target, tls, window)
     except ChartshipError as exc:
         return PushOutcome(item, Status.FAILED, exc.message)
+    try:
+        _upload_blobs(client, target, artifact, built)
+    except Unavailable as exc:
+        writer.close()
+        circuit.open(f"the registry kept failing the uploads of {item.reference}")
+        return PushOutcome(item, Status.FAILED, f"upload failed: {exc}")
+    except RegistryError as exc:
+        writer.close()
+        return PushOutcome(item, Status.FAILED, f"upload failed: {exc}")
     try:
         return _write(writer, client, item, repository, tag, circuit, window, why)
     finally:
@@ -722,6 +725,10 @@ def write_all(
         return outcome
 
     try:
+        if oci.engine == "helm" and items:
+            # Every archive needs helm: an unsupported or failing one (its login)
+            # stops the run before anything reaches the registry.
+            helm.get()
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             return list(pool.map(one, items))
     finally:
