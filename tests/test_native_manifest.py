@@ -180,11 +180,14 @@ def test_layers_sorted_by_digest() -> None:
     assert built.raw.index(min(digests).encode()) < built.raw.index(max(digests).encode())
 
 
-def settings_for(registry: RegistryServer, namespace: str, engine: str, helm_bin: str) -> Settings:
+def settings_for(
+    registry: RegistryServer, namespace: str, engine: str, helm_bin: str, window: float = 2
+) -> Settings:
     oci = OciSettings(
         repository=registry.oci_base(namespace),
         plain_http=True,
-        tag_window=2,
+        # helm needs its start-up inside the window; a manifest PUT, milliseconds.
+        tag_window=window,
         retry_seconds=2,
         engine=engine,  # type: ignore[arg-type]
         public=False,
@@ -224,7 +227,9 @@ def test_both_engines_write_the_same_manifest_and_native_needs_no_helm(
     assert None not in digests["native"].values()
 
     # Every manifest reproduced: helm is never started, so a missing one is no matter.
-    again = settings_for(shared_registry, f"nohelm-{helm_version}", "native", "/nonexistent/helm")
+    again = settings_for(
+        shared_registry, f"nohelm-{helm_version}", "native", "/nonexistent/helm", window=0.5
+    )
     report = push(again, artifacts=[plain])
     assert [(o.status, o.manifest_digest) for o in report.outcomes] == [
         ("pushed", digests["helm"]["rich"])
