@@ -24,7 +24,7 @@ from chartship.channels.oci.manifest import chart_manifest, oci_annotations, rfc
 from chartship.channels.oci.registry import RegistryClient, Tls
 from chartship.config import ChannelSettings, OciSettings, Settings
 from chartship.helm import Helm
-from tests.support.registry import RegistryServer
+from chartship.sandbox.registry import RegistryServer
 from tests.test_helm_config import RICH, archive
 
 REPO = Path(__file__).resolve().parent.parent
