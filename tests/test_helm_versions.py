@@ -96,8 +96,12 @@ def test_unsupported_helm_is_refused_before_anything_is_published(
     assert not list(workspace.path("dist").glob("*.tgz")), "nothing may be packaged"
     made = chartship(workspace, "package", CHART, "--helm", str(workspace.helm_bin))
     assert made.returncode == 0, made.stderr
-    refused("push", CHART)
+    # helm writes the tags only with the helm engine; the native one never runs it.
+    refused("push", CHART, "--set", "channels.oci.engine=helm")
     assert not (registry.storage / "docker").exists(), "nothing may reach the registry"
+    native = chartship(workspace, "push", CHART, "--helm", str(old))
+    assert native.returncode == 0, native.stderr
+    assert "1 pushed" in native.stdout
 
 
 def pull(

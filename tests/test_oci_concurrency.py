@@ -99,9 +99,16 @@ def _race(
 
 
 def test_concurrent_pushes_of_one_version_leave_one_content_and_refuse_the_other(
-    workspace: Workspace, registry: RegistryServer, helm_bin: Path, tmp_path: Path
+    workspace: Workspace,
+    registry: RegistryServer,
+    helm_bin: Path,
+    helm_version: str,
+    tmp_path: Path,
 ) -> None:
-    settings = configure(workspace, registry)
+    # Both engines share the protocol; each runs once, on one helm major (the
+    # native engine starts no helm at all).
+    engine = "helm" if helm_version.startswith("3.") else "native"
+    settings = configure(workspace, registry, engine=engine)
     fork = _fork(workspace, tmp_path)
     sides = {
         workspace.root: settings,
@@ -139,8 +146,10 @@ def test_concurrent_pushes_of_one_version_leave_one_content_and_refuse_the_other
                 assert "Traceback" not in text
         writes_seen.append(_manifest_puts(registry, version))
     # The race was real: in some round more than two of the four wrote the tag,
-    # so both contents were written to it, one after the other.
-    assert max(writes_seen) > 2, writes_seen
+    # so both contents were written to it, one after the other. The native
+    # engine writes within milliseconds of its look, helm after starting up:
+    # its window is narrower, yet more than one writer still gets through.
+    assert max(writes_seen) > (2 if engine == "helm" else 1), writes_seen
     assert time.monotonic() - started < ROUNDS * ROUND_TIMEOUT
 
 
@@ -190,7 +199,8 @@ def test_a_release_that_loses_the_tag_publishes_nowhere_else(box: Sandbox, tmp_p
 
     with pytest.raises(PublishIncomplete) as incomplete:
         pipeline.release(
-            box.settings(),
+            # The rival fires on our helm push: the helm engine runs one.
+            box.settings(**{"channels.oci.engine": "helm"}),
             ["metallb"],
             tag=f"metallb-chart-{VERSION}",
             environ=box.environ,

@@ -34,6 +34,7 @@ Phase = Literal["classic", "dual", "oci-primary", "oci-only"]
 AppVersionPolicy = Literal["auto", "follow", "keep"]
 #: A lint rule's severity as a repository sets it (chartship.lint.rules lists the rules).
 RuleSetting = Literal["error", "warning", "off"]
+Engine = Literal["native", "helm"]
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -320,9 +321,19 @@ class OciSettings:
     tag_window: float = field(
         default=5.0,
         metadata=_doc(
-            "Seconds from the last look at a tag to `helm push` writing it (helm is stopped "
-            "and tried again past it); each tag is read again this long after the run's last "
-            "write, and another writer's bytes found there refuse the version (see push)."
+            "Seconds from the last look at a tag to its write (the manifest upload, or "
+            "`helm push`, stopped past it and tried again); each tag is read again this long "
+            "after the run's last write, and another writer's bytes found there refuse the "
+            "version (see push)."
+        ),
+    )
+    engine: Engine = field(
+        default="native",
+        metadata=_doc(
+            "What writes each tag: `native` uploads the blobs and the manifest `helm push` "
+            "would write, byte for byte, with chartship's own requests (an archive whose "
+            "manifest it cannot reproduce goes to `helm push`, which the outcome says); "
+            "`helm` runs `helm push` for every archive."
         ),
     )
     public: bool | None = field(

@@ -14,6 +14,10 @@ finds a version already present:
   that reads both channels, downloads each archive, proves it (sha256 equal to
   the index digest, safe to open, Chart.yaml naming that chart and version),
   pushes it with helm and reads the push back to compare the chart layer;
+- the floor: the raw registry requests the same pushes need (each blob's
+  upload, the manifest PUT, its read-back GET) made in this process by a
+  minimal client over one kept-alive connection, serially, with the manifests
+  computed beforehand: what no client can go below on this registry;
 - the loop: one ``/bin/sh`` script doing what projects write by hand today,
   ``helm repo add`` then ``helm pull --version V`` and ``helm push`` for each
   version in turn. It verifies nothing.
@@ -27,12 +31,15 @@ only up to ``loop_max`` versions and extrapolated (and labelled so) beyond.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import http.client
 import os
 import secrets
 import shlex
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +47,10 @@ from typing import Any
 
 import yaml
 
+from chartship import safetar
 from chartship.channels.classic.merge import INDEX_FILE
+from chartship.channels.oci.manifest import chart_manifest
+from chartship.channels.oci.registry import OCI_MANIFEST
 from chartship.sandbox.github_standin import GithubStandin
 from chartship.sandbox.registry import RegistryServer, list_tags
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, helm_path
@@ -55,8 +65,8 @@ NAMESPACE = "charts"
 #: chartship's default (``channels.oci.workers``); the table says which value it ran with.
 DEFAULT_WORKERS = 4
 DEFAULT_SIZES = (10, 100, 1000)
-#: Above this many versions the loop is extrapolated: at 1,000 it would take minutes per helm.
-DEFAULT_LOOP_MAX = 100
+#: Above this many versions the loop is extrapolated; by default it runs at every size.
+DEFAULT_LOOP_MAX = 1000
 #: Sizes above this are run once: a run of 1,000 versions takes minutes.
 DEFAULT_REPEAT_MAX = 100
 #: Stands for the loop variable in the argv of a loop body (see :func:`shell_loop`).
@@ -190,6 +200,49 @@ def loop_argv(workdir: Path, helm: Path, classic: Classic, registry: RegistrySer
 Side = Callable[[Path, Path, Classic, RegistryServer], list[str]]
 
 
+def floor_seconds(workdir: Path, archives: Sequence[Path]) -> float:
+    """The raw requests of pushing ``archives`` (see the module docstring), timed."""
+    pushes = []
+    for path in archives:
+        data = path.read_bytes()
+        chart = safetar.inspect_chart_archive(data, source=str(path)).chart
+        built = chart_manifest(data, chart, None, path.stat().st_mtime)
+        if built is None:
+            raise RuntimeError(f"{path}: no manifest to push")
+        pushes.append((str(chart["version"]).replace("+", "_"), built))
+    repository = f"{NAMESPACE}/{CHART}"
+    workdir.mkdir(parents=True)
+    try:
+        with RegistryServer(workdir / "registry") as registry:
+            conn = http.client.HTTPConnection(registry.host, timeout=30)
+
+            def call(method: str, path: str, body: bytes | None = None, **headers: str) -> Any:
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status >= 400:
+                    raise RuntimeError(f"{method} {path}: {response.status}")
+                return response
+
+            started = time.perf_counter()
+            for tag, built in pushes:
+                for blob in built.blobs:
+                    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+                    upload = call("POST", f"/v2/{repository}/blobs/uploads/", b"")
+                    location = upload.getheader("Location")
+                    sep = "&" if "?" in location else "?"
+                    call("PUT", f"{location}{sep}digest={digest}", blob,
+                         **{"Content-Type": "application/octet-stream"})  # fmt: skip
+                manifest = f"/v2/{repository}/manifests/{tag}"
+                call("PUT", manifest, built.raw, **{"Content-Type": OCI_MANIFEST})
+                call("GET", manifest, Accept=OCI_MANIFEST)
+            elapsed = time.perf_counter() - started
+            conn.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return elapsed
+
+
 def run_once(workdir: Path, helm: Path, classic: Classic, side: Side) -> tuple[float, float]:
     """One run of one side into a registry of its own; its time and peak RSS.
 
@@ -255,6 +308,13 @@ def run(
                         if size <= loop_max:
                             theirs.append(run_once(where / "loop", helm, classic, loop_argv))
                             progress(f"backfill {size} helm {version}: loop {theirs[-1][0]:.2f} s")
+                    floor = min(
+                        floor_seconds(
+                            base / f"floor{version}-{n}", sorted(base.glob("archives/*.tgz"))
+                        )
+                        for n in range(repeat if size <= repeat_max else 1)
+                    )
+                    progress(f"backfill {size} helm {version}: raw request floor {floor:.2f} s")
                     chartship_s, chartship_rss = best_of(ours)
                     row: dict[str, Any] = {
                         "size": size,
@@ -266,6 +326,7 @@ def run(
                         "baseline_s": None,
                         "baseline_rss_mb": None,
                         "extrapolated": False,
+                        "floor_s": floor,
                     }
                     if theirs:
                         row["baseline_s"], row["baseline_rss_mb"] = best_of(theirs)

@@ -17,7 +17,6 @@ import re
 import sys
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,15 +26,7 @@ from chartship import versions
 from chartship.artifacts import Artifact
 from chartship.channels.classic.pages import PagesResult, archive_url, publish_index
 from chartship.channels.contract import Outcome, Status, key_of
-from chartship.channels.oci.channel import (
-    Circuit,
-    PlanItem,
-    PushOutcome,
-    confirm,
-    connect,
-    logged_in,
-    push_one,
-)
+from chartship.channels.oci.channel import PlanItem, PushOutcome, confirm, connect, write_all
 from chartship.config import Settings
 from chartship.helm import Helm
 from chartship.migrate.inventory import Inventory, Row, take_inventory
@@ -188,29 +179,25 @@ def backfill(
     if not todo:
         report.copies = unread
         return report
-    tls = registry.tls
-    helm = helm or Helm(settings.helm_binary, runner=runner or Runner())
-    helm.require_supported()
     progress = Progress(len(todo), stream)
-    with (
-        logged_in(
-            helm, target.host, registry.credentials, tls, retry_seconds=registry.oci.retry_seconds
-        ) as authed,
-    ):
-        circuit = Circuit()
-
-        def copy(row: Row) -> PushOutcome:
-            artifact = _artifact(row, inventory.archives[row.key])
-            item = PlanItem(artifact, reference(row), "push", _why(row))
-            written = push_one(authed, client, target, tls, item, circuit, window=window)
-            progress.step(_copy(written))
-            return written
-
-        window = registry.oci.tag_window
-        with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
-            written = list(pool.map(copy, todo))
-        judged = confirm(client, target, written, window=window, workers=count)
-        report.copies = [_copy(o) for o in judged] + unread
+    items = [
+        PlanItem(
+            _artifact(row, inventory.archives[row.key]),
+            reference(row),
+            "push",
+            _why(row),
+        )
+        for row in todo
+    ]
+    written = write_all(
+        registry,
+        items,
+        lambda: helm or Helm(settings.helm_binary, runner=runner or Runner()),
+        workers=count,
+        done=lambda outcome: progress.step(_copy(outcome)),
+    )
+    judged = confirm(client, target, written, window=registry.oci.tag_window, workers=count)
+    report.copies = [_copy(o) for o in judged] + unread
     return report
 
 

@@ -1,4 +1,4 @@
-"""The OCI channel: plan, push with helm, read back and verify.
+"""The OCI channel: plan, push (natively or with helm), read back and verify.
 
 Helm overwrites an existing tag without a word and has no skip-existing, so
 immutability is ours: every archive is checked against the registry before
@@ -11,12 +11,12 @@ write it. What keeps the tag to one content, with every writer of the other
 refused and no two writers reporting success for different bytes, is a time
 bound, ``channels.oci.tag_window`` (W):
 
-1. The blobs are uploaded first; then the tag is read again, and helm is
-   started at once to write it only if it is still absent. helm gets what is
-   left of W from that read, less a margin for a request still in flight
-   (:func:`in_flight`), and is stopped past it (and tried again, reading
-   first). So every write of the tag lands within W of the read that found
-   it absent.
+1. The blobs are uploaded first; then the tag is read again, and the
+   manifest is written at once (by chartship's own PUT, or by helm) only if
+   the tag is still absent. The write gets what is left of W from that read,
+   less a margin for a request still in flight (:func:`in_flight`), and is
+   abandoned past it (helm stopped) and tried again, reading first. So
+   every write of the tag lands within W of the read that found it absent.
 2. A writer that finds the tag taken never writes it: other bytes refuse the
    version, the same bytes skip it.
 3. Every tag the run wrote, skipped or refused is read once more, W after the
@@ -28,8 +28,8 @@ write landed, so every write lands within W of the first one. A writer's
 final read comes W after its own write or its own read of a taken tag, both
 no earlier than the first write, so all writers read the last write, the one
 the tag keeps, and only writers of those bytes report success. The bound
-assumes helm's requests reach the registry in time (W is generous: helm only
-sends a manifest, the blobs being in place). ``--force`` writes without
+assumes the manifest's request reaches the registry in time (W is generous:
+only a manifest is sent, the blobs being in place). ``--force`` writes without
 reading first and is outside the protocol. Every version this run publishes
 therefore waits W once before its verdict; the waits of one run overlap.
 """
@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -56,17 +56,19 @@ from chartship.artifacts import Artifact
 from chartship.channels.contract import Holding, Key, Outcome, Status, key_of
 from chartship.channels.oci import artifacthub
 from chartship.channels.oci import config_blob as helm_config
+from chartship.channels.oci.manifest import ChartManifest, chart_manifest
 from chartship.channels.oci.registry import (
     HELM_CONFIG,
     HELM_CONTENT,
     HELM_PROVENANCE,
+    OCI_MANIFEST,
     Credentials,
     Manifest,
     RegistryClient,
     Target,
     Tls,
 )
-from chartship.config import OciSettings, Settings
+from chartship.config import Engine, OciSettings, Settings
 from chartship.errors import (
     ChartshipError,
     RegistryError,
@@ -387,13 +389,37 @@ def verify_published(client: RegistryClient, target: Target, artifact: Artifact)
     return manifest
 
 
-def _upload_blobs(client: RegistryClient, target: Target, artifact: Artifact) -> None:
-    """Upload the blobs helm is about to push, with our own retried requests.
+def native_manifest(artifact: Artifact) -> tuple[ChartManifest | None, str]:
+    """The manifest ``helm push`` would write for this archive, or None and why
+    chartship leaves the archive to ``helm push``."""
+    try:
+        chart = safetar.inspect_chart_archive(artifact.content, source=str(artifact.archive)).chart
+    except ChartshipError as exc:
+        return None, f"its Chart.yaml could not be read ({exc})"
+    # helm stamps the file it is given; without a known mtime that file is new.
+    mtime = artifact.mtime if artifact.mtime is not None else time.time()
+    built = chart_manifest(artifact.content, chart, artifact.provenance_content, mtime)
+    if built is not None:
+        return built, ""
+    if chart.get("apiVersion") != "v2":
+        return None, f"apiVersion {chart.get('apiVersion')!r} charts are read by helm's v1 rules"
+    return None, "a Chart.yaml value is one helm converts or sanitises"
 
-    helm cannot repeat a blob upload that failed half-way; finding them all
-    present, it only sends the manifest (see :mod:`chartship.channels.oci.config_blob`).
+
+def _upload_blobs(
+    client: RegistryClient, target: Target, artifact: Artifact, built: ChartManifest | None
+) -> None:
+    """Upload every blob of the manifest about to be written, with our own retried requests.
+
+    For ``helm push``: helm cannot repeat a blob upload that failed half-way;
+    finding them all present, it only sends the manifest (see
+    :mod:`chartship.channels.oci.config_blob`).
     """
     repository = target.repository(artifact.chart)
+    if built is not None:
+        for blob in built.blobs:
+            client.put_blob(repository, blob)
+        return
     client.put_blob(repository, artifact.content)
     try:
         chart = safetar.inspect_chart_archive(artifact.content, source=str(artifact.archive)).chart
@@ -421,8 +447,112 @@ def _stopped(exc: ToolError) -> bool:
     return exc.returncode is None and not exc.output
 
 
+class _Retry(Exception):
+    """A write that failed for the moment or ran out of time: worth another go."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class _Refused(Exception):
+    """A write the registry or helm refused: no other go."""
+
+
+class Writer:
+    """How one tag gets written within a deadline: by chartship's own manifest PUT
+    (``native``) or by ``helm push`` (``helm``)."""
+
+    engine = "helm"
+
+    def write(self, left: float) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Nothing to release by default."""
+
+
+class NativeWriter(Writer):
+    engine = "native"
+
+    def __init__(self, client: RegistryClient, repository: str, tag: str, built: ChartManifest):
+        self.client, self.repository, self.tag, self.built = client, repository, tag, built
+
+    def write(self, left: float) -> None:
+        try:
+            self.client.put_manifest(
+                self.repository,
+                self.tag,
+                self.built.raw,
+                OCI_MANIFEST,
+                deadline=time.monotonic() + left,
+            )
+        except RegistryError as exc:
+            if exc.transient:
+                raise _Retry(str(exc)) from None
+            raise _Refused(f"manifest upload failed: {exc}") from None
+
+
+class HelmWriter(Writer):
+    def __init__(self, helm: Helm, artifact: Artifact, target: Target, tls: Tls, window: float):
+        self.window = window
+        self.helm = helm
+        flags = _tls_flags(helm, target.host, tls, login=False)
+        self._copy = artifact_mod.private_copy(artifact)
+        self.argv = ["push", str(self._copy.__enter__()), target.url, *flags]
+
+    def write(self, left: float) -> None:
+        try:
+            self.helm.run(self.argv, timeout=left)
+        except ToolError as exc:
+            detail = _last_line(exc.output) if exc.output.strip() else exc.message
+            if _stopped(exc):
+                raise _Retry(
+                    f"helm did not write the tag within channels.oci.tag_window "
+                    f"({self.window:g}s) and was stopped"
+                ) from None
+            if transient(exc.output):
+                raise _Retry(detail) from None
+            raise _Refused(f"helm push failed: {detail}") from None
+
+    def close(self) -> None:
+        self._copy.__exit__(None, None, None)
+
+
+class HelmWhenNeeded:
+    """A helm logged in to the registry, started the first time an archive needs
+    ``helm push`` (never, when the native engine writes every manifest)."""
+
+    def __init__(self, connection: Connection, make: Callable[[], Helm]) -> None:
+        self.connection = connection
+        self._make = make
+        self._stack = ExitStack()
+        self._lock = threading.Lock()
+        self._helm: Helm | None = None
+
+    def get(self) -> Helm:
+        with self._lock:
+            if self._helm is None:
+                helm = self._make()
+                helm.require_supported()
+                conn = self.connection
+                self._helm = self._stack.enter_context(
+                    logged_in(
+                        helm,
+                        conn.target.host,
+                        conn.credentials,
+                        conn.tls,
+                        retry_seconds=conn.oci.retry_seconds,
+                    )
+                )
+            return self._helm
+
+    def close(self) -> None:
+        self._stack.close()
+
+
 def push_one(
-    helm: Helm,
+    helm: HelmWhenNeeded | Helm,
     client: RegistryClient,
     target: Target,
     tls: Tls,
@@ -430,109 +560,179 @@ def push_one(
     circuit: Circuit | None = None,
     *,
     window: float = 5.0,
+    engine: Engine = "helm",
 ) -> PushOutcome:
-    """Write one tag with helm; the verdict comes from :func:`confirm` afterwards.
+    """Write one tag; the verdict comes from :func:`confirm` afterwards.
 
-    The tag is looked at right before helm runs, and helm gets what is left of
-    ``window`` from that look to write it (see the module docstring): another
-    writer's manifest found there refuses the version, the same bytes skip it.
-    A push that failed for the moment (see :func:`transient`) or ran out of
-    time runs again within the registry's retry budget, looking again first:
-    the same bytes with the same mtime make the same manifest, so repeating it
-    is harmless, and a push that landed with only its answer lost is found.
+    ``engine`` ``native`` writes the manifest helm would write with chartship's
+    own requests; an archive whose manifest chartship cannot reproduce (see
+    :func:`native_manifest`), or ``engine`` ``helm``, is written by ``helm push``.
+
+    The tag is looked at right before the write, which gets what is left of
+    ``window`` from that look (see the module docstring): another writer's
+    manifest found there refuses the version, the same bytes skip it. A write
+    that failed for the moment or ran out of time runs again within the
+    registry's retry budget, looking again first: the same bytes with the same
+    mtime make the same manifest, so repeating it is harmless, and a write that
+    landed with only its answer lost is found.
     """
     circuit = circuit or Circuit()
     if circuit.reason is not None:
         return PushOutcome(item, Status.FAILED, f"not attempted: {circuit.reason}")
+    artifact = item.artifact
+    built, why = native_manifest(artifact) if engine == "native" else (None, "")
+    repository = target.repository(artifact.chart)
+    tag = versions.oci_tag(artifact.version)
+    writer: Writer
     try:
-        _upload_blobs(client, target, item.artifact)
+        # helm first: an archive it cannot write sends nothing to the registry.
+        if built is not None:
+            writer = NativeWriter(client, repository, tag, built)
+        else:
+            if why:
+                log.warning("%s: written by helm push: %s", item.reference, why)
+            authed = helm.get() if isinstance(helm, HelmWhenNeeded) else helm
+            writer = HelmWriter(authed, artifact, target, tls, window)
+    except ChartshipError as exc:
+        return PushOutcome(item, Status.FAILED, exc.message)
+    try:
+        _upload_blobs(client, target, artifact, built)
     except Unavailable as exc:
+        writer.close()
         circuit.open(f"the registry kept failing the uploads of {item.reference}")
         return PushOutcome(item, Status.FAILED, f"upload failed: {exc}")
     except RegistryError as exc:
+        writer.close()
         return PushOutcome(item, Status.FAILED, f"upload failed: {exc}")
-    artifact = item.artifact
-    repository = target.repository(artifact.chart)
-    tag = versions.oci_tag(artifact.version)
-    budget = Budget(client.retry_seconds)
     try:
-        flags = _tls_flags(helm, target.host, tls, login=False)
-    except ToolError as exc:
-        return PushOutcome(item, Status.FAILED, exc.message)
+        return _write(writer, client, item, repository, tag, circuit, window, why)
+    finally:
+        writer.close()
+
+
+def _write(
+    writer: Writer,
+    client: RegistryClient,
+    item: PlanItem,
+    repository: str,
+    tag: str,
+    circuit: Circuit,
+    window: float,
+    why: str,
+) -> PushOutcome:
+    artifact = item.artifact
+    budget = Budget(client.retry_seconds)
     deadline = window - in_flight(window)
-    wrote: float | None = None  # when our last helm run ended: what it wrote had landed by then
-    with artifact_mod.private_copy(artifact) as copy:
-        argv = ["push", str(copy), target.url, *flags]
-        while True:
-            looked = time.monotonic()
-            if item.action == "push":
-                try:
-                    held = client.manifest(repository, tag)
-                except ChartshipError as exc:
-                    # After a helm run, its write may have landed before the answer was lost.
-                    unknown = f" ({UNKNOWN})" if wrote is not None else ""
-                    return PushOutcome(
-                        item, Status.FAILED, f"reading the tag failed{unknown}: {exc}"
-                    )
-                if held is not None:
-                    same, reason = _matches(artifact, held)
-                    if wrote is not None:
-                        break  # ours landed, or someone's: confirm() tells
-                    if same:
-                        return PushOutcome(
-                            item,
-                            Status.SKIPPED,
-                            "published meanwhile with the same bytes",
-                            held.digest,
-                            seen=looked,
-                        )
+    wrote: float | None = None  # when our last write ended: what it wrote had landed by then
+    while True:
+        looked = time.monotonic()
+        if item.action == "push":
+            try:
+                held = client.manifest(repository, tag)
+            except ChartshipError as exc:
+                # After a write, it may have landed before the answer was lost.
+                unknown = f" ({UNKNOWN})" if wrote is not None else ""
+                return PushOutcome(item, Status.FAILED, f"reading the tag failed{unknown}: {exc}")
+            if held is not None:
+                same, reason = _matches(artifact, held)
+                if wrote is not None:
+                    break  # ours landed, or someone's: confirm() tells
+                if same:
                     return PushOutcome(
                         item,
-                        Status.REFUSED,
-                        f"another writer published it meanwhile: {reason}; nothing was written",
+                        Status.SKIPPED,
+                        "published meanwhile with the same bytes",
                         held.digest,
                         seen=looked,
                     )
-            left = deadline - (time.monotonic() - looked)
-            try:
-                if left <= 0:
-                    raise ToolError("no time left in the tag window after reading the tag")
-                helm.run(argv, timeout=left)
-                wrote = time.monotonic()
-                break
-            except ToolError as exc:
-                wrote = time.monotonic()
-                stopped = _stopped(exc)
-                detail = _last_line(exc.output) if exc.output.strip() else exc.message
-                if not (stopped or transient(exc.output)):
-                    return PushOutcome(item, Status.FAILED, f"helm push failed: {detail}")
-                if stopped:
-                    detail = (
-                        f"helm did not write the tag within channels.oci.tag_window "
-                        f"({window:g}s) and was stopped"
-                    )
-                if not budget.pause():
-                    reason = (
-                        f"the registry failed {budget.attempts} push attempt(s) of "
-                        f"{item.reference} within {client.retry_seconds:g}s"
-                    )
-                    circuit.open(reason)
-                    return PushOutcome(
-                        item, Status.FAILED, f"helm push failed: {detail} ({reason}; {UNKNOWN})"
-                    )
-                log.info(
-                    "%s: helm push failed for the moment (%s); trying again",
-                    item.reference,
-                    detail,
+                return PushOutcome(
+                    item,
+                    Status.REFUSED,
+                    f"another writer published it meanwhile: {reason}; nothing was written",
+                    held.digest,
+                    seen=looked,
                 )
+        left = deadline - (time.monotonic() - looked)
+        try:
+            if left <= 0:
+                raise _Retry("no time left in the tag window after reading the tag")
+            writer.write(left)
+            wrote = time.monotonic()
+            break
+        except _Refused as exc:
+            return PushOutcome(item, Status.FAILED, str(exc))
+        except _Retry as exc:
+            wrote = time.monotonic()
+            if not budget.pause():
+                reason = (
+                    f"the registry failed {budget.attempts} push attempt(s) of "
+                    f"{item.reference} within {client.retry_seconds:g}s"
+                )
+                circuit.open(reason)
+                return PushOutcome(
+                    item,
+                    Status.FAILED,
+                    f"{_what(writer)} failed: {exc.detail} ({reason}; {UNKNOWN})",
+                )
+            log.info(
+                "%s: %s failed for the moment (%s); trying again",
+                item.reference,
+                _what(writer),
+                exc.detail,
+            )
     status = Status.REPLACED if item.action == "replace" else Status.PUSHED
-    message = "pushed"
+    # Said when the native engine had to leave this archive to helm.
+    message = f"pushed by helm push ({why})" if why else "pushed"
     if budget.attempts:
-        message = f"pushed (after {budget.attempts} failed attempt(s))"
+        message += f" (after {budget.attempts} failed attempt(s))"
     if status is Status.REPLACED:
         message = f"REPLACED {item.remote_digest} (forced)"
         log.warning("%s: forced over the existing manifest %s", item.reference, item.remote_digest)
     return PushOutcome(item, status, message, seen=wrote)
+
+
+def _what(writer: Writer) -> str:
+    return "the manifest upload" if writer.engine == "native" else "helm push"
+
+
+def write_all(
+    connection: Connection,
+    items: Sequence[PlanItem],
+    make_helm: Callable[[], Helm],
+    *,
+    workers: int,
+    done: Callable[[PushOutcome], None] | None = None,
+) -> list[PushOutcome]:
+    """Write every item's tag (see :func:`push_one`), ``workers`` at a time, with one
+    circuit and at most one helm login for the run; the engine is ``channels.oci.engine``."""
+    oci, client, target = connection.oci, connection.client, connection.target
+    circuit = Circuit()
+    helm = HelmWhenNeeded(connection, make_helm)
+
+    def one(item: PlanItem) -> PushOutcome:
+        outcome = push_one(
+            helm,
+            client,
+            target,
+            connection.tls,
+            item,
+            circuit,
+            window=oci.tag_window,
+            engine=oci.engine,
+        )
+        if done is not None:
+            done(outcome)
+        return outcome
+
+    try:
+        if oci.engine == "helm" and items:
+            # Every archive needs helm: an unsupported or failing one (its login)
+            # stops the run before anything reaches the registry.
+            helm.get()
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            return list(pool.map(one, items))
+    finally:
+        helm.close()
 
 
 def confirm(
@@ -734,8 +934,6 @@ class OciChannel:
         target, client = registry.target, registry.client
         report = PushReport(target, [], [], dry_run=False)
         runner = self.runner or Runner()
-        helm = self.helm or Helm(self.settings.helm_binary, runner=runner)
-        helm.require_supported()
         window = registry.oci.tag_window
         work = [i for i in plan.items if i.action in ("push", "replace")]
         done = [
@@ -744,25 +942,14 @@ class OciChannel:
             if o.item.action in ("skip", "refuse")
         ]
         if work:
-            circuit = Circuit()
-            with (
-                logged_in(
-                    helm,
-                    target.host,
-                    registry.credentials,
-                    registry.tls,
-                    retry_seconds=registry.oci.retry_seconds,
-                ) as authed,
-                ThreadPoolExecutor(max_workers=registry.oci.workers) as pool,
-            ):
-                done.extend(
-                    pool.map(
-                        lambda i: push_one(
-                            authed, client, target, registry.tls, i, circuit, window=window
-                        ),
-                        work,
-                    )
+            done.extend(
+                write_all(
+                    registry,
+                    work,
+                    lambda: self.helm or Helm(self.settings.helm_binary, runner=runner),
+                    workers=registry.oci.workers,
                 )
+            )
         report.outcomes.extend(
             confirm(client, target, done, window=window, workers=registry.oci.workers)
         )

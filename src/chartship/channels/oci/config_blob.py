@@ -137,8 +137,9 @@ def _strs_of_mappings(value: Any) -> list[Mapping[str, Any]]:
     return [_mapping(item) for item in value]
 
 
-def config_bytes(chart: Mapping[str, Any]) -> bytes | None:
-    """What ``helm push`` stores as the config of a chart with this Chart.yaml, or None."""
+def metadata(chart: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Chart.yaml as helm's ``Metadata`` holds it (empty fields left out), or None
+    when that is not certain."""
     if chart.get("apiVersion") != "v2":
         return None
     try:
@@ -149,4 +150,10 @@ def config_bytes(chart: Mapping[str, Any]) -> bytes | None:
                 encoded[key] = value
     except _Unsure:
         return None
-    return gojson.dumps(encoded).encode()
+    return encoded
+
+
+def config_bytes(chart: Mapping[str, Any]) -> bytes | None:
+    """What ``helm push`` stores as the config of a chart with this Chart.yaml, or None."""
+    encoded = metadata(chart)
+    return None if encoded is None else gojson.dumps(encoded).encode()
