@@ -438,7 +438,7 @@ def lint(
     if not names and settings.lint.exclude:
         excluded = [w.name for w in wheres if w.name in settings.lint.exclude]
         wheres = [w for w in wheres if w.name not in settings.lint.exclude]
-    helm.version  # noqa: B018  -- fail once, early, if helm is missing
+    helm.require_supported()  # once, early: a missing or unsupported helm before any check
     history = _history(settings, runner, wheres)
     workers = settings.lint.workers
     # Charts wait on their helm runs, never the other way round: two pools cannot deadlock.
