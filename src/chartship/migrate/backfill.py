@@ -32,8 +32,8 @@ from chartship.channels.oci.channel import (
     PlanItem,
     PushOutcome,
     confirm,
-    connect,
     logged_in,
+    preflight,
     push_one,
 )
 from chartship.config import Settings
@@ -155,13 +155,19 @@ def backfill(
     """Push every proven classic version that OCI lacks; see the module docstring."""
     environ = os.environ if environ is None else environ
     stream = stream or sys.stderr
-    registry = connect(settings, environ)
+    helm = helm or Helm(settings.helm_binary, runner=runner or Runner())
+    helm.require_supported()
+    # Before anything is read or copied, and in a dry run alike: the registry answers,
+    # takes the credentials, and this helm has the flags to reach it.
+    registry = preflight(settings, environ, (), helm)
     client, target = registry.client, registry.target
     count = workers or registry.oci.workers
     inventory = take_inventory(
         settings, environ=environ, download=True, workers=count, registry=registry
     )
     todo = [r for r in inventory.rows if r.key in inventory.archives]
+    for chart in sorted({r.chart for r in todo}):
+        client.may_push(target.repository(chart))
     report = BackfillReport(inventory, dry_run=dry_run)
 
     def reference(row: Row) -> str:
@@ -189,8 +195,6 @@ def backfill(
         report.copies = unread
         return report
     tls = registry.tls
-    helm = helm or Helm(settings.helm_binary, runner=runner or Runner())
-    helm.require_supported()
     progress = Progress(len(todo), stream)
     with (
         logged_in(
