@@ -77,7 +77,7 @@ def _down(service: str, port: int) -> list[str]:
 
 
 #: (command line, the service down): every command that reaches a service, with each
-#: service it needs. The migrate steps past status are asked in the phase that allows them.
+#: service it needs. deprecate is asked in the phase that allows it.
 CASES = [
     ("release", "registry"),
     ("release", "github"),
@@ -99,8 +99,6 @@ CASES = [
     ("migrate verify", "registry"),
     ("migrate verify", "pages"),
     ("migrate deprecate", "pages"),
-    ("migrate phase oci-primary", "registry"),
-    ("migrate phase oci-primary", "pages"),
 ]
 
 
@@ -119,7 +117,10 @@ def test_a_service_down_exits_unavailable_and_publishes_nothing(
         box.git("remote", "add", DOWN_REMOTE, f"http://127.0.0.1:{refused_port}/origin.git")
     before = (box.git("status", "--porcelain"), box.git("ls-remote", "origin"))
     releases = len(box.github.releases("chartship/sandbox"))
-    phase = ["channels.phase=oci-primary"] if command.startswith("migrate deprecate") else []
+    deprecating = command.startswith("migrate deprecate")
+    phase = (
+        ["channels.phase=oci-primary", "channels.pages.sunset=2030-01-01"] if deprecating else []
+    )
     argv = ["--config", str(box.work / "chartship.yaml")]
     for item in [*_down(service, refused_port), *phase]:
         argv += ["--set", item]
