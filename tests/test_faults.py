@@ -34,7 +34,7 @@ import pytest
 from chartship import commands
 from chartship.channels.oci.channel import UNKNOWN
 from chartship.channels.oci.registry import HELM_CONFIG, HELM_CONTENT, RegistryClient, Tls
-from chartship.errors import ChartshipError, PublishIncomplete, RegistryError
+from chartship.errors import ChannelsNotReady, ChartshipError, PublishIncomplete, RegistryError
 from chartship.migrate.backfill import backfill
 from chartship.sandbox.registry import RegistryServer
 from tests.support.builders import release_history
@@ -207,11 +207,13 @@ def test_release_with_every_request_failing_stops_and_publishes_nothing(box: San
     box.faults(1.0)
     seconds, _, error = timed(lambda: release(box))
     assert seconds < GIVE_UP_BOUND
-    assert isinstance(error, PublishIncomplete)
-    assert str(error) == (
-        "release incomplete: OCI, GitHub release, index.yaml did not complete (3 failed, 0 refused)"
-    )
-    assert set(injected(box)) == set(FAULTS)
+    # Preflight finds the services failing, so nothing is even attempted.
+    assert isinstance(error, ChannelsNotReady)
+    assert error.exit_code == 5
+    assert str(error).startswith("release: nothing was published: ")
+    assert "  OCI: registry 127.0.0.1:" in str(error)
+    assert "  GitHub release: GitHub: " in str(error)
+    assert injected(box)
     box.faults(0.0)
     assert oci_layers(box) == {}
     assert box.github.releases(REPOSITORY) == []
@@ -221,31 +223,29 @@ def test_release_with_every_request_failing_stops_and_publishes_nothing(box: San
     assert "release: 1 chart version(s) published and verified" in text
 
 
-def test_release_with_the_registry_down_publishes_the_rest_and_says_so(box: Sandbox) -> None:
+def test_release_with_the_registry_down_publishes_nothing_and_says_so(box: Sandbox) -> None:
     proxies(box)["registry"].rate = 1.0
     out = io.StringIO()
     started = time.monotonic()
-    with pytest.raises(PublishIncomplete) as failed:
+    with pytest.raises(ChannelsNotReady) as failed:
         commands.run_release(box.settings(), out=out, environ=box.environ, tag=TAG)
     assert time.monotonic() - started < GIVE_UP_BOUND
-    text = out.getvalue()
-    assert str(failed.value) == "release incomplete: OCI did not complete (1 failed, 0 refused)"
-    assert "  OCI: failed: could not be read: registry 127.0.0.1:" in text
-    (summary,) = [line.split() for line in text.splitlines() if line.startswith("metallb  ")]
-    assert summary[:2] == ["metallb", VERSION]
-    assert summary[3:] == ["failed", "created", "added"]
-    assert "release: INCOMPLETE: OCI did not complete; run it again" in text
-    # What the summary says was published, was; what it says failed, is absent.
+    lines = str(failed.value).splitlines()
+    assert lines[0] == (
+        "release: nothing was published: 1 channel(s) cannot be completed; run it again "
+        "once every channel answers:"
+    )
+    assert lines[1].startswith("  OCI: registry 127.0.0.1:")
+    assert failed.value.exit_code == 5
+    # A run that cannot complete every channel publishes to none.
     assert oci_layers(box) == {}
-    assert len(box.github.releases(REPOSITORY)) == 1
-    assert box.git("ls-remote", "origin", "refs/heads/gh-pages") != ""
+    assert box.github.releases(REPOSITORY) == []
+    assert box.git("ls-remote", "origin", "refs/heads/gh-pages") == ""
 
     proxies(box)["registry"].rate = 0.0
-    writes = github_writes(box)
     again = release(box)
     assert "OCI: pushed" in again
-    assert "GitHub release: skipped" in again
-    assert github_writes(box) == writes
+    assert "GitHub release: created" in again
     archive = box.settings().dist_path / f"metallb-{VERSION}.tgz"
     assert oci_layers(box) == {VERSION: f"sha256:{sha256(archive)}"}
 

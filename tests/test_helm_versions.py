@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,8 @@ from chartship.errors import ToolError
 from chartship.helm import SUPPORTED_TEXT, Capabilities, Helm
 from chartship.sandbox.registry import RegistryServer, TlsMaterial
 from chartship.toolchain import DEFAULT_HELM_VERSIONS, OLDEST_HELM_VERSIONS
-from tests.support.builders import Workspace, installed_helm
+from tests.support.builders import Workspace, git, installed_helm
+from tests.support.chartrepo import StaticServer
 from tests.support.hostsns import wrapped
 from tests.support.provision import UNSUPPORTED_HELM
 
@@ -69,10 +71,15 @@ def chartship(
     )
 
 
-def configure_oci(ws: Workspace, repository: str, *extra: str) -> None:
+def configure_oci(ws: Workspace, repository: str, *extra: str, classic: str = "") -> None:
+    """The OCI channel alone, or with ``classic`` (an index URL) beside it, as a migration has."""
     path = ws.path("chartship.yaml")
-    lines = ["channels:", "  phase: oci-only", "  oci:", f"    repository: {repository}"]
+    phase = "dual" if classic else "oci-only"
+    lines = ["channels:", f"  phase: {phase}", "  oci:", f"    repository: {repository}"]
     lines += [f"    {line}" for line in extra]
+    if classic:
+        # Archives beside index.yaml, as a classic site serves them: no GitHub involved.
+        lines += ["  pages:", f"    index_url: {classic}", "    packages: pages"]
     path.write_text(path.read_text() + "\n" + "\n".join(lines) + "\n")
 
 
@@ -191,3 +198,46 @@ def test_oldest_helm_lints_packages_pushes_and_pulls_over_http_and_tls(
                 hashlib.sha256(data).hexdigest() == hashlib.sha256(archive.read_bytes()).hexdigest()
             ), label
             ws_config.write_text(before)
+            backfill(workspace, helm, server, repository, extra, env, flags, by_name, tmp_path)
+            ws_config.write_text(before)
+
+
+def backfill(
+    ws: Workspace,
+    helm: Helm,
+    server: RegistryServer,
+    repository: str,
+    extra: list[str],
+    env: dict[str, str],
+    pull_flags: list[str],
+    by_name: bool,
+    tmp_path: Path,
+) -> None:
+    """A version only the classic channel has, copied into OCI by this helm, byte-exact."""
+    version = f"9.0.{server.port}"
+    bumped = chartship(ws, "bump", "--version", version, CHART, "--helm", helm.binary)
+    assert bumped.returncode == 0, bumped.stderr
+    made = chartship(ws, "package", CHART, "--helm", helm.binary)
+    assert made.returncode == 0, made.stderr
+    site = tmp_path / f"classic-{server.port}"
+    site.mkdir()
+    archive = ws.path("dist") / f"{CHART}-{version}.tgz"
+    shutil.copy2(archive, site / archive.name)
+    # The next registry's flow packages as before, from a clean dist/.
+    shutil.rmtree(ws.path("dist"))
+    git(ws.root, "checkout", "-q", "--", "charts")
+    with StaticServer(site) as classic:
+        helm.run(["repo", "index", str(site), "--url", classic.url])
+        configure_oci(ws, repository, *extra, classic=f"{classic.url}/index.yaml")
+        copied = chartship(
+            ws, "migrate", "backfill", "--helm", helm.binary, env=env, hostname=by_name
+        )
+        assert copied.returncode == 0, (copied.stdout, copied.stderr)
+        assert "copied 1" in copied.stdout, copied.stdout
+    data = pull(
+        Path(helm.binary), f"{repository}/{CHART}", version, tmp_path / f"bf-{server.port}",
+        pull_flags, by_name,
+    )  # fmt: skip
+    assert (
+        hashlib.sha256(data).digest() == hashlib.sha256((site / archive.name).read_bytes()).digest()
+    )

@@ -18,7 +18,7 @@ from chartship.artifacts import Artifact
 from chartship.channels.classic import pages
 from chartship.channels.classic.merge import INDEX_FILE, get
 from chartship.config import Settings, load_settings
-from chartship.errors import ChartError, ConfigError, ToolError, UsageError
+from chartship.errors import ChartError, ConfigError, GitRemoteError, ToolError, UsageError
 from chartship.helm import Helm
 from chartship.runner import Result, Runner
 from tests.support.builders import chart_archive, write_channels
@@ -590,6 +590,13 @@ def test_the_token_reaches_git_as_a_header_never_in_a_url_or_argv(
         with pytest.raises(ToolError) as refused:
             publish(site.settings(), [make_artifact(tmp_path, "1.0.1")])
         assert token not in str(refused.value)
+        # Preflight asks what a push asks, and pushes nothing.
+        pages.check_push(settings, environ={"PAGES_TOKEN": token})
+        with pytest.raises(GitRemoteError) as denied:
+            pages.check_push(settings, environ={"PAGES_TOKEN": "wrong-" + token})
+        assert denied.value.exit_code == 5
+        assert "cannot push to the pages remote origin" in str(denied.value)
+        assert token not in str(denied.value)
     listed = subprocess.run(
         ["git", "--git-dir", str(tmp_path / "served" / "o.git"), "show", "gh-pages:index.yaml"],
         capture_output=True,
@@ -599,6 +606,16 @@ def test_the_token_reaches_git_as_a_header_never_in_a_url_or_argv(
     ).stdout
     assert get(listed, "demo", "1.0.0") is not None
     assert get(listed, "demo", "1.0.1") is None
+    served = [
+        "git",
+        "--git-dir",
+        str(tmp_path / "served" / "o.git"),
+        "for-each-ref",
+        "--format=%(refname)",
+    ]
+    refs = subprocess.run(served, capture_output=True, text=True, check=True, timeout=60).stdout
+    assert "refs/heads/gh-pages" in refs.split()
+    assert not [ref for ref in refs.split() if "preflight" in ref], refs
 
 
 def test_missing_remote_and_missing_channel_are_usage_errors(site: Site, tmp_path: Path) -> None:

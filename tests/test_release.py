@@ -26,7 +26,13 @@ from chartship.errors import (
 from tests.support.actions_runner import parse_file_commands
 from tests.support.builders import Workspace
 from tests.support.matrix import newest_helm
-from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox, sha256
+from tests.support.sandbox import (
+    REPOSITORY,
+    RegistryDownAfterChecks,
+    Sandbox,
+    open_sandbox,
+    sha256,
+)
 
 VERSION = "0.16.0"
 TAG = f"metallb-chart-{VERSION}"
@@ -202,8 +208,8 @@ def test_an_asset_download_redirected_to_a_file_url_fails_github_only(box: Sandb
 def test_rerun_after_a_failed_channel_completes_it_with_the_published_bytes(
     box: Sandbox,
 ) -> None:
-    box.registry.stop()
-    failed, text = release_fails(box, PublishIncomplete, tag=TAG)
+    down = RegistryDownAfterChecks(box.registry)
+    failed, text = release_fails(box, PublishIncomplete, tag=TAG, runner=down)
     assert "OCI: failed" in text
     assert "GitHub release: created" in text
     assert "index.yaml: added" in text
@@ -333,9 +339,9 @@ def test_github_actions_summary_outputs_and_annotations(box: Sandbox, tmp_path: 
 
     # A failed channel is an error annotation and a line of the summary.
     stamp(box, "0.16.1")
-    box.registry.stop()
     env["GITHUB_REF_NAME"] = "metallb-chart-0.16.1"
-    _, text = release_fails(box, PublishIncomplete, env=env)
+    down = RegistryDownAfterChecks(box.registry)
+    _, text = release_fails(box, PublishIncomplete, env=env, runner=down)
     assert "::error title=chartship release%3A OCI::metallb 0.16.1: failed: " in text
     assert "**Not complete:**" in summary.read_text()
     assert parse_file_commands(output.read_text())["ok"] == "false"  # the last one written
@@ -517,8 +523,7 @@ def test_a_split_release_is_completed_by_a_plain_rerun(box: Sandbox) -> None:
     """MetalLB #2782: a skip decided by one channel. The release tag exists (the
     GitHub release made it) but OCI never got the version; a plain run, as on a
     push to main, sees that from the channels and completes it."""
-    box.registry.stop()
-    release_fails(box, PublishIncomplete, tag=TAG)
+    release_fails(box, PublishIncomplete, tag=TAG, runner=RegistryDownAfterChecks(box.registry))
     (asset,) = box.github.releases(REPOSITORY)[0].assets
     box.registry.restart()
     # The repository's other chart is released everywhere, so only the gap remains.

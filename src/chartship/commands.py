@@ -38,6 +38,7 @@ from chartship.migrate import inventory as inventory_mod
 from chartship.migrate import phases
 from chartship.output import Output
 from chartship.release import pipeline
+from chartship.runner import Runner
 from chartship.safetext import redact_urls
 from chartship.sandbox import rehearsal
 
@@ -150,6 +151,8 @@ def run_index(
     environ = os.environ if environ is None else environ
     shown = _output(output, out, "index")
     artifacts = artifact_mod.from_dist(settings, charts)
+    # A dry run checks the remote as the real run does, so it refuses what that would refuse.
+    pages_mod.check_push(settings, environ=environ)
     opened: pulls.PullRequest | None = None
     repo = None
     if pull_request_branch is not None and not dry_run:
@@ -376,6 +379,7 @@ def run_release(
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
     output: Output | None = None,
+    runner: Runner | None = None,
 ) -> pipeline.ReleaseResult:
     """The release pipeline (:data:`chartship.release.pipeline.STEPS`), told as it goes."""
     environ = os.environ if environ is None else environ
@@ -386,7 +390,13 @@ def run_release(
         else output_mod.ReleaseDocument(shown, environ, settings.root)
     )
     return pipeline.release(
-        settings, charts, tag=tag, dry_run=dry_run, environ=environ, reporter=reporter
+        settings,
+        charts,
+        tag=tag,
+        dry_run=dry_run,
+        environ=environ,
+        runner=runner,
+        reporter=reporter,
     )
 
 

@@ -283,6 +283,13 @@ class PagesSettings:
             "the deprecation notice of `migrate deprecate` gives it, and deprecate needs it."
         ),
     )
+    retry_seconds: float = field(
+        default=10.0,
+        metadata=_doc(
+            "Seconds one read of the pages site (index.yaml, an archive) may spend waiting "
+            "between retries of transient errors; a site that is down fails within it."
+        ),
+    )
 
 
 @dataclass(frozen=True)

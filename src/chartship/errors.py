@@ -177,6 +177,46 @@ class GithubUnavailable(GithubError, Unavailable):
     transient = True
 
 
+class GitRemoteError(ToolError):
+    """A git remote (the pages branch's) refused the credentials or could not be reached.
+
+    git is the tool, but the fault is the service's, as with a registry: exit 5.
+    """
+
+    exit_code = 5
+
+
+class GitRemoteUnavailable(GitRemoteError, Unavailable):
+    """A git remote could not be reached (refused connection, no such host, 5xx)."""
+
+    exit_code = 5
+    transient = True
+
+
+class ChannelsNotReady(ChartshipError):
+    """Preflight found channels that cannot be completed; nothing was published.
+
+    Every channel's problem is listed at once, so one run shows all there is to
+    fix. The exit status is that of the first problem in publishing order.
+    """
+
+    def __init__(self, what: str, problems: Sequence[tuple[str, ChartshipError]]):
+        self.problems = tuple(problems)
+        first = self.problems[0][1]
+        self.exit_code = first.exit_code
+        self.transient = all(e.transient for _, e in self.problems)
+        advice = (
+            "run it again once every channel answers"
+            if self.transient
+            else "fix what is listed and run it again"
+        )
+        listed = "\n".join(f"  {title}: {error}" for title, error in self.problems)
+        super().__init__(
+            f"{what}: nothing was published: {len(self.problems)} channel(s) cannot be "
+            f"completed; {advice}:\n{listed}"
+        )
+
+
 class PublishIncomplete(ChartshipError):
     """Some artifacts were refused or failed to publish; the summary says which."""
 

@@ -27,7 +27,10 @@ STATUSES: dict[int, str] = {
         "an external tool (helm, git, gpg) failed or could not be obtained, "
         "or a dependency is neither vendored nor to be fetched"
     ),
-    5: "a registry or the GitHub API failed, refused the credentials, or could not be reached",
+    5: (
+        "a registry, the GitHub API or the pages remote or site failed, refused the "
+        "credentials, or could not be reached"
+    ),
     6: (
         "publishing incomplete: something was refused, failed or is beyond repair "
         "(the summary says what)"

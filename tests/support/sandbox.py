@@ -16,7 +16,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import yaml
 
 from chartship.config import Settings, load_settings
 from chartship.helm import Helm
+from chartship.runner import Result, Runner
 from chartship.sandbox.github_standin import GithubStandin
 from chartship.sandbox.pages_site import PagesSite
 from chartship.sandbox.registry import RegistryServer, TlsMaterial
@@ -32,7 +33,15 @@ from chartship.sandbox.services import IDENTITY, Services, helm_homes, open_serv
 from tests.support.builders import channels
 from tests.support.fault_proxy import FaultProxy
 
-__all__ = ["IDENTITY", "REPOSITORY", "Sandbox", "helm_homes", "open_sandbox", "sha256"]
+__all__ = [
+    "IDENTITY",
+    "REPOSITORY",
+    "RegistryDownAfterChecks",
+    "Sandbox",
+    "helm_homes",
+    "open_sandbox",
+    "sha256",
+]
 
 REPOSITORY = "chartship/sandbox"
 
@@ -129,6 +138,22 @@ class Sandbox:
         helm.run(["repo", "update", "sandbox"])
         helm.run(["pull", f"sandbox/{chart}", "--version", version, "--destination", str(dest)])
         return dest / f"{chart}-{version}.tgz"
+
+
+class RegistryDownAfterChecks(Runner):
+    """Stops the registry at the release's first ``helm package``: after preflight found
+    every channel ready, before anything is published, as an outage mid-run does."""
+
+    def __init__(self, registry: RegistryServer) -> None:
+        super().__init__()
+        self.registry = registry
+        self.fired = False
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> Result:
+        if not self.fired and list(argv)[1:2] == ["package"]:
+            self.fired = True
+            self.registry.stop()
+        return super().run(argv, **kwargs)
 
 
 def _channels(

@@ -26,7 +26,14 @@ from chartship import versions
 from chartship.artifacts import Artifact
 from chartship.channels.classic.pages import PagesResult, archive_url, publish_index
 from chartship.channels.contract import Outcome, Status, key_of
-from chartship.channels.oci.channel import PlanItem, PushOutcome, confirm, connect, write_all
+from chartship.channels.oci.channel import (
+    PlanItem,
+    PushOutcome,
+    confirm,
+    oci_settings,
+    preflight,
+    write_all,
+)
 from chartship.config import Settings
 from chartship.helm import Helm
 from chartship.migrate.inventory import Inventory, Row, take_inventory
@@ -146,13 +153,20 @@ def backfill(
     """Push every proven classic version that OCI lacks; see the module docstring."""
     environ = os.environ if environ is None else environ
     stream = stream or sys.stderr
-    registry = connect(settings, environ)
+    helm = helm or Helm(settings.helm_binary, runner=runner or Runner())
+    if oci_settings(settings).engine == "helm":
+        helm.require_supported()
+    # Before anything is read or copied, and in a dry run alike: the registry answers,
+    # takes the credentials, and this helm has the flags to reach it.
+    registry = preflight(settings, environ, (), helm)
     client, target = registry.client, registry.target
     count = workers or registry.oci.workers
     inventory = take_inventory(
         settings, environ=environ, download=True, workers=count, registry=registry
     )
     todo = [r for r in inventory.rows if r.key in inventory.archives]
+    for chart in sorted({r.chart for r in todo}):
+        client.may_push(target.repository(chart))
     report = BackfillReport(inventory, dry_run=dry_run)
 
     def reference(row: Row) -> str:

@@ -210,7 +210,7 @@ def _classic_rows(settings: Settings, rows: dict[tuple[str, str], Row]) -> str:
     if pages is None:
         raise UsageError("the migration needs the classic channel: set channels.pages.index_url")
     entries, duplicates = classic.read_index_keeping_duplicates(
-        pages.index_url, timeout=FETCH_TIMEOUT
+        pages.index_url, timeout=FETCH_TIMEOUT, retry_seconds=pages.retry_seconds
     )
     listed: dict[tuple[str, str], list[classic.Entry]] = {}
     for entry in entries:

@@ -34,7 +34,6 @@ from chartship import lint as lint_mod
 from chartship import package as package_mod
 from chartship import sources
 from chartship.artifacts import Artifact
-from chartship.channels.classic import pages as pages_mod
 from chartship.channels.classic.channel import ClassicChannel, pages_settings
 from chartship.channels.contract import (
     Channel,
@@ -44,8 +43,6 @@ from chartship.channels.contract import (
     key_of,
     require_complete,
 )
-from chartship.channels.github import channel as github_release
-from chartship.channels.github import client as github_client
 from chartship.channels.github.channel import GithubChannel
 from chartship.channels.oci import channel as oci
 from chartship.channels.oci.channel import OciChannel
@@ -53,12 +50,10 @@ from chartship.config import Settings
 from chartship.errors import (
     ChartshipError,
     ChecksFailed,
-    GithubUnavailable,
-    Unavailable,
     UsageError,
 )
 from chartship.helm import Helm
-from chartship.release import settle
+from chartship.release import preflight, settle
 from chartship.release.selection import (
     Selection,
     select,
@@ -219,40 +214,12 @@ def channels_for(settings: Settings) -> tuple[str, ...]:
     return chosen
 
 
-def _preflight(
-    settings: Settings, channels: Sequence[str], environ: Mapping[str, str]
-) -> tuple[oci.Connection | None, Repository | None]:
-    """Every credential and setting a channel needs, checked before anything is built.
-
-    Refused credentials stop the release here; an outage is left to its channel,
-    which then fails alone while the others publish. The registry connection and
-    the GitHub repository reached on the way are returned for the next steps.
-    """
-    github = GithubChannel.name in channels
-    if github and github_client.token_from(environ) is None:
-        names = " or ".join(github_client.TOKEN_VARIABLES)
-        raise UsageError(f"the GitHub release channel needs a token: set {names}")
-    if ClassicChannel.name in channels:
-        # A pages remote with credentials in its URL is refused before any channel publishes.
-        pages_mod.check_remote(settings, environ=environ)
-    connection = None
-    if OciChannel.name in channels:
-        connection = oci.connect(settings, environ)
-        if connection.credentials is not None:
-            with contextlib.suppress(Unavailable):
-                connection.client.ping()
-    repo = None
-    if github:
-        with contextlib.suppress(GithubUnavailable):
-            repo = github_release.configured_repository(settings, environ)
-    return connection, repo
-
-
 def _lacking(
     settings: Settings,
     channels: Sequence[str],
     keys: Sequence[Key],
     environ: Mapping[str, str],
+    down: preflight.Problems,
 ) -> dict[Key, str]:
     """For each released version some channel lacks: the channels that lack it.
 
@@ -270,7 +237,9 @@ def _lacking(
             held = openers[name]().held(keys)
         except ChartshipError as exc:
             if exc.transient:
-                raise
+                # Down now, so it cannot be completed: the same refusal as preflight's.
+                down.found.append((TITLES[name], exc))
+                continue
             # Without read access (no token, say) the release tag alone decides here;
             # a release that does publish checks its credentials before anything.
             log.warning(
@@ -292,14 +261,22 @@ def choose(
     tag: str | None = None,
     environ: Mapping[str, str] | None = None,
     runner: Runner | None = None,
+    problems: preflight.Problems | None = None,
 ) -> Selection:
-    """The chart versions a release covers: git's selection, completed by the channels."""
+    """The chart versions a release covers: git's selection, completed by the channels.
+
+    A channel down now cannot say what it lacks: it goes to ``problems`` for the
+    caller to report with the rest, or (without ``problems``) is refused here.
+    """
     environ = os.environ if environ is None else environ
     selection = select(settings, names, tag=tag or tag_from_environment(environ), runner=runner)
     released = [c.key for c in selection.candidates if c.released_as]
     if not released:
         return selection
-    lacking = _lacking(settings, phase_channels(settings), released, environ)
+    down = preflight.Problems() if problems is None else problems
+    lacking = _lacking(settings, phase_channels(settings), released, environ, down)
+    if problems is None:
+        down.raise_any("release")
     return with_channel_gaps(selection, lacking)
 
 
@@ -312,17 +289,24 @@ def plan(
     environ: Mapping[str, str] | None = None,
     runner: Runner | None = None,
 ) -> Plan:
-    """Select the charts and check the version guard and the credentials."""
+    """Select the charts, then check helm and every channel (:mod:`chartship.release.preflight`)."""
     environ = os.environ if environ is None else environ
     channels = channels_for(settings)
-    selection = choose(settings, names, tag=tag, environ=environ, runner=runner)
-    if selection.chosen:
-        # Before any channel is touched: a helm that cannot do every step does none.
-        Helm(settings.helm_binary, runner=runner).require_supported()
-    if not selection.chosen or dry_run:
+    problems = preflight.Problems()
+    selection = choose(settings, names, tag=tag, environ=environ, runner=runner, problems=problems)
+    if not selection.chosen:
+        # A channel that could not be read may lack what would have been chosen.
+        problems.raise_any("release")
         return Plan(selection, channels, dry_run, environ)
-    connection, repo = _preflight(settings, channels, environ)
-    return Plan(selection, channels, dry_run, environ, connection, repo)
+    # Before any channel is touched: a helm that cannot do every step does none.
+    helm = Helm(settings.helm_binary, runner=runner)
+    helm.require_supported()
+    # A dry run checks what the real run checks, so it refuses what the real run would.
+    charts = [c.chart for c in selection.chosen]
+    ready = preflight.check(
+        settings, channels, charts, environ, helm=helm, runner=runner, problems=problems
+    )
+    return Plan(selection, channels, dry_run, environ, ready.connection, ready.repo)
 
 
 # --------------------------------------------------------------------------- build
@@ -348,8 +332,9 @@ def open_channels(
 ) -> tuple[dict[str, Channel[Any]], dict[str, str]]:
     """The phase's channels, ready to be asked; those that could not be reached, and why.
 
-    A channel having an outage fails alone (the others publish); one that
-    refuses (credentials, a repository that is not there) stops the release.
+    Preflight found every channel ready; one that went down since fails alone
+    (the others publish, and a rerun completes it), one that refuses stops the
+    release.
     """
     environ = release_plan.environ
     openers: dict[str, Callable[[], Channel[Any]]] = {

@@ -125,7 +125,11 @@ class ClassicChannel:
         """The entries of the served index.yaml, read once; none before the first release."""
         if self._served is None:
             try:
-                _text, self._served = served.read_index(self.pages.index_url, timeout=FETCH_TIMEOUT)
+                _text, self._served = served.read_index(
+                    self.pages.index_url,
+                    timeout=FETCH_TIMEOUT,
+                    retry_seconds=self.pages.retry_seconds,
+                )
             except NotFound:
                 self._served = []
         return self._served
@@ -159,7 +163,11 @@ class ClassicChannel:
 
             def fetch(url: str = url) -> bytes:
                 return served.fetch(
-                    url, limit=served.MAX_ARCHIVE_BYTES, timeout=FETCH_TIMEOUT, what="archive"
+                    url,
+                    limit=served.MAX_ARCHIVE_BYTES,
+                    timeout=FETCH_TIMEOUT,
+                    what="archive",
+                    retry_seconds=self.pages.retry_seconds,
                 )
 
             def provenance(url: str = url) -> bytes | None:
@@ -203,7 +211,9 @@ class ClassicChannel:
         index_url = self.pages.index_url
         found: dict[Key, Outcome] = {}
         try:
-            _text, entries = served.read_index(index_url, timeout=FETCH_TIMEOUT)
+            _text, entries = served.read_index(
+                index_url, timeout=FETCH_TIMEOUT, retry_seconds=self.pages.retry_seconds
+            )
         except ChartshipError as exc:
             self.warnings.append(f"index.yaml is not served at {index_url} yet: {exc}")
             return found

@@ -33,7 +33,14 @@ from chartship.artifacts import Artifact
 from chartship.channels.classic.entry import entry_for
 from chartship.channels.classic.merge import INDEX_FILE, MergeResult, get, merge
 from chartship.config import PagesSettings, Settings
-from chartship.errors import ChartError, ConfigError, ToolError, UsageError
+from chartship.errors import (
+    ChartError,
+    ConfigError,
+    GitRemoteError,
+    GitRemoteUnavailable,
+    ToolError,
+    UsageError,
+)
 from chartship.package import sha256_file
 from chartship.runner import Result, Runner
 from chartship.safetext import redact_url, url_secrets, userinfo
@@ -202,6 +209,66 @@ def check_remote(
         _remote(settings, settings.channels.pages, runner or Runner(), environ)
 
 
+#: git's words for a remote it could not reach, as opposed to one that refused.
+_UNREACHABLE = re.compile(
+    r"could not resolve|couldn't connect|failed to connect|connection refused|connection "
+    r"timed out|timed out|network is unreachable|returned error: 5\d\d|the remote end hung up "
+    r"unexpectedly|connection reset",
+    re.IGNORECASE,
+)
+#: git's words for a remote that refused the credentials (or their absence).
+_REFUSED = re.compile(
+    r"authentication failed|permission denied|returned error: 40[13]|could not read username"
+    r"|access denied|not authorized|write access .* not granted",
+    re.IGNORECASE,
+)
+
+
+def remote_failure(message: str, result: Result) -> ToolError:
+    """A failed git command against a remote, as the error its cause calls for:
+    unreachable and refusing remotes exit as a service does, anything else as git."""
+    kind: type[ToolError] = ToolError
+    if _UNREACHABLE.search(result.output):
+        kind = GitRemoteUnavailable
+    elif _REFUSED.search(result.output):
+        kind = GitRemoteError
+    return kind(message, argv=result.argv, returncode=result.returncode, output=result.output)
+
+
+#: A branch name no pages remote has: what the push check offers to create.
+_PROBE = "refs/heads/chartship-preflight-probe"
+
+
+def check_push(
+    settings: Settings, *, runner: Runner | None = None, environ: Mapping[str, str] | None = None
+) -> None:
+    """The pages remote reachable and (where it tells) letting this run push, pushing nothing.
+
+    ``git push --dry-run`` of a new branch asks the remote for what a push asks
+    (over http(s), the receive-pack service, which needs write access) and sends
+    no object. A remote on a local path or over ssh lets any reader through
+    this check; its push rights are known only at the push. The check runs in
+    an empty scratch clone holding one empty commit, so it needs nothing of the
+    repository's history, and the remote's URL stays off the command line as in
+    every clone here.
+    """
+    pages = settings.channels.pages
+    if pages is None:
+        return
+    runner = runner or Runner()
+    remote = _remote(settings, pages, runner, environ)
+    with _cloned(remote, runner) as clone:
+        identity = [f"user.name={DEFAULT_NAME}", f"user.email={DEFAULT_EMAIL}"]
+        clone.git("-c", identity[0], "-c", identity[1], "commit", "-q", "--allow-empty",
+                  "-m", "chartship preflight: never pushed")  # fmt: skip
+        got = clone.git(
+            "push", "--dry-run", "--porcelain", "--no-verify", _REMOTE, f"HEAD:{_PROBE}",
+            check=False, timeout=120,
+        )  # fmt: skip
+    if got.returncode != 0:
+        raise remote_failure(f"cannot push to the pages remote {remote.name} ({remote.shown})", got)
+
+
 def _config_value(value: str) -> str:
     if any(c in value for c in "\n\r\0"):
         raise UsageError("the pages remote's URL contains a line break")
@@ -236,12 +303,7 @@ class _Clone:
             handle.write(f'[remote "{_REMOTE}"]\n\turl = {_config_value(self.remote.url)}\n')
 
     def fail(self, what: str, result: Result) -> ToolError:
-        return ToolError(
-            f"{what} ({self.remote.shown})",
-            argv=result.argv,
-            returncode=result.returncode,
-            output=result.output,
-        )
+        return remote_failure(f"{what} ({self.remote.shown})", result)
 
     def exists(self, branch: str) -> bool:
         got = self.git("ls-remote", "--heads", _REMOTE, f"refs/heads/{branch}", check=False)

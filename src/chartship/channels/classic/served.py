@@ -135,9 +135,15 @@ def _fetch_once(url: str, *, limit: int, timeout: float, what: str) -> bytes:
         return b"".join(parts)
 
 
-def _served_text(index_url: str, timeout: float) -> tuple[str, str]:
+def _served_text(index_url: str, timeout: float, retry_seconds: float) -> tuple[str, str]:
     location = index_location(index_url)
-    raw = fetch(location, limit=MAX_INDEX_BYTES, timeout=timeout, what="index.yaml")
+    raw = fetch(
+        location,
+        limit=MAX_INDEX_BYTES,
+        timeout=timeout,
+        what="index.yaml",
+        retry_seconds=retry_seconds,
+    )
     try:
         return location, raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -152,23 +158,25 @@ def _entries(data: dict[str, Any]) -> list[Entry]:
     return found
 
 
-def read_index(index_url: str, *, timeout: float) -> tuple[str, list[Entry]]:
+def read_index(
+    index_url: str, *, timeout: float, retry_seconds: float = 10.0
+) -> tuple[str, list[Entry]]:
     """The served index.yaml's text and every entry it lists, in its own order.
 
     An index that repeats a key is refused, as helm refuses it.
     """
-    location, text = _served_text(index_url, timeout)
+    location, text = _served_text(index_url, timeout, retry_seconds)
     return text, _entries(load(text, path=location))
 
 
 def read_index_keeping_duplicates(
-    index_url: str, *, timeout: float
+    index_url: str, *, timeout: float, retry_seconds: float = 10.0
 ) -> tuple[list[Entry], list[DuplicateKey]]:
     """:func:`read_index`'s entries (of a repeated key, the last) and the keys repeated.
 
     For an inventory, which reports what is wrong with a channel instead of stopping.
     """
-    location, text = _served_text(index_url, timeout)
+    location, text = _served_text(index_url, timeout, retry_seconds)
     data, duplicates = load_keeping_duplicates(text, path=location)
     return _entries(data), duplicates
 

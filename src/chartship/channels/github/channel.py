@@ -728,16 +728,17 @@ def publish_releases(
     github_settings(settings)
     if artifacts is None:
         artifacts = artifact_mod.from_dist(settings, names)
-    if client.token_from(environ) is None and not dry_run:
-        raise UsageError(f"GitHub needs a token: set {' or '.join(client.TOKEN_VARIABLES)}")
     # Every body is checked before the first request, not half-way through the releases.
     for artifact in artifacts:
         release_body(settings, artifact, notes_file)
+    # A dry run checks the token as the real run does: it refuses what that would refuse.
+    repo = preflight(settings, environ, client_factory)
     channel = GithubChannel(
         settings,
         environ,
         force=force,
         notes_file=notes_file,
+        repo=repo,
         runner=runner,
         client_factory=client_factory,
     )
@@ -748,6 +749,31 @@ def publish_releases(
 def configured_repository(settings: Settings, environ: Mapping[str, str]) -> Repository:
     """The configured repository, looked up with the token from ``environ``."""
     return client.repository(github_settings(settings), client.token_from(environ))
+
+
+def preflight(
+    settings: Settings,
+    environ: Mapping[str, str],
+    client_factory: Callable[[GithubSettings, str | None], Github] = client.client,
+) -> Repository:
+    """The token set, the repository there, and (where GitHub says) the token able to write
+    releases: checked before anything is published. The repository is returned."""
+    token = client.token_from(environ)
+    if token is None:
+        names = " or ".join(client.TOKEN_VARIABLES)
+        raise UsageError(f"the GitHub release channel needs a token: set {names}")
+    repo = client.repository(github_settings(settings), token, client_factory)
+    # GitHub lists the token's permissions on the repository it answers with; an
+    # answer without them (a fine-grained token, some GitHub Enterprise versions)
+    # leaves the first write to tell.
+    permissions = repo.raw_data.get("permissions")
+    if isinstance(permissions, dict) and permissions.get("push") is False:
+        raise GithubError(
+            f"GitHub: the token may not write to {repo.full_name} (creating releases needs "
+            "push access: contents: write for a fine-grained token, the repo scope for a "
+            "classic one)"
+        )
+    return repo
 
 
 def download_url(repo: Repository, settings: Settings, artifact: Artifact) -> str:

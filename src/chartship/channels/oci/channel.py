@@ -218,6 +218,32 @@ def connect(
     return Connection(oci, target, creds, tls, client)
 
 
+def preflight(
+    settings: Settings,
+    environ: Mapping[str, str],
+    charts: Sequence[str],
+    helm: Helm,
+    *,
+    client_factory: Callable[..., RegistryClient] = RegistryClient,
+) -> Connection:
+    """Everything a push of ``charts`` needs that can be known without pushing.
+
+    This helm's flags for the registry, the registry answering, the
+    credentials accepted, and each chart's repository letting a push in
+    (:meth:`RegistryClient.may_push`). The connection is returned for the
+    push to go on with.
+    """
+    connection = connect(settings, environ, client_factory)
+    if connection.oci.engine == "helm":
+        for login in (True, False):
+            # helm before 3.13 has no way to push over plain HTTP to a host that is not loopback.
+            _tls_flags(helm, connection.target.host, connection.tls, login=login)
+    connection.client.ping()
+    for chart in sorted(set(charts)):
+        connection.client.may_push(connection.target.repository(chart))
+    return connection
+
+
 def _tls_flags(helm: Helm, host: str, tls: Tls, *, login: bool) -> list[str]:
     """helm's flags for this registry's TLS settings, as this helm version spells them."""
     flags: list[str] = []
@@ -1067,11 +1093,16 @@ def push(
     See the module docstring.
     """
     environ = os.environ if environ is None else environ
-    channel = OciChannel(
-        settings, environ, force=force, helm=helm, runner=runner, client_factory=client_factory
-    )
     if artifacts is None:
         artifacts = artifact_mod.from_dist(settings, names)
+    helm = helm or Helm(settings.helm_binary, runner=runner)
+    # A dry run checks what the push checks first, so it refuses what the push would.
+    connection = preflight(
+        settings, environ, [a.chart for a in artifacts], helm, client_factory=client_factory
+    )
+    channel = OciChannel(
+        settings, environ, force=force, connection=connection, helm=helm, runner=runner
+    )
     planned = channel.plan(artifacts)
     if dry_run:
         target = channel.connection.target

@@ -329,34 +329,49 @@ class RegistryClient:
                 self._auth[""] = self.credentials.basic()
             return
         if kind == "bearer":
-            params = dict(_CHALLENGE.findall(challenge))
-            realm = params.get("realm")
-            if not realm:
-                raise self._fail("sent a bearer challenge without a realm")
-            query = {k: v for k, v in params.items() if k in ("service", "scope")}
-            token_url = realm + ("?" + urllib.parse.urlencode(query) if query else "")
-            headers = {"Authorization": self.credentials.basic()} if self.credentials else {}
-            try:
-                answer = self._send("GET", token_url, headers, None)
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-                reason = getattr(exc, "reason", exc)
-                raise self._fail(f"token service unreachable ({_describe(reason)})") from None
-            if answer.status == 401:
-                whose = f" for {self._whose()}" if self.variables else ""
-                raise self._fail(f"authentication failed (401 unauthorized){whose}")
-            if answer.status != 200:
-                raise self._fail(f"token service answered {answer.status}")
-            try:
-                token = json.loads(answer.body)
-                value = token.get("token") or token.get("access_token")
-            except (ValueError, AttributeError):
-                value = None
-            if not value:
-                raise self._fail("token service sent no token")
+            value = self._token(dict(_CHALLENGE.findall(challenge)))
             with self._lock:
                 self._auth[scope or ""] = f"Bearer {value}"
             return
         raise self._fail(f"unsupported authentication challenge {challenge!r}")
+
+    def _token(self, params: Mapping[str, str]) -> str:
+        """A token from the service a bearer challenge (``params``) names."""
+        realm = params.get("realm")
+        if not realm:
+            raise self._fail("sent a bearer challenge without a realm")
+        query = {k: v for k, v in params.items() if k in ("service", "scope")}
+        token_url = realm + ("?" + urllib.parse.urlencode(query) if query else "")
+        headers = {"Authorization": self.credentials.basic()} if self.credentials else {}
+        try:
+            answer = self._send("GET", token_url, headers, None)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise self._fail(f"token service unreachable ({_describe(reason)})") from None
+        if answer.status == 401:
+            whose = f" for {self._whose()}" if self.variables else ""
+            raise self._fail(f"authentication failed (401 unauthorized){whose}")
+        if answer.status != 200:
+            raise self._fail(f"token service answered {answer.status}")
+        try:
+            token = json.loads(answer.body)
+            value = token.get("token") or token.get("access_token")
+        except (ValueError, AttributeError):
+            value = None
+        if not value:
+            raise self._fail("token service sent no token")
+        return str(value)
+
+    def _scope_refusal(self, what: str, actions: str) -> str:
+        needed = (
+            "allowed to push to this repository (a GitHub token needs write:packages)"
+            if "push" in actions
+            else "allowed to read this repository (a GitHub token needs read:packages)"
+        )
+        return (
+            f"{what}: {self._whose()} may not {actions.replace(',', ' and ')} there "
+            f"(the token service granted less: insufficient_scope); use credentials {needed}"
+        )
 
     def _checked(self, response: _Response, what: str) -> _Response:
         if response.status == 401:
@@ -366,16 +381,7 @@ class RegistryClient:
                 scope = dict(_CHALLENGE.findall(challenge)).get("scope", "")
                 # Registries list a scope's actions in either order; name them in one.
                 actions = ",".join(sorted(scope.rpartition(":")[2].split(","))) or "access"
-                needed = (
-                    "allowed to push to this repository (a GitHub token needs write:packages)"
-                    if "push" in actions
-                    else "allowed to read this repository (a GitHub token needs read:packages)"
-                )
-                raise self._fail(
-                    f"{what}: {self._whose()} may not {actions.replace(',', ' and ')} there "
-                    f"(the token service granted less: insufficient_scope); use credentials "
-                    f"{needed}"
-                )
+                raise self._fail(self._scope_refusal(what, actions))
             given = self.credentials.source if self.credentials else ""
             with_what = f" with the credentials in {given}" if given else ""
             raise self._fail(f"authentication failed for {what} (401 unauthorized){with_what}")
@@ -517,6 +523,41 @@ class RegistryClient:
         self._checked(put, f"upload to {repository}")
         return None
 
+    def may_push(self, repository: str) -> None:
+        """Refuse credentials that a push to ``repository`` would have refused, writing nothing.
+
+        A registry behind a token service (ghcr.io, quay.io, Docker Hub) is asked
+        for a token with the push scope, and the grant the token carries (its JWT
+        ``access`` claim) must include push. A registry with basic auth lets any
+        valid user push, which :meth:`ping` proved; a token that is no JWT says
+        nothing, and the push itself is the first to tell.
+        """
+        # The challenge is asked for unauthenticated, so not through request(); retried alike.
+        budget = Budget(self.retry_seconds, sleep=self._sleep)
+        while True:
+            try:
+                challenge = self._send("GET", self.base + "/v2/", {}, None)
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                if budget.pause():
+                    continue
+                reason = getattr(exc, "reason", exc)
+                raise self._fail(
+                    f"unreachable ({_describe(reason)})", RegistryUnavailable
+                ) from None
+            if challenge.status in TRANSIENT_STATUSES and budget.pause(
+                challenge.headers.get("retry-after")
+            ):
+                continue
+            break
+        header = challenge.headers.get("www-authenticate", "")
+        if challenge.status != 401 or not header.lower().startswith("bearer"):
+            return
+        params = dict(_CHALLENGE.findall(header))
+        params["scope"] = f"repository:{repository}:pull,push"
+        granted = _granted(self._token(params), repository)
+        if granted is not None and "push" not in granted:
+            raise self._fail(self._scope_refusal(repository, "pull,push"))
+
     def put_manifest(
         self,
         repository: str,
@@ -620,6 +661,27 @@ class _Pool:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+def _granted(token: str, repository: str) -> set[str] | None:
+    """The actions a registry token (a JWT, unverified: the registry checks it) grants on
+    ``repository``; None when the token is not a JWT with an ``access`` claim."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(padded))
+    except ValueError:
+        return None
+    access = claims.get("access") if isinstance(claims, dict) else None
+    if not isinstance(access, list):
+        return None
+    granted: set[str] = set()
+    for entry in access:
+        if isinstance(entry, dict) and entry.get("name") == repository:
+            granted |= {str(a) for a in entry.get("actions") or []}
+    return granted
 
 
 def _lower(items: Any) -> dict[str, str]:
