@@ -99,6 +99,8 @@ CASES = [
     ("migrate verify", "registry"),
     ("migrate verify", "pages"),
     ("migrate deprecate", "pages"),
+    ("migrate phase oci-primary --dry-run", "registry"),
+    ("migrate phase oci-primary --dry-run", "pages"),
 ]
 
 

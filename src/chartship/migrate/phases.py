@@ -266,45 +266,64 @@ def _classic_dependencies(settings: Settings) -> list[str]:
     return found
 
 
+@dataclass
+class Unmet:
+    """Why a phase cannot be entered yet, and whether a service that did not answer is
+    among the reasons (the refusal then exits as unavailable: run it again later)."""
+
+    reasons: list[str] = field(default_factory=list)
+    unavailable: bool = False
+
+    def add(self, context: str, exc: ChartshipError) -> None:
+        self.reasons.append(f"{context}: {exc}")
+        self.unavailable = self.unavailable or isinstance(exc, Unavailable)
+
+
+class PhaseRefused(ChecksFailed):
+    """A phase refusal caused in part by a service that did not answer."""
+
+    exit_code = Unavailable.exit_code
+
+
 def preconditions(
     settings: Settings, to: str, *, environ: Mapping[str, str] | None = None
-) -> list[str]:
-    """Why moving to phase ``to`` is not safe yet; empty when it is."""
+) -> Unmet:
+    """Why moving to phase ``to`` is not safe yet; no reasons when it is."""
     environ = os.environ if environ is None else environ
     current = settings.channels.phase
     if to not in PHASES:
         raise UsageError(f"unknown phase {to!r}; phases: {', '.join(PHASES)}")
     if PHASES.index(to) <= PHASES.index(current):
-        return []
+        return Unmet()
     if PHASES.index(to) > PHASES.index(current) + 1:
         nxt = PHASES[PHASES.index(current) + 1]
-        return [f"phases are entered one at a time: {current} -> {nxt} first"]
-    reasons: list[str] = []
+        return Unmet([f"phases are entered one at a time: {current} -> {nxt} first"])
+    unmet = Unmet()
     if settings.channels.oci is None:
-        return ["channels.oci is not configured"]
+        return Unmet(["channels.oci is not configured"])
     if to == "dual":
         registry = connect(settings, environ)
         try:
             registry.client.ping()
         except ChartshipError as exc:
-            reasons.append(f"the OCI registry {registry.target.url} is not usable: {exc}")
-        return reasons
+            unmet.add(f"the OCI registry {registry.target.url} is not usable", exc)
+        return unmet
     # Every check runs, whatever failed before it: a refusal names all that is unmet.
     try:
         result = parity(settings, environ=environ)
-        reasons += [f"{r.chart} {r.version}: {why}" for r, why in result.drift]
+        unmet.reasons += [f"{r.chart} {r.version}: {why}" for r, why in result.drift]
     except ChartshipError as exc:
-        reasons.append(f"the channels could not be compared: {exc}")
+        unmet.add("the channels could not be compared", exc)
     if to == "oci-only":
         try:
             if not is_deprecated(settings):
-                reasons.append(
+                unmet.reasons.append(
                     "the classic channel carries no deprecation notice yet (run migrate deprecate)"
                 )
         except ChartshipError as exc:
-            reasons.append(f"the pages branch could not be read for the notice: {exc}")
-        reasons += _classic_dependencies(settings)
-    return reasons
+            unmet.add("the pages branch could not be read for the notice", exc)
+        unmet.reasons += _classic_dependencies(settings)
+    return unmet
 
 
 _PHASE_LINE = re.compile(r"^(?P<head>\s+phase:\s*)(?P<value>[^\s#]+)(?P<tail>.*)$")
@@ -354,12 +373,13 @@ def advance(
     dry_run: bool = False,
 ) -> list[str]:
     """Check and record the move to phase ``to`` in chartship.yaml; what was checked."""
-    reasons = preconditions(settings, to, environ=environ)
-    if reasons:
-        raise ChecksFailed(
+    unmet = preconditions(settings, to, environ=environ)
+    if unmet.reasons:
+        refusal = PhaseRefused if unmet.unavailable else ChecksFailed
+        raise refusal(
             f"cannot move from {settings.channels.phase} to {to}:\n"
-            + "\n".join(f"  - {r}" for r in reasons),
-            count=len(reasons),
+            + "\n".join(f"  - {r}" for r in unmet.reasons),
+            count=len(unmet.reasons),
         )
     if settings.channels.phase == to:
         return [f"phase is already {to}"]
