@@ -14,9 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from chartship import charts as chartfiles
 from chartship import dependencies, siblings, versions, yamlfiles
 from chartship.charts import Chart
@@ -103,6 +100,10 @@ class _Document:
         self.text = yamlfiles.read_text(path, yamlfiles.CHART)
         # ruamel has no bound of its own: the bounded reader sees the text first.
         yamlfiles.parse_yaml(self.text, path, yamlfiles.CHART)
+        # Imported here: only a bump that edits YAML needs the round-trip library.
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import YAMLError
+
         yaml = YAML(typ="rt")
         try:
             self.tree: Any = yaml.load(io.StringIO(self.text))

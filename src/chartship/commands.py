@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from chartship import artifacts as artifact_mod
 from chartship import bump as bump_mod
@@ -26,8 +26,6 @@ from chartship import render, versions
 from chartship.channels.classic import channel as classic_channel
 from chartship.channels.classic import pages as pages_mod
 from chartship.channels.contract import Key, Outcome, key_of, require_complete
-from chartship.channels.github import channel as github_release
-from chartship.channels.github import pulls
 from chartship.channels.oci import channel as oci
 from chartship.config import Settings
 from chartship.config import settings_from as settings_from  # the front ends' way in, kept here
@@ -40,7 +38,12 @@ from chartship.output import Output
 from chartship.release import pipeline
 from chartship.runner import Runner
 from chartship.safetext import redact_urls
-from chartship.sandbox import rehearsal
+
+if TYPE_CHECKING:
+    # PyGithub (with requests) and the sandbox's jsonschema are a large part of
+    # start-up: the commands that use them import them when they run.
+    from chartship.channels.github.channel import ReleaseReport
+    from chartship.channels.github.pulls import PullRequest
 
 log = logging.getLogger("chartship")
 
@@ -113,8 +116,10 @@ def run_github_release(
     out: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
     output: Output | None = None,
-) -> github_release.ReleaseReport:
+) -> ReleaseReport:
     """Converge one GitHub release per archive; print each release and asset."""
+    from chartship.channels.github import channel as github_release
+
     report = github_release.publish_releases(
         settings, charts, dry_run=dry_run, force=force, notes_file=notes, environ=environ
     )
@@ -153,9 +158,11 @@ def run_index(
     artifacts = artifact_mod.from_dist(settings, charts)
     # A dry run checks the remote as the real run does, so it refuses what that would refuse.
     pages_mod.check_push(settings, environ=environ)
-    opened: pulls.PullRequest | None = None
+    opened: PullRequest | None = None
     repo = None
     if pull_request_branch is not None and not dry_run:
+        from chartship.channels.github import pulls
+
         # Before anything is pushed: a branch without its pull request helps nobody.
         repo = pulls.repository_for(settings, environ)
         base = classic_channel.pages_settings(settings).branch
@@ -176,6 +183,8 @@ def run_index(
     _record_published(channel.title, {key_of(a): a for a in artifacts}, done.outcomes)
     if repo is not None and pull_request_branch is not None and done.result.commit is not None:
         added = [(c, v, done.urls[(c, v)]) for c, v in done.result.added]
+        from chartship.channels.github import pulls
+
         title, body = pulls.title_and_body(added, done.result.base_branch)
         opened = pulls.open_pull_request(
             repo, head=pull_request_branch, base=done.result.base_branch, title=title, body=body
@@ -434,6 +443,20 @@ def run_matrix(
     return matrix
 
 
-#: ``chartship sandbox``: the core call prints as it goes and raises as the others do,
-#: so it is the command itself.
-run_sandbox = rehearsal.rehearse
+if TYPE_CHECKING:
+    from chartship.sandbox import rehearsal as _rehearsal
+
+    run_sandbox = _rehearsal.rehearse
+else:
+
+    def run_sandbox(*args: Any, **kwargs: Any) -> Any:
+        """``chartship sandbox``: the core call prints as it goes and raises as the
+        others do, so it is the command itself (:func:`chartship.sandbox.rehearsal.rehearse`,
+        whose signature type checkers see).
+
+        Imported when run: the sandbox's GitHub stand-in checks its traffic with
+        jsonschema, which no other command needs at start-up.
+        """
+        from chartship.sandbox import rehearsal
+
+        return rehearsal.rehearse(*args, **kwargs)

@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from chartship import bump as bump_mod
 from chartship import github_actions as actions
 from chartship import package as package_mod
 from chartship.channels.classic.pages import PagesResult
 from chartship.channels.contract import BEYOND_REPAIR_ADVICE, Status
-from chartship.channels.github.channel import ReleaseReport
-from chartship.channels.github.pulls import PullRequest
 from chartship.channels.oci.channel import PushReport
 from chartship.github_actions import in_github_actions
 from chartship.lint import LintReport
@@ -31,6 +29,11 @@ from chartship.migrate import backfill as backfill_mod
 from chartship.release import pipeline
 from chartship.release.pipeline import Plan, ReleaseResult
 from chartship.safetext import redact_urls
+
+if TYPE_CHECKING:
+    # PyGithub is imported by the GitHub commands themselves, not by their printing.
+    from chartship.channels.github.channel import ReleaseReport
+    from chartship.channels.github.pulls import PullRequest
 
 # --------------------------------------------------------------------------- bump, package
 

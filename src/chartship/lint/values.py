@@ -11,12 +11,7 @@ import re
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-import referencing
-import referencing.exceptions
-from jsonschema_specifications import REGISTRY as _META_SCHEMAS  # type: ignore[import-untyped]
+from typing import TYPE_CHECKING, Any
 
 from chartship import yamlfiles
 from chartship.charts import ChartDir
@@ -25,6 +20,12 @@ from chartship.jsonfiles import load_json
 from chartship.lint.model import Collector
 from chartship.safetext import shown
 from chartship.yamlfiles import YamlDocument
+
+if TYPE_CHECKING:
+    # jsonschema and referencing cost a large part of start-up: imported by the
+    # values check alone, when a chart has a schema.
+    import jsonschema
+    import referencing
 
 SCHEMA_FILE = "values.schema.json"
 
@@ -91,6 +92,8 @@ _ID_KEYS = ("$id", "id")
 
 
 def _refuse_retrieval(uri: str) -> referencing.Resource[Any]:
+    import referencing.exceptions
+
     raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
@@ -126,12 +129,18 @@ def foreign_references(schema: Any) -> list[tuple[str, str]]:
                     stack.append((value, base, [*where, key]))
         elif isinstance(node, list):
             stack.extend((item, base, [*where, i]) for i, item in enumerate(node))
+    if not found:
+        return []
+    from jsonschema_specifications import (  # type: ignore[import-untyped]
+        REGISTRY as meta_schemas,
+    )
+
     foreign = []
     for where, base, ref in found:
         target = urllib.parse.urldefrag(urllib.parse.urljoin(base, ref)).url
         if target in ("", urllib.parse.urldefrag(base).url) or target in declared:
             continue
-        if target in _META_SCHEMAS or target + "#" in _META_SCHEMAS:
+        if target in meta_schemas or target + "#" in meta_schemas:
             continue
         foreign.append((_pointer(where), ref))
     return sorted(foreign)
@@ -160,6 +169,10 @@ def check_values(where: ChartDir, out: Collector) -> None:
         )
     if foreign:
         return
+    import jsonschema
+    import referencing
+    import referencing.exceptions
+
     validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
     try:
         validator_cls.check_schema(schema)

@@ -21,12 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chartship import charts as chartfiles
 from chartship import safetar, versions
 from chartship.channels.classic import served as classic
-from chartship.channels.github.channel import GithubChannel, ReleasedAsset
 from chartship.channels.oci.channel import Connection, OciChannel, connect
 from chartship.config import Settings
 from chartship.errors import (
@@ -40,6 +39,10 @@ from chartship.errors import (
 )
 from chartship.migrate.decisions import Decision, load_decisions
 from chartship.yamlfiles import DuplicateKey
+
+if TYPE_CHECKING:
+    # PyGithub is imported when an inventory reads the GitHub channel.
+    from chartship.channels.github.channel import ReleasedAsset
 
 log = logging.getLogger("chartship")
 
@@ -289,6 +292,8 @@ def _github_rows(
     gh = settings.channels.github
     if gh is None:
         return None
+    from chartship.channels.github.channel import GithubChannel
+
     assets = GithubChannel(settings, environ).releases()
     # Charts named by the index or by this repository: a gap may be the only
     # release of its version, but its chart is known.

@@ -34,6 +34,7 @@ from chartship import lint as lint_mod
 from chartship import package as package_mod
 from chartship import sources
 from chartship.artifacts import Artifact
+from chartship.channels import github as github_names
 from chartship.channels.classic.channel import ClassicChannel, pages_settings
 from chartship.channels.contract import (
     Channel,
@@ -43,7 +44,6 @@ from chartship.channels.contract import (
     key_of,
     require_complete,
 )
-from chartship.channels.github.channel import GithubChannel
 from chartship.channels.oci import channel as oci
 from chartship.channels.oci.channel import OciChannel
 from chartship.config import Settings
@@ -65,12 +65,14 @@ from chartship.runner import Runner
 if TYPE_CHECKING:
     from github.Repository import Repository
 
+    from chartship.channels.github.channel import GithubChannel
+
 log = logging.getLogger("chartship")
 
 #: The channels in publishing order, by name, with the title people see.
 TITLES: dict[str, str] = {
     OciChannel.name: OciChannel.title,
-    GithubChannel.name: GithubChannel.title,
+    github_names.NAME: github_names.TITLE,
     ClassicChannel.name: ClassicChannel.title,
 }
 
@@ -124,7 +126,7 @@ class Row:
 
     @property
     def download_url(self) -> str | None:
-        cell = self.cells.get(GithubChannel.name)
+        cell = self.cells.get(github_names.NAME)
         return cell.download_url if cell is not None else None
 
 
@@ -196,7 +198,7 @@ def phase_channels(settings: Settings) -> tuple[str, ...]:
     if configured.oci is not None and phase != "classic":
         chosen.append(OciChannel.name)
     if configured.github is not None:
-        chosen.append(GithubChannel.name)
+        chosen.append(github_names.NAME)
     if configured.pages is not None and phase != "oci-only":
         chosen.append(ClassicChannel.name)
     return tuple(chosen)
@@ -214,6 +216,13 @@ def channels_for(settings: Settings) -> tuple[str, ...]:
     return chosen
 
 
+def _github_channel() -> type[GithubChannel]:
+    """The GitHub channel's class, imported (with PyGithub) when a release uses it."""
+    from chartship.channels.github.channel import GithubChannel
+
+    return GithubChannel
+
+
 def _lacking(
     settings: Settings,
     channels: Sequence[str],
@@ -228,7 +237,7 @@ def _lacking(
     """
     openers: dict[str, Callable[[], Channel[Any]]] = {
         OciChannel.name: lambda: OciChannel(settings, environ),
-        GithubChannel.name: lambda: GithubChannel(settings, environ),
+        github_names.NAME: lambda: _github_channel()(settings, environ),
         ClassicChannel.name: lambda: ClassicChannel(settings, environ),
     }
     missing: dict[Key, list[str]] = {}
@@ -341,7 +350,7 @@ def open_channels(
         OciChannel.name: lambda: OciChannel(
             settings, environ, connection=release_plan.connection, runner=runner
         ),
-        GithubChannel.name: lambda: GithubChannel(
+        github_names.NAME: lambda: _github_channel()(
             settings, environ, repo=release_plan.repo, runner=runner
         ),
         ClassicChannel.name: lambda: ClassicChannel(settings, environ),
@@ -474,7 +483,7 @@ def publish(
             blocked = Outcome(Status.BLOCKED, "waits for its GitHub release, which failed")
             waiting, ready = ready, []
             for row in waiting:
-                github = row.cells.get(GithubChannel.name)
+                github = row.cells.get(github_names.NAME)
                 if github is not None and not github.ok:
                     row.cells[name] = blocked
                 else:

@@ -23,10 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from chartship.channels import github as github_names
 from chartship.channels.classic import pages as pages_mod
 from chartship.channels.classic.channel import ClassicChannel
-from chartship.channels.github import channel as github_release
-from chartship.channels.github.channel import GithubChannel
 from chartship.channels.oci import channel as oci
 from chartship.channels.oci.channel import OciChannel
 from chartship.config import Settings
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: Channel titles in publishing order, the order problems are listed in.
-ORDER = (OciChannel.title, GithubChannel.title, ClassicChannel.title)
+ORDER = (OciChannel.title, github_names.TITLE, ClassicChannel.title)
 
 
 @dataclass(frozen=True)
@@ -93,9 +92,12 @@ def check(
             OciChannel.title, lambda: oci.preflight(settings, environ, charts, helm)
         )
     repo = None
-    if GithubChannel.name in channels:
+    if github_names.NAME in channels:
+        # Imported here: PyGithub is for a release that has the GitHub channel.
+        from chartship.channels.github import channel as github_release
+
         repo = problems.attempt(
-            GithubChannel.title, lambda: github_release.preflight(settings, environ)
+            github_names.TITLE, lambda: github_release.preflight(settings, environ)
         )
     if ClassicChannel.name in channels:
         problems.attempt(

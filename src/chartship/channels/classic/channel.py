@@ -17,7 +17,6 @@ from chartship.artifacts import Artifact
 from chartship.channels.classic import pages as pages_mod
 from chartship.channels.classic import served
 from chartship.channels.contract import Holding, Key, Outcome, Status, key_of
-from chartship.channels.github import channel as github_release
 from chartship.config import PagesSettings, Settings
 from chartship.errors import (
     ChartError,
@@ -56,6 +55,9 @@ def url_resolver(
     environ = os.environ if environ is None else environ
     urls: dict[tuple[str, str], str] = {}
     repo = None
+    # Imported here: only an index that points at release assets needs PyGithub.
+    from chartship.channels.github import channel as github_release
+
     for artifact in artifacts:
         try:
             repo = repo or github_release.configured_repository(settings, environ)

@@ -37,7 +37,7 @@ from chartship import artifacts as artifact_mod
 from chartship import versions, yamlfiles
 from chartship.artifacts import Artifact
 from chartship.channels.contract import Holding, Key, Outcome, Status, key_of
-from chartship.channels.github import client
+from chartship.channels.github import NAME, TITLE, client
 from chartship.config import GithubSettings, Settings
 from chartship.errors import ChartError, GithubError, UsageError
 from chartship.gitrepo import Git
@@ -423,8 +423,8 @@ def _verify(
 class GithubChannel:
     """The GitHub releases channel behind :mod:`chartship.channels.contract`."""
 
-    name = "github"
-    title = "GitHub release"
+    name = NAME
+    title = TITLE
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -21,11 +21,11 @@ from github.GitReleaseAsset import GitReleaseAsset
 from github.Repository import Repository
 from urllib3.response import BaseHTTPResponse
 
+from chartship.channels.github import TOKEN_VARIABLES as TOKEN_VARIABLES
+from chartship.channels.github import token_from as token_from
 from chartship.config import GithubSettings
 from chartship.errors import AssetUnreadable, GithubError, GithubUnavailable
 from chartship.safetext import shown
-
-TOKEN_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
 
 
 class _BoundedRetry(GithubRetry):
@@ -53,13 +53,6 @@ class _BoundedRetry(GithubRetry):
                 None,
             )
         return bool(super().sleep_for_retry(response))
-
-
-def token_from(environ: Mapping[str, str]) -> str | None:
-    for name in TOKEN_VARIABLES:
-        if environ.get(name):
-            return environ[name]
-    return None
 
 
 def _retry(gh: GithubSettings) -> _BoundedRetry:
