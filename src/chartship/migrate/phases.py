@@ -275,6 +275,8 @@ class Unmet:
     unavailable: bool = False
 
     def add(self, context: str, exc: ChartshipError) -> None:
+        if isinstance(exc, (ConfigError, UsageError)):
+            raise exc  # a wrong setting is the user's to fix, not a precondition to wait on
         self.reasons.append(f"{context}: {exc}")
         self.unavailable = self.unavailable or isinstance(exc, Unavailable)
 
