@@ -122,8 +122,9 @@ def test_release_publishes_the_hashed_bytes_everywhere_after_dist_is_swapped(
 ) -> None:
     """The archive in dist/ changes between settling the bytes and publishing them:
     OCI (blob upload and helm push), the GitHub asset and the pages copy all carry
-    the bytes that were hashed, never the new ones."""
-    settings = box.settings(**{"channels.pages.packages": "pages"})
+    the bytes that were hashed, never the new ones. The helm engine: the swap comes
+    when helm is asked to push, the one moment a file path leaves chartship."""
+    settings = box.settings(**{"channels.pages.packages": "pages", "channels.oci.engine": "helm"})
     dist = settings.dist_path
     swapped = {dist / f"metallb-{VERSION}.tgz": impostor(tmp_path / "impostor", "metallb", VERSION)}
     runner = SwapOnPush(swapped)

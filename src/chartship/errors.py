@@ -242,6 +242,15 @@ class ChecksFailed(ChartshipError):
         self.count = count
 
 
+class PhaseRefused(ChecksFailed):
+    """A phase refusal that a channel's error took part in (the channel could not be
+    read): it exits with that error's status, as the channel's own commands would."""
+
+    def __init__(self, message: str, *, count: int, cause: ChartshipError) -> None:
+        super().__init__(message, count=count)
+        self.exit_code = cause.exit_code
+
+
 class RehearsalFailed(ChartshipError):
     """A command ``chartship sandbox`` ran failed (or the sandbox was interrupted): the
     sandbox exits with that command's status, as the command itself would."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from typing import Any
 
 from chartship.errors import ChartshipError
 from chartship.safetext import redact_urls
@@ -76,11 +77,27 @@ def outcome(error: Exception) -> tuple[int, str]:
     return exit_status(error), error_message(error)
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record, not the one of
+    the first configuration: an embedding program (or a test) may replace it later."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass  # always the current sys.stderr
+
+
 def configure_logging(verbose: bool = False) -> None:
     """Progress to stderr so stdout stays for results a script may read."""
     logger = logging.getLogger("chartship")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderr()
         handler.setFormatter(_Redacting("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)

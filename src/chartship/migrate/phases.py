@@ -20,7 +20,14 @@ from chartship import charts as chartfiles
 from chartship.channels.classic import pages
 from chartship.channels.oci.channel import connect
 from chartship.config import Phase, Settings, load_settings
-from chartship.errors import ChartshipError, ChecksFailed, ConfigError, Unavailable, UsageError
+from chartship.errors import (
+    ChartshipError,
+    ChecksFailed,
+    ConfigError,
+    PhaseRefused,
+    Unavailable,
+    UsageError,
+)
 from chartship.migrate import notices
 from chartship.migrate.decisions import ACTIONS, Action, Decision, record
 from chartship.migrate.inventory import (
@@ -268,23 +275,16 @@ def _classic_dependencies(settings: Settings) -> list[str]:
 
 @dataclass
 class Unmet:
-    """Why a phase cannot be entered yet, and whether a service that did not answer is
-    among the reasons (the refusal then exits as unavailable: run it again later)."""
+    """Why a phase cannot be entered yet, and the errors of the channels that could not
+    be read: the refusal exits as the first of them would have (a service that did not
+    answer 5, a wrong setting 2, a bad served index 3), as every other command does."""
 
     reasons: list[str] = field(default_factory=list)
-    unavailable: bool = False
+    errors: list[ChartshipError] = field(default_factory=list)
 
     def add(self, context: str, exc: ChartshipError) -> None:
-        if isinstance(exc, (ConfigError, UsageError)):
-            raise exc  # a wrong setting is the user's to fix, not a precondition to wait on
         self.reasons.append(f"{context}: {exc}")
-        self.unavailable = self.unavailable or isinstance(exc, Unavailable)
-
-
-class PhaseRefused(ChecksFailed):
-    """A phase refusal caused in part by a service that did not answer."""
-
-    exit_code = Unavailable.exit_code
+        self.errors.append(exc)
 
 
 def preconditions(
@@ -377,12 +377,12 @@ def advance(
     """Check and record the move to phase ``to`` in chartship.yaml; what was checked."""
     unmet = preconditions(settings, to, environ=environ)
     if unmet.reasons:
-        refusal = PhaseRefused if unmet.unavailable else ChecksFailed
-        raise refusal(
-            f"cannot move from {settings.channels.phase} to {to}:\n"
-            + "\n".join(f"  - {r}" for r in unmet.reasons),
-            count=len(unmet.reasons),
+        message = f"cannot move from {settings.channels.phase} to {to}:\n" + "\n".join(
+            f"  - {r}" for r in unmet.reasons
         )
+        if unmet.errors:
+            raise PhaseRefused(message, count=len(unmet.reasons), cause=unmet.errors[0])
+        raise ChecksFailed(message, count=len(unmet.reasons))
     if settings.channels.phase == to:
         return [f"phase is already {to}"]
     if not dry_run:
