@@ -19,6 +19,7 @@ from chartship import cli
 from chartship.artifacts import Artifact
 from chartship.channels.classic.entry import entry_for
 from chartship.sandbox.registry import REGISTRY_ENV
+from chartship.sandbox.rehearsal import Source, make_origin
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.builders import Workspace, chart_archive, git, write_channels
 from tests.test_embedding import PLAIN_TASKS, invoke, run_python
@@ -237,3 +238,27 @@ def test_keep_serves_until_ctrl_c(maintained: Workspace) -> None:
     assert not Path(env_file).exists()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{site}/index.yaml", timeout=10)  # noqa: S310 - loopback
+
+
+def test_the_origin_of_a_fresh_clone_holds_each_branch_once(tmp_path: Path) -> None:
+    """A fresh clone has both main and origin/main (and gh-pages only as origin/gh-pages):
+    the sandbox's origin gets each branch once, the local one winning, and the tags."""
+    upstream, clone, made = tmp_path / "upstream", tmp_path / "clone", tmp_path / "origin.git"
+    upstream.mkdir()
+    git(upstream, "init", "-q", "-b", "main")
+    git(upstream, "commit", "-q", "--allow-empty", "-m", "first")
+    git(upstream, "tag", "v1")
+    git(upstream, "switch", "-q", "--orphan", "gh-pages")
+    git(upstream, "commit", "-q", "--allow-empty", "-m", "pages")
+    git(upstream, "switch", "-q", "main")
+    git(tmp_path, "clone", "-q", str(upstream), str(clone))
+    git(clone, "commit", "-q", "--allow-empty", "-m", "local, not pushed")
+
+    make_origin(Source(clone, Path("."), "main"), made, "origin")
+
+    heads = git(made, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/")
+    assert dict(line.split() for line in heads.splitlines()) == {
+        "refs/heads/main": git(clone, "rev-parse", "HEAD").strip(),
+        "refs/heads/gh-pages": git(clone, "rev-parse", "origin/gh-pages").strip(),
+    }
+    assert git(made, "tag").split() == ["v1"]

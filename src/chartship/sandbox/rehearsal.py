@@ -155,19 +155,23 @@ def make_origin(source: Source, origin: Path, pages_remote: str) -> None:
     """A bare ``origin``: the branches of ``pages_remote`` (gh-pages usually lives only
     there), then the local branches over them, the tags, and HEAD as the branch checked out."""
     _git("init", "-q", "--bare", str(origin))
-    remote_refs = _git(
-        "-C",
-        str(source.top),
-        "for-each-ref",
-        "--format=%(refname)",
-        f"refs/remotes/{pages_remote}/",
-    ).split()
+
+    def refs(namespace: str) -> list[str]:
+        listed = _git("-C", str(source.top), "for-each-ref", "--format=%(refname)", namespace)
+        return listed.split()
+
+    # One source per branch of the origin, later ones winning: git refuses a push
+    # that names one destination twice (a clone's origin/main and its main).
     prefix = f"refs/remotes/{pages_remote}/"
-    specs = [
-        f"+{ref}:refs/heads/{ref[len(prefix) :]}" for ref in remote_refs if ref != prefix + "HEAD"
-    ]
-    specs += ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
-    specs.append(f"+HEAD:refs/heads/{source.branch}")
+    wanted: dict[str, str] = {}
+    for ref in refs(prefix):
+        if ref != prefix + "HEAD":
+            wanted[f"refs/heads/{ref[len(prefix) :]}"] = ref
+    for ref in refs("refs/heads/"):
+        wanted[ref] = ref
+    wanted[f"refs/heads/{source.branch}"] = "HEAD"
+    specs = [f"+{src}:{dest}" for dest, src in wanted.items()]
+    specs.append("+refs/tags/*:refs/tags/*")
     _git("-C", str(source.top), "push", "-q", "--no-verify", str(origin), *specs)
     _git("--git-dir", str(origin), "symbolic-ref", "HEAD", f"refs/heads/{source.branch}")
 
