@@ -422,7 +422,9 @@ def _wait_for_interrupt(poll: float = KEEP_POLL) -> None:
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    # SIGINT too, explicitly: a process started with SIGINT ignored (a shell's
+    # background job, some test and CI runners) gets no KeyboardInterrupt from Python.
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     stopped = threading.Event()
     try:
         while not stopped.wait(poll):
@@ -430,7 +432,8 @@ def _wait_for_interrupt(poll: float = KEEP_POLL) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def keep_instructions(
