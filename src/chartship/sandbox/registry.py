@@ -27,10 +27,10 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 from chartship.errors import ToolError
+from chartship.sandbox.servers import Service
 
 REGISTRY_PACKAGE = "docker-registry"
 REGISTRY_BINARY = Path("/usr/bin/docker-registry")
@@ -125,7 +125,7 @@ def write_htpasswd(
     return path
 
 
-class RegistryServer:
+class RegistryServer(Service):
     """``docker-registry serve`` on 127.0.0.1 with its storage, config and log under ``root``."""
 
     def __init__(
@@ -392,17 +392,6 @@ class RegistryServer:
             return f"(no log at {self.log_path})"
         tail = "\n".join(text.splitlines()[-lines:])
         return f"last {lines} lines of {self.log_path}:\n{tail}"
-
-    def __enter__(self) -> RegistryServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         where = self.host if self._port else "not started"

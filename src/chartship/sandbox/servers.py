@@ -25,7 +25,8 @@ from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar
 
 _Owner = TypeVar("_Owner", bound="BackgroundServer")
-_S = TypeVar("_S", bound="BackgroundServer")
+_S = TypeVar("_S", bound="Service")
+_B = TypeVar("_B", bound="BackgroundServer")
 
 #: How often the serving loop looks for a stop request, in seconds.
 POLL_INTERVAL = 0.05
@@ -56,7 +57,28 @@ class LocalHTTPServer(ThreadingHTTPServer, Generic[_Owner]):
             super().handle_error(request, client_address)
 
 
-class BackgroundServer:
+class Service:
+    """A local service run as a context manager: started on entry, stopped on exit."""
+
+    def start(self: _S) -> _S:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class BackgroundServer(Service):
     """An HTTP server on ``127.0.0.1`` answering from a background thread.
 
     ``handler`` is the request handler class (or a factory taking its three
@@ -105,7 +127,7 @@ class BackgroundServer:
         """Whether ``error``, raised while answering, goes unreported (default: reported)."""
         return False
 
-    def start(self: _S) -> _S:
+    def start(self: _B) -> _B:
         self._thread.start()
         return self
 
@@ -133,14 +155,3 @@ class BackgroundServer:
         if self.track_connections:
             with self._connections_lock:
                 self._connections.discard(connection)
-
-    def __enter__(self: _S) -> _S:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
