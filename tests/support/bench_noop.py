@@ -35,6 +35,7 @@ import yaml
 from chartship.commands import run_release
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support import bench_index
+from tests.support.actions_runner import parse_file_commands
 from tests.support.bench_backfill import (
     ITEM,
     best_of,
@@ -82,9 +83,9 @@ def ci_environment(box: Sandbox, directory: Path) -> dict[str, str]:
 
 
 def _released_nothing(outputs: Path) -> None:
-    lines = outputs.read_text(encoding="utf-8").splitlines()
-    if "released=[]" not in lines or "changed=false" not in lines:
-        raise RuntimeError(f"chartship release was not a no-op; its outputs: {lines}")
+    values = parse_file_commands(outputs.read_text(encoding="utf-8"))
+    if values.get("released") != "[]" or values.get("changed") != "false":
+        raise RuntimeError(f"chartship release was not a no-op; its outputs: {values}")
 
 
 @contextlib.contextmanager
