@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import logging
 import os
 import re
 import shutil
@@ -29,7 +30,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from chartship import charts as chartfiles
-from chartship import github_actions, jsonfiles, redirects, safetext, yamlfiles
+from chartship import exits, github_actions, jsonfiles, redirects, safetext, yamlfiles
 from chartship.artifacts import Artifact
 from chartship.channels.classic import served
 from chartship.channels.classic.entry import entry_for
@@ -39,10 +40,18 @@ from chartship.channels.github import channel as github_channel
 from chartship.channels.github.channel import publish_releases
 from chartship.commands import run_migrate_status
 from chartship.config import load_settings, template_problem
-from chartship.errors import ChartError, ChartshipError, ConfigError, RedirectRefused, VersionError
+from chartship.errors import (
+    ChartError,
+    ChartshipError,
+    ConfigError,
+    RedirectRefused,
+    ToolError,
+    VersionError,
+)
 from chartship.gitrepo import ref_name_problem
 from chartship.lint import foreign_references, lint
 from chartship.package import package
+from chartship.runner import Runner
 from chartship.sandbox.registry import RegistryServer
 from chartship.sandbox.servers import BackgroundServer
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
@@ -699,6 +708,53 @@ def test_an_output_name_outside_the_charset_writes_nothing(tmp_path: Path, name:
     with pytest.raises(ChartshipError, match="GitHub Actions output name"):
         github_actions.set_outputs({"fine": "1", name: "2"}, environ)
     assert target.read_text() == ""
+
+
+def _commands_run(log: str) -> list[str]:
+    """The workflow commands GitHub's runner would act on in ``log``: a line that
+    starts (leading blanks ignored) with ``::`` or ``##[``, except between
+    ``::stop-commands::TOKEN`` and ``::TOKEN::``."""
+    run: list[str] = []
+    stopped: str | None = None
+    for line in log.splitlines():
+        text = line.lstrip()
+        if stopped is not None:
+            if text == f"::{stopped}::":
+                stopped = None
+            continue
+        if text.startswith("::stop-commands::"):
+            stopped = text.removeprefix("::stop-commands::")
+        elif text.startswith(("::", "##[")):
+            run.append(text)
+    return run
+
+
+def test_a_tools_output_in_an_error_runs_no_workflow_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hostile = "boom\n::add-mask::hidden\n  ::error file=x::forged\r##[set-output name=ok;]true\n"
+    script = f"printf '{hostile}' >&2; exit 3"
+    with pytest.raises(ToolError) as raised:
+        Runner().run(["sh", "-c", script], what="the tool")
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    status, plain = exits.outcome(raised.value)
+    assert status == 4
+    assert len(_commands_run(plain)) == 3  # what a naive print would let the runner do
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    status, message = exits.outcome(raised.value)
+    assert status == 4
+    assert _commands_run(message) == []
+    assert plain in message  # every line still shown, between the stop and the resume
+    # The token is fresh each time, so the quoted text cannot know it in advance.
+    assert exits.outcome(raised.value)[1].splitlines()[0] != message.splitlines()[0]
+    # Progress lines go through the same guard.
+    formatter = exits._Redacting("%(message)s")
+    record = logging.LogRecord("chartship", logging.INFO, "", 0, plain, None, None)
+    assert _commands_run(formatter.format(record)) == []
+    # Text without a command-like line is left alone.
+    assert (
+        github_actions.inert("chartship: error: plain\nline 2") == "chartship: error: plain\nline 2"
+    )
 
 
 def test_summary_text_stays_literal_text_on_its_line(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import traceback
 from typing import Any
 
 from chartship.errors import ChartshipError
+from chartship.github_actions import inert
 from chartship.safetext import redact_urls
 
 #: Exit status for a bug in chartship itself, distinct from every expected failure.
@@ -54,16 +55,18 @@ def error_text(error: BaseException) -> str:
 
 
 def error_message(error: BaseException) -> str:
-    if isinstance(error, ChartshipError):
-        return f"chartship: error: {error_text(error)}"
-    return f"chartship: internal error: {error_text(error)}"
+    """The line a front end prints; a tool's output quoted in it stays plain text in a
+    GitHub Actions log (:func:`chartship.github_actions.inert`)."""
+    kind = "error" if isinstance(error, ChartshipError) else "internal error"
+    return inert(f"chartship: {kind}: {error_text(error)}")
 
 
 class _Redacting(logging.Formatter):
-    """Progress lines quote URLs from indexes and servers: never with their credentials."""
+    """Progress lines quote URLs from indexes and servers (never with their credentials)
+    and tools' output (never as workflow commands)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact_urls(super().format(record))
+        return inert(redact_urls(super().format(record)))
 
 
 def outcome(error: Exception) -> tuple[int, str]:

@@ -11,7 +11,10 @@ files a pull request can change, so nothing written may start, end or forge
 an entry: names are held to a fixed character set, and every value is a
 ``name<<DELIMITER`` block whose delimiter is fresh, random, and checked not to
 occur in the value. The job summary is Markdown that GitHub renders: text from
-outside is put in as one line of literal characters (:func:`inline`).
+outside is put in as one line of literal characters (:func:`inline`). And the
+log itself is read for workflow commands: a tool's output quoted in an error
+could add a mask, an annotation or an output, so such text is printed with
+workflow commands stopped around it (:func:`inert`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+#: What makes the runner read a log line as a workflow command, leading blanks
+#: ignored: ``::name ...::`` and the older ``##[name ...]``.
+_COMMAND_STARTS = ("::", "##[")
+
+
 def in_github_actions(environ: Mapping[str, str] | None = None) -> bool:
     return (environ if environ is not None else os.environ).get("GITHUB_ACTIONS") == "true"
 
@@ -57,6 +65,25 @@ def annotation(
         props.append(f"title={escape_property(title)}")
     joined = f" {','.join(props)}" if props else ""
     return f"::{level}{joined}::{escape_data(message)}"
+
+
+def inert(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` to print to a step's log, no line of it run as a workflow command.
+
+    Outside Actions, or when no line could be read as a command, it is
+    unchanged. Otherwise it is put between ``::stop-commands::TOKEN`` and
+    ``::TOKEN::``, GitHub's way of printing lines it must not act on, with a
+    fresh token that the text does not hold (so the text cannot resume them).
+    """
+    if not in_github_actions(environ):
+        return text
+    if not any(line.lstrip().startswith(_COMMAND_STARTS) for line in text.splitlines()):
+        return text
+    for _ in range(_DELIMITER_TRIES):
+        token = secrets.token_hex(16)
+        if token not in text:
+            return f"::stop-commands::{token}\n{text}\n::{token}::"
+    raise ChartshipError("no token absent from the text to stop workflow commands around")
 
 
 def inline(text: str) -> str:
