@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 
+from chartship.channels.oci.names import namespace_problem
 from chartship.errors import ChartError, ConfigError, VersionError
 from chartship.gitrepo import ref_name_problem
 from chartship.safetext import redact_url, shown, userinfo
@@ -295,7 +296,10 @@ class PagesSettings:
 @dataclass(frozen=True)
 class OciSettings:
     repository: str = field(
-        metadata=_doc("`oci://host/namespace`; a chart goes to `namespace/<name>:<version>`.")
+        metadata=_doc(
+            "`oci://host/namespace`; a chart goes to `namespace/<name>:<version>`. The namespace "
+            "and chart names are lowercase, as the OCI distribution spec names repositories."
+        )
     )
     username_env: str = field(
         default="CHARTSHIP_OCI_USERNAME",
@@ -650,6 +654,11 @@ def _check_semantics(settings: Settings, v: _Validator) -> None:
             ("channels", "oci", "repository"),
             f"must start with oci://, not {shown(oci.repository)}",
         )
+    if oci is not None:
+        _host, _, namespace = oci.repository.removeprefix("oci://").rstrip("/").partition("/")
+        problem = namespace_problem(namespace)
+        if problem is not None:
+            raise v.fail(("channels", "oci", "repository"), problem)
     if gh is not None and gh.repository.count("/") != 1:
         raise v.fail(
             ("channels", "github", "repository"), f"must be owner/name, not {shown(gh.repository)}"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from chartship import charts as chartfiles
 from chartship import dependencies, siblings, versions, yamlfiles
+from chartship.channels.oci import names as oci_names
 from chartship.charts import Chart, ChartDir
 from chartship.config import Settings
 from chartship.errors import ChartError, DependencyError, ToolError, VersionError
@@ -158,6 +159,22 @@ def _check_chart_yaml(where: ChartDir, doc: YamlDocument, out: Collector) -> Non
                 "dependencies",
                 doc.line("dependencies", position, "repository"),
             )
+
+
+def _check_oci_name(where: ChartDir, doc: YamlDocument, settings: Settings, out: Collector) -> None:
+    oci = settings.channels.oci
+    name = doc.data.get("name")
+    if oci is None or not isinstance(name, str) or chartfiles.name_problem(name) is not None:
+        return
+    namespace = oci.repository.removeprefix("oci://").rstrip("/").partition("/")[2]
+    problem = oci_names.chart_problem(name, namespace)
+    if problem is not None:
+        out.add(
+            where.chart_yaml,
+            f"channels.oci cannot hold this chart: {problem}",
+            "oci-name",
+            doc.line("name") or 1,
+        )
 
 
 def _check_maintainers(doc: YamlDocument, out: Collector) -> None:
@@ -377,6 +394,7 @@ def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
         _not_run(where, out, f"its {chartfiles.CHART_FILE} is not a mapping")
         return out.problems
     _check_chart_yaml(where, doc, out)
+    _check_oci_name(where, doc, ctx.settings, out)
     if not doc.data.get("name") or doc.data.get("version") in (None, ""):
         _not_run(where, out, f"its {chartfiles.CHART_FILE} names no name or version")
         return out.problems

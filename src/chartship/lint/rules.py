@@ -96,6 +96,12 @@ RULES: dict[str, Rule] = {
             "chartship finds charts, tags and archives by that name.",
         ),
         Rule(
+            "oci-name",
+            "error",
+            "with an OCI channel, the chart's name is one a registry takes as a repository "
+            "name (lowercase): helm allows capitals, but `helm push` and chartship cannot push it.",
+        ),
+        Rule(
             "app-version",
             "error",
             "appVersion is set: release notes and bump's app_version policy read it.",

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chartship import redirects
-from chartship.errors import RegistryError, RegistryUnavailable
+from chartship.channels.oci import names
+from chartship.errors import ChartError, RegistryError, RegistryUnavailable
 from chartship.retrying import TRANSIENT_STATUSES, Budget
 
 log = logging.getLogger("chartship")
@@ -62,9 +63,16 @@ class Target:
         host, _, namespace = rest.partition("/")
         if not host:
             raise RegistryError(f"{url!r} names no registry host")
+        problem = names.namespace_problem(namespace)
+        if problem is not None:
+            raise RegistryError(f"{url!r}: {problem}")
         return cls(host, namespace)
 
     def repository(self, chart: str) -> str:
+        """``namespace/chart``; a chart no registry can hold is refused before any request."""
+        problem = names.chart_problem(chart, self.namespace)
+        if problem is not None:
+            raise ChartError(f"chart {chart!r} cannot be pushed to {self.url}: {problem}")
         return f"{self.namespace}/{chart}" if self.namespace else chart
 
     @property
