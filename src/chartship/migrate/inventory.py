@@ -392,8 +392,11 @@ def _oci_rows(
             row.flag(
                 "oci-only",
                 "in OCI but not in the classic channel",
-                "classic users cannot install it; publish it to the classic channel "
-                "(`chartship index`) or accept the gap until the OCI-only phase",
+                "classic users cannot install it. To serve them the same bytes, attach the "
+                f"archive `helm pull {registry.target.url}/{row.chart} --version {row.version}` "
+                "gives to its GitHub release and run `chartship migrate repair`; or record the "
+                f"gap: `chartship migrate accept {row.version} --chart {row.chart} --as skip "
+                '--reason "..."`',
             )
     return registry.target.url
 
