@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import io
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -13,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from chartship import artifacts as artifact_mod
-from chartship import commands
 from chartship.bump import bump
 from chartship.channels.oci.channel import push
 from chartship.channels.oci.registry import HELM_CONTENT, HELM_PROVENANCE
@@ -111,8 +109,7 @@ def box(
     tmp_path: Path, _workspace_template: Path, helm_bin: Path, upstream: str
 ) -> Iterator[Sandbox]:
     with open_sandbox(tmp_path / "sandbox", _workspace_template, helm_bin) as sandbox:
-        commands.run_bump(sandbox.settings(), VERSION, ["metallb"], out=io.StringIO())
-        sandbox.commit(f"Release metallb {VERSION}")
+        sandbox.stamp(VERSION)
         yield sandbox
     assert not sandbox.github.violations, sandbox.github.report()
 

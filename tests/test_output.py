@@ -36,8 +36,7 @@ def box(
     helm_bin = installed_helm(DEFAULT_HELM_VERSIONS[-1])
     base = tmp_path_factory.mktemp("output")
     with open_sandbox(base / "sandbox", _workspace_template, helm_bin) as sandbox:
-        commands.run_bump(sandbox.settings(), VERSION, ["metallb"], out=io.StringIO())
-        sandbox.commit(f"Release metallb {VERSION}")
+        sandbox.stamp(VERSION)
         yield sandbox
     assert not sandbox.github.violations, sandbox.github.report()
 

@@ -43,14 +43,9 @@ def box(
     tmp_path: Path, _workspace_template: Path, helm_bin: Path, upstream: str
 ) -> Iterator[Sandbox]:
     with open_sandbox(tmp_path / "sandbox", _workspace_template, helm_bin) as sandbox:
-        stamp(sandbox, VERSION)
+        sandbox.stamp(VERSION)
         yield sandbox
     assert not sandbox.github.violations, sandbox.github.report()
-
-
-def stamp(box: Sandbox, version: str) -> None:
-    commands.run_bump(box.settings(), version, ["metallb"], out=io.StringIO())
-    box.commit(f"Release metallb {version}")
 
 
 def release(
@@ -338,7 +333,7 @@ def test_github_actions_summary_outputs_and_annotations(box: Sandbox, tmp_path: 
     assert json.loads(values["manifest-digests"]) == {"metallb": values["metallb-manifest-digest"]}
 
     # A failed channel is an error annotation and a line of the summary.
-    stamp(box, "0.16.1")
+    box.stamp("0.16.1")
     env["GITHUB_REF_NAME"] = "metallb-chart-0.16.1"
     down = RegistryDownAfterChecks(box.registry)
     _, text = release_fails(box, PublishIncomplete, env=env, runner=down)

@@ -42,15 +42,13 @@ def box(
     helm_bin = installed_helm(DEFAULT_HELM_VERSIONS[-1])
     base = tmp_path_factory.mktemp("unavailable")
     with open_sandbox(base / "sandbox", _workspace_template, helm_bin) as sandbox:
-        commands.run_bump(sandbox.settings(), "0.16.0", ["metallb"], out=io.StringIO())
-        sandbox.commit("Release metallb 0.16.0")
+        sandbox.stamp("0.16.0")
         # A classic channel for the migrate steps to read, and nothing in OCI yet.
         classic = sandbox.settings(**{"channels.phase": "classic"})
         commands.run_release(classic, out=io.StringIO(), environ=sandbox.environ)
         sandbox.git("fetch", "-q", "--tags", "origin")
         # And a version still to release for the publishing commands.
-        commands.run_bump(sandbox.settings(), "0.16.1", ["metallb"], out=io.StringIO())
-        sandbox.commit("Release metallb 0.16.1")
+        sandbox.stamp("0.16.1")
         commands.run_package(sandbox.settings(), ["metallb"], out=io.StringIO())
         yield sandbox
 

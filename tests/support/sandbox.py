@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from chartship import commands
 from chartship.config import Settings, load_settings
 from chartship.helm import Helm
 from chartship.runner import Result, Runner
@@ -117,6 +119,11 @@ class Sandbox:
         self.git("add", "-A")
         self.git("commit", "-q", "--allow-empty", "-m", message)
         self.git("push", "-q", "origin", "HEAD:main")
+
+    def stamp(self, version: str, chart: str = "metallb") -> None:
+        """Bump ``chart`` to ``version`` and commit it, as a maintainer does before a release."""
+        commands.run_bump(self.settings(), version, [chart], out=io.StringIO())
+        self.commit(f"Release {chart} {version}")
 
     def helm(self) -> Helm:
         return Helm(str(self.helm_bin), env=helm_homes(self.base / "consumer-helm"))
