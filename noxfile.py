@@ -37,7 +37,7 @@ def tests(session: nox.Session) -> None:
 
 #: The demo: stamp MetalLB (main carries the placeholder 0.0.0), release, release again
 #: (every channel skips), and check both channels hold the same bytes.
-DEMO_RUNS = ("bump --version 0.16.0 metallb", "release", "release", "migrate verify")
+DEMO_RUNS = ("bump --version 0.16.0 --commit metallb", "release", "release", "migrate verify")
 
 
 @nox.session

@@ -244,3 +244,45 @@ def test_invoke_task_flags(repo: SiblingRepo) -> None:
     result = run(repo, "bump", "--version", "3.0.0", "--minor", "--chart", "other", tool="invoke")
     assert result.returncode == 2
     assert "cannot be combined with" in result.stderr
+
+
+# --------------------------------------------------------------------------- --commit
+
+
+def test_commit_commits_exactly_the_files_bump_changed(repo: SiblingRepo) -> None:
+    # Something else staged, and something else changed outside the bumped charts.
+    repo.write("NOTES.md", "staged, not the bump's\n")
+    repo.git("add", "NOTES.md")
+    repo.replace("charts/other/values.yaml", "hello", "hi")
+    before = repo.git("rev-parse", "HEAD").strip()
+
+    helm = ["--helm", str(repo.helm_bin)]
+    planned = run(repo, "bump", "--patch", "--commit", "--dry-run", "base", *helm)
+    assert planned.returncode == 0, planned.stderr
+    assert "bump: would commit: Release base 0.1.1" in planned.stdout.splitlines()
+    assert repo.git("rev-parse", "HEAD").strip() == before
+
+    result = run(repo, "bump", "--patch", "--commit", "base", *helm)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].endswith(": Release base 0.1.1")
+    assert repo.git("rev-parse", "HEAD~1").strip() == before
+    assert repo.git("log", "-1", "--format=%B").strip() == (
+        "Release base 0.1.1\n\nAlso updated: app (depends on base)"
+    )
+    committed = set(repo.git("show", "--name-only", "--format=", "HEAD").split())
+    assert committed == {"charts/base/Chart.yaml", "charts/app/Chart.yaml", "charts/app/Chart.lock"}
+    # What was staged stays staged; what was changed stays changed.
+    status = set(repo.git("status", "--porcelain").splitlines())
+    assert status == {"A  NOTES.md", " M charts/other/values.yaml"}
+
+
+def test_commit_refuses_a_chart_with_other_uncommitted_changes(repo: SiblingRepo) -> None:
+    repo.replace("charts/base/values.yaml", "hello", "hi")
+    chart_yaml = repo.read(BASE)
+    result = run(repo, "bump", "--patch", "--commit", "base")
+    assert result.returncode == 2
+    assert (
+        "--commit commits only what bump changes, but these charts have other uncommitted "
+        "changes: charts/base/values.yaml; commit or stash them first"
+    ) in result.stderr
+    assert repo.read(BASE) == chart_yaml  # refused before any edit

@@ -74,8 +74,7 @@ def sandbox(
 @pytest.fixture
 def box(sandbox: Sandbox) -> Sandbox:
     """The sandbox with metallb stamped for release."""
-    commands.run_bump(sandbox.settings(), VERSION, ["metallb"], out=io.StringIO())
-    sandbox.commit(f"Release metallb {VERSION}")
+    sandbox.stamp(VERSION)
     return sandbox
 
 

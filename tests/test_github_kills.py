@@ -77,8 +77,7 @@ def killed(box: Sandbox, argv: list[str], point: str) -> str:
 
 def stamped(box: Sandbox, version: str) -> str:
     """metallb stamped with ``version`` and pushed; its release tag."""
-    commands.run_bump(box.settings(), version, ["metallb"], out=io.StringIO())
-    box.commit(f"Release metallb {version}")
+    box.stamp(version)
     return box.settings().release_tag("metallb", version)
 
 

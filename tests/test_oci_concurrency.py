@@ -9,7 +9,6 @@ the other content refused and none of them reporting success.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import shutil
@@ -21,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from chartship import commands
 from chartship.bump import bump
 from chartship.channels.contract import Status
 from chartship.config import load_settings
@@ -183,8 +181,7 @@ def box(
     tmp_path: Path, _workspace_template: Path, helm_bin: Path, upstream: str
 ) -> Iterator[Sandbox]:
     with open_sandbox(tmp_path / "sandbox", _workspace_template, helm_bin) as sandbox:
-        commands.run_bump(sandbox.settings(), VERSION, ["metallb"], out=io.StringIO())
-        sandbox.commit(f"Release metallb {VERSION}")
+        sandbox.stamp(VERSION)
         yield sandbox
     assert not sandbox.github.violations, sandbox.github.report()
 

@@ -270,6 +270,24 @@ def test_tag_that_does_not_match_the_chart_is_refused_before_anything(box: Sandb
     assert not box.settings().dist_path.exists()
 
 
+def test_uncommitted_chart_files_are_never_released(box: Sandbox) -> None:
+    values = box.work / "charts" / "metallb" / "values.yaml"
+    values.write_text(values.read_text() + "# an edit not committed\n")
+    for dry_run in (True, False):
+        error, _ = release_fails(box, UsageError, "metallb", dry_run=dry_run)
+        assert str(error).startswith(
+            "uncommitted changes in the charts to release: charts/metallb/values.yaml; a "
+            "release publishes these files but tags the commit HEAD, which does not hold them"
+        )
+    assert writes(box) == 0
+    assert registry_empty(box)
+    assert pages_tip(box) is None
+    # Committed (and pushed), it is released.
+    box.commit("values edit")
+    text, _ = release(box, "metallb", dry_run=True)
+    assert "metallb 0.16.0" in text
+
+
 def test_placeholder_is_never_published(box: Sandbox) -> None:
     commands.run_bump(box.settings(), "0.0.0", ["metallb"], out=io.StringIO())
     with pytest.raises(VersionError, match=r"placeholder 0\.0\.0, which is never published"):

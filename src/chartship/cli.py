@@ -161,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
         "--app-version", metavar="X", help="set appVersion to X (whatever app_version says)"
     )
     bump.add_argument("--dry-run", action="store_true", help="print the edits, change nothing")
+    bump.add_argument(
+        "--commit", action="store_true", help="commit exactly the files bump changed (git)"
+    )
     bump.add_argument("charts", nargs="*", help="chart names (default: the only chart)")
 
     package = sub.add_parser("package", parents=[common, offline], help="package charts into dist/")
@@ -320,7 +323,12 @@ def _commands() -> dict[str, Run]:
     return {
         "lint": lambda s, a, o: _run_lint(s, a.charts, o),
         "bump": lambda s, a, o: c.run_bump(
-            s, _bump_request(a), a.charts, app_version=a.app_version, dry_run=a.dry_run
+            s,
+            _bump_request(a),
+            a.charts,
+            app_version=a.app_version,
+            dry_run=a.dry_run,
+            commit=a.commit,
         ),
         "package": lambda s, a, o: c.run_package(
             s, a.charts, dev=a.dev, sign=a.sign, force=a.force

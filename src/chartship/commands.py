@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from chartship import artifacts as artifact_mod
 from chartship import bump as bump_mod
+from chartship import charts as chartfiles
 from chartship import github_actions as actions
 from chartship import output as output_mod
 from chartship import package as package_mod
@@ -29,6 +30,8 @@ from chartship.channels.contract import Key, Outcome, key_of, require_complete
 from chartship.channels.oci import channel as oci
 from chartship.config import Settings
 from chartship.config import settings_from as settings_from  # the front ends' way in, kept here
+from chartship.errors import UsageError
+from chartship.gitrepo import Git, name_some
 from chartship.lint.command import run_lint as run_lint
 from chartship.migrate import backfill as backfill_mod
 from chartship.migrate import decisions as decisions_mod
@@ -60,13 +63,48 @@ def run_bump(
     *,
     app_version: str | None = None,
     dry_run: bool = False,
+    commit: bool = False,
     out: TextIO | None = None,
 ) -> list[bump_mod.BumpResult]:
     if isinstance(version, str):
         # Every front end takes it as --version; say so rather than only "version".
         versions.parse(version, what="--version")
-    results = bump_mod.bump(settings, version, charts, app_version=app_version, dry_run=dry_run)
-    render.print_bump(results, settings.root, out or sys.stdout, dry_run=dry_run)
+    out = out or sys.stdout
+    if not commit:
+        results = bump_mod.bump(settings, version, charts, app_version=app_version, dry_run=dry_run)
+        render.print_bump(results, settings.root, out, dry_run=dry_run)
+        return results
+    # What the bump would touch, so that files it does not own are never committed.
+    planned = bump_mod.bump(settings, version, charts, app_version=app_version, dry_run=True)
+    git = Git(settings.root)
+    touched = [r for r in planned if r.changed or r.lock_planned]
+    directories = [w.directory for w in chartfiles.discover(settings, [r.chart for r in touched])]
+    if not git.is_repository():
+        raise UsageError(f"--commit: {settings.root} is not in a git repository")
+    before = git.dirty_paths(directories) if directories else []
+    if before:
+        shown = name_some([render.display_path(p, settings.root) for p in before])
+        raise UsageError(
+            f"--commit commits only what bump changes, but these charts have other "
+            f"uncommitted changes: {shown}; commit or stash them first"
+        )
+    results = (
+        planned if dry_run else bump_mod.bump(settings, version, charts, app_version=app_version)
+    )
+    render.print_bump(results, settings.root, out, dry_run=dry_run)
+    stamped = [f"{r.chart} {r.version}" for r in touched if r.because is None]
+    followers = [f"{r.chart} ({r.because})" for r in touched if r.because is not None]
+    message = "Release " + ", ".join(stamped or [f"{r.chart} {r.version}" for r in touched])
+    if followers and stamped:
+        message += "\n\nAlso updated: " + ", ".join(followers)
+    if not touched:
+        print("bump: nothing to commit", file=out)
+    elif dry_run:
+        print(f"bump: would commit: {message.splitlines()[0]}", file=out)
+    else:
+        changed = git.dirty_paths(directories)
+        commit_id = git.commit(changed, message)
+        print(f"bump: committed {commit_id[:12]}: {message.splitlines()[0]}", file=out)
     return results
 
 

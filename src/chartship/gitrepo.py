@@ -176,6 +176,15 @@ class Git:
         # Porcelain paths are relative to the top level; a rename's source follows it.
         return [Path(top.strip()) / entry[3:] for entry in out.split("\0") if len(entry) > 3]
 
+    def commit(self, paths: Sequence[Path], message: str) -> str:
+        """Commit exactly ``paths`` (added first: a file may be new), leaving anything
+        else staged as it was; the new commit's id."""
+        names = [str(p) for p in paths]
+        self._git("add", "--", *names)
+        self._git("commit", "-q", "--only", "-m", message, "--", *names)
+        _, out = self._git("rev-parse", "HEAD")
+        return out.strip()
+
     def last_commit_time(self, path: Path) -> int | None:
         code, out = self._git("log", "-1", "--format=%ct", "--", str(path), check=False)
         return int(out.strip()) if code == 0 and out.strip().isdigit() else None

@@ -177,6 +177,7 @@ def lint(
         "app_version": "set appVersion to this (whatever the app_version setting says)",
         "chart": "chart to stamp (repeatable; default: the only chart)",
         "dry_run": "print the edits, change nothing",
+        "commit": "commit exactly the files bump changed (git)",
         "offline": OFFLINE_HELP,
     },
 )
@@ -190,6 +191,7 @@ def bump(
     app_version: str = "",
     chart: Iterable[str] | None = None,
     dry_run: bool = False,
+    commit: bool = False,
     helm: str = "",
     config: str = "",
     set: Iterable[str] | None = None,
@@ -206,6 +208,7 @@ def bump(
             list(chart or ()),
             app_version=app_version or None,
             dry_run=dry_run,
+            commit=commit,
         )
 
 

@@ -56,6 +56,7 @@ from chartship.helm import Helm
 from chartship.release import preflight, settle
 from chartship.release.selection import (
     Selection,
+    require_committed,
     select,
     tag_from_environment,
     with_channel_gaps,
@@ -307,6 +308,7 @@ def plan(
         # A channel that could not be read may lack what would have been chosen.
         problems.raise_any("release")
         return Plan(selection, channels, dry_run, environ)
+    require_committed(settings, selection.chosen, runner)
     # Before any channel is touched: a helm that cannot do every step does none.
     helm = Helm(settings.helm_binary, runner=runner)
     helm.require_supported()

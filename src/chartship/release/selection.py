@@ -223,6 +223,31 @@ def _by_change(settings: Settings, runner: Runner | None, only: Sequence[str] = 
     return Selection(None, tuple(picked))
 
 
+def require_committed(
+    settings: Settings, chosen: Sequence[Candidate], runner: Runner | None = None
+) -> None:
+    """Refuse to release charts whose files differ from HEAD's.
+
+    A release packages the working tree but tags HEAD (the GitHub release's
+    tag, the release tag a rerun reads): with uncommitted changes, the tag
+    would name a commit that does not hold what was published.
+    """
+    git = Git(settings.root, runner)
+    if not chosen or not git.is_repository():
+        return
+    dirty = git.dirty_paths([c.directory for c in chosen])
+    if dirty:
+        root = settings.root.resolve()
+        files = [
+            p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p) for p in dirty
+        ]
+        raise UsageError(
+            f"uncommitted changes in the charts to release: {name_some(files)}; a release "
+            "publishes these files but tags the commit HEAD, which does not hold them: commit "
+            "them first (`bump --commit` commits a bump)"
+        )
+
+
 def _with_dependents(settings: Settings, selection: Selection, runner: Runner | None) -> Selection:
     """The selection plus every chart that depends on a chosen one, each saying why.
 

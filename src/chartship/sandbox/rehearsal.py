@@ -381,7 +381,16 @@ def run_commands(
         done.append(Run(text, status))
         if status != 0:
             break
+        _push_commits(cwd, environ)
     return done
+
+
+def _push_commits(cwd: Path, environ: Mapping[str, str]) -> None:
+    """Push what a run committed (``bump --commit``) to the origin, as a maintainer
+    pushes before releasing: a release tags HEAD, and GitHub knows pushed commits only."""
+    ahead = _git("-C", str(cwd), "rev-list", "--count", "@{upstream}..HEAD", env=environ)
+    if ahead.strip() not in ("", "0"):
+        _git("-C", str(cwd), "push", "-q", "origin", "HEAD", env=environ)
 
 
 # --------------------------------------------------------------------------- what the services hold
