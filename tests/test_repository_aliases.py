@@ -142,7 +142,11 @@ def test_lock_refresh_writes_what_helm_writes_and_a_vendored_alias_needs_no_netw
     )
     # The lock records the URL the alias stood for: another URL puts it out of sync, as for helm.
     stale = lint(offline, helm=helm)
-    assert any("is out of sync with Chart.yaml" in p.message for p in stale.problems)
+    assert any(
+        "is out of sync with Chart.yaml (frr-k8s comes from "
+        f"{upstream} in it, from @upstream ({UNREACHABLE}) in Chart.yaml)" in p.message
+        for p in stale.problems
+    )
     offline = settings_in(
         root, helm, f"dependencies:\n  offline: true\n  repositories:\n    upstream: {upstream}\n"
     )

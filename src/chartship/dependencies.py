@@ -321,7 +321,10 @@ def lock_in_sync(chart: Chart, lock: Lock) -> bool:
     return lock.digest == lock_digest(chart.doc.data.get("dependencies"), lock.entries)
 
 
-def _differences(chart: Chart, lock: Lock) -> list[str]:
+def _differences(chart: Chart, lock: Lock, named: Chart) -> list[str]:
+    """What differs between ``chart`` (aliases resolved) and ``lock``; ``named`` is the
+    chart as written, whose aliases the messages show beside their URLs."""
+    written = {d.position: d.repository for d in named.dependencies}
     found = []
     for dep in chart.dependencies:
         entry = lock.entries[dep.position] if dep.position < len(lock.entries) else None
@@ -331,9 +334,12 @@ def _differences(chart: Chart, lock: Lock) -> list[str]:
         locked_repo = _go_scalar(entry.get("repository"))
         locked = _go_scalar(entry.get("version"))
         if locked_repo != (dep.repository or ""):
+            wanted = dep.repository or "(no repository)"
+            if written.get(dep.position) not in (None, dep.repository):
+                wanted = f"{written[dep.position]} ({wanted})"
             found.append(
                 f"{dep.name} comes from {locked_repo or '(no repository)'} in it, "
-                f"from {dep.repository or '(no repository)'} in {CHART_FILE}"
+                f"from {wanted} in {CHART_FILE}"
             )
         elif kind_of(dep) == "local" and locked != (dep.version or ""):
             found.append(f"{dep.name} is {locked} in it, {dep.version} in {CHART_FILE}")
@@ -344,8 +350,8 @@ def _differences(chart: Chart, lock: Lock) -> list[str]:
     return found
 
 
-def _out_of_sync(chart: Chart, lock: Lock, root: Path) -> ChartError:
-    differences = _differences(chart, lock)
+def _out_of_sync(chart: Chart, lock: Lock, root: Path, named: Chart | None = None) -> ChartError:
+    differences = _differences(chart, lock, named or chart)
     detail = "; ".join(differences) if differences else "its digest is not of these dependencies"
     return ChartError(
         f"is out of sync with {CHART_FILE} ({detail}); run `helm dependency update "
@@ -582,6 +588,7 @@ def check(
     """lint's view: Chart.lock in sync, vendored archives valid charts of their name and
     version, and every repository alias resolved (``repositories``)."""
     unresolved: list[Finding] = []
+    named = chart
     if repositories is not None:
         unresolved = [
             Finding(
@@ -602,7 +609,7 @@ def check(
     problems = [*unresolved, *found.findings]
     if found.lock is not None and not found.in_sync and not unresolved:
         # An alias not resolved would also put the lock out of sync: one finding is enough.
-        error = _out_of_sync(chart, found.lock, root)
+        error = _out_of_sync(chart, found.lock, root, named)
         problems.append(Finding(found.lock.path, error.message))
     for entry in found.entries:
         if entry.kind != "remote" or entry.pinned is None:
@@ -925,12 +932,12 @@ def preflight(
     an alias; ``repositories``, if given, is the resolution already made.
     """
     repositories = repositories or Repositories(settings, helm)
-    chart = resolved(chart, repositories)
+    named, chart = chart, resolved(chart, repositories)
     assessment = assess(chart, settings.root, _handled(chart, graph, vendored or {}))
     if any(e.kind == "alias" for e in assessment.entries):
         _refuse(assessment, repositories)  # the unresolved alias, not the lock it puts out of sync
     if assessment.lock is not None and not assessment.in_sync:
-        raise _out_of_sync(chart, assessment.lock, settings.root)
+        raise _out_of_sync(chart, assessment.lock, settings.root, named)
     if assessment.findings:
         # helm loads every archive in charts/ as a subchart: a bad one breaks the build.
         first = assessment.findings[0]
