@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from chartship import dependencies, siblings
+from chartship.bump import bump
 from chartship.charts import ChartDir, load
 from chartship.commands import run_lint
 from chartship.config import Settings, load_settings
@@ -152,6 +153,17 @@ def test_lock_refresh_writes_what_helm_writes_and_a_vendored_alias_needs_no_netw
     )
     assert [p.message for p in lint(offline, helm=helm).problems] == []
     assert "app/charts/frr-k8s/Chart.yaml" in packaged_members(offline, helm)
+
+    # bump refreshes the lock offline (unchanged, so not rewritten); with the alias
+    # unresolved it refuses and puts the stamped Chart.yaml back.
+    lock, chart_yaml = (app / "Chart.lock").read_text(), (app / "Chart.yaml").read_text()
+    bump(offline, "1.1.0", ["app"], helm=helm)
+    assert (app / "Chart.lock").read_text() == lock
+    assert "version: 1.1.0" in (app / "Chart.yaml").read_text()
+    stamped = (app / "Chart.yaml").read_text()
+    with pytest.raises(DependencyError, match="add `upstream: <url>` under"):
+        bump(settings_in(root, helm, "dependencies:\n  offline: true\n"), "1.2.0", ["app"])
+    assert (app / "Chart.yaml").read_text() == stamped != chart_yaml
 
 
 def test_alias_from_the_users_helm_repositories(
