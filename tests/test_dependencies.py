@@ -858,7 +858,7 @@ def test_file_dependency_lint_and_dry_run_leave_the_tree_and_package_vendors_the
     )
 
 
-def test_repository_named_by_alias_is_one_error_and_helm_lint_says_it_did_not_run(
+def test_unresolved_repository_alias_is_one_error_and_helm_lint_says_it_did_not_run(
     tmp_path: Path, helm_bin: Path
 ) -> None:
     repo = sibling_repo(tmp_path, helm_bin)
@@ -870,8 +870,9 @@ def test_repository_named_by_alias_is_one_error_and_helm_lint_says_it_did_not_ru
         ("error", "dependencies"),
         ("warning", "helm-lint"),
     ]
-    assert "names its repository '@stable' by a local alias" in report.problems[0].message
-    with pytest.raises(DependencyError, match=r"base \(@stable\) names its repository by a"):
+    assert "names its repository '@stable' by alias" in report.problems[0].message
+    assert "add `stable: <url>` under dependencies.repositories" in report.problems[0].message
+    with pytest.raises(DependencyError, match=r"dependency base names its repository '@stable'"):
         package(repo.settings(), ["app"])
     assert repo.status() == ""
 

@@ -186,6 +186,49 @@ class MirrorSettings:
     )
 
 
+#: How Chart.yaml names a repository by the name it was added under (helm's resolveRepoNames).
+ALIAS_PREFIXES = ("@", "alias:")
+REPOSITORY_SCHEMES = ("http://", "https://", "oci://")
+
+
+def alias_name(repository: str) -> str | None:
+    """The repository name in ``@name`` or ``alias:name``; None for a URL or a path."""
+    for prefix in ALIAS_PREFIXES:
+        if repository.startswith(prefix):
+            return repository[len(prefix) :]
+    return None
+
+
+def repository_name_problem(name: str) -> str | None:
+    """Why helm would not take ``name`` in `helm repo add`, or None."""
+    if not name:
+        return "repository name is empty"
+    if "/" in name:
+        # helm repo add: "repository name (...) contains '/'".
+        return f"repository name {shown(name)} contains '/', which helm does not allow"
+    return None
+
+
+def repository_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a dependency repository's URL, or None. Credentials are
+    refused with the URL masked: the message is printed and logged."""
+    if not url.startswith(REPOSITORY_SCHEMES):
+        return f"must be an http://, https:// or oci:// URL, not {shown(redact_url(url))}"
+    return credentials_problem(
+        url, "give the repository a dependencies.mirrors entry with username_env and password_env"
+    )
+
+
+def credentials_problem(url: str, instead: str) -> str | None:
+    """The refusal of a URL with a user or password in it (masked), or None."""
+    if userinfo(url) is None:
+        return None
+    return (
+        f"carries credentials ({shown(redact_url(url))}); they never go in a URL, where "
+        f"logs, messages and DNS would see them: {instead}"
+    )
+
+
 @dataclass(frozen=True)
 class DependencySettings:
     offline: bool = field(
@@ -206,6 +249,18 @@ class DependencySettings:
             "item": "<repository>",
         },
     )
+    repositories: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            **_doc(
+                "Repository name -> URL (`http(s)://` or `oci://`) that a Chart.yaml "
+                "dependency naming its repository by alias (`@name`, `alias:name`) comes from, "
+                "as `helm repo add name url` would make it; ct.yaml's `chart-repos` fills it "
+                "when unset. Chart.lock records the URL, as helm writes it."
+            ),
+            "item": "<name>",
+        },
+    )
     repository_config: Literal["chartship", "helm"] = field(
         default="chartship",
         metadata=_doc(
@@ -214,6 +269,12 @@ class DependencySettings:
             "credentials and TLS files), never written to."
         ),
     )
+
+    def url_for(self, repository: str) -> str | None:
+        """The URL ``repository`` stands for: an alias's configured URL (None when it has
+        none), any other repository as it is."""
+        name = alias_name(repository)
+        return repository if name is None else self.repositories.get(name)
 
     def mirror_for(self, repository: str) -> MirrorSettings | None:
         """The mirror configured for ``repository``; a trailing slash does not matter."""
@@ -603,13 +664,9 @@ def _check_tag_template(settings: Settings, v: _Validator) -> None:
 
 
 def _check_no_credentials(url: str | None, keys: tuple[str, str, str], v: _Validator) -> None:
-    if url is None or userinfo(url) is None:
-        return
-    raise v.fail(
-        keys,
-        f"carries credentials ({shown(redact_url(url))}); they never go in a URL, where "
-        f"logs, messages and DNS would see them: {_CREDENTIALS_INSTEAD[keys]}",
-    )
+    problem = None if url is None else credentials_problem(url, _CREDENTIALS_INSTEAD[keys])
+    if problem is not None:
+        raise v.fail(keys, problem)
 
 
 def _check_lint(settings: Settings, v: _Validator) -> None:
@@ -672,8 +729,12 @@ def _check_semantics(settings: Settings, v: _Validator) -> None:
             ("channels", "pages", "index_url"),
             f"must be an http(s) URL, not {shown(pages.index_url)}",
         )
+    for name, url in settings.dependencies.repositories.items():
+        problem = repository_name_problem(name) or repository_url_problem(url)
+        if problem is not None:
+            raise v.fail(("dependencies", "repositories", name), problem)
     for url, mirror in settings.dependencies.mirrors.items():
-        schemes = ("http://", "https://", "oci://")
+        schemes = REPOSITORY_SCHEMES
         if not url.startswith(schemes):
             raise v.fail(
                 ("dependencies", "mirrors", url),

@@ -11,7 +11,10 @@ it again regardless, so chartship decides itself, per dependency:
   version Chart.lock pins, admitted by Chart.yaml's constraint, is *vendored*
   and used as it is: no repository is contacted for it;
 - any other remote one is fetched with helm, through ``dependencies.mirrors``,
-  into a scratch directory; with ``dependencies.offline`` that is an error.
+  into a scratch directory; with ``dependencies.offline`` that is an error;
+- a repository named by alias (``@name``, ``alias:name``) is first replaced by
+  its URL (:class:`Repositories`), as helm's resolveRepoNames does before it
+  locks, hashes or fetches anything, and is then remote like any other.
 
 lint and package work on a scratch copy of the chart (:func:`prepared`), so the
 chart's directory is never written by them. Only bump (:func:`refresh_lock`)
@@ -28,11 +31,13 @@ is one helm accepts, and a lock out of sync is found without helm.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,9 +49,10 @@ import yaml
 
 from chartship import gojson, safetar, siblings, versions, yamlfiles
 from chartship.charts import CHART_FILE, Chart, Dependency
-from chartship.config import MirrorSettings, Settings
+from chartship.config import MirrorSettings, Settings, alias_name, credentials_problem
 from chartship.errors import ChartError, DependencyError, ToolError, VersionError
 from chartship.helm import Helm
+from chartship.safetext import shown
 from chartship.yamlfiles import load_yaml
 
 LOCK_FILE = "Chart.lock"
@@ -65,6 +71,94 @@ def kind_of(dep: Dependency) -> Kind:
     if repository.startswith(REMOTE_SCHEMES):
         return "remote"
     return "alias"
+
+
+# --------------------------------------------------------------------------- repository aliases
+
+
+_OWN_CREDENTIALS = "`helm repo add --username ... --password-stdin` keeps them out of it"
+
+
+class Repositories:
+    """What ``@name`` and ``alias:name`` stand for: ``dependencies.repositories``
+    (ct.yaml's ``chart-repos`` when unset), then, with ``repository_config: helm``,
+    the repositories of the user's own helm config, read once and only when a
+    name is not configured (finding the file takes a ``helm env``)."""
+
+    def __init__(self, settings: Settings, helm: Helm | None) -> None:
+        self.settings = settings
+        self.helm = helm
+        self._own: dict[str, str] | None = None
+        self._lock = threading.Lock()
+
+    def url_for(self, repository: str) -> str | None:
+        """The URL ``repository`` stands for; None for an alias nothing names."""
+        url = self.settings.dependencies.url_for(repository)
+        name = alias_name(repository)
+        if url is not None or name is None or self.helm is None:
+            return url
+        if self.settings.dependencies.repository_config != "helm":
+            return None
+        own = self._own_repositories(self.helm).get(name)
+        problem = None if own is None else credentials_problem(own, _OWN_CREDENTIALS)
+        if problem is not None:
+            # Messages name the URL an alias stands for: it must hold no secret.
+            raise DependencyError(f"your helm repository {shown(name)}: its URL {problem}")
+        return own
+
+    def _own_repositories(self, helm: Helm) -> dict[str, str]:
+        with self._lock:
+            if self._own is None:
+                own = Path(_helm_env_paths(helm).get("HELM_REPOSITORY_CONFIG", ""))
+                entries = _read_repository_config(own) if own.is_file() else []
+                self._own = dict(reversed(entries))  # helm takes the first of a name
+            return self._own
+
+    def unresolved(self, chart: Chart) -> list[Dependency]:
+        """The dependencies of ``chart`` naming an alias nothing resolves."""
+        return [
+            dep
+            for dep in chart.dependencies
+            if alias_name(dep.repository or "") is not None
+            and self.url_for(dep.repository or "") is None
+        ]
+
+    def problem(self, dep: Dependency) -> str:
+        """Why ``dep``'s alias does not resolve, and the setting that makes it."""
+        name = alias_name(dep.repository or "") or ""
+        searched = "dependencies.repositories (ct.yaml: chart-repos)"
+        if self.settings.dependencies.repository_config == "helm":
+            searched += " nor your helm repositories"
+        return (
+            f"dependency {dep.name} names its repository {shown(dep.repository)} by alias, and "
+            f"neither {searched} names a repository {shown(name)}; add `{name}: <url>` under "
+            f"dependencies.repositories in chartship.yaml (or `{name}=<url>` to chart-repos "
+            "in ct.yaml)"
+        )
+
+
+def resolved(chart: Chart, repositories: Repositories) -> Chart:
+    """``chart`` with each repository alias replaced by its URL.
+
+    helm's resolveRepoNames rewrites the dependencies this way before anything
+    else, so Chart.lock records the URL, its digest covers the URL, and mirrors
+    are keyed by it. An alias nothing resolves is left as it is (kind ``alias``).
+    """
+    raw = chart.doc.data.get("dependencies")
+    if not isinstance(raw, list):
+        return chart
+    items: list[Any] = []
+    for item in raw:
+        repository = item.get("repository") if isinstance(item, dict) else None
+        if isinstance(repository, str) and alias_name(repository) is not None:
+            url = repositories.url_for(repository)
+            if url is not None:
+                item = {**item, "repository": url}
+        items.append(item)
+    if items == raw:
+        return chart
+    doc = dataclasses.replace(chart.doc, data={**chart.doc.data, "dependencies": items})
+    return dataclasses.replace(chart, doc=doc)
 
 
 def _admits(version: str, constraint: str) -> bool:
@@ -227,7 +321,10 @@ def lock_in_sync(chart: Chart, lock: Lock) -> bool:
     return lock.digest == lock_digest(chart.doc.data.get("dependencies"), lock.entries)
 
 
-def _differences(chart: Chart, lock: Lock) -> list[str]:
+def _differences(chart: Chart, lock: Lock, named: Chart) -> list[str]:
+    """What differs between ``chart`` (aliases resolved) and ``lock``; ``named`` is the
+    chart as written, whose aliases the messages show beside their URLs."""
+    written = {d.position: d.repository for d in named.dependencies}
     found = []
     for dep in chart.dependencies:
         entry = lock.entries[dep.position] if dep.position < len(lock.entries) else None
@@ -237,9 +334,12 @@ def _differences(chart: Chart, lock: Lock) -> list[str]:
         locked_repo = _go_scalar(entry.get("repository"))
         locked = _go_scalar(entry.get("version"))
         if locked_repo != (dep.repository or ""):
+            wanted = dep.repository or "(no repository)"
+            if written.get(dep.position) not in (None, dep.repository):
+                wanted = f"{written[dep.position]} ({wanted})"
             found.append(
                 f"{dep.name} comes from {locked_repo or '(no repository)'} in it, "
-                f"from {dep.repository or '(no repository)'} in {CHART_FILE}"
+                f"from {wanted} in {CHART_FILE}"
             )
         elif kind_of(dep) == "local" and locked != (dep.version or ""):
             found.append(f"{dep.name} is {locked} in it, {dep.version} in {CHART_FILE}")
@@ -250,8 +350,8 @@ def _differences(chart: Chart, lock: Lock) -> list[str]:
     return found
 
 
-def _out_of_sync(chart: Chart, lock: Lock, root: Path) -> ChartError:
-    differences = _differences(chart, lock)
+def _out_of_sync(chart: Chart, lock: Lock, root: Path, named: Chart | None = None) -> ChartError:
+    differences = _differences(chart, lock, named or chart)
     detail = "; ".join(differences) if differences else "its digest is not of these dependencies"
     return ChartError(
         f"is out of sync with {CHART_FILE} ({detail}); run `helm dependency update "
@@ -479,15 +579,37 @@ def assess(chart: Chart, root: Path, handled: Collection[int] = ()) -> Assessmen
     return Assessment(chart, lock, entries, archives, findings)
 
 
-def check(chart: Chart, root: Path, graph: siblings.Graph | None = None) -> list[Finding]:
-    """lint's view: Chart.lock in sync, vendored archives valid charts of their name and version."""
+def check(
+    chart: Chart,
+    root: Path,
+    graph: siblings.Graph | None = None,
+    repositories: Repositories | None = None,
+) -> list[Finding]:
+    """lint's view: Chart.lock in sync, vendored archives valid charts of their name and
+    version, and every repository alias resolved (``repositories``)."""
+    unresolved: list[Finding] = []
+    named = chart
+    if repositories is not None:
+        unresolved = [
+            Finding(
+                chart.chart_yaml,
+                repositories.problem(dep),
+                chart.doc.line("dependencies", dep.position, "repository"),
+            )
+            for dep in repositories.unresolved(chart)
+        ]
+        chart = resolved(chart, repositories)
     try:
         found = assess(chart, root, _handled(chart, graph, {}))
     except ChartError as exc:
-        return [Finding(exc.path or chart.directory / LOCK_FILE, exc.message, exc.line)]
-    problems = list(found.findings)
-    if found.lock is not None and not found.in_sync:
-        error = _out_of_sync(chart, found.lock, root)
+        return [
+            *unresolved,
+            Finding(exc.path or chart.directory / LOCK_FILE, exc.message, exc.line),
+        ]
+    problems = [*unresolved, *found.findings]
+    if found.lock is not None and not found.in_sync and not unresolved:
+        # An alias not resolved would also put the lock out of sync: one finding is enough.
+        error = _out_of_sync(chart, found.lock, root, named)
         problems.append(Finding(found.lock.path, error.message))
     for entry in found.entries:
         if entry.kind != "remote" or entry.pinned is None:
@@ -569,6 +691,23 @@ def _helm_env_paths(helm: Helm) -> dict[str, str]:
 _REPOSITORIES = yamlfiles.Bounds("helm repository config", 1 * 2**20)
 
 
+def _read_repository_config(path: Path) -> list[tuple[str, str]]:
+    """(name, URL) of each entry of a helm repositories.yaml, in its order."""
+    try:
+        text = yamlfiles.read_text(path, _REPOSITORIES)
+        data = yamlfiles.load_data(text, _REPOSITORIES) or {}
+    except (ChartError, yaml.YAMLError) as exc:
+        raise DependencyError(
+            f"cannot read your helm repository config (dependencies.repository_config: helm): {exc}"
+        ) from None
+    entries = data.get("repositories") if isinstance(data, dict) else None
+    return [
+        (str(item["name"]), str(item["url"]))
+        for item in entries or []
+        if isinstance(item, dict) and item.get("url") and item.get("name")
+    ]
+
+
 def _repository_name(url: str) -> str:
     return "chartship-" + hashlib.sha256(url.encode()).hexdigest()[:12]
 
@@ -602,29 +741,14 @@ class _FetchHelm:
             if own.is_file():
                 shutil.copyfile(own, self.repo_config)
                 os.chmod(self.repo_config, 0o600)
-                self.known = self._entries()
+                entries = _read_repository_config(self.repo_config)
+                self.known = {url.rstrip("/"): name for name, url in entries}
         self.registry_home = home / "registry"
         self.helm = Helm(helm.binary, runner=helm.runner, env=env)
         self._base = helm
         self.flags: list[str] = []
         self._logged_in: set[str] = set()
         self._added: dict[str, str] = {}
-
-    def _entries(self) -> dict[str, str]:
-        try:
-            text = yamlfiles.read_text(self.repo_config, _REPOSITORIES)
-            data = yamlfiles.load_data(text, _REPOSITORIES) or {}
-        except (ChartError, yaml.YAMLError) as exc:
-            raise DependencyError(
-                f"cannot read your helm repository config (dependencies.repository_config: "
-                f"helm): {exc}"
-            ) from None
-        entries = data.get("repositories") if isinstance(data, dict) else None
-        known = {}
-        for item in entries or []:
-            if isinstance(item, dict) and item.get("url") and item.get("name"):
-                known[str(item["url"]).rstrip("/")] = str(item["name"])
-        return known
 
     def index_path(self, url: str) -> Path | None:
         name = self._added.get(url.rstrip("/"))
@@ -758,17 +882,18 @@ def _check_index(
         raise _unfetchable(assessment, [entry], why, root, key="version")
 
 
-def _refuse(assessment: Assessment, settings: Settings) -> None:
+def _refuse(assessment: Assessment, repositories: Repositories) -> None:
     """Raise what is known to fail before any helm runs or any repository is contacted."""
     chart = assessment.chart
+    settings = repositories.settings
     aliased = [e for e in assessment.entries if e.kind == "alias"]
     if aliased:
-        names = ", ".join(f"{e.dep.name} ({e.dep.repository})" for e in aliased)
-        raise DependencyError(
-            f"{chart.name}: dependency {names} names its repository by a local alias, which "
-            "needs `helm repo add`; give the repository URL instead",
-            path=chart.chart_yaml,
+        # helm dependency build fails the same way ("no repository definition"), vendored or not.
+        error = DependencyError(
+            f"{chart.name}: {repositories.problem(aliased[0].dep)}", path=chart.chart_yaml
         )
+        error.line = chart.doc.line("dependencies", aliased[0].dep.position, "repository")
+        raise error
     if assessment.missing and settings.dependencies.offline:
         why = "--offline (dependencies.offline) forbids fetching it"
         raise _unfetchable(assessment, assessment.missing, why, settings.root)
@@ -796,23 +921,33 @@ def preflight(
     *,
     graph: siblings.Graph | None = None,
     vendored: Mapping[str, Path] | None = None,
+    helm: Helm | None = None,
+    repositories: Repositories | None = None,
 ) -> None:
     """Refuse, without any network, what :func:`prepared` would refuse: a Chart.lock out of
-    sync, a bad archive in charts/, a repository named by alias, a missing dependency
-    under ``--offline``."""
+    sync, a bad archive in charts/, a repository alias nothing resolves, a missing
+    dependency under ``--offline``.
+
+    ``helm`` finds the user's helm repositories (``repository_config: helm``) for
+    an alias; ``repositories``, if given, is the resolution already made.
+    """
+    repositories = repositories or Repositories(settings, helm)
+    named, chart = chart, resolved(chart, repositories)
     assessment = assess(chart, settings.root, _handled(chart, graph, vendored or {}))
+    if any(e.kind == "alias" for e in assessment.entries):
+        _refuse(assessment, repositories)  # the unresolved alias, not the lock it puts out of sync
     if assessment.lock is not None and not assessment.in_sync:
-        raise _out_of_sync(chart, assessment.lock, settings.root)
+        raise _out_of_sync(chart, assessment.lock, settings.root, named)
     if assessment.findings:
         # helm loads every archive in charts/ as a subchart: a bad one breaks the build.
         first = assessment.findings[0]
         raise ChartError(first.message, path=first.path, line=first.line)
-    _refuse(assessment, settings)
+    _refuse(assessment, repositories)
 
 
 def _fetch(
     assessment: Assessment,
-    settings: Settings,
+    repositories: Repositories,
     helm: Helm,
     work: Path,
     environ: Mapping[str, str],
@@ -824,8 +959,9 @@ def _fetch(
     absolute; the real Chart.yaml and Chart.lock are never shown to helm here.
     """
     chart = assessment.chart
+    settings = repositories.settings
     root = settings.root
-    _refuse(assessment, settings)
+    _refuse(assessment, repositories)
     wanted = assessment.to_build
     if not wanted:
         return []
@@ -942,17 +1078,20 @@ def prepared(
     environ: Mapping[str, str] | None = None,
     graph: siblings.Graph | None = None,
     vendored: Mapping[str, Path] | None = None,
+    repositories: Repositories | None = None,
 ) -> Iterator[Path]:
     """A scratch copy of ``chart`` with every dependency in its charts/, for lint and package.
 
     Vendored archives are used as they are; sibling charts are archived fresh
     (``vendored``: the archives just packaged, by chart name, are used for
     theirs); the rest is fetched (through the mirrors) into the copy. The
-    chart's own directory is only read.
+    chart's own directory is only read; its Chart.yaml keeps its aliases.
     """
     environ = os.environ if environ is None else environ
     vendored = vendored or {}
-    preflight(chart, settings, graph=graph, vendored=vendored)
+    repositories = repositories or Repositories(settings, helm)
+    preflight(chart, settings, graph=graph, vendored=vendored, repositories=repositories)
+    chart = resolved(chart, repositories)
     handled = _handled(chart, graph, vendored)
     assessment = assess(chart, settings.root, handled)
     if not assessment.to_build and not assessment.outdated and not handled:
@@ -971,7 +1110,7 @@ def prepared(
                 old.unlink()  # helm archives the chart afresh from its directory
         if graph is not None and handled:
             graph.vendor(chart, helm, copy, vendored)
-        fetched = _fetch(assessment, settings, helm, work, environ)
+        fetched = _fetch(assessment, repositories, helm, work, environ)
         _install(copy / "charts", fetched, only_if_changed=False)
         yield copy
 
@@ -988,11 +1127,14 @@ def refresh_lock(
     A vendored dependency keeps its version and archive and no repository is
     contacted for it; the others are fetched (through the mirrors). Chart.lock
     is written only when its digest changes, as helm does; returns whether it was.
+    A repository alias is recorded as its URL, as helm records it.
     """
     environ = os.environ if environ is None else environ
+    repositories = Repositories(settings, helm)
+    chart = resolved(chart, repositories)
     assessment = assess(chart, settings.root)
     with tempfile.TemporaryDirectory(prefix="chartship-deps-") as tmp:
-        fetched = _fetch(assessment, settings, helm, Path(tmp), environ)
+        fetched = _fetch(assessment, repositories, helm, Path(tmp), environ)
         by_position = {f.entry.dep.position: f for f in fetched}
         requested = chart.doc.data.get("dependencies") or []
         entries: list[dict[str, str]] = []

@@ -348,7 +348,7 @@ def package(
     for chart in loaded:
         _check_packageable(chart, dev, settings.root)
         graph.require_current(chart)
-        dependencies.preflight(chart, settings, graph=graph)
+        dependencies.preflight(chart, settings, graph=graph, helm=helm)
     spec = _sign_spec(settings, environ) if sign else None
     dist_path = settings.dist_path
     listed = listed_sums(dist_path)

@@ -339,7 +339,8 @@ def graph(settings: Settings) -> Graph:
     links = []
     for name, chart in loaded.items():
         for dep in chart.dependencies:
-            repository = dep.repository or ""
+            # An alias configured to this repository's own channel is that channel.
+            repository = settings.dependencies.url_for(dep.repository or "") or ""
             sibling: str | None = None
             via: Via | None = None
             if repository.startswith("file://"):

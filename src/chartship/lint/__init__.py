@@ -59,6 +59,8 @@ class _Context:
     graph: siblings.Graph
     #: Every helm lint run of the repository goes through this one pool.
     pool: ThreadPoolExecutor
+    #: Repository aliases, resolved once for every chart.
+    repositories: dependencies.Repositories
     history: increment.History | None = None
 
     def severity_of(self, chart: str) -> Callable[[str], rules.Setting]:
@@ -149,15 +151,6 @@ def _check_chart_yaml(where: ChartDir, doc: YamlDocument, out: Collector) -> Non
                 "version or constraint",
                 "chart-yaml",
                 doc.line("dependencies", position, "version"),
-            )
-        repo = item.get("repository")
-        if isinstance(repo, str) and (repo.startswith("@") or repo.startswith("alias:")):
-            out.add(
-                path,
-                f"dependency {item['name']} names its repository {shown(repo)} by a local "
-                "alias, which needs `helm repo add`; give the repository URL instead",
-                "dependencies",
-                doc.line("dependencies", position, "repository"),
             )
 
 
@@ -345,13 +338,15 @@ def _not_run(where: ChartDir, out: Collector, why: str) -> None:
 
 
 def _check_dependencies(chart: Chart, ctx: _Context, out: Collector) -> None:
-    for finding in dependencies.check(chart, ctx.settings.root, ctx.graph):
+    for finding in dependencies.check(chart, ctx.settings.root, ctx.graph, ctx.repositories):
         out.add(finding.path, finding.message, "dependencies", finding.line, finding.severity)
 
 
 def _helm_lint_with_dependencies(chart: Chart, ctx: _Context, out: Collector) -> None:
     try:
-        with dependencies.prepared(chart, ctx.settings, helm=ctx.helm, graph=ctx.graph) as built:
+        with dependencies.prepared(
+            chart, ctx.settings, helm=ctx.helm, graph=ctx.graph, repositories=ctx.repositories
+        ) as built:
             _helm_lint(chart, built, ctx, out)
     except DependencyError as exc:
         # One error that says what to run, then the plain fact that helm lint did not run.
@@ -412,8 +407,8 @@ def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
     if not _check_siblings(chart, ctx.graph, out):
         _not_run(where, out, "it is out of step with its sibling charts (see above)")
         return out.problems
-    if any(dependencies.kind_of(dep) == "alias" for dep in chart.dependencies):
-        _not_run(where, out, "a dependency names its repository by alias (see above)")
+    if ctx.repositories.unresolved(chart):
+        _not_run(where, out, "a dependency's repository alias is not resolved (see above)")
         return out.problems
     _helm_lint_with_dependencies(chart, ctx, out)
     return out.problems
@@ -464,7 +459,14 @@ def lint(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="helm-lint") as runs,
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chart") as charts,
     ):
-        ctx = _Context(settings=settings, helm=helm, graph=graph, pool=runs, history=history)
+        ctx = _Context(
+            settings=settings,
+            helm=helm,
+            graph=graph,
+            pool=runs,
+            repositories=dependencies.Repositories(settings, helm),
+            history=history,
+        )
         results = list(charts.map(lambda w: _lint_one(w, ctx), wheres))
     report = LintReport(
         charts=[w.name for w in wheres],

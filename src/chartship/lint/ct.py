@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from chartship.config import repository_name_problem, repository_url_problem
 from chartship.errors import ChartError, ConfigError
+from chartship.safetext import redact_urls, shown
 from chartship.yamlfiles import CT_CONFIG, YamlDocument, load_yaml
 
 #: Where chart-testing configs live, in the order they are looked for.
@@ -80,6 +82,36 @@ def _target(doc: YamlDocument, _root: Path) -> Iterator[tuple[str, Any]]:
     yield "lint.since", f"{remote}/{_string(doc, 'target-branch')}"
 
 
+def _chart_repos(doc: YamlDocument, _root: Path) -> Iterator[tuple[str, Any]]:
+    """chart-testing's ``name=url`` entries, which it gives to ``helm repo add name url``.
+
+    An ``oci://`` entry is no repository name: chart-testing runs ``helm registry
+    login`` for it (with ``helm-repo-extra-args`` as credentials), and helm
+    resolves no ``@name`` against it, so it maps onto nothing here; chartship
+    pulls oci:// dependencies by their URL, with credentials through
+    ``dependencies.mirrors``.
+    """
+    found: dict[str, str] = {}
+    for position, entry in enumerate(_strings(doc, "chart-repos")):
+        line = doc.line("chart-repos", position)
+        name, sep, url = entry.partition("=")
+        if not sep:
+            problem: str | None = (
+                f"entry {shown(redact_urls(entry))} is not name=url "
+                "(e.g. bitnami=https://charts.bitnami.com/bitnami)"
+            )
+        else:
+            problem = repository_name_problem(name) or repository_url_problem(url)
+        if problem is None and name in found and found[name] != url:
+            problem = f"repository name {shown(name)} is given twice, with different URLs"
+        if problem is not None:
+            raise ConfigError(problem, path=doc.path, key="chart-repos", line=line)
+        if not url.startswith("oci://"):
+            found[name] = url
+    if found:
+        yield "dependencies.repositories", found
+
+
 def _maintainers(doc: YamlDocument, _root: Path) -> Iterator[tuple[str, Any]]:
     yield "lint.rules.maintainers", "error" if _flag(doc, "validate-maintainers") else "off"
 
@@ -87,6 +119,7 @@ def _maintainers(doc: YamlDocument, _root: Path) -> Iterator[tuple[str, Any]]:
 #: ct.yaml key -> the chartship settings (dotted key, value) it stands for.
 MAPPING: dict[str, Callable[[YamlDocument, Path], Iterator[tuple[str, Any]]]] = {
     "chart-dirs": _chart_dirs,
+    "chart-repos": _chart_repos,
     "excluded-charts": lambda doc, _root: iter(
         [("lint.exclude", _strings(doc, "excluded-charts"))]
     ),

@@ -263,7 +263,8 @@ def _classic_dependencies(settings: Settings) -> list[str]:
     found = []
     for chart in chartfiles.load_all(chartfiles.discover(settings)):
         for dep in chart.dependencies:
-            repo = dep.repository or ""
+            # An alias is what it is configured to be (dependencies.repositories).
+            repo = settings.dependencies.url_for(dep.repository or "") or dep.repository or ""
             if repo.startswith(("http://", "https://")):
                 found.append(
                     f"{chart.name} depends on {dep.name} {dep.version or ''} from the classic "
