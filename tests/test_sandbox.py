@@ -120,6 +120,28 @@ def test_classic_from_rehearses_a_migration_of_a_real_channel(
 
 
 @one_helm
+def test_a_committed_bump_is_released_once_and_then_known_as_released(
+    maintained: Workspace, helm_version: str
+) -> None:
+    """The demo's sequence: bump --commit, release, release again."""
+    before = maintained.git("rev-parse", "HEAD")
+    proc = sandbox(
+        maintained.root, "--helm", str(maintained.helm_bin), "sandbox",
+        "--run", "bump --version 0.16.0 --commit metallb", "--run", "release",
+        "--run", "release",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first, second = proc.stdout.split("$ chartship release")[1:]
+    assert "release: 2 chart version(s) published and verified" in first
+    # The run's commit was pushed (GitHub tagged it), its release tag fetched back.
+    assert "metallb 0.16.0: left out (unchanged since metallb-chart-0.16.0)" in second
+    assert "never released" not in second
+    # The maintainer's own repository is untouched: the commit lives in the sandbox.
+    assert maintained.git("rev-parse", "HEAD") == before
+    assert "metallb-chart-0.16.0" not in maintained.git("tag", "--list")
+
+
+@one_helm
 def test_a_failed_run_stops_the_sequence_and_no_run_reaches_a_shell(
     maintained: Workspace, tmp_path: Path
 ) -> None:

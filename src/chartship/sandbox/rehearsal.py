@@ -381,16 +381,18 @@ def run_commands(
         done.append(Run(text, status))
         if status != 0:
             break
-        _push_commits(cwd, environ)
+        _sync(cwd, environ)
     return done
 
 
-def _push_commits(cwd: Path, environ: Mapping[str, str]) -> None:
-    """Push what a run committed (``bump --commit``) to the origin, as a maintainer
-    pushes before releasing: a release tags HEAD, and GitHub knows pushed commits only."""
+def _sync(cwd: Path, environ: Mapping[str, str]) -> None:
+    """Between two runs, what a maintainer and the next CI checkout do: push what the
+    run committed (``bump --commit``), since a release tags HEAD and GitHub knows
+    pushed commits only; fetch the tags the run's releases made on the origin."""
     ahead = _git("-C", str(cwd), "rev-list", "--count", "@{upstream}..HEAD", env=environ)
     if ahead.strip() not in ("", "0"):
         _git("-C", str(cwd), "push", "-q", "origin", "HEAD", env=environ)
+    _git("-C", str(cwd), "fetch", "-q", "--tags", "origin", env=environ)
 
 
 # --------------------------------------------------------------------------- what the services hold
