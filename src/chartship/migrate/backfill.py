@@ -29,10 +29,9 @@ from chartship.channels.contract import Outcome, Status, key_of
 from chartship.channels.oci.channel import (
     PlanItem,
     PushOutcome,
-    confirm,
     oci_settings,
     preflight,
-    write_all,
+    publish,
 )
 from chartship.config import Settings
 from chartship.helm import Helm
@@ -203,14 +202,13 @@ def backfill(
         )
         for row in todo
     ]
-    written = write_all(
+    judged = publish(
         registry,
         items,
         lambda: helm or Helm(settings.helm_binary, runner=runner or Runner()),
         workers=count,
         done=lambda outcome: progress.step(_copy(outcome)),
     )
-    judged = confirm(client, target, written, window=registry.oci.tag_window, workers=count)
     report.copies = [_copy(o) for o in judged] + unread
     return report
 
