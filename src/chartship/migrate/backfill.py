@@ -135,7 +135,7 @@ def _artifact(row: Row, data: bytes) -> Artifact:
     # the copy it is given carries the classic entry's created time.
     return Artifact(
         row.chart, row.version, Path(f"{row.chart}-{row.version}.tgz"), data,
-        created_epoch(row.created),
+        created_epoch(row.created), chart_yaml=row.chart_yaml,
     )  # fmt: skip
 
 

@@ -51,7 +51,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from chartship import artifacts as artifact_mod
 from chartship import safetar, versions
@@ -430,11 +430,18 @@ def verify_published(client: RegistryClient, target: Target, artifact: Artifact)
     return manifest
 
 
+def chart_yaml(artifact: Artifact) -> Mapping[str, Any]:
+    """The archive's Chart.yaml, read safely once: the one the artifact carries, if any."""
+    if artifact.chart_yaml is not None:
+        return artifact.chart_yaml
+    return safetar.inspect_chart_archive(artifact.content, source=str(artifact.archive)).chart
+
+
 def native_manifest(artifact: Artifact) -> tuple[ChartManifest | None, str]:
     """The manifest ``helm push`` would write for this archive, or None and why
     chartship leaves the archive to ``helm push``."""
     try:
-        chart = safetar.inspect_chart_archive(artifact.content, source=str(artifact.archive)).chart
+        chart = chart_yaml(artifact)
     except ChartshipError as exc:
         return None, f"its Chart.yaml could not be read ({exc})"
     # helm stamps the file it is given; without a known mtime that file is new.
@@ -463,7 +470,7 @@ def _upload_blobs(
         return
     client.put_blob(repository, artifact.content)
     try:
-        chart = safetar.inspect_chart_archive(artifact.content, source=str(artifact.archive)).chart
+        chart = chart_yaml(artifact)
     except ChartshipError:
         chart = {}
     config = helm_config.config_bytes(chart)
