@@ -608,7 +608,10 @@ class TagLists:
     repository serves every write of it that starts within ``fresh`` seconds,
     so a run of hundreds of versions reads a handful of listings instead of a
     manifest per version; a tag the listing holds is read by itself, to
-    compare its content.
+    compare its content. That takes the listing to be as current as a
+    manifest read, as distribution's is (both read the same tag links); a
+    registry that served listings from a cache older than the in-flight
+    margin (:func:`in_flight`) would need the per-tag read back.
     """
 
     def __init__(self, client: RegistryClient, *, fresh: float) -> None:
