@@ -283,6 +283,10 @@ def test_status_reports_every_anomaly(history: History) -> None:
     assert "## Anomalies" in md
     assert f"**{CHART} {DUPLICATE}** `duplicate`" in md
     assert history.oci_tags() == sorted(ALREADY_IN_OCI)  # status changes nothing
+    # More releases than PyGithub's page of 30: the listing asks for GitHub's largest page.
+    assert len(history.github.releases(REPO)) > 30
+    (listing,) = history.github.calls("GET", rf"/repos/{REPO}/releases$")
+    assert "per_page=100" in listing.target
 
 
 # --------------------------------------------------------------------------- backfill

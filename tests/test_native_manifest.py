@@ -7,9 +7,12 @@ with :func:`chartship.channels.oci.manifest.chart_manifest`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+import re
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +22,7 @@ import yaml
 
 from chartship import safetar, versions
 from chartship.artifacts import Artifact
-from chartship.channels.oci.channel import push
+from chartship.channels.oci.channel import Confirmer, connect, push
 from chartship.channels.oci.manifest import chart_manifest, oci_annotations, rfc3339
 from chartship.channels.oci.registry import RegistryClient, Tls
 from chartship.config import ChannelSettings, OciSettings, Settings
@@ -252,3 +255,59 @@ def test_requests_reuse_connections_across_calls_and_workers(
     opened = client.connections_opened
     assert opened is not None
     assert opened <= 4
+
+
+def _registry_requests(registry: RegistryServer, since: int) -> list[tuple[str, str]]:
+    """(method, path) of every request the registry logged after byte ``since`` of its log."""
+    logged = registry.log_path.read_bytes()[since:].decode(errors="replace")
+    return re.findall(r'"(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP', logged)
+
+
+def test_a_native_push_costs_the_raw_requests_and_one_listing(
+    shared_registry: RegistryServer, tmp_path: Path
+) -> None:
+    """Per version: each small blob in one upload (no HEAD), the manifest PUT and
+    its read-back; the read before each write is the run's shared tag listing."""
+    count = 6
+    artifacts = [
+        artifact_of(
+            archive(tmp_path / str(n), f"apiVersion: v2\nname: listed\nversion: 1.0.{n}\n"),
+            1_600_000_000,
+        )
+        for n in range(count)
+    ]
+    settings = settings_for(shared_registry, "requests", "native", "/nonexistent/helm", 0.5)
+    since = shared_registry.log_path.stat().st_size
+
+    report = push(settings, artifacts=artifacts)
+
+    assert [o.status for o in report.outcomes] == ["pushed"] * count
+    seen = Counter(
+        (method, re.sub(r"^/v2/requests/listed/([a-z]+).*", r"\1", path))
+        for method, path in _registry_requests(shared_registry, since)
+    )
+    # docker-registry 2.8 opens a session for the one-POST upload: a PUT follows.
+    assert seen[("POST", "blobs")] == seen[("PUT", "blobs")] == 2 * count
+    assert seen[("HEAD", "blobs")] == 0
+    assert seen[("PUT", "manifests")] == count
+    # The verdict's read-back only: the plan and the writes read the tag listing.
+    assert seen[("GET", "manifests")] == count
+    assert 2 <= seen[("GET", "tags")] <= 3
+
+
+def test_each_verdict_waits_for_its_own_window_only(
+    shared_registry: RegistryServer, tmp_path: Path
+) -> None:
+    """A tag written a window ago is judged at once, while one written just now waits."""
+    window = 1.0
+    settings = settings_for(shared_registry, "verdicts", "native", "/nonexistent/helm", 0.2)
+    pushed = push(settings, artifacts=[artifact_of(archive(tmp_path / "v", RICH), 0)]).outcomes[0]
+    connection = connect(settings, {})
+    now = time.monotonic()
+    with Confirmer(connection.client, connection.target, window=window, workers=2) as confirmer:
+        due = confirmer.judge(dataclasses.replace(pushed, seen=now - window))
+        later = confirmer.judge(dataclasses.replace(pushed, seen=now))
+        assert due.result(timeout=window * 0.8).status == "pushed"
+        assert not later.done()
+        assert later.result().status == "pushed"
+    assert time.monotonic() - now >= window

@@ -27,6 +27,7 @@ from chartship.channels.oci.registry import (
     HELM_CONTENT,
     HELM_PROVENANCE,
     OCI_MANIFEST,
+    SMALL_BLOB,
     Credentials,
     Manifest,
     RegistryClient,
@@ -492,8 +493,12 @@ def test_blob_checks_its_digest(server: ScriptedServer, waits: Waits) -> None:
     assert client.blob(REPO, asked) == good
 
 
+#: A blob big enough to be asked about before it is sent (SMALL_BLOB).
+LARGE = b"\x1f\x8b archive " + bytes(range(256)) * (SMALL_BLOB // 256)
+
+
 def test_put_blob_skips_upload_when_present(server: ScriptedServer, waits: Waits) -> None:
-    data = b"already there"
+    data = LARGE
     server.script("HEAD", f"/v2/{REPO}/blobs/{sha256(data)}", Reply(200))
 
     assert client_for(server, waits).put_blob(REPO, data) == sha256(data)
@@ -512,7 +517,7 @@ def test_put_blob_skips_upload_when_present(server: ScriptedServer, waits: Waits
     ids=["absolute-path", "absolute-url", "relative-path"],
 )
 def test_put_blob_uploads(server: ScriptedServer, waits: Waits, location: str) -> None:
-    data = b"\x1f\x8b chart archive \x00 bytes"
+    data = LARGE
     digest = sha256(data)
     upload = f"/v2/{REPO}/blobs/uploads/u-1"
     server.script("HEAD", f"/v2/{REPO}/blobs/{digest}", Reply(404))
@@ -537,7 +542,7 @@ def test_put_blob_uploads(server: ScriptedServer, waits: Waits, location: str) -
 def test_credentials_never_go_to_another_host(server: ScriptedServer, waits: Waits) -> None:
     """An upload location on another host (here: the same server by another
     name) gets the bytes but not the registry's Authorization header."""
-    data = b"layer"
+    data = LARGE
     digest = sha256(data)
     other = server.url.replace("127.0.0.1", "localhost")
     server.script(
@@ -561,6 +566,58 @@ def test_credentials_never_go_to_another_host(server: ScriptedServer, waits: Wai
     assert (put.method, put.path) == ("PUT", "/elsewhere/u-1")
     assert "authorization" not in put.headers
     assert put.body == data
+
+
+def test_small_blobs_go_in_one_post_where_the_registry_takes_them(
+    server: ScriptedServer, waits: Waits
+) -> None:
+    """No HEAD for a small blob; a registry that answers the one-POST upload 201
+    gets every later blob, large ones too, the same way (a large one asked first)."""
+    uploads = f"/v2/{REPO}/blobs/uploads/"
+    server.script("POST", uploads, Reply(201))
+    server.script("HEAD", f"/v2/{REPO}/blobs/{sha256(LARGE)}", Reply(404))
+    client = client_for(server, waits)
+
+    assert client.put_blob(REPO, b"config") == sha256(b"config")
+    assert client.put_blob(REPO, b"other config") == sha256(b"other config")
+    assert client.put_blob(REPO, LARGE) == sha256(LARGE)
+
+    first, second, head, large = server.requests
+    for request, data in ((first, b"config"), (second, b"other config"), (large, LARGE)):
+        assert (request.method, request.path) == ("POST", uploads)
+        assert request.query == {"digest": [sha256(data)]}
+        assert request.body == data
+        assert request.headers["content-type"] == "application/octet-stream"
+    assert (head.method, head.path) == ("HEAD", f"/v2/{REPO}/blobs/{sha256(LARGE)}")
+
+
+@pytest.mark.parametrize("answer", [202, 405], ids=["ignored", "refused"])
+def test_a_registry_without_one_post_uploads_is_asked_once(
+    server: ScriptedServer, waits: Waits, answer: int
+) -> None:
+    """docker-registry 2.8 answers the one-POST upload 202 with a session (or a
+    registry refuses it): the bytes follow in a PUT, and later blobs start with an
+    empty POST at once."""
+    uploads = f"/v2/{REPO}/blobs/uploads/"
+    session = Reply(202, {"Location": f"{uploads}u-1"})
+    replies = (session,) if answer == 202 else (Reply(answer), session)
+    server.script("POST", uploads, *replies)
+    server.script("PUT", f"{uploads}u-1", Reply(201))
+    client = client_for(server, waits)
+
+    assert client.put_blob(REPO, b"config") == sha256(b"config")
+    assert client.put_blob(REPO, b"next") == sha256(b"next")
+
+    posts = server.seen("POST", uploads)
+    assert posts[0].query == {"digest": [sha256(b"config")]}
+    assert posts[0].body == b"config"
+    assert [(p.query, p.body) for p in posts[1:]] == [({}, b"")] * (len(posts) - 1)
+    assert len(posts) == (2 if answer == 202 else 3)
+    puts = server.seen("PUT", f"{uploads}u-1")
+    assert [(p.query["digest"], p.body) for p in puts] == [
+        ([sha256(b"config")], b"config"),
+        ([sha256(b"next")], b"next"),
+    ]
 
 
 def test_put_manifest(server: ScriptedServer, waits: Waits) -> None:

@@ -15,9 +15,10 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chartship import versions
 from chartship.config import Settings
@@ -41,6 +42,9 @@ class Artifact:
     mtime: float | None = None
     provenance: Path | None = None
     provenance_content: bytes | None = field(default=None, repr=False)
+    #: Chart.yaml as :func:`chartship.safetar.inspect_chart_archive` already read it
+    #: from ``content``, where the caller has: the OCI channel then reads it no more.
+    chart_yaml: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
     sha256: str = field(init=False)
     provenance_sha256: str | None = field(init=False)
 

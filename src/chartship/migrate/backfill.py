@@ -29,10 +29,9 @@ from chartship.channels.contract import Outcome, Status, key_of
 from chartship.channels.oci.channel import (
     PlanItem,
     PushOutcome,
-    confirm,
     oci_settings,
     preflight,
-    write_all,
+    publish,
 )
 from chartship.config import Settings
 from chartship.helm import Helm
@@ -136,7 +135,7 @@ def _artifact(row: Row, data: bytes) -> Artifact:
     # the copy it is given carries the classic entry's created time.
     return Artifact(
         row.chart, row.version, Path(f"{row.chart}-{row.version}.tgz"), data,
-        created_epoch(row.created),
+        created_epoch(row.created), chart_yaml=row.chart_yaml,
     )  # fmt: skip
 
 
@@ -203,14 +202,13 @@ def backfill(
         )
         for row in todo
     ]
-    written = write_all(
+    judged = publish(
         registry,
         items,
         lambda: helm or Helm(settings.helm_binary, runner=runner or Runner()),
         workers=count,
         done=lambda outcome: progress.step(_copy(outcome)),
     )
-    judged = confirm(client, target, written, window=registry.oci.tag_window, workers=count)
     report.copies = [_copy(o) for o in judged] + unread
     return report
 

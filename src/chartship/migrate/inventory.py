@@ -78,6 +78,8 @@ class Row:
     #: failing); not a fact of the channel, so not an anomaly: a rerun retries it.
     download_error: str | None = None
     decision: Decision | None = None
+    #: Chart.yaml of the archive proven for this version, as the proof read it.
+    chart_yaml: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -441,7 +443,7 @@ def _check_archive(row: Row) -> bytes | None:
 def _proven(row: Row, data: bytes, where: str) -> bytes | None:
     """``data`` when it is a safe chart archive of the row's chart and version."""
     try:
-        chart_archive(row, data, where)
+        row.chart_yaml = chart_archive(row, data, where)
     except ChartError as exc:
         row.flag(
             "unsafe-archive",
@@ -453,11 +455,13 @@ def _proven(row: Row, data: bytes, where: str) -> bytes | None:
     return data
 
 
-def chart_archive(row: Row, data: bytes, where: str) -> None:
-    """Refuse ``data`` unless it is a safe chart archive of ``row``'s chart and version."""
+def chart_archive(row: Row, data: bytes, where: str) -> dict[str, Any]:
+    """Refuse ``data`` unless it is a safe chart archive of ``row``'s chart and version;
+    its Chart.yaml."""
     source = f"{row.chart}-{row.version}.tgz ({where})"
     info = safetar.inspect_chart_archive(data, source=source)
     safetar.check_identity(info, chart=row.chart, version=row.version, source=source)
+    return info.chart
 
 
 def _check_release_asset(row: Row, asset: ReleasedAsset) -> bytes | None:
@@ -499,7 +503,7 @@ def _check_decided(inventory: Inventory, row: Row) -> bytes | None:
                 f"the asset at {where} now has sha256 {found}, the decision pins "
                 f"{row.decided_asset}"
             )
-        chart_archive(row, data, where)
+        row.chart_yaml = chart_archive(row, data, where)
     except ChartshipError as exc:
         if exc.transient:
             row.download_error = str(exc)

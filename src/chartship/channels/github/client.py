@@ -73,6 +73,9 @@ def client(gh: GithubSettings, token: str | None) -> Github:
         seconds_between_requests=interval,
         seconds_between_writes=writes,
         user_agent="chartship",
+        # GitHub's largest page: a listing of hundreds of releases in a few
+        # requests instead of one per 30 (PyGithub's default).
+        per_page=100,
     )
 
 

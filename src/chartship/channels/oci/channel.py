@@ -11,8 +11,10 @@ write it. What keeps the tag to one content, with every writer of the other
 refused and no two writers reporting success for different bytes, is a time
 bound, ``channels.oci.tag_window`` (W):
 
-1. The blobs are uploaded first; then the tag is read again, and the
-   manifest is written at once (by chartship's own PUT, or by helm) only if
+1. The blobs are uploaded first; then the tag is read again (by itself, or
+   in a listing of its repository that the run's writers share: a listing
+   that lacks the tag is a read that found it absent, :class:`TagLists`), and
+   the manifest is written at once (by chartship's own PUT, or by helm) only if
    the tag is still absent. The write gets what is left of W from that read,
    less a margin for a request still in flight (:func:`in_flight`), and is
    abandoned past it (helm stopped) and tried again, reading first. So
@@ -31,7 +33,8 @@ the tag keeps, and only writers of those bytes report success. The bound
 assumes the manifest's request reaches the registry in time (W is generous:
 only a manifest is sent, the blobs being in place). ``--force`` writes without
 reading first and is outside the protocol. Every version this run publishes
-therefore waits W once before its verdict; the waits of one run overlap.
+therefore waits W once before its verdict; the waits of one run overlap, with
+each other and with the writes of later versions (:class:`Confirmer`).
 """
 
 from __future__ import annotations
@@ -44,11 +47,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from chartship import artifacts as artifact_mod
 from chartship import safetar, versions
@@ -353,13 +356,25 @@ def _matches(artifact: Artifact, manifest: Manifest) -> tuple[bool, str]:
 def plan(
     client: RegistryClient, target: Target, artifacts: Sequence[Artifact], *, force: bool
 ) -> list[PlanItem]:
-    """Read the registry and decide, per archive, what a push must do."""
+    """Read the registry and decide, per archive, what a push must do.
+
+    One tag listing per chart repository; only a tag it holds is read by
+    itself, to compare what it holds.
+    """
     items: list[PlanItem] = []
+    listed = {
+        chart: frozenset(client.tags(target.repository(chart)))
+        for chart in sorted({a.chart for a in artifacts})
+    }
     for artifact in artifacts:
         tag = versions.oci_tag(artifact.version)
         reference = target.reference(artifact.chart, tag)
         seen = time.monotonic()
-        manifest = client.manifest(target.repository(artifact.chart), tag)
+        manifest = (
+            client.manifest(target.repository(artifact.chart), tag)
+            if tag in listed[artifact.chart]
+            else None
+        )
         if manifest is None:
             items.append(PlanItem(artifact, reference, "push", "not in the registry yet"))
             continue
@@ -415,11 +430,18 @@ def verify_published(client: RegistryClient, target: Target, artifact: Artifact)
     return manifest
 
 
+def chart_yaml(artifact: Artifact) -> Mapping[str, Any]:
+    """The archive's Chart.yaml, read safely once: the one the artifact carries, if any."""
+    if artifact.chart_yaml is not None:
+        return artifact.chart_yaml
+    return safetar.inspect_chart_archive(artifact.content, source=str(artifact.archive)).chart
+
+
 def native_manifest(artifact: Artifact) -> tuple[ChartManifest | None, str]:
     """The manifest ``helm push`` would write for this archive, or None and why
     chartship leaves the archive to ``helm push``."""
     try:
-        chart = safetar.inspect_chart_archive(artifact.content, source=str(artifact.archive)).chart
+        chart = chart_yaml(artifact)
     except ChartshipError as exc:
         return None, f"its Chart.yaml could not be read ({exc})"
     # helm stamps the file it is given; without a known mtime that file is new.
@@ -448,7 +470,7 @@ def _upload_blobs(
         return
     client.put_blob(repository, artifact.content)
     try:
-        chart = safetar.inspect_chart_archive(artifact.content, source=str(artifact.archive)).chart
+        chart = chart_yaml(artifact)
     except ChartshipError:
         chart = {}
     config = helm_config.config_bytes(chart)
@@ -577,6 +599,42 @@ class HelmWhenNeeded:
         self._stack.close()
 
 
+class TagLists:
+    """The tag listings a run's writers share as their read before a write.
+
+    A listing that found a tag absent is a read of that tag like a manifest
+    GET (the module docstring's step 1): the write gets what is left of the
+    window from the moment the listing was asked for. One listing of a
+    repository serves every write of it that starts within ``fresh`` seconds,
+    so a run of hundreds of versions reads a handful of listings instead of a
+    manifest per version; a tag the listing holds is read by itself, to
+    compare its content. That takes the listing to be as current as a
+    manifest read, as distribution's is (both read the same tag links); a
+    registry that served listings from a cache older than the in-flight
+    margin (:func:`in_flight`) would need the per-tag read back.
+    """
+
+    def __init__(self, client: RegistryClient, *, fresh: float) -> None:
+        self.client, self.fresh = client, fresh
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._taken: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def absent_since(self, repository: str, tag: str) -> float | None:
+        """When a listing found ``tag`` absent (``time.monotonic()``); None: it is there."""
+        with self._lock:
+            lock = self._locks.setdefault(repository, threading.Lock())
+        # Writers of one repository wait for one listing rather than each ask for theirs.
+        with lock:
+            taken = self._taken.get(repository)
+            if taken is None or time.monotonic() - taken[0] > self.fresh:
+                asked = time.monotonic()
+                taken = (asked, frozenset(self.client.tags(repository)))
+                self._taken[repository] = taken
+        asked, tags = taken
+        return None if tag in tags else asked
+
+
 def push_one(
     helm: HelmWhenNeeded | Helm,
     client: RegistryClient,
@@ -587,6 +645,7 @@ def push_one(
     *,
     window: float = 5.0,
     engine: Engine = "helm",
+    tags: TagLists | None = None,
 ) -> PushOutcome:
     """Write one tag; the verdict comes from :func:`confirm` afterwards.
 
@@ -600,7 +659,9 @@ def push_one(
     that failed for the moment or ran out of time runs again within the
     registry's retry budget, looking again first: the same bytes with the same
     mtime make the same manifest, so repeating it is harmless, and a write that
-    landed with only its answer lost is found.
+    landed with only its answer lost is found. With ``tags``, the first look
+    before a native write is the run's shared listing of the repository
+    (:class:`TagLists`).
     """
     circuit = circuit or Circuit()
     if circuit.reason is not None:
@@ -631,7 +692,10 @@ def push_one(
         writer.close()
         return PushOutcome(item, Status.FAILED, f"upload failed: {exc}")
     try:
-        return _write(writer, client, item, repository, tag, circuit, window, why)
+        # A helm process takes a good part of the window to write: it reads the tag
+        # itself, right before, to keep all of what is left for the write.
+        shared = tags if writer.engine == "native" else None
+        return _write(writer, client, item, repository, tag, circuit, window, why, shared)
     finally:
         writer.close()
 
@@ -645,6 +709,7 @@ def _write(
     circuit: Circuit,
     window: float,
     why: str,
+    tags: TagLists | None = None,
 ) -> PushOutcome:
     artifact = item.artifact
     budget = Budget(client.retry_seconds)
@@ -654,7 +719,13 @@ def _write(
         looked = time.monotonic()
         if item.action == "push":
             try:
-                held = client.manifest(repository, tag)
+                # After a write, only the tag itself tells whether it landed.
+                listed = tags.absent_since(repository, tag) if tags and wrote is None else None
+                if listed is not None:
+                    looked, held = listed, None
+                else:
+                    looked = time.monotonic()
+                    held = client.manifest(repository, tag)
             except ChartshipError as exc:
                 # After a write, it may have landed before the answer was lost.
                 unknown = f" ({UNKNOWN})" if wrote is not None else ""
@@ -734,6 +805,8 @@ def write_all(
     oci, client, target = connection.oci, connection.client, connection.target
     circuit = Circuit()
     helm = HelmWhenNeeded(connection, make_helm)
+    # Fresh for half of what a write may take: every write keeps at least the other half.
+    tags = TagLists(client, fresh=(oci.tag_window - in_flight(oci.tag_window)) / 2)
 
     def one(item: PlanItem) -> PushOutcome:
         outcome = push_one(
@@ -745,6 +818,7 @@ def write_all(
             circuit,
             window=oci.tag_window,
             engine=oci.engine,
+            tags=tags,
         )
         if done is not None:
             done(outcome)
@@ -761,6 +835,41 @@ def write_all(
         helm.close()
 
 
+class Confirmer:
+    """Judges each tag a window after this run last wrote or read it (see the module
+    docstring), in threads of its own, so the verdicts on the first tags of a run are
+    read while later ones are still being written: a run waits out one window after
+    its last write, not one after all of its writes.
+
+    Tags are judged in the order they are handed over; each handed over soon after
+    it was written or looked at, so a judge waiting out one tag's window holds back
+    only tags due later still.
+    """
+
+    def __init__(
+        self, client: RegistryClient, target: Target, *, window: float, workers: int
+    ) -> None:
+        self.client, self.target, self.window = client, target, window
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers))
+
+    def judge(self, outcome: PushOutcome) -> Future[PushOutcome]:
+        return self._pool.submit(self._judge, outcome)
+
+    def _judge(self, outcome: PushOutcome) -> PushOutcome:
+        if outcome.seen is None:
+            return outcome
+        wait = outcome.seen + self.window - time.monotonic()
+        if wait > 0:
+            time.sleep(min(wait, self.window))
+        return _judged(self.client, self.target, outcome)
+
+    def __enter__(self) -> Confirmer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+
+
 def confirm(
     client: RegistryClient,
     target: Target,
@@ -769,26 +878,41 @@ def confirm(
     window: float,
     workers: int = 4,
 ) -> list[PushOutcome]:
-    """The verdict on every tag this run wrote, skipped or refused, read a window after
-    the last of them was written or looked at (see the module docstring).
+    """The verdict on every tag this run wrote, skipped or refused, each read a window
+    after it was last written or looked at (see the module docstring).
 
     The tag holding this run's bytes: pushed (or skipped). Holding another
     writer's: refused, and never written again. Missing after a push: failed.
     """
-    pending = [o for o in outcomes if o.seen is not None]
-    if not pending:
-        return list(outcomes)
-    wait = max(o.seen or 0.0 for o in pending) + window - time.monotonic()
-    if wait > 0:
-        time.sleep(wait)
+    with Confirmer(client, target, window=window, workers=workers) as confirmer:
+        futures = [confirmer.judge(o) for o in outcomes]
+        return [f.result() for f in futures]
 
-    def judge(outcome: PushOutcome) -> PushOutcome:
-        if outcome.seen is None:
-            return outcome
-        return _judged(client, target, outcome)
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(judge, outcomes))
+def publish(
+    connection: Connection,
+    items: Sequence[PlanItem],
+    make_helm: Callable[[], Helm],
+    *,
+    workers: int,
+    done: Callable[[PushOutcome], None] | None = None,
+    settled: Sequence[PushOutcome] = (),
+) -> list[PushOutcome]:
+    """:func:`write_all` and :func:`confirm` overlapped: each tag written is judged as
+    soon as its own window has passed. ``settled`` (tags the plan found taken) are
+    judged alike; the verdicts come in the order of ``settled``, then ``items``."""
+    window = connection.oci.tag_window
+    with Confirmer(connection.client, connection.target, window=window, workers=workers) as c:
+        early = [c.judge(o) for o in settled]
+        judged: dict[int, Future[PushOutcome]] = {}
+
+        def written(outcome: PushOutcome) -> None:
+            judged[id(outcome)] = c.judge(outcome)
+            if done is not None:
+                done(outcome)
+
+        outcomes = write_all(connection, items, make_helm, workers=workers, done=written)
+        return [f.result() for f in early] + [judged[id(o)].result() for o in outcomes]
 
 
 def _judged(client: RegistryClient, target: Target, outcome: PushOutcome) -> PushOutcome:
@@ -960,24 +1084,20 @@ class OciChannel:
         target, client = registry.target, registry.client
         report = PushReport(target, [], [], dry_run=False)
         runner = self.runner or Runner()
-        window = registry.oci.tag_window
         work = [i for i in plan.items if i.action in ("push", "replace")]
         done = [
             dataclasses.replace(o, seen=o.item.seen)
             for o in plan.planned
             if o.item.action in ("skip", "refuse")
         ]
-        if work:
-            done.extend(
-                write_all(
-                    registry,
-                    work,
-                    lambda: self.helm or Helm(self.settings.helm_binary, runner=runner),
-                    workers=registry.oci.workers,
-                )
-            )
         report.outcomes.extend(
-            confirm(client, target, done, window=window, workers=registry.oci.workers)
+            publish(
+                registry,
+                work,
+                lambda: self.helm or Helm(self.settings.helm_binary, runner=runner),
+                workers=registry.oci.workers,
+                settled=done,
+            )
         )
         report.outcomes[:] = self._visibility(report.outcomes, report.warnings)
         for chart, source in plan.metadata.items():
