@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from chartship import yamlfiles
+from chartship import charts, yamlfiles
 from chartship.channels.classic import merge
+from chartship.config import ChartSettings
 from chartship.errors import ChartError
 
 DATA = Path(__file__).parent / "data"
@@ -154,3 +155,31 @@ def test_the_index_reader_gives_data_and_repeated_keys_from_one_parse() -> None:
     data, duplicates = merge.load_keeping_duplicates(texts[-1])
     assert [d.dotted for d in duplicates] == ["entries.demo[0].version"]
     assert data["entries"]["demo"][0]["version"] == "1.1.0"
+
+
+def test_a_run_parses_each_chart_yaml_once_and_never_serves_a_stale_one(tmp_path: Path) -> None:
+    directory = tmp_path / "demo"
+    directory.mkdir()
+    chart_yaml = directory / "Chart.yaml"
+    chart_yaml.write_text("apiVersion: v2\nname: demo\nversion: 1.0.0\n")
+    where = charts.ChartDir("demo", directory, ChartSettings())
+    # Outside a run every read is a fresh one: a library caller never sees an old file.
+    assert charts.load(where).doc is not charts.load(where).doc
+    with charts.reading_once():
+        first = charts.load(where)
+        with charts.reading_once():  # a command run inside another shares its reads
+            assert charts.load(where).doc is first.doc
+        assert charts.read_document(chart_yaml) is first.doc
+        # The same size within one timestamp tick keeps the stat identity: the
+        # writer's word is what makes the next read see the new text.
+        chart_yaml.write_text("apiVersion: v2\nname: demo\nversion: 1.0.1\n")
+        charts.written(chart_yaml)
+        assert charts.load(where).version == "1.0.1"
+        # A writer that does not say so is still seen once the file's identity moves.
+        chart_yaml.write_text("apiVersion: v2\nname: demo\nversion: 1.0.10\n")
+        assert charts.load(where).version == "1.0.10"
+        chart_yaml.write_text("apiVersion: v2\nname: demo\nversion: 1.0.0\nversion: 2.0.0\n")
+        with pytest.raises(ChartError, match=r"Chart.yaml:4: key version appears twice"):
+            charts.load(where)
+        assert [d.line for d in charts.read_document(chart_yaml).duplicate_keys] == [4]
+    assert charts.read_document(chart_yaml) is not charts.read_document(chart_yaml)
