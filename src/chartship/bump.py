@@ -142,6 +142,7 @@ class _Document:
     def save(self) -> None:
         if self.edits:
             self.path.write_text("".join(self.lines), encoding="utf-8")
+            chartfiles.written(self.path)
 
 
 class _Documents:
@@ -385,5 +386,6 @@ def bump(
                     archive.unlink()
         for path, data in originals.items():
             path.write_bytes(data)
+            chartfiles.written(path)
         raise
     return list(results.values())

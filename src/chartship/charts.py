@@ -8,10 +8,12 @@ becomes a file name, an OCI repository, a git tag and a GitHub Actions output.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -229,6 +231,58 @@ def discover(settings: Settings, names: Sequence[str] = ()) -> list[ChartDir]:
     return [found[n] for n in sorted(found)]
 
 
+#: Chart.yaml documents read in this run (:func:`reading_once`): path -> (stat identity, doc).
+_READ: contextvars.ContextVar[dict[Path, tuple[tuple[int, ...], YamlDocument]] | None] = (
+    contextvars.ContextVar("chartship_chart_yaml_read", default=None)
+)
+
+
+@contextlib.contextmanager
+def reading_once() -> Iterator[None]:
+    """Within it, each Chart.yaml is parsed once however many steps read it.
+
+    A command run is one such scope (usable as a decorator), nested runs share
+    the outer one, and it ends with the run: a library caller outside a run
+    always reads the file as it is. A file whose stat identity changed is read
+    again; a writer within the run also calls :func:`written`, since a rewrite
+    of the same size inside one timestamp tick keeps that identity.
+    """
+    if _READ.get() is not None:
+        yield
+        return
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
+def written(path: Path) -> None:
+    """``path`` (a Chart.yaml) was just written: the next read parses it again."""
+    read = _READ.get()
+    if read is not None:
+        read.pop(path.absolute(), None)
+
+
+def read_document(path: Path) -> YamlDocument:
+    """A Chart.yaml parsed, its repeated keys kept (:attr:`YamlDocument.duplicate_keys`)."""
+    read = _READ.get()
+    if read is None:
+        return load_yaml(path, CHART, keep_duplicates=True)
+    key = path.absolute()
+    try:
+        info = path.stat()
+    except OSError:
+        return load_yaml(path, CHART, keep_duplicates=True)  # says what is wrong with it
+    identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    known = read.get(key)
+    if known is not None and known[0] == identity:
+        return known[1]
+    doc = load_yaml(path, CHART, keep_duplicates=True)
+    read[key] = (identity, doc)
+    return doc
+
+
 def load(where: ChartDir) -> Chart:
     """Read Chart.yaml; raise :class:`ChartError` unless chartship can trust what it names.
 
@@ -236,7 +290,9 @@ def load(where: ChartDir) -> Chart:
     name would make chartship and helm read two different charts from one file.
     """
     path = where.chart_yaml
-    doc = load_yaml(path, CHART)
+    doc = read_document(path)
+    for twice in doc.duplicate_keys:
+        raise ChartError(twice.describe(), path=path, line=twice.line)
     if not isinstance(doc.data, dict):
         raise ChartError("must be a mapping", path=path, line=1)
     for key in ("name", "version"):

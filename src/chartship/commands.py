@@ -56,6 +56,7 @@ def _output(output: Output | None, out: TextIO | None, command: str) -> Output:
     return output if output is not None else Output("text", out or sys.stdout, command)
 
 
+@chartfiles.reading_once()
 def run_bump(
     settings: Settings,
     version: str | versions.Increment,
@@ -108,6 +109,7 @@ def run_bump(
     return results
 
 
+@chartfiles.reading_once()
 def run_package(
     settings: Settings,
     charts: Sequence[str] = (),
@@ -122,6 +124,7 @@ def run_package(
     return results
 
 
+@chartfiles.reading_once()
 def run_push(
     settings: Settings,
     charts: Sequence[str] = (),
@@ -144,6 +147,7 @@ def run_push(
     return report
 
 
+@chartfiles.reading_once()
 def run_github_release(
     settings: Settings,
     charts: Sequence[str] = (),
@@ -174,6 +178,7 @@ def run_github_release(
     return report
 
 
+@chartfiles.reading_once()
 def run_index(
     settings: Settings,
     charts: Sequence[str] = (),
@@ -253,6 +258,7 @@ def _report_dir(settings: Settings, report_dir: Path | None) -> Path:
     return report_dir if report_dir is not None else settings.dist_path / "migration"
 
 
+@chartfiles.reading_once()
 def run_migrate_status(
     settings: Settings,
     *,
@@ -277,6 +283,7 @@ def run_migrate_status(
     return found
 
 
+@chartfiles.reading_once()
 def run_migrate_backfill(
     settings: Settings,
     *,
@@ -310,6 +317,7 @@ def run_migrate_backfill(
     return report
 
 
+@chartfiles.reading_once()
 def run_migrate_verify(
     settings: Settings,
     *,
@@ -332,6 +340,7 @@ def _print_lines(lines: Sequence[str], stream: TextIO) -> None:
         print(line, file=stream)
 
 
+@chartfiles.reading_once()
 def run_migrate_deprecate(
     settings: Settings,
     *,
@@ -353,6 +362,7 @@ def run_migrate_deprecate(
     return update
 
 
+@chartfiles.reading_once()
 def run_migrate_repair(
     settings: Settings,
     *,
@@ -371,6 +381,7 @@ def run_migrate_repair(
     return report
 
 
+@chartfiles.reading_once()
 def run_migrate_accept(
     settings: Settings,
     version: str,
@@ -396,6 +407,7 @@ def run_migrate_accept(
     return decision
 
 
+@chartfiles.reading_once()
 def run_migrate_phase(
     settings: Settings,
     to: str,
@@ -417,6 +429,7 @@ def run_migrate_phase(
 # --------------------------------------------------------------------------- release
 
 
+@chartfiles.reading_once()
 def run_release(
     settings: Settings,
     charts: Sequence[str] = (),
@@ -447,6 +460,7 @@ def run_release(
     )
 
 
+@chartfiles.reading_once()
 def run_matrix(
     settings: Settings,
     charts: Sequence[str] = (),

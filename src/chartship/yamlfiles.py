@@ -24,6 +24,7 @@ The limits (:data:`CONFIG`, :data:`CHART`, :data:`LOCK`, :data:`VALUES`, :data:`
 from __future__ import annotations
 
 import functools
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,7 +281,14 @@ def load_data(text: str, bounds: Bounds, *, fast: bool = False) -> Any:
     """One YAML document as plain data, within ``bounds`` and without a repeated key.
 
     Raises PyYAML's errors (:class:`Refused` for the bounds and the keys).
+    ``fast`` makes the reference path (see :func:`checked_load`) compose
+    libyaml's events rather than PyYAML's, so its errors are libyaml's.
     """
+    checked = checked_load(text, bounds)
+    if checked is not None:
+        for duplicate in checked.duplicates:
+            raise DuplicateKeyError(duplicate)
+        return checked.data
     loader = _loader(bounds, BoundedCSafeLoader if fast else BoundedSafeLoader)(text)
     try:
         data = loader.get_single_data()
@@ -288,6 +296,122 @@ def load_data(text: str, bounds: Bounds, *, fast: bool = False) -> Any:
         loader.dispose()
     refuse_duplicates(text)
     return data
+
+
+#: A tag: ``!`` where a token starts. libyaml makes an empty node with the
+#: non-specific tag ``!`` an empty string where PyYAML makes it null.
+_TAG = re.compile(r"(?:^|[\s\[\]{},])!", re.MULTILINE)
+
+
+def _scanners_differ(text: str) -> bool:
+    """Whether libyaml may read ``text`` otherwise than PyYAML does.
+
+    Coarse on purpose (a false alarm only costs the reference path's time):
+    libyaml takes a tab as separation where PyYAML refuses it (``a:<tab>1``);
+    it skips a byte order mark at the start of any line where PyYAML keeps it
+    in the key; it reads ``?`` inside a plain scalar in a flow collection
+    (``[a?b]``) where PyYAML refuses it; and it differs on a tag (:data:`_TAG`).
+    """
+    if "\t" in text or text.find("\ufeff", 1) != -1:
+        return True
+    if "?" in text and ("[" in text or "{" in text):
+        return True
+    return "!" in text and _TAG.search(text) is not None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One document read by :func:`checked_load`.
+
+    ``node`` is the composed graph, None for an empty document; constructing
+    ``data`` has flattened its merge keys, as the reference path's graph is.
+    """
+
+    node: yaml.Node | None
+    data: Any
+    duplicates: list[DuplicateKey]
+
+
+class _Unsure(Exception):
+    """The fast path found a problem: the reference path names it, as it always has."""
+
+
+def checked_load(
+    text: str, bounds: Bounds, loader: type[yaml.CSafeLoader] = yaml.CSafeLoader
+) -> Checked | None:
+    """One document parsed and composed by libyaml: its data and its repeated keys.
+
+    The fast path, taken when libyaml is present: C composes the node graph,
+    then one walk over it (:func:`_survey`) applies :class:`Bounds` and finds
+    the repeated keys without expanding an alias. It is None, and the caller
+    takes the reference path (PyYAML's composer, bounded as it composes) when
+    the text is one the two scanners read differently, or when anything is
+    wrong: the reference path then says what and where, in today's words.
+    ``loader`` is :class:`yaml.CSafeLoader` or a subclass that only changes
+    the resolvers.
+    """
+    if not yaml.__with_libyaml__ or len(text) > bounds.max_bytes:
+        return None
+    if _scanners_differ(text):
+        return None
+    parser = loader(text)
+    try:
+        node = parser.get_single_node()
+        if node is None:
+            return Checked(None, None, [])
+        duplicates = _survey(node, bounds)
+        return Checked(node, parser.construct_document(node), duplicates)
+    except Exception:  # the reference path raises it again, in its own words
+        return None
+    finally:
+        parser.dispose()
+
+
+def _survey(root: yaml.Node, bounds: Bounds) -> list[DuplicateKey]:
+    """Bounds and repeated keys of a composed graph, as the composer and the event pass see them.
+
+    An alias is a node met again: it counts as the whole node (memoised, so
+    nine nested laughs cost nine sums), it is not walked again (so its keys
+    are checked where it was anchored, its nesting where it was written), and
+    as a key it is not compared (``?``). Raises :class:`_Unsure` for a graph
+    over ``bounds`` or holding a cycle.
+    """
+    sizes: dict[int, int] = {}
+    walking: set[int] = set()
+    found: list[DuplicateKey] = []
+
+    def visit(node: yaml.Node, path: KeyPath, depth: int) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in walking or depth > bounds.max_depth:
+            raise _Unsure
+        size = 1
+        walking.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                name = "?"
+                if isinstance(key_node, yaml.ScalarNode) and id(key_node) not in sizes:
+                    name = str(key_node.value)
+                    line = key_node.start_mark.line + 1
+                    if name in seen:
+                        found.append(DuplicateKey((*path, name), seen[name], line))
+                    else:
+                        seen[name] = line
+                size += visit(key_node, (*path, "?"), depth + 1)
+                size += visit(value_node, (*path, name), depth + 1)
+        elif isinstance(node, yaml.SequenceNode):
+            for position, item in enumerate(node.value):
+                size += visit(item, (*path, position), depth + 1)
+        walking.discard(id(node))
+        if size > bounds.max_nodes:
+            raise _Unsure
+        sizes[id(node)] = size
+        return size
+
+    visit(root, (), 1)
+    return found
 
 
 def refuse_duplicates(text: str) -> None:
@@ -382,21 +506,9 @@ def _index(node: yaml.Node, prefix: KeyPath, doc: YamlDocument) -> None:
             _index(item, where, doc)
 
 
-def parse_yaml(
-    text: str, path: Path, bounds: Bounds = CONFIG, *, keep_duplicates: bool = False
-) -> YamlDocument:
-    """Parse one YAML document within ``bounds``; bad input raises :class:`ChartError`
-    with its line.
-
-    A repeated key is refused too, unless ``keep_duplicates``: then every one is
-    in :attr:`YamlDocument.duplicate_keys`, for a caller that reports them all.
-    """
-    loader = _loader(bounds, BoundedSafeLoader)(text) if len(text) <= bounds.max_bytes else None
-    if loader is None:
-        raise ChartError(
-            f"is over {bounds.max_bytes} bytes, the most chartship reads for a {bounds.what}",
-            path=path,
-        )
+def _reference_parse(text: str, path: Path, bounds: Bounds) -> Checked:
+    """PyYAML's composer, bounded as it composes: what decides, and words, every error."""
+    loader = _loader(bounds, BoundedSafeLoader)(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -413,6 +525,25 @@ def parse_yaml(
         raise ChartError("nests too deeply", path=path) from None
     finally:
         loader.dispose()
+    return Checked(node, data, duplicates)
+
+
+def parse_yaml(
+    text: str, path: Path, bounds: Bounds = CONFIG, *, keep_duplicates: bool = False
+) -> YamlDocument:
+    """Parse one YAML document within ``bounds``; bad input raises :class:`ChartError`
+    with its line.
+
+    A repeated key is refused too, unless ``keep_duplicates``: then every one is
+    in :attr:`YamlDocument.duplicate_keys`, for a caller that reports them all.
+    """
+    if len(text) > bounds.max_bytes:
+        raise ChartError(
+            f"is over {bounds.max_bytes} bytes, the most chartship reads for a {bounds.what}",
+            path=path,
+        )
+    checked = checked_load(text, bounds) or _reference_parse(text, path, bounds)
+    node, data, duplicates = checked.node, checked.data, checked.duplicates
     if duplicates and not keep_duplicates:
         raise ChartError(duplicates[0].describe(), path=path, line=duplicates[0].line)
     doc = YamlDocument(path=path, data=data, duplicate_keys=duplicates)

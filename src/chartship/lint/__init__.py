@@ -34,7 +34,7 @@ from chartship.lint.values import SCHEMA_FILE, check_values, coalesce, foreign_r
 from chartship.lint.values import values_files as values_files
 from chartship.runner import Result, Runner
 from chartship.safetext import shown
-from chartship.yamlfiles import YamlDocument, load_yaml
+from chartship.yamlfiles import YamlDocument
 
 __all__ = [
     "SCHEMA_FILE",
@@ -379,7 +379,7 @@ def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
     for path, message in chartfiles.escaping_files(where.directory):
         out.add(path, message, "files")
     try:
-        doc = load_yaml(where.chart_yaml, yamlfiles.CHART, keep_duplicates=True)
+        doc = chartfiles.read_document(where.chart_yaml)
     except ChartError as exc:
         out.add(where.chart_yaml, exc.message, "chart-yaml", exc.line)
         _not_run(where, out, f"its {chartfiles.CHART_FILE} cannot be read")

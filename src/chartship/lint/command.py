@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
+from chartship import charts as chartfiles
 from chartship.config import Settings
 from chartship.errors import ChecksFailed
 from chartship.lint import LintReport, lint
@@ -17,6 +18,7 @@ from chartship.lint.text import print_lint_report
 from chartship.output import Output
 
 
+@chartfiles.reading_once()
 def run_lint(
     settings: Settings,
     charts: Sequence[str] = (),

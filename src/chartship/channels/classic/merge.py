@@ -89,8 +89,12 @@ class _IndexLoader(yamlfiles.BoundedCSafeLoader):
     bounds = yamlfiles.INDEX
 
 
+class _IndexNodeLoader(yaml.CSafeLoader):
+    """:class:`_IndexLoader`'s resolvers on libyaml's composer (:func:`yamlfiles.checked_load`)."""
+
+
 _KEEP_TAGS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:merge"}
-_IndexLoader.yaml_implicit_resolvers = {
+_IndexLoader.yaml_implicit_resolvers = _IndexNodeLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag in _KEEP_TAGS]
     for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
 }
@@ -128,10 +132,25 @@ def load_keeping_duplicates(
     """The whole index parsed and checked, and the keys it repeats (the last one kept).
 
     For readers that report a repeated key instead of refusing the index.
+    One parse gives both; the reference path (two) runs only to word an error.
     """
+    checked = yamlfiles.checked_load(text, yamlfiles.INDEX, _IndexNodeLoader)
+    if checked is not None:
+        data, duplicates = checked.data, checked.duplicates
+    else:
+        data, duplicates = _load_reference(text, path)
+    if not isinstance(data, dict):
+        raise ChartError(
+            "is not a chart repository index (expected a mapping with apiVersion and entries)",
+            path=path,
+        )
+    _validate(data, path)
+    return data, duplicates
+
+
+def _load_reference(text: str, path: Path | str) -> tuple[Any, list[yamlfiles.DuplicateKey]]:
     try:
-        data = load_with(_IndexLoader, text)
-        duplicates = yamlfiles.duplicate_keys(text)
+        return load_with(_IndexLoader, text), yamlfiles.duplicate_keys(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "malformed"
@@ -140,13 +159,6 @@ def load_keeping_duplicates(
         ) from None
     except yaml.YAMLError as exc:
         raise ChartError(f"not valid YAML ({exc})", path=path) from None
-    if not isinstance(data, dict):
-        raise ChartError(
-            "is not a chart repository index (expected a mapping with apiVersion and entries)",
-            path=path,
-        )
-    _validate(data, path)
-    return data, duplicates
 
 
 def _validate(data: Mapping[str, Any], path: Path | str) -> None:
