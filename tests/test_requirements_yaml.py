@@ -17,7 +17,9 @@ import pytest
 import yaml
 
 from chartship import dependencies
+from chartship.artifacts import Artifact
 from chartship.bump import bump
+from chartship.channels.classic.entry import entry_for
 from chartship.charts import ChartDir, discover, load
 from chartship.config import Settings, load_settings
 from chartship.errors import ChartError, ToolError
@@ -28,6 +30,8 @@ from chartship.safetar import inspect_chart_archive
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.builders import CONFIGMAP, git, installed_helm
 from tests.support.sandbox import helm_homes
+
+URL = "http://127.0.0.1:9/charts"
 
 
 def _chart(name: str, version: str, api_version: str = "v1") -> dict[str, str]:
@@ -153,7 +157,7 @@ def archive_tree(path: Path) -> dict[str, Any]:
     return found
 
 
-def test_a_v1_chart_packages_as_helm_does(
+def test_a_v1_chart_packages_and_indexes_as_helm_does(
     repo: Path, helm: Helm, helm_bin: Path, upstream: str, tmp_path: Path
 ) -> None:
     (made,) = package(settings(repo, helm_bin), ["legacy"])
@@ -170,6 +174,17 @@ def test_a_v1_chart_packages_as_helm_does(
     assert "legacy/charts/common/Chart.yaml" in ours_tree
     assert "legacy/charts/frr-k8s/values.schema.json" in ours_tree
     assert "legacy/requirements.lock" in ours_tree
+    # helm repo index takes the entry's dependencies from requirements.yaml.
+    index_dir = tmp_path / "index"
+    index_dir.mkdir()
+    shutil.copy2(made.archive, index_dir / made.archive.name)
+    helm.run(["repo", "index", str(index_dir), "--url", URL])
+    (helm_entry,) = yaml.safe_load((index_dir / "index.yaml").read_text())["entries"]["legacy"]
+    ours = entry_for(Artifact.read(made.archive), f"{URL}/{made.archive.name}")
+    assert {k: v for k, v in ours.items() if k != "created"} == {
+        k: v for k, v in helm_entry.items() if k != "created"
+    }
+    assert [d["name"] for d in ours["dependencies"]] == ["common", "frr-k8s"]
 
 
 def test_an_out_of_sync_requirements_lock_is_named(repo: Path) -> None:
