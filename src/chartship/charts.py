@@ -24,10 +24,10 @@ from chartship.safetext import shown
 from chartship.yamlfiles import CHART, REQUIREMENTS, YamlDocument, load_yaml
 
 CHART_FILE = "Chart.yaml"
+LOCK_FILE = "Chart.lock"
 #: Where an apiVersion v1 (helm 2) chart declares its dependencies and locks them.
 REQUIREMENTS_FILE = "requirements.yaml"
 REQUIREMENTS_LOCK = "requirements.lock"
-LOCK_FILE = "Chart.lock"
 #: helm's chart-name rule (``helm create``, pkg/chart/v2/util/create.go): these
 #: characters, 1 to 250 of them; helm's metadata check also refuses "." and "..".
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9._-]+")

@@ -268,24 +268,23 @@ def lock_digest(requested: Any, locked: Any) -> str:
     helm's loader does), ``locked`` Chart.lock's (taken as they are).
     """
 
-    def listing(raw: Any, sanitize: bool) -> list[Any] | None:
-        if not isinstance(raw, list):
-            return None
-        return [_go_dependency(item, sanitize=sanitize) for item in raw]
-
-    data = gojson.dumps([listing(requested, True), listing(locked, False)])
-    return "sha256:" + hashlib.sha256(data.encode("utf-8")).hexdigest()
+    return _digest([_listing(requested, sanitize=True), _listing(locked, sanitize=False)])
 
 
 def helm2_lock_digest(requested: Any) -> str:
     """helm's ``HashV2Req(req)``: the digest helm 2 wrote into requirements.lock."""
-    listing = (
-        [_go_dependency(item, sanitize=True) for item in requested]
-        if isinstance(requested, list)
-        else None
-    )
-    data = gojson.dumps({"dependencies": listing})
-    return "sha256:" + hashlib.sha256(data.encode("utf-8")).hexdigest()
+    return _digest({"dependencies": _listing(requested, sanitize=True)})
+
+
+def _listing(raw: Any, *, sanitize: bool) -> list[Any] | None:
+    if not isinstance(raw, list):
+        return None
+    return [_go_dependency(item, sanitize=sanitize) for item in raw]
+
+
+def _digest(value: Any) -> str:
+    """helm's provenance.Digest of the value as Go's encoding/json writes it."""
+    return "sha256:" + hashlib.sha256(gojson.dumps(value).encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------- Chart.lock
