@@ -27,6 +27,7 @@ from chartship.helm import Helm
 from chartship.lint import lint
 from chartship.package import package
 from chartship.safetar import inspect_chart_archive
+from chartship.sources import fingerprint
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.builders import CONFIGMAP, git, installed_helm
 from tests.support.sandbox import helm_homes
@@ -289,3 +290,37 @@ def test_a_requirements_yaml_helm_and_chartship_would_read_apart_is_refused(
         load(where)
     assert caught.value.path == requirements
     assert "appears twice" in caught.value.message
+
+
+def test_a_v1_charts_fingerprint_follows_its_requirements(template: Path) -> None:
+    """What package and version-increment count: the file:// chart's own files in place of
+    its archive, and the vendored archive requirements.lock pins as refetchable."""
+    (where,) = discover(settings(template, one_major()), ["legacy"])
+    found = fingerprint(load(where))
+    assert "file://../../libs/common/values.yaml" in found.files
+    assert found.fetched == {"charts/frr-k8s-0.0.16.tgz"}
+
+
+def test_a_lockstep_subchart_of_a_v1_chart_is_stamped_in_requirements_yaml(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "repo"
+    _write(
+        root / "charts" / "app",
+        {
+            **_chart("app", "0.1.0"),
+            "requirements.yaml": "dependencies:\n- name: crds\n  version: 0.1.0\n",
+            "charts/crds/Chart.yaml": "apiVersion: v1\nname: crds\nversion: 0.1.0\n",
+        },
+    )
+    (root / "chartship.yaml").write_text("charts:\n  app:\n    lockstep: [crds]\n")
+    (result,) = bump(settings(root, one_major()), "0.2.0", ["app"])
+    app = root / "charts" / "app"
+    assert {(e.path, e.key) for e in result.edits} == {
+        (app / "Chart.yaml", "version"),
+        (app / "requirements.yaml", "dependencies[crds].version"),
+        (app / "charts" / "crds" / "Chart.yaml", "version"),
+    }
+    assert (app / "requirements.yaml").read_text() == (
+        "dependencies:\n- name: crds\n  version: 0.2.0\n"
+    )
