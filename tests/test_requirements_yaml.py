@@ -324,3 +324,18 @@ def test_a_lockstep_subchart_of_a_v1_chart_is_stamped_in_requirements_yaml(
     assert (app / "requirements.yaml").read_text() == (
         "dependencies:\n- name: crds\n  version: 0.2.0\n"
     )
+
+
+def test_a_repository_alias_in_requirements_yaml_resolves_or_is_named_there(
+    repo: Path, upstream: str
+) -> None:
+    """helm 2 charts name repositories by alias (`@stable`) in requirements.yaml."""
+    requirements = repo / "charts" / "legacy" / "requirements.yaml"
+    requirements.write_text(requirements.read_text().replace(upstream, "'@up'"))
+    # The lock helm wrote records the URL the alias stands for: in sync once it resolves.
+    resolving = settings(repo, one_major(), **{"dependencies.repositories.up": upstream})
+    assert lint(resolving, ["legacy"]).problems == []
+    report = lint(settings(repo, one_major()), ["legacy"])
+    errors = [p for p in report.problems if p.severity == "error"]
+    assert [(p.path, p.line) for p in errors] == [(requirements, 7)]  # its repository:
+    assert "'@up' by alias" in errors[0].message
