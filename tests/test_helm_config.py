@@ -111,7 +111,7 @@ def test_this_repositorys_chart_config_is_what_helm_pushes(
 @pytest.mark.parametrize(
     ("chart", "why"),
     [
-        ({"apiVersion": "v1", "name": "old", "version": "1.0.0"}, "v1 keeps requirements.yaml"),
+        ({"name": "old", "version": "1.0.0"}, "no apiVersion: helm's loader makes it v1"),
         ({"apiVersion": "v2", "name": "n", "version": "1", "appVersion": 1.2}, "a number"),
         ({"apiVersion": "v2", "name": "n", "version": "1", "keywords": "a"}, "not a list"),
         ({"apiVersion": "v2", "name": "n", "version": "1", "deprecated": "yes"}, "not a bool"),

@@ -118,6 +118,32 @@ def test_every_field_prerelease_build_metadata_and_prov(
     assert b"\\u003cb\\u003ebold" in raw  # Go's HTML escaping, in an annotation
 
 
+def test_a_v1_chart_with_requirements_yaml(
+    helm: Helm, helm_version: str, shared_registry: RegistryServer, tmp_path: Path
+) -> None:
+    """helm's loader takes a v1 chart's dependencies from requirements.yaml into the
+    config blob; read the same way, the archive needs no `helm push` fallback."""
+    chart = tmp_path / "src" / "legacy"
+    for name in ("one", "two"):
+        sub = chart / "charts" / name
+        sub.mkdir(parents=True)
+        (sub / "Chart.yaml").write_text(f"apiVersion: v1\nname: {name}\nversion: 0.1.0\n")
+    (chart / "Chart.yaml").write_text(
+        "apiVersion: v1\nname: legacy\nversion: 1.0.0\nappVersion: '1.0'\ndescription: old\n"
+    )
+    (chart / "requirements.yaml").write_text(
+        "dependencies:\n- name: one\n  version: '>=0.1.0'\n  condition: one.enabled\n"
+        "- name: two\n  version: 0.1.0\n  repository: https://charts.example.invalid\n"
+        "  alias: second\n  tags: [extra]\n"
+    )
+    helm.run(["package", str(chart), "--destination", str(tmp_path / "out")])
+    (path,) = (tmp_path / "out").glob("*.tgz")
+    raw = assert_reproduced(helm, shared_registry, path, f"v1-{helm_version}", 1_600_000_000)
+    config = safetar.inspect_chart_archive(path.read_bytes(), source=str(path)).chart
+    assert [d["name"] for d in config["dependencies"]] == ["one", "two"]
+    assert b'"org.opencontainers.image.title":"legacy"' in raw
+
+
 def test_annotations_over_helms_own_and_blank_fields(
     helm: Helm, helm_version: str, shared_registry: RegistryServer, tmp_path: Path
 ) -> None:

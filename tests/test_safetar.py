@@ -57,6 +57,19 @@ def test_a_normal_chart_passes_and_names_itself() -> None:
     check_identity(info, chart="demo", version="1.0.0", source=SOURCE)
 
 
+def test_a_requirements_yaml_gives_the_dependencies_as_helms_loader_does() -> None:
+    requirements = b"dependencies:\n- name: sub\n  version: 0.1.0\n"
+    info = inspect_chart_archive(
+        archive(*GOOD, member("demo/requirements.yaml", requirements)), source=SOURCE
+    )
+    assert info.chart["dependencies"] == [{"name": "sub", "version": "0.1.0"}]
+    # One inside a subchart is that subchart's, not this chart's.
+    nested = member("demo/charts/sub/requirements.yaml", requirements)
+    assert "dependencies" not in inspect_chart_archive(archive(*GOOD, nested), source=SOURCE).chart
+    twice = b"dependencies: []\ndependencies: []\n"
+    refused(archive(*GOOD, member("demo/requirements.yaml", twice)), "requirements.yaml")
+
+
 @pytest.mark.parametrize(
     ("chart", "version", "match"),
     [

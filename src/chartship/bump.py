@@ -46,6 +46,8 @@ class BumpResult:
     notes: list[str] = field(default_factory=list)
     #: Chart.lock will be (in a dry run: would be) refreshed.
     lock_planned: bool = False
+    #: The lock file's name: Chart.lock, or requirements.lock for an apiVersion v1 chart.
+    lock_name: str = chartfiles.LOCK_FILE
 
     @property
     def changed(self) -> bool:
@@ -203,14 +205,15 @@ def _plan(
     edit, note = _app_version(parent, old, version, chart, app_version, required=True)
     edits.append(edit)
     notes.append(note)
-    deps = parent.tree.get("dependencies") or []
+    declared = documents(chart.declared_file)
+    deps = declared.tree.get("dependencies") or []
     for sub in chart.settings.lockstep:
         entry = next((d for d in deps if hasattr(d, "get") and d.get("name") == sub), None)
         if entry is None:
             raise ChartError(
-                f"lockstep subchart {sub} is not among the dependencies", path=chart.chart_yaml
+                f"lockstep subchart {sub} is not among the dependencies", path=chart.declared_file
             )
-        edits.append(parent.set(entry, "version", version, f"dependencies[{sub}].version"))
+        edits.append(declared.set(entry, "version", version, f"dependencies[{sub}].version"))
         sub_doc = documents(chart.directory / "charts" / sub / chartfiles.CHART_FILE)
         sub_old = str(sub_doc.tree.get("version"))
         edits.append(sub_doc.set(sub_doc.tree, "version", version, "version"))
@@ -246,14 +249,14 @@ def _follow_sibling(
     """Move the dependent's constraint on the sibling so it admits ``version``, if it must."""
     dependent = graph.charts[link.dependent]
     constraint = link.constraint
-    line = dependent.doc.line("dependencies", link.dependency.position, "version")
+    line = dependent.dependency_line(link.dependency.position, "version")
     if not constraint:
         return None
     try:
         if versions.satisfies(version, constraint):
             return None
     except VersionError as exc:
-        raise VersionError(exc.message, path=dependent.chart_yaml, line=line) from None
+        raise VersionError(exc.message, path=dependent.declared_file, line=line) from None
     moved = versions.retarget(constraint, version)
     if moved is None:
         raise VersionError(
@@ -261,10 +264,10 @@ def _follow_sibling(
             f"which does not admit {version}; bump moves only a one-term floor "
             "(1.2.3, =1.2.3, ~1.2, ^1.2.3, 1.2.x, >=1.2): edit it to admit "
             f"{version}, then bump again",
-            path=dependent.chart_yaml,
+            path=dependent.declared_file,
             line=line,
         )
-    doc = documents(dependent.chart_yaml)
+    doc = documents(dependent.declared_file)
     entry = doc.tree["dependencies"][link.dependency.position]
     return doc.set(entry, "version", moved, f"dependencies[{link.dependency.name}].version")
 
@@ -285,7 +288,8 @@ def bump(
     each chart its own next version. ``app_version`` sets appVersion whatever
     the chart's ``app_version`` policy says. Every chart that depends on a
     bumped one (:mod:`chartship.siblings`) has its constraint moved when it
-    no longer admits the new version, and its Chart.lock refreshed; a
+    no longer admits the new version (in requirements.yaml for an apiVersion
+    v1 chart), and its lock refreshed; a
     constraint bump cannot move is refused before anything is written.
     """
     if isinstance(version, str):
@@ -339,15 +343,16 @@ def bump(
                 deferred.add(dependent.name)
                 where = graph.shown(dependent.directory)
                 result.notes.append(
-                    f"Chart.lock pins {link.dependency.name} {pinned} from "
+                    f"{dependent.lock_file.name} pins {link.dependency.name} {pinned} from "
                     f"{link.dependency.repository}; run `helm dependency update {where}` "
                     f"once {name} {target} is published there"
                 )
             elif pinned is not None and pinned != target:
                 result.lock_planned = True
-    lock_of = {name: graph.charts[name].directory / siblings.LOCK_FILE for name in results}
+    lock_of = {name: graph.charts[name].lock_file for name in results}
     for name, result in results.items():
         chart = graph.charts[name]
+        result.lock_name = chart.lock_file.name
         if name in deferred:
             result.lock_planned = False
         elif result.edits and chart.dependencies and lock_of[name].exists():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import os
 import re
 import stat
@@ -22,9 +23,13 @@ from chartship import versions
 from chartship.config import ChartSettings, Settings
 from chartship.errors import ChartError, ConfigError, UsageError, VersionError
 from chartship.safetext import shown
-from chartship.yamlfiles import CHART, YamlDocument, load_yaml
+from chartship.yamlfiles import CHART, REQUIREMENTS, YamlDocument, load_yaml
 
 CHART_FILE = "Chart.yaml"
+LOCK_FILE = "Chart.lock"
+#: Where an apiVersion v1 (helm 2) chart declares its dependencies and locks them.
+REQUIREMENTS_FILE = "requirements.yaml"
+REQUIREMENTS_LOCK = "requirements.lock"
 #: helm's chart-name rule (``helm create``, pkg/chart/v2/util/create.go): these
 #: characters, 1 to 250 of them; helm's metadata check also refuses "." and "..".
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9._-]+")
@@ -121,10 +126,16 @@ class Dependency:
 
 @dataclass(frozen=True)
 class Chart:
-    """A chart whose Chart.yaml parsed and names a name and a version."""
+    """A chart whose Chart.yaml parsed and names a name and a version.
+
+    ``requirements`` is its requirements.yaml when helm reads its dependencies
+    from there (:func:`read_requirements`); every reader of the dependencies,
+    their lines and their lock goes through :attr:`declared` and :attr:`lock_file`.
+    """
 
     where: ChartDir
     doc: YamlDocument
+    requirements: YamlDocument | None = None
 
     @property
     def name(self) -> str:
@@ -156,8 +167,74 @@ class Chart:
         return f"{self.name}-{self.version}.tgz"
 
     @property
+    def is_v1(self) -> bool:
+        """helm 2's format; helm takes a chart without apiVersion for one too."""
+        return is_v1(self.doc.data)
+
+    @property
+    def declared(self) -> YamlDocument:
+        """The document whose ``dependencies`` helm reads: requirements.yaml or Chart.yaml."""
+        return self.requirements if self.requirements is not None else self.doc
+
+    @property
+    def declared_file(self) -> Path:
+        return self.declared.path
+
+    @property
+    def raw_dependencies(self) -> Any:
+        """``dependencies`` as written in :attr:`declared`, for helm's lock digest."""
+        return _raw_dependencies(self.declared)
+
+    def dependency_line(self, *keys: str | int) -> int | None:
+        """The line of ``dependencies[keys...]`` in :attr:`declared_file`."""
+        return self.declared.line("dependencies", *keys)
+
+    @property
+    def lock_file(self) -> Path:
+        """Where helm locks the dependencies: requirements.lock for a v1 chart, else Chart.lock
+        (``helm dependency update`` writes the one its loader reads back)."""
+        return self.directory / (REQUIREMENTS_LOCK if self.is_v1 else LOCK_FILE)
+
+    @property
     def dependencies(self) -> list[Dependency]:
-        return parse_dependencies(self.doc.data.get("dependencies"))
+        return parse_dependencies(self.raw_dependencies)
+
+    def with_dependencies(self, items: list[Any]) -> Chart:
+        """This chart with :attr:`declared`'s ``dependencies`` replaced (its lines kept)."""
+        declared = self.declared
+        doc = dataclasses.replace(declared, data={**declared.data, "dependencies": items})
+        if self.requirements is not None:
+            return dataclasses.replace(self, requirements=doc)
+        return dataclasses.replace(self, doc=doc)
+
+
+def _raw_dependencies(doc: YamlDocument) -> Any:
+    return doc.data.get("dependencies") if isinstance(doc.data, dict) else None
+
+
+def is_v1(chart_data: Any) -> bool:
+    """Whether Chart.yaml data is apiVersion v1 as helm's loader sees it (unset means v1)."""
+    return isinstance(chart_data, dict) and chart_data.get("apiVersion") in (None, "", "v1")
+
+
+def read_requirements(directory: Path) -> YamlDocument | None:
+    """The chart's requirements.yaml when it declares ``dependencies``, else None.
+
+    helm's loader (pkg/chart/loader/load.go, v3.19 and v4) reads requirements.yaml
+    into the chart's metadata whatever the apiVersion: its ``dependencies``
+    replace Chart.yaml's. For a v2 chart helm warns about it, and lint does too.
+    Bounded and refused on a repeated key, as every other YAML chartship reads;
+    a malformed one is a :class:`ChartError` naming it.
+    """
+    path = directory / REQUIREMENTS_FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    doc = load_yaml(path, REQUIREMENTS)
+    if doc.data is None:
+        return None
+    if not isinstance(doc.data, dict):
+        raise ChartError("must be a mapping", path=path, line=1)
+    return doc if "dependencies" in doc.data else None
 
 
 def parse_dependencies(raw: Any) -> list[Dependency]:
@@ -178,6 +255,16 @@ def parse_dependencies(raw: Any) -> list[Dependency]:
             )
         )
     return deps
+
+
+def dependencies_in(directory: Path) -> list[Dependency]:
+    """The dependencies of the chart in ``directory`` (not one of the repository's own: a
+    ``file://`` target), read as :func:`load` reads them."""
+    requirements = read_requirements(directory)
+    declared = (
+        requirements if requirements is not None else load_yaml(directory / CHART_FILE, CHART)
+    )
+    return parse_dependencies(_raw_dependencies(declared))
 
 
 def discover(settings: Settings, names: Sequence[str] = ()) -> list[ChartDir]:
@@ -311,21 +398,26 @@ def load(where: ChartDir) -> Chart:
         raise ChartError(
             f"name {shown(name)} differs from {known_as}", path=path, line=doc.line("name")
         )
-    raw_deps = doc.data.get("dependencies")
+    chart = Chart(where, doc, read_requirements(where.directory))
+    declared = chart.declared
+    raw_deps = chart.raw_dependencies
     if raw_deps is not None and not isinstance(raw_deps, list):
-        raise ChartError("dependencies must be a list", path=path, line=doc.line("dependencies"))
+        raise ChartError(
+            "dependencies must be a list", path=declared.path, line=chart.dependency_line()
+        )
     for position, item in enumerate(raw_deps or []):
         if not isinstance(item, dict) or not item.get("name"):
             raise ChartError(
                 f"dependency #{position + 1} has no name",
-                path=path,
-                line=doc.line("dependencies", position),
+                path=declared.path,
+                line=chart.dependency_line(position),
             )
-    return Chart(where, doc)
+    return chart
 
 
 def outside_dependencies(chart: Chart, root: Path) -> list[tuple[Path, str, int | None]]:
-    """(Chart.yaml, message, line) of each ``file://`` dependency outside the repository."""
+    """(file, message, line) of each ``file://`` dependency outside the repository, the file
+    being the one that declares it (Chart.yaml or requirements.yaml)."""
     found: list[tuple[Path, str, int | None]] = []
     for dep in chart.dependencies:
         if dep.repository and dep.repository.startswith("file://"):
@@ -333,10 +425,10 @@ def outside_dependencies(chart: Chart, root: Path) -> list[tuple[Path, str, int 
             if not within(target, root):
                 found.append(
                     (
-                        chart.chart_yaml,
+                        chart.declared_file,
                         f"dependency {shown(dep.name)}: {shown(dep.repository, 300)} is outside "
                         f"the repository {root}",
-                        chart.doc.line("dependencies", dep.position, "repository"),
+                        chart.dependency_line(dep.position, "repository"),
                     )
                 )
     return found

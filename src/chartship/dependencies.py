@@ -26,12 +26,18 @@ Chart.lock's ``digest`` is computed as helm computes it (``HashReq`` in helm's
 internal/resolver: sha256 of the JSON of ``[Chart.yaml's dependencies,
 Chart.lock's dependencies]`` with Go's encoding rules), so a lock written here
 is one helm accepts, and a lock out of sync is found without helm.
+
+An apiVersion v1 chart declares its dependencies in requirements.yaml and
+locks them in requirements.lock (:attr:`Chart.declared_file`,
+:attr:`Chart.lock_file`); everything here reads and names those files for it,
+as helm does. helm also accepts a v1 lock whose digest is helm 2's
+(``HashV2Req``: the requirements alone), which is what repositories that
+started on helm 2 still commit.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
@@ -48,14 +54,13 @@ from typing import Any, Literal
 import yaml
 
 from chartship import gojson, safetar, siblings, versions, yamlfiles
-from chartship.charts import CHART_FILE, Chart, Dependency
+from chartship.charts import CHART_FILE, LOCK_FILE, Chart, Dependency
 from chartship.config import MirrorSettings, Settings, alias_name, credentials_problem
 from chartship.errors import ChartError, DependencyError, ToolError, VersionError
 from chartship.helm import Helm
 from chartship.safetext import shown
 from chartship.yamlfiles import load_yaml
 
-LOCK_FILE = "Chart.lock"
 REMOTE_SCHEMES = ("http://", "https://", "oci://")
 
 #: ``sibling``: a chart of this repository, archived fresh by :mod:`chartship.siblings`.
@@ -144,7 +149,7 @@ def resolved(chart: Chart, repositories: Repositories) -> Chart:
     else, so Chart.lock records the URL, its digest covers the URL, and mirrors
     are keyed by it. An alias nothing resolves is left as it is (kind ``alias``).
     """
-    raw = chart.doc.data.get("dependencies")
+    raw = chart.raw_dependencies
     if not isinstance(raw, list):
         return chart
     items: list[Any] = []
@@ -157,8 +162,7 @@ def resolved(chart: Chart, repositories: Repositories) -> Chart:
         items.append(item)
     if items == raw:
         return chart
-    doc = dataclasses.replace(chart.doc, data={**chart.doc.data, "dependencies": items})
-    return dataclasses.replace(chart, doc=doc)
+    return chart.with_dependencies(items)
 
 
 def _admits(version: str, constraint: str) -> bool:
@@ -264,13 +268,23 @@ def lock_digest(requested: Any, locked: Any) -> str:
     helm's loader does), ``locked`` Chart.lock's (taken as they are).
     """
 
-    def listing(raw: Any, sanitize: bool) -> list[Any] | None:
-        if not isinstance(raw, list):
-            return None
-        return [_go_dependency(item, sanitize=sanitize) for item in raw]
+    return _digest([_listing(requested, sanitize=True), _listing(locked, sanitize=False)])
 
-    data = gojson.dumps([listing(requested, True), listing(locked, False)])
-    return "sha256:" + hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+def helm2_lock_digest(requested: Any) -> str:
+    """helm's ``HashV2Req(req)``: the digest helm 2 wrote into requirements.lock."""
+    return _digest({"dependencies": _listing(requested, sanitize=True)})
+
+
+def _listing(raw: Any, *, sanitize: bool) -> list[Any] | None:
+    if not isinstance(raw, list):
+        return None
+    return [_go_dependency(item, sanitize=sanitize) for item in raw]
+
+
+def _digest(value: Any) -> str:
+    """helm's provenance.Digest of the value as Go's encoding/json writes it."""
+    return "sha256:" + hashlib.sha256(gojson.dumps(value).encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------- Chart.lock
@@ -298,8 +312,9 @@ class Lock:
 
 
 def read_lock(chart: Chart) -> Lock | None:
-    """Chart.lock of ``chart``, or None when it has none; malformed is a :class:`ChartError`."""
-    path = chart.directory / LOCK_FILE
+    """The lock of ``chart`` (:attr:`Chart.lock_file`), or None when it has none; malformed
+    is a :class:`ChartError`."""
+    path = chart.lock_file
     if not path.is_file():
         return None
     doc = load_yaml(path, yamlfiles.LOCK)
@@ -318,13 +333,18 @@ def read_lock(chart: Chart) -> Lock | None:
 
 
 def lock_in_sync(chart: Chart, lock: Lock) -> bool:
-    return lock.digest == lock_digest(chart.doc.data.get("dependencies"), lock.entries)
+    requested = chart.raw_dependencies
+    if lock.digest == lock_digest(requested, lock.entries):
+        return True
+    # helm checks a v1 chart's lock against helm 2's digest too (helm/helm#7233).
+    return chart.is_v1 and lock.digest == helm2_lock_digest(requested)
 
 
 def _differences(chart: Chart, lock: Lock, named: Chart) -> list[str]:
     """What differs between ``chart`` (aliases resolved) and ``lock``; ``named`` is the
     chart as written, whose aliases the messages show beside their URLs."""
     written = {d.position: d.repository for d in named.dependencies}
+    declared = chart.declared_file.name
     found = []
     for dep in chart.dependencies:
         entry = lock.entries[dep.position] if dep.position < len(lock.entries) else None
@@ -339,14 +359,14 @@ def _differences(chart: Chart, lock: Lock, named: Chart) -> list[str]:
                 wanted = f"{written[dep.position]} ({wanted})"
             found.append(
                 f"{dep.name} comes from {locked_repo or '(no repository)'} in it, "
-                f"from {wanted} in {CHART_FILE}"
+                f"from {wanted} in {declared}"
             )
         elif kind_of(dep) == "local" and locked != (dep.version or ""):
-            found.append(f"{dep.name} is {locked} in it, {dep.version} in {CHART_FILE}")
+            found.append(f"{dep.name} is {locked} in it, {dep.version} in {declared}")
         elif kind_of(dep) == "remote" and not _admits(locked, dep.version or "*"):
             found.append(f"its {dep.name} {locked} is not admitted by {dep.version!r}")
     for entry in lock.entries[len(chart.dependencies) :]:
-        found.append(f"it lists {entry.get('name')}, which {CHART_FILE} does not")
+        found.append(f"it lists {entry.get('name')}, which {declared} does not")
     return found
 
 
@@ -354,7 +374,7 @@ def _out_of_sync(chart: Chart, lock: Lock, root: Path, named: Chart | None = Non
     differences = _differences(chart, lock, named or chart)
     detail = "; ".join(differences) if differences else "its digest is not of these dependencies"
     return ChartError(
-        f"is out of sync with {CHART_FILE} ({detail}); run `helm dependency update "
+        f"is out of sync with {chart.declared_file.name} ({detail}); run `helm dependency update "
         f"{_shown(chart.directory, root)}` and commit it",
         path=lock.path,
     )
@@ -566,7 +586,8 @@ def assess(chart: Chart, root: Path, handled: Collection[int] = ()) -> Assessmen
         note = ""
         if usable and not _admits(usable[0].version, constraint):
             note = (
-                f"{LOCK_FILE} pins {dep.name} {usable[0].version}, which {CHART_FILE}'s "
+                f"{chart.lock_file.name} pins {dep.name} {usable[0].version}, which "
+                f"{chart.declared_file.name}'s "
                 f"constraint {dep.version!r} does not admit"
             )
             usable = []
@@ -592,9 +613,9 @@ def check(
     if repositories is not None:
         unresolved = [
             Finding(
-                chart.chart_yaml,
+                chart.declared_file,
                 repositories.problem(dep),
-                chart.doc.line("dependencies", dep.position, "repository"),
+                chart.dependency_line(dep.position, "repository"),
             )
             for dep in repositories.unresolved(chart)
         ]
@@ -604,7 +625,7 @@ def check(
     except ChartError as exc:
         return [
             *unresolved,
-            Finding(exc.path or chart.directory / LOCK_FILE, exc.message, exc.line),
+            Finding(exc.path or chart.lock_file, exc.message, exc.line),
         ]
     problems = [*unresolved, *found.findings]
     if found.lock is not None and not found.in_sync and not unresolved:
@@ -619,7 +640,8 @@ def check(
             problems.append(
                 Finding(
                     stale.path,
-                    f"is stale: {LOCK_FILE} pins {entry.dep.name} {entry.pinned}; run `helm "
+                    f"is stale: {chart.lock_file.name} pins {entry.dep.name} {entry.pinned}; "
+                    "run `helm "
                     f"dependency update {_shown(chart.directory, root)}` and commit the result",
                     severity="warning",
                 )
@@ -827,7 +849,7 @@ def _advice(assessment: Assessment, entries: Sequence[Entry], root: Path) -> str
     )
     return (
         f"run `helm dependency update {_shown(chart.directory, root)}` where the repository "
-        f"can be reached and commit {archives} with {LOCK_FILE}, or point "
+        f"can be reached and commit {archives} with {chart.lock_file.name}, or point "
         "dependencies.mirrors at a copy of the repository"
     )
 
@@ -853,9 +875,9 @@ def _unfetchable(
         )
     error = DependencyError(
         f"{chart.name}: {'; '.join(parts)}; {why}; {_advice(assessment, entries, root)}",
-        path=chart.chart_yaml,
+        path=chart.declared_file,
     )
-    error.line = chart.doc.line("dependencies", entries[0].dep.position, key)
+    error.line = chart.dependency_line(entries[0].dep.position, key)
     return error
 
 
@@ -890,9 +912,9 @@ def _refuse(assessment: Assessment, repositories: Repositories) -> None:
     if aliased:
         # helm dependency build fails the same way ("no repository definition"), vendored or not.
         error = DependencyError(
-            f"{chart.name}: {repositories.problem(aliased[0].dep)}", path=chart.chart_yaml
+            f"{chart.name}: {repositories.problem(aliased[0].dep)}", path=chart.declared_file
         )
-        error.line = chart.doc.line("dependencies", aliased[0].dep.position, "repository")
+        error.line = chart.dependency_line(aliased[0].dep.position, "repository")
         raise error
     if assessment.missing and settings.dependencies.offline:
         why = "--offline (dependencies.offline) forbids fetching it"
@@ -1017,7 +1039,7 @@ def _fetch(
             ) from None
         raise DependencyError(
             f"{chart.name}: helm cannot archive its file:// dependencies: {detail}",
-            path=chart.chart_yaml,
+            path=chart.declared_file,
             argv=exc.argv,
             output=exc.output,
         ) from None
@@ -1030,7 +1052,7 @@ def _fetch(
         if archive is None:
             raise DependencyError(
                 f"{chart.name}: helm did not produce the archive of dependency {entry.label}",
-                path=chart.chart_yaml,
+                path=chart.declared_file,
             )
         fetched.append(Fetched(entry, archive.version, archive.path))
     return fetched
@@ -1136,7 +1158,7 @@ def refresh_lock(
     with tempfile.TemporaryDirectory(prefix="chartship-deps-") as tmp:
         fetched = _fetch(assessment, repositories, helm, Path(tmp), environ)
         by_position = {f.entry.dep.position: f for f in fetched}
-        requested = chart.doc.data.get("dependencies") or []
+        requested = chart.raw_dependencies or []
         entries: list[dict[str, str]] = []
         for entry in assessment.entries:
             dep = entry.dep
@@ -1163,7 +1185,7 @@ def refresh_lock(
         if assessment.lock is not None and assessment.lock.digest == digest:
             return False
         text = render_lock(entries, digest, _generated(time.time_ns()))
-        lock_path = chart.directory / LOCK_FILE
+        lock_path = chart.lock_file
         if lock_path.is_symlink():
             raise ChartError(f"is a symlink to {os.readlink(lock_path)}", path=lock_path)
         lock_path.write_text(text, encoding="utf-8")

@@ -164,10 +164,16 @@ def write_sums(dist: Path, sums: Mapping[str, str]) -> None:
 
 
 def archive_metadata(archive: Path, data: bytes | None = None) -> dict[str, object]:
-    """Chart.yaml of a packaged chart, read without extracting anything.
+    """Chart.yaml of a packaged chart as helm loads it (with a requirements.yaml's
+    dependencies, :func:`safetar.as_loaded`), read without extracting anything.
 
     With ``data``, those bytes are the archive (``archive`` only names it).
     """
+    wanted = {
+        chartfiles.CHART_FILE: yamlfiles.CHART,
+        chartfiles.REQUIREMENTS_FILE: yamlfiles.REQUIREMENTS,
+    }
+    found: dict[str, object] = {}
     try:
         with (
             tarfile.open(archive, "r:gz")
@@ -176,20 +182,22 @@ def archive_metadata(archive: Path, data: bytes | None = None) -> dict[str, obje
         ) as tar:
             for member in tar:
                 parts = member.name.split("/")
-                if len(parts) == 2 and parts[1] == chartfiles.CHART_FILE and member.isfile():
-                    handle = tar.extractfile(member)
-                    if handle is None:
-                        break
-                    meta = yamlfiles.load_data(
-                        handle.read(yamlfiles.CHART.max_bytes + 1).decode("utf-8"),
-                        yamlfiles.CHART,
-                    )
-                    if isinstance(meta, dict):
-                        return meta
+                if len(parts) != 2 or parts[1] not in wanted or not member.isfile():
+                    continue
+                handle = tar.extractfile(member)
+                if handle is None:
+                    continue
+                bounds = wanted[parts[1]]
+                text = handle.read(bounds.max_bytes + 1).decode("utf-8")
+                found[parts[1]] = yamlfiles.load_data(text, bounds)
+                if len(found) == len(wanted):
                     break
     except (tarfile.TarError, OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ChartError(f"not a readable chart archive: {exc}", path=archive) from None
-    raise ChartError("chart archive has no top-level Chart.yaml", path=archive)
+    meta = found.get(chartfiles.CHART_FILE)
+    if not isinstance(meta, dict):
+        raise ChartError("chart archive has no top-level Chart.yaml", path=archive)
+    return safetar.as_loaded(meta, found.get(chartfiles.REQUIREMENTS_FILE))
 
 
 def verify_archive(archive: Path, data: bytes | None = None) -> tuple[str, str]:

@@ -57,9 +57,9 @@ def print_bump(
                 file=out,
             )
         if result.lock_refreshed:
-            print(f"{result.chart}: refreshed Chart.lock{why}", file=out)
+            print(f"{result.chart}: refreshed {result.lock_name}{why}", file=out)
         elif result.lock_planned and dry_run:
-            print(f"{result.chart}: would refresh Chart.lock{why}", file=out)
+            print(f"{result.chart}: would refresh {result.lock_name}{why}", file=out)
         for note in result.notes:
             print(f"{result.chart}: {note}", file=out)
 

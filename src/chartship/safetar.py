@@ -65,10 +65,24 @@ def _check_type(member: tarfile.TarInfo, source: str) -> None:
         raise _refuse(source, f"member {member.name!r} is not a regular file or directory")
 
 
+def as_loaded(chart: dict[str, Any], requirements: Any) -> dict[str, Any]:
+    """Chart.yaml data as helm's loader holds it, given the chart's requirements.yaml data.
+
+    helm (pkg/chart/loader/load.go, v3.19 and v4) reads requirements.yaml into
+    the chart's metadata, so its ``dependencies`` replace Chart.yaml's; helm
+    package then keeps them in requirements.yaml for a v1 chart, and helm push
+    and helm repo index write them into the config blob and the index entry.
+    """
+    if isinstance(requirements, dict) and "dependencies" in requirements:
+        return {**chart, "dependencies": requirements["dependencies"]}
+    return chart
+
+
 @dataclass(frozen=True)
 class ArchiveInfo:
     top: str  # the one top-level directory; helm names it after the chart
-    chart: dict[str, Any]  # its Chart.yaml, parsed
+    #: its Chart.yaml, parsed, with a requirements.yaml's dependencies (:func:`as_loaded`)
+    chart: dict[str, Any]
     #: sha256 of every regular file by its path: what the chart is, whatever the tar metadata.
     files: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -130,6 +144,7 @@ def inspect_chart_archive(data: bytes, *, source: str, limits: Limits | None = N
     seen: set[str] = set()
     tops: set[str] = set()
     chart_yaml: bytes | None = None
+    requirements: bytes | None = None
     files: dict[str, str] = {}
     total = 0
     try:
@@ -158,6 +173,8 @@ def inspect_chart_archive(data: bytes, *, source: str, limits: Limits | None = N
                 files[key] = hashlib.sha256(content).hexdigest()
                 if len(path.parts) == 2 and path.parts[1] == "Chart.yaml":
                     chart_yaml = content
+                elif len(path.parts) == 2 and path.parts[1] == "requirements.yaml":
+                    requirements = content
     except ChartError:
         raise
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
@@ -175,7 +192,20 @@ def inspect_chart_archive(data: bytes, *, source: str, limits: Limits | None = N
         raise _error(source, f"Chart.yaml in the archive is not valid YAML ({exc})") from None
     if not isinstance(meta, dict):
         raise _error(source, "Chart.yaml in the archive is not a mapping")
+    if requirements is not None:
+        meta = as_loaded(meta, _requirements(requirements, source))
     return ArchiveInfo(next(iter(tops)), meta, files)
+
+
+def _requirements(content: bytes, source: str) -> Any:
+    try:
+        return yamlfiles.load_data(content.decode("utf-8"), yamlfiles.REQUIREMENTS)
+    except UnicodeDecodeError:
+        raise _error(source, "requirements.yaml in the archive is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise _error(
+            source, f"requirements.yaml in the archive is not valid YAML ({exc})"
+        ) from None
 
 
 def _read_member(

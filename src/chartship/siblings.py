@@ -7,7 +7,8 @@ repository's own classic or OCI channel (``repository:`` the pages site or
 takes that graph from :func:`graph`: lint and release include the charts that
 depend on the ones asked for, package builds dependencies first and vendors
 a fresh archive of each sibling, bump keeps the dependents' constraints and
-Chart.lock in step with the sibling's new version.
+Chart.lock in step with the sibling's new version (requirements.yaml and
+requirements.lock for an apiVersion v1 chart, :attr:`Chart.declared_file`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ from chartship.charts import Chart, Dependency
 from chartship.config import Settings
 from chartship.errors import ChartError, ChartshipError
 from chartship.helm import Helm
-from chartship.yamlfiles import load_yaml
-
-LOCK_FILE = "Chart.lock"
+from chartship.yamlfiles import LOCK, load_yaml
 
 Via = Literal["file", "classic", "oci"]
 T = TypeVar("T", bound=Chart)
@@ -156,7 +155,7 @@ class Graph:
                 cycle = [*path[path.index(name) :], name]
                 raise ChartError(
                     "sibling charts depend on each other in a cycle: " + " -> ".join(cycle),
-                    path=self.charts[name].chart_yaml,
+                    path=self.charts[name].declared_file,
                 )
             state[name] = "visiting"
             for link in self.siblings_of(name):
@@ -192,8 +191,8 @@ class Graph:
             if not admitted:
                 found.append(
                     Stale(
-                        chart.chart_yaml,
-                        chart.doc.line("dependencies", link.dependency.position, "version"),
+                        chart.declared_file,
+                        chart.dependency_line(link.dependency.position, "version"),
                         f"dependency {link.dependency.name}: constraint {constraint!r} does "
                         f"not admit {sibling.name} {version}, the version in "
                         f"{self.shown(sibling.chart_yaml)}; run {bump} to update it, "
@@ -205,7 +204,7 @@ class Graph:
             if link.via == "file" and entry is not None and entry[0] != version:
                 found.append(
                     Stale(
-                        chart.directory / LOCK_FILE,
+                        chart.lock_file,
                         entry[1],
                         f"pins {link.dependency.name} {entry[0]}, but {sibling.name} is now "
                         f"{version}; run {bump} to refresh it (or `helm dependency update "
@@ -297,18 +296,18 @@ def _archives_of(charts_dir: Path, name: str) -> list[Path]:
 
 
 def locked_version(chart: Chart, name: str) -> str | None:
-    """The version Chart.lock pins dependency ``name`` to, if the chart has a lock."""
+    """The version the chart's lock pins dependency ``name`` to, if the chart has a lock."""
     entry = locked_versions(chart).get(name)
     return entry[0] if entry is not None else None
 
 
 def locked_versions(chart: Chart) -> dict[str, tuple[str, int | None]]:
-    """{dependency name: (version, line)} from the chart's Chart.lock."""
-    lock = chart.directory / LOCK_FILE
+    """{dependency name: (version, line)} from the chart's lock (:attr:`Chart.lock_file`)."""
+    lock = chart.lock_file
     if not lock.is_file():
         return {}
     try:
-        doc = load_yaml(lock)
+        doc = load_yaml(lock, LOCK)
     except ChartError:
         return {}  # lint reports a malformed lock where it checks the lock
     entries = doc.data.get("dependencies") if isinstance(doc.data, dict) else None

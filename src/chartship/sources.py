@@ -14,7 +14,8 @@ are fingerprinted as that something instead:
 * the archive ``helm dependency build`` makes of a ``file://`` dependency
   (helm 3 gives it other bytes on every build): the files of that chart
   directory stand in for it, under ``file://<path>/``;
-* the archive of a dependency from a repository, which Chart.lock pins by
+* the archive of a dependency from a repository, which Chart.lock (or
+  requirements.lock) pins by
   name and version: it is fingerprinted when present, and its absence (a
   fresh clone that has not built its dependencies yet) is no change.
 """
@@ -31,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from chartship import helmignore, versions
-from chartship.charts import CHART_FILE, Chart, Dependency, parse_dependencies
+from chartship.charts import CHART_FILE, Chart, Dependency, dependencies_in
 from chartship.errors import ChartError
 from chartship.jsonfiles import load_json
-from chartship.yamlfiles import Bounds, load_yaml
+from chartship.yamlfiles import Bounds
 
 log = logging.getLogger("chartship")
 
@@ -79,12 +80,6 @@ def _archive_of(name: str, deps: Sequence[Dependency]) -> Dependency | None:
         if stem.startswith(prefix) and versions.is_valid(stem[len(prefix) :]):
             return dep
     return None
-
-
-def _dependencies_of(directory: Path) -> list[Dependency]:
-    doc = load_yaml(directory / CHART_FILE)
-    data = doc.data if isinstance(doc.data, dict) else {}
-    return parse_dependencies(data.get("dependencies"))
 
 
 #: The directory of the repository's own chart a dependency of the chart in a
@@ -140,7 +135,7 @@ def _fingerprint(
         if target in seen or target == here or not (target / CHART_FILE).is_file():
             # A cycle or a missing chart: helm refuses it when building, lint names it.
             continue
-        inner = _fingerprint(target, _dependencies_of(target), seen | {here}, sibling_of)
+        inner = _fingerprint(target, dependencies_in(target), seen | {here}, sibling_of)
         files.update({prefix + n: digest for n, digest in inner.files.items()})
         fetched.update(prefix + n for n in inner.fetched)
     return Fingerprint(files, frozenset(fetched))

@@ -66,8 +66,10 @@ VALUES = Bounds("values file", 5 * _MIB, max_nodes=1_000_000)
 SCHEMA = Bounds("values.schema.json", 5 * _MIB, max_nodes=1_000_000)
 #: A classic index.yaml: the largest public ones are tens of MiB.
 INDEX = Bounds("index.yaml", 256 * _MIB, max_nodes=100_000_000)
-#: A chart's Chart.lock: one entry per dependency.
-LOCK = Bounds("Chart.lock", 1 * _MIB)
+#: A chart's Chart.lock (requirements.lock for apiVersion v1): one entry per dependency.
+LOCK = Bounds("lock file", 1 * _MIB)
+#: An apiVersion v1 chart's requirements.yaml: its dependencies.
+REQUIREMENTS = Bounds("requirements.yaml", 1 * _MIB)
 #: dist/SHA256SUMS: one line per archive and signature.
 SUMS = Bounds("SHA256SUMS", 1 * _MIB)
 #: A chart's artifacthub.io/changes annotation, read for release notes.

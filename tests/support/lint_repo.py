@@ -1,7 +1,8 @@
 """Repositories lint is checked on: the shapes of a large real chart repository.
 
 :func:`real_world_repo` holds what prometheus-community/helm-charts showed
-(and chart-testing passes there): an apiVersion v1 chart, a kubeVersion with a
+(and chart-testing passes there): an apiVersion v1 chart whose dependency is
+declared in requirements.yaml (a ``file://`` chart outside charts/), a kubeVersion with a
 leading zero, a change after a release only in files .helmignore excludes, a
 ``null`` override in a ci values file, a ct.yaml with an excluded chart and a
 target branch, and one template that fails only with default values (the
@@ -57,7 +58,14 @@ def _write(root: Path, files: dict[str, str]) -> None:
 
 
 def _charts() -> dict[str, dict[str, str]]:
-    legacy = _chart("legacy", "2.0.0", api_version="v1", extra="kubeVersion: '>=1.05.0'\n")
+    legacy = {
+        **_chart("legacy", "2.0.0", api_version="v1", extra="kubeVersion: '>=1.05.0'\n"),
+        # helm 2's place for dependencies, which helm 3 and 4 still read for a v1 chart.
+        "requirements.yaml": (
+            "dependencies:\n- name: common\n  version: '>=0.1.0'\n"
+            "  repository: file://../../libs/common\n"
+        ),
+    }
     alertmanager = {
         **_chart("alertmanager", "1.21.0"),
         ".helmignore": "# not packaged\nunittests/\nci/\n*.orig\n",
@@ -109,6 +117,7 @@ def real_world_repo(root: Path) -> Path:
     _write(root, {"chartship.yaml": "release:\n  tag: '{name}-{version}'\n", "ct.yaml": CT_YAML})
     for name, files in _charts().items():
         _write(root / "charts" / name, files)
+    _write(root / "libs" / "common", _chart("common", "0.1.0", api_version="v1"))
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "charts")

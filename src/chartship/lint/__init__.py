@@ -130,14 +130,37 @@ def _check_chart_yaml(where: ChartDir, doc: YamlDocument, out: Collector) -> Non
             "chart-yaml",
             doc.line("type"),
         )
-    raw_deps = data.get("dependencies")
+
+
+def _check_declared_dependencies(chart: Chart, out: Collector) -> None:
+    """The dependencies as helm reads them, named in the file that declares them."""
+    path = chart.declared_file
+    if chart.requirements is not None and not chart.is_v1:
+        out.add(
+            path,
+            f"helm reads these dependencies in place of {chartfiles.CHART_FILE}'s and warns: "
+            f"since apiVersion v2 they belong in {chartfiles.CHART_FILE}; move them there",
+            "dependencies",
+            chart.dependency_line(),
+            severity="warning",
+        )
+    legacy_lock = chart.directory / chartfiles.REQUIREMENTS_LOCK
+    if not chart.is_v1 and legacy_lock.is_file():
+        out.add(
+            legacy_lock,
+            f"helm reads it in place of {chartfiles.LOCK_FILE} and warns: since apiVersion v2 "
+            f"the lock is {chartfiles.LOCK_FILE}; remove it and run `helm dependency update`",
+            "dependencies",
+            severity="warning",
+        )
+    raw_deps = chart.raw_dependencies
     if raw_deps is None:
         return
     if not isinstance(raw_deps, list):
-        out.add(path, "dependencies must be a list", "chart-yaml", doc.line("dependencies"))
+        out.add(path, "dependencies must be a list", "chart-yaml", chart.dependency_line())
         return
     for position, item in enumerate(raw_deps):
-        dep_line = doc.line("dependencies", position)
+        dep_line = chart.dependency_line(position)
         if not isinstance(item, dict) or not item.get("name"):
             out.add(path, f"dependency #{position + 1} has no name", "chart-yaml", dep_line)
             continue
@@ -150,7 +173,7 @@ def _check_chart_yaml(where: ChartDir, doc: YamlDocument, out: Collector) -> Non
                 f"dependency {item['name']} version {shown(dep_version)} is not a valid "
                 "version or constraint",
                 "chart-yaml",
-                doc.line("dependencies", position, "version"),
+                chart.dependency_line(position, "version"),
             )
 
 
@@ -194,18 +217,18 @@ def _check_lockstep(chart: Chart, out: Collector) -> None:
         dep = deps.get(sub)
         if dep is None:
             out.add(
-                chart.chart_yaml,
+                chart.declared_file,
                 f"lockstep subchart {sub} is not among the dependencies",
                 "lockstep",
-                chart.doc.line("dependencies"),
+                chart.dependency_line(),
             )
         elif dep.version != chart.version:
             out.add(
-                chart.chart_yaml,
+                chart.declared_file,
                 f"dependency {sub} is at version {dep.version}, the chart "
                 f"at {chart.version}; they move in lockstep (run bump)",
                 "lockstep",
-                chart.doc.line("dependencies", dep.position, "version"),
+                chart.dependency_line(dep.position, "version"),
             )
         if not sub_yaml.is_file():
             out.add(chart.chart_yaml, f"lockstep subchart {sub} has no {sub_yaml}", "lockstep")
@@ -233,19 +256,19 @@ def _check_local_dependencies(chart: Chart, out: Collector) -> None:
             )
             if not present:
                 out.add(
-                    chart.chart_yaml,
+                    chart.declared_file,
                     f"dependency {dep.name} declares no repository and is not in {charts_dir}",
                     "dependencies",
-                    chart.doc.line("dependencies", dep.position),
+                    chart.dependency_line(dep.position),
                 )
         elif dep.repository and dep.repository.startswith("file://"):
             target = (chart.directory / dep.repository[len("file://") :]).resolve()
             if not (target / chartfiles.CHART_FILE).is_file():
                 out.add(
-                    chart.chart_yaml,
+                    chart.declared_file,
                     f"dependency {dep.name}: {dep.repository} holds no chart",
                     "dependencies",
-                    chart.doc.line("dependencies", dep.position, "repository"),
+                    chart.dependency_line(dep.position, "repository"),
                 )
 
 
@@ -351,7 +374,7 @@ def _helm_lint_with_dependencies(chart: Chart, ctx: _Context, out: Collector) ->
     except DependencyError as exc:
         # One error that says what to run, then the plain fact that helm lint did not run.
         line = exc.line if exc.line is not None else _dependency_line(chart, exc)
-        out.add(chart.chart_yaml, exc.message, "dependencies", line)
+        out.add(exc.path or chart.declared_file, exc.message, "dependencies", line)
         _not_run(chart.where, out, "its dependencies could not be put together (see above)")
     except ChartError as exc:
         out.add(exc.path or chart.chart_yaml, exc.message, "dependencies", exc.line)
@@ -366,8 +389,8 @@ def _dependency_line(chart: Chart, exc: ToolError) -> int | None:
     """The line of the first dependency the error names, for the annotation."""
     for dep in chart.dependencies:
         if f"dependency {dep.name} " in exc.message or f"dependency {dep.name}:" in exc.message:
-            return chart.doc.line("dependencies", dep.position)
-    return chart.doc.line("dependencies")
+            return chart.dependency_line(dep.position)
+    return chart.dependency_line()
 
 
 # --------------------------------------------------------------------------- driver
@@ -393,7 +416,14 @@ def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
     if not doc.data.get("name") or doc.data.get("version") in (None, ""):
         _not_run(where, out, f"its {chartfiles.CHART_FILE} names no name or version")
         return out.problems
-    chart = Chart(where, doc)
+    try:
+        requirements = chartfiles.read_requirements(where.directory)
+    except ChartError as exc:
+        out.add(exc.path or where.directory, exc.message, "chart-yaml", exc.line)
+        _not_run(where, out, f"its {chartfiles.REQUIREMENTS_FILE} cannot be read")
+        return out.problems
+    chart = Chart(where, doc, requirements)
+    _check_declared_dependencies(chart, out)
     _check_lockstep(chart, out)
     _check_local_dependencies(chart, out)
     _check_dependencies(chart, ctx, out)

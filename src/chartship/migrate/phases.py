@@ -268,7 +268,7 @@ def _classic_dependencies(settings: Settings) -> list[str]:
             if repo.startswith(("http://", "https://")):
                 found.append(
                     f"{chart.name} depends on {dep.name} {dep.version or ''} from the classic "
-                    f"repository {repo} ({chart.chart_yaml}); publish {dep.name} to OCI and "
+                    f"repository {repo} ({chart.declared_file}); publish {dep.name} to OCI and "
                     "point the dependency at its oci:// repository"
                 )
     return found

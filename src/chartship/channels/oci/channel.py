@@ -449,8 +449,8 @@ def native_manifest(artifact: Artifact) -> tuple[ChartManifest | None, str]:
     built = chart_manifest(artifact.content, chart, artifact.provenance_content, mtime)
     if built is not None:
         return built, ""
-    if chart.get("apiVersion") != "v2":
-        return None, f"apiVersion {chart.get('apiVersion')!r} charts are read by helm's v1 rules"
+    if chart.get("apiVersion") not in ("v1", "v2"):
+        return None, f"apiVersion {chart.get('apiVersion')!r} is one helm's loader rewrites"
     return None, "a Chart.yaml value is one helm converts or sanitises"
 
 

@@ -7,9 +7,14 @@ left out (except a dependency's ``name`` and ``repository``), map keys sorted,
 lets helm find every blob present and send only the manifest, a request it
 retries itself, instead of uploads it cannot repeat after a failure.
 
-Whatever cannot be encoded with certainty (a value helm would convert or
-sanitize, an apiVersion v1 chart whose dependencies live in requirements.yaml)
-gives None, and helm uploads its config itself. Were these bytes ever wrong,
+An apiVersion v1 chart's dependencies live in requirements.yaml; helm's
+loader puts them into ``Metadata.Dependencies``, so the chart given here is
+the archive's Chart.yaml as that loader holds it
+(:func:`chartship.safetar.as_loaded`), and its config is encoded the same way
+(tests/test_native_manifest.py proves it against helm 3 and 4). Whatever
+cannot be encoded with certainty (a value helm would convert or sanitize, a
+chart without apiVersion, which helm's loader turns into v1) gives None, and
+helm uploads its config itself. Were these bytes ever wrong,
 helm would do the same: the cost is one unreferenced blob for the registry's
 garbage collection, never a wrong manifest, which helm alone writes.
 """
@@ -140,7 +145,7 @@ def _strs_of_mappings(value: Any) -> list[Mapping[str, Any]]:
 def metadata(chart: Mapping[str, Any]) -> dict[str, Any] | None:
     """Chart.yaml as helm's ``Metadata`` holds it (empty fields left out), or None
     when that is not certain."""
-    if chart.get("apiVersion") != "v2":
+    if chart.get("apiVersion") not in ("v1", "v2"):
         return None
     try:
         encoded = {}
