@@ -145,6 +145,38 @@ def test_inputs_the_parsers_disagree_on_read_as_pure_python_reads_them(
     same_on_both_paths(text, bounds)
 
 
+#: Nesting past the bound: within libyaml's own limit (1000), and far past it, where
+#: libyaml refuses before any event and PyYAML's scanner would take seconds.
+DEEP = [
+    "a: " + "[\n" * 70 + "]" * 70 + "\n",
+    "a:\n" + "".join("  " * i + "- \n" for i in range(1, 70)),
+    "a: " + "{b: " * 80 + "1" + "}" * 80 + "\n",
+    "a: " + "[\n" * 1200 + "]" * 1200 + "\n",
+    "a: " + "[" * 200_000,
+]
+
+
+@pytest.mark.parametrize("text", DEEP, ids=["flow", "block", "maps", "past-libyaml", "200k"])
+def test_deep_nesting_is_refused_at_the_node_the_composer_refuses(text: str) -> None:
+    composer = yamlfiles._loader(yamlfiles.CHART, yamlfiles.BoundedSafeLoader)
+    bounded = text[: 70 * 3] if len(text) > 10_000 else text
+    # Where PyYAML's own composer stops (on text short enough for its scanner).
+    with pytest.raises(yamlfiles.LimitExceeded) as expected:
+        composer(bounded).get_single_node()
+    with pytest.raises(ChartError) as raised:
+        yamlfiles.parse_yaml(text, Path("Chart.yaml"), yamlfiles.CHART)
+    mark = expected.value.problem_mark
+    assert mark is not None
+    assert raised.value.line == mark.line + 1
+    assert raised.value.message == str(expected.value.problem)
+    with pytest.raises(yamlfiles.LimitExceeded) as loaded:
+        yamlfiles.load_data(text, yamlfiles.CHART)
+    got = loaded.value.problem_mark
+    assert got is not None
+    assert loaded.value.problem == expected.value.problem
+    assert (got.line, got.column) == (mark.line, mark.column)
+
+
 def test_the_index_reader_gives_data_and_repeated_keys_from_one_parse() -> None:
     texts = [p.read_text(encoding="utf-8") for p in CORPUS if p.name == "index.yaml"]
     texts.append("apiVersion: v1\nentries:\n  demo:\n  - {version: 1.10, version: 1.1.0}\n")

@@ -181,6 +181,61 @@ class _Frame:
             self.index += 1
 
 
+def too_deep(bounds: Bounds, mark: Any) -> LimitExceeded:
+    return LimitExceeded(
+        problem=f"nests deeper than {bounds.max_depth} levels, the most chartship reads "
+        f"for a {bounds.what}",
+        problem_mark=mark,
+    )
+
+
+def _as_read(text: str, mark: Any) -> yaml.Mark:
+    """libyaml's mark as PyYAML's reader of ``text`` makes it, the line quoted."""
+    index, line, column = mark.index, mark.line, mark.column
+    return yaml.Mark("<unicode string>", index, line, column, text + "\0", index)
+
+
+#: libyaml's refusal past its own nesting limit (1000 levels, far above any bound here).
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
+
+
+def refuse_deep(text: str, bounds: Bounds) -> None:
+    """Refuse a node nested deeper than ``bounds.max_depth``, found in libyaml's events.
+
+    PyYAML's scanner keeps each open flow collection as a possible simple key
+    and looks at all of them for every token: on ``[[[[...`` it spends
+    seconds before its composer reaches the depth it refuses. libyaml's
+    events get there at C speed; the error is the composer's own, at the same
+    node (a node counts its collections and itself, as the composer does).
+    Anything else libyaml cannot parse is left to PyYAML to word.
+    """
+    parser = _CParser(text)
+    open_collections = 0
+    try:
+        while True:
+            try:
+                if not parser.check_event():
+                    return
+                event = parser.get_event()
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                if mark is None or _LIBYAML_TOO_DEEP not in str(getattr(exc, "problem", "")):
+                    return
+                # libyaml stops at its own limit while it looks ahead for a key, before
+                # any event: the node the composer refuses lies in the text before that.
+                refuse_deep(text[: mark.index], bounds)
+                raise too_deep(bounds, _as_read(text, mark)) from None
+            if isinstance(event, yaml.CollectionEndEvent):
+                open_collections -= 1
+            elif isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+                if open_collections + 1 > bounds.max_depth:
+                    raise too_deep(bounds, _as_read(text, event.start_mark))
+                if isinstance(event, yaml.CollectionStartEvent):
+                    open_collections += 1
+    finally:
+        parser.dispose()
+
+
 class _BoundedComposer(yaml.composer.Composer):
     """A composer that counts what each alias stands for instead of trusting it.
 
@@ -234,11 +289,7 @@ class _BoundedComposer(yaml.composer.Composer):
         self._depth += 1
         try:
             if self._depth > self.bounds.max_depth:
-                raise LimitExceeded(
-                    problem=f"nests deeper than {self.bounds.max_depth} levels, the most "
-                    f"chartship reads for a {self.bounds.what}",
-                    problem_mark=mark,
-                )
+                raise too_deep(self.bounds, mark)
             before = self._nodes
             self._count(1, mark)
             node = super().compose_node(parent, index)
@@ -291,6 +342,8 @@ def load_data(text: str, bounds: Bounds, *, fast: bool = False) -> Any:
         for duplicate in checked.duplicates:
             raise DuplicateKeyError(duplicate)
         return checked.data
+    if not fast:
+        refuse_deep(text, bounds)
     loader = _loader(bounds, BoundedCSafeLoader if fast else BoundedSafeLoader)(text)
     try:
         data = loader.get_single_data()
@@ -512,6 +565,7 @@ def _reference_parse(text: str, path: Path, bounds: Bounds) -> Checked:
     """PyYAML's composer, bounded as it composes: what decides, and words, every error."""
     loader = _loader(bounds, BoundedSafeLoader)(text)
     try:
+        refuse_deep(text, bounds)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
         duplicates = duplicate_keys(text) if node is not None else []
