@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -52,6 +51,9 @@ INFORMATION_URI = "https://github.com/chartship/chartship"
 
 def schema() -> dict[str, Any]:
     """The JSON Schema every ``--output json`` document satisfies."""
+    # importlib.resources loads tempfile and zip support: only a schema check needs them.
+    from importlib import resources
+
     text = resources.files("chartship").joinpath("schemas/output-v1.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
