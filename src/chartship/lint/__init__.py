@@ -519,10 +519,11 @@ def _history(
 ) -> increment.History | None:
     """What version-increment compares with, or None when it is not checked."""
     git = Git(settings.root, runner)
-    if not settings.lint.version_increment or not git.is_repository():
+    checkout = git.checkout() if settings.lint.version_increment else None
+    if checkout is None:
         return None
     since = settings.lint.since
-    tags = git.tags()
+    tags = list(checkout.tags)
     history = increment.History(
         git=git,
         tags=tags,
@@ -532,5 +533,5 @@ def _history(
     )
     if since is None:
         patterns = [tag_pattern(settings.release.tag, w.name) for w in wheres]
-        history.gap = git.history_gap(tags, lambda name: any(p.match(name) for p in patterns))
+        history.gap = git.history_gap(checkout, lambda name: any(p.match(name) for p in patterns))
     return history
