@@ -134,6 +134,38 @@ def test_the_release_machinery_imports_without_pygithub_jsonschema_or_ruamel() -
     assert loaded["heavy"] == []
 
 
+#: What only a release with something to release, or another command, needs.
+NOT_FOR_A_NO_OP = (
+    "chartship.bump",
+    "chartship.dependencies",
+    "chartship.lint.command",
+    "chartship.lint.increment",
+    "chartship.migrate.backfill",
+    "chartship.migrate.inventory",
+    "chartship.migrate.phases",
+    "chartship.package",
+    "chartship.release.settle",
+    "chartship.sources",
+)
+
+
+def test_release_with_its_settings_loaded_imports_no_packaging_lint_engine_or_migration(
+    tmp_path: Path,
+) -> None:
+    # Loading the settings imports the lint package (its rules and ct.yaml): that
+    # must not bring the lint engine's dependencies, siblings or helm with it.
+    loaded = probe(
+        "release",
+        "--help",
+        cwd=tmp_path,
+        before="import chartship.commands, chartship.release.pipeline\n"
+        "chartship.commands.settings_from(None)",
+        heavy=NOT_FOR_A_NO_OP,
+    )
+    assert loaded["status"] == 0
+    assert loaded["heavy"] == []
+
+
 def test_lint_reads_every_chart_without_the_github_channel(workspace: Workspace) -> None:
     loaded = probe("lint", "--helm", str(workspace.helm_bin), cwd=workspace.root)
     assert loaded["status"] == 0

@@ -141,6 +141,15 @@ def archive_metadata(archive: Path, data: bytes | None = None) -> dict[str, obje
     return safetar.as_loaded(meta, found.get(yamlfiles.REQUIREMENTS.what))
 
 
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file on disk, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def read_once(path: Path) -> tuple[bytes, float]:
     """A file's bytes and its mtime, both from one open file."""
     try:

@@ -122,10 +122,12 @@ class Output:
 
 
 def display_path(path: Path, root: Path) -> str:
-    """A path as the text output shows it (see :func:`chartship.render.display_path`)."""
-    from chartship import render
-
-    return render.display_path(path, root)
+    """A path as every output shows it: relative to ``root`` where it is under it."""
+    # The last part is not resolved: a link is shown where it is, not where it points.
+    try:
+        return str((path.parent.resolve() / path.name).relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def error_doc(error: BaseException) -> dict[str, Any]:

@@ -9,7 +9,6 @@ archive already in dist/ whose SHA256SUMS line still matches is kept.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
@@ -21,6 +20,7 @@ from typing import Literal
 
 from chartship import charts as chartfiles
 from chartship import dependencies, safetar, siblings, sources, versions, yamlfiles
+from chartship.artifacts import sha256_file
 from chartship.charts import Chart
 from chartship.config import Settings
 from chartship.errors import ChartError, UsageError, VersionError
@@ -53,14 +53,6 @@ class Packaged:
     notice: str | None = None
     #: The chart's files that changed since the archive in dist/ was packaged.
     changed: tuple[str, ...] = ()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
