@@ -24,7 +24,7 @@ from chartship.errors import (
     VersionError,
 )
 from tests.support.actions_runner import parse_file_commands
-from tests.support.builders import Workspace
+from tests.support.builders import RecordingRunner, Workspace
 from tests.support.matrix import newest_helm
 from tests.support.sandbox import (
     REPOSITORY,
@@ -121,7 +121,15 @@ def test_first_release_publishes_everything_then_reruns_change_nothing(box: Sand
     assert "metallb 0.16.0: left out (unchanged since metallb-chart-0.16.0)" in none
     assert "metallb-dashboards 1.2.0: release (never released)" in none
     box.git("fetch", "-q", "--tags", "origin")
-    assert "release: nothing to release" in release(box)[0]
+    runner = RecordingRunner()
+    assert "release: nothing to release" in release(box, runner=runner)[0]
+    # Nothing to do costs three git processes: the checkout with its tags, every
+    # chart's tree at HEAD and at its tag in one batch, and the uncommitted files.
+    assert [argv[:1] + argv[3:4] for argv in runner.argvs] == [
+        ("git", "rev-parse"),
+        ("git", "cat-file"),
+        ("git", "status"),
+    ]
 
 
 def test_existing_github_release_never_stops_the_oci_push(box: Sandbox) -> None:

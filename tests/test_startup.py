@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import TypedDict
 
-from tests.support.builders import CLI_TIMEOUT, Workspace
+from tests.support import bench_merge
+from tests.support.builders import CLI_TIMEOUT, Workspace, chart_archive, synthetic_index
 
 #: Libraries only some steps need: PyGithub (the GitHub channel) and requests
 #: (its transport), jsonschema and referencing (a values schema), ruamel.yaml (a
@@ -42,9 +43,11 @@ class Loaded(TypedDict):
     channels: list[str]
 
 
-def probe(*argv: str, cwd: Path | None = None, before: str = "") -> Loaded:
-    """What ``chartship <argv>`` loaded, run through the command line's own entry."""
-    script = PROBE.format(heavy=HEAVY, before=before)
+def probe(
+    *argv: str, cwd: Path | None = None, before: str = "", heavy: tuple[str, ...] = HEAVY
+) -> Loaded:
+    """What ``chartship <argv>`` loaded (of ``heavy``), run through the command line's own entry."""
+    script = PROBE.format(heavy=heavy, before=before)
     done = subprocess.run(
         [sys.executable, "-c", script, *argv],
         cwd=cwd,
@@ -57,15 +60,107 @@ def probe(*argv: str, cwd: Path | None = None, before: str = "") -> Loaded:
     return loaded
 
 
+#: What reading settings, versions and git brings in: YAML, SemVer, the git
+#: runner, and the configuration model built on them.
+SETTINGS = ("yaml", "semver", "chartship.config", "chartship.gitrepo", "chartship.versions")
+
+
 def test_help_imports_no_channel_and_no_library_a_step_may_need() -> None:
     loaded = probe("--help")
     assert loaded == {"status": 0, "heavy": [], "channels": []}
+
+
+def test_help_and_a_refused_command_line_read_no_settings_yaml_semver_or_git() -> None:
+    # One interpreter for all of them (what they load adds up), ending with a refusal.
+    helps = (["--help"], ["release", "--help"], ["migrate", "backfill", "--help"])
+    before = f"""
+for argv in {helps!r}:
+    try:
+        cli.main(argv)
+    except SystemExit:
+        pass
+"""
+    loaded = probe("nope", before=before, heavy=SETTINGS)
+    assert loaded == {"status": 2, "heavy": [], "channels": []}
+
+
+MERGE_PROBE = """
+import json, runpy, sys
+sys.argv = [{script!r}, *sys.argv[1:]]
+runpy.run_path({script!r}, run_name="__main__")
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("chartship") or m == "semver")))
+"""
+
+
+def test_an_index_merge_loads_no_settings_packaging_or_git(tmp_path: Path) -> None:
+    # The merge benchmark's process, run whole: it must not pay for packaging's
+    # imports, or a 10-entry merge loses to helm on start-up alone.
+    old = tmp_path / "index.yaml"
+    old.write_text(synthetic_index(10), encoding="utf-8")
+    archive = chart_archive(tmp_path / "new", "chart-0000", "9.9.9")
+    out = tmp_path / "merged.yaml"
+    script = MERGE_PROBE.format(script=bench_merge.__file__)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(old), str(archive), str(out), "https://example.test"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=CLI_TIMEOUT,
+    )
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "chart-0000-9.9.9.tgz" in out.read_text(encoding="utf-8")
+    assert loaded == [
+        "chartship",
+        "chartship.artifacts",
+        "chartship.channels",
+        "chartship.channels.classic",
+        "chartship.channels.classic.entry",
+        "chartship.channels.classic.merge",
+        "chartship.channels.classic.order",
+        "chartship.channels.classic.scan",
+        "chartship.errors",
+        "chartship.safetar",  # helm's reading of a v1 chart's requirements.yaml
+        "chartship.safetext",
+        "chartship.yamlfiles",
+    ]
 
 
 def test_the_release_machinery_imports_without_pygithub_jsonschema_or_ruamel() -> None:
     # Every command module, as a front end (invoke, nox, an embedding program) loads it.
     loaded = probe(
         "release", "--help", before="import chartship.commands, chartship.release.pipeline"
+    )
+    assert loaded["status"] == 0
+    assert loaded["heavy"] == []
+
+
+#: What only a release with something to release, or another command, needs.
+NOT_FOR_A_NO_OP = (
+    "chartship.bump",
+    "chartship.dependencies",
+    "chartship.lint.command",
+    "chartship.lint.increment",
+    "chartship.migrate.backfill",
+    "chartship.migrate.inventory",
+    "chartship.migrate.phases",
+    "chartship.package",
+    "chartship.release.settle",
+    "chartship.sources",
+)
+
+
+def test_release_with_its_settings_loaded_imports_no_packaging_lint_engine_or_migration(
+    tmp_path: Path,
+) -> None:
+    # Loading the settings imports the lint package (its rules and ct.yaml): that
+    # must not bring the lint engine's dependencies, siblings or helm with it.
+    loaded = probe(
+        "release",
+        "--help",
+        cwd=tmp_path,
+        before="import chartship.commands, chartship.release.pipeline\n"
+        "chartship.commands.settings_from(None)",
+        heavy=NOT_FOR_A_NO_OP,
     )
     assert loaded["status"] == 0
     assert loaded["heavy"] == []

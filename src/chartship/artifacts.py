@@ -14,16 +14,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chartship import versions
-from chartship.config import Settings
-from chartship.errors import ChartError, UsageError, VersionError
-from chartship.package import SUMS_FILE, archive_metadata, dist_file, listed_sums, verify_archive
+from chartship.errors import ChartError
+
+if TYPE_CHECKING:
+    from chartship.config import Settings
 
 
 @dataclass(frozen=True)
@@ -99,6 +98,58 @@ class Artifact:
         return archive_metadata(self.archive, self.content)
 
 
+def archive_metadata(archive: Path, data: bytes | None = None) -> dict[str, object]:
+    """Chart.yaml of a packaged chart as helm loads it (with a requirements.yaml's
+    dependencies, :func:`safetar.as_loaded`), read without extracting anything.
+
+    With ``data``, those bytes are the archive (``archive`` only names it).
+    """
+    # Here, not at the top: an index merge reads one archive and nothing else
+    # of the archive and YAML machinery, so start-up pays for it only when used.
+    import io
+    import tarfile
+
+    import yaml
+
+    from chartship import safetar, yamlfiles
+
+    wanted = {bounds.what: bounds for bounds in (yamlfiles.CHART, yamlfiles.REQUIREMENTS)}
+    found: dict[str, object] = {}
+    try:
+        with (
+            tarfile.open(archive, "r:gz")
+            if data is None
+            else tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
+        ) as tar:
+            for member in tar:
+                parts = member.name.split("/")
+                if len(parts) != 2 or parts[1] not in wanted or not member.isfile():
+                    continue
+                handle = tar.extractfile(member)
+                if handle is None:
+                    continue
+                bounds = wanted[parts[1]]
+                text = handle.read(bounds.max_bytes + 1).decode("utf-8")
+                found[parts[1]] = yamlfiles.load_data(text, bounds)
+                if len(found) == len(wanted):
+                    break
+    except (tarfile.TarError, OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ChartError(f"not a readable chart archive: {exc}", path=archive) from None
+    meta = found.get(yamlfiles.CHART.what)
+    if not isinstance(meta, dict):
+        raise ChartError("chart archive has no top-level Chart.yaml", path=archive)
+    return safetar.as_loaded(meta, found.get(yamlfiles.REQUIREMENTS.what))
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file on disk, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def read_once(path: Path) -> tuple[bytes, float]:
     """A file's bytes and its mtime, both from one open file."""
     try:
@@ -113,6 +164,8 @@ def read_once(path: Path) -> tuple[bytes, float]:
 def private_copy(artifact: Artifact) -> Iterator[Path]:
     """The archive (and its ``.prov`` beside it) written from the held bytes into a
     directory only this process uses, removed afterwards."""
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="chartship-publish-") as tmp:
         path = Path(tmp) / artifact.file_name
         files = [(path, artifact.content)]
@@ -131,6 +184,12 @@ def from_dist(settings: Settings, names: Sequence[str] = ()) -> list[Artifact]:
     Nothing is published from a dist/ that does not hold exactly what
     packaging wrote: a missing, changed or misnamed archive is an error.
     """
+    # Packaging's checks and the version rules load git, SemVer and the chart
+    # model; reading one archive (an index merge) needs none of them.
+    from chartship import versions
+    from chartship.errors import UsageError, VersionError
+    from chartship.package import SUMS_FILE, dist_file, listed_sums, verify_archive
+
     dist = settings.dist_path
     sums_path = dist / SUMS_FILE
     if not sums_path.is_file():

@@ -303,7 +303,8 @@ def bump(
             "name the chart(s) to bump; this repository has " + ", ".join(w.name for w in wheres)
         )
     git = Git(settings.root, runner)
-    tags = git.tags() if git.is_repository() else []
+    checkout = git.checkout()
+    tags = list(checkout.tags) if checkout is not None else []
     loaded = chartfiles.load_all(wheres)
     graph = siblings.graph(settings)
     documents = _Documents()

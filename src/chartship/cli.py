@@ -8,14 +8,18 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from chartship import __version__
-from chartship.config import Settings, parse_assignment, settings_from
 from chartship.errors import UsageError
 from chartship.exits import STATUSES, configure_logging, outcome
 from chartship.output import FORMATS, SCHEMA_VERSION, Output
-from chartship.versions import Increment, version_request
+
+if TYPE_CHECKING:
+    # Only for annotations: the settings and version rules load YAML, git and
+    # SemVer, which ``--help`` and a refused command line never need.
+    from chartship.config import Settings
+    from chartship.versions import Increment
 
 #: Levels a global option may be given at: before the command, after it, after
 #: a migrate step. Each level has its own dests: argparse lets a subcommand's
@@ -291,6 +295,8 @@ def _migrate_parser(
 
 
 def _bump_request(args: argparse.Namespace) -> str | Increment:
+    from chartship.versions import version_request
+
     return version_request(
         args.new_version, patch=args.patch, minor=args.minor, major=args.major, pre=args.pre
     )
@@ -311,7 +317,7 @@ def _run_lint(settings: Settings, charts: Sequence[str], output: Output) -> obje
     return run_lint(settings, charts, output=output)
 
 
-Run = Callable[[Settings, argparse.Namespace, Output], object]
+Run = Callable[["Settings", argparse.Namespace, Output], object]
 
 
 def _commands() -> dict[str, Run]:
@@ -426,6 +432,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(message, file=sys.stderr)
         return code
     try:
+        from chartship.config import parse_assignment, settings_from
+
         if args.command == "bump":
             _bump_request(args)  # a wrong flag combination before chartship.yaml is read
         overrides = dict(parse_assignment(item) for item in options.overrides)

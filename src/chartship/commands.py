@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from chartship import artifacts as artifact_mod
-from chartship import bump as bump_mod
 from chartship import charts as chartfiles
 from chartship import github_actions as actions
 from chartship import output as output_mod
-from chartship import package as package_mod
 from chartship import render, versions
 from chartship.channels.classic import channel as classic_channel
 from chartship.channels.classic import pages as pages_mod
@@ -32,11 +30,6 @@ from chartship.config import Settings
 from chartship.config import settings_from as settings_from  # the front ends' way in, kept here
 from chartship.errors import UsageError
 from chartship.gitrepo import Git, name_some
-from chartship.lint.command import run_lint as run_lint
-from chartship.migrate import backfill as backfill_mod
-from chartship.migrate import decisions as decisions_mod
-from chartship.migrate import inventory as inventory_mod
-from chartship.migrate import phases
 from chartship.output import Output
 from chartship.release import pipeline
 from chartship.runner import Runner
@@ -44,11 +37,29 @@ from chartship.safetext import redact_urls
 
 if TYPE_CHECKING:
     # PyGithub (with requests) and the sandbox's jsonschema are a large part of
-    # start-up: the commands that use them import them when they run.
+    # start-up, and so are the lint engine, packaging, bump and the migration:
+    # each command imports what it uses when it runs.
+    from chartship import bump as bump_mod
+    from chartship import package as package_mod
     from chartship.channels.github.channel import ReleaseReport
     from chartship.channels.github.pulls import PullRequest
+    from chartship.lint.command import run_lint as run_lint
+    from chartship.migrate import backfill as backfill_mod
+    from chartship.migrate import decisions as decisions_mod
+    from chartship.migrate import inventory as inventory_mod
+    from chartship.migrate import phases
 
 log = logging.getLogger("chartship")
+
+
+def __getattr__(name: str) -> Any:
+    # run_lint is re-exported from chartship.lint.command on first use: importing
+    # this module (a release, a push) does not load the lint engine.
+    if name == "run_lint":
+        from chartship.lint.command import run_lint
+
+        return run_lint
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _output(output: Output | None, out: TextIO | None, command: str) -> Output:
@@ -67,6 +78,8 @@ def run_bump(
     commit: bool = False,
     out: TextIO | None = None,
 ) -> list[bump_mod.BumpResult]:
+    from chartship import bump as bump_mod
+
     if isinstance(version, str):
         # Every front end takes it as --version; say so rather than only "version".
         versions.parse(version, what="--version")
@@ -119,6 +132,8 @@ def run_package(
     force: bool = False,
     out: TextIO | None = None,
 ) -> list[package_mod.Packaged]:
+    from chartship import package as package_mod
+
     results = package_mod.package(settings, charts, dev=dev, sign=sign, force=force)
     render.print_packaged(results, settings.root, out or sys.stdout)
     return results
@@ -269,6 +284,8 @@ def run_migrate_status(
     output: Output | None = None,
 ) -> inventory_mod.Inventory:
     """Inventory both channels; print the table, write JSON and Markdown reports."""
+    from chartship.migrate import inventory as inventory_mod
+
     shown = _output(output, out, "migrate status")
     found = inventory_mod.take_inventory(settings, environ=environ, download=download)
     written = inventory_mod.write_reports(found, _report_dir(settings, report_dir))
@@ -295,6 +312,9 @@ def run_migrate_backfill(
     output: Output | None = None,
 ) -> backfill_mod.BackfillReport:
     """Copy every proven classic version that OCI lacks; anomalies are reported, never copied."""
+    from chartship.migrate import backfill as backfill_mod
+    from chartship.migrate import inventory as inventory_mod
+
     shown = _output(output, out, "migrate backfill")
     report = backfill_mod.backfill(
         settings, environ=environ, dry_run=dry_run, workers=workers, stream=shown.progress
@@ -326,6 +346,8 @@ def run_migrate_verify(
     output: Output | None = None,
 ) -> phases.Parity:
     """Parity of the two channels; a table of the differences and exit 1 on any."""
+    from chartship.migrate import phases
+
     result = phases.parity(settings, environ=environ)
     _output(output, out, "migrate verify").show(
         lambda stream: _print_lines(result.lines(), stream),
@@ -350,6 +372,8 @@ def run_migrate_deprecate(
     output: Output | None = None,
 ) -> pages_mod.FileUpdate:
     """Put the notice on the pages site; it is printed first, exactly as written."""
+    from chartship.migrate import phases
+
     update, notice = phases.deprecate(settings, dry_run=dry_run, environ=environ)
 
     def text(stream: TextIO) -> None:
@@ -372,6 +396,8 @@ def run_migrate_repair(
     output: Output | None = None,
 ) -> backfill_mod.RepairReport:
     """Add each released version index.yaml lacks to it, built from the release asset."""
+    from chartship.migrate import backfill as backfill_mod
+
     report = backfill_mod.repair(settings, environ=environ, dry_run=dry_run)
     _output(output, out, "migrate repair").show(
         lambda stream: render.print_repair(report, stream),
@@ -395,6 +421,8 @@ def run_migrate_accept(
     output: Output | None = None,
 ) -> decisions_mod.Decision:
     """Record the decision on an anomalous version in the decisions file."""
+    from chartship.migrate import phases
+
     decision, path = phases.accept(
         settings, version, action, reason, chart=chart, dry_run=dry_run, environ=environ
     )
@@ -417,6 +445,8 @@ def run_migrate_phase(
     environ: Mapping[str, str] | None = None,
     output: Output | None = None,
 ) -> list[str]:
+    from chartship.migrate import phases
+
     before = settings.channels.phase
     lines = phases.advance(settings, to, environ=environ, dry_run=dry_run)
     _output(output, out, "migrate phase").show(

@@ -18,6 +18,15 @@ class Released:
     tag: str
 
 
+@dataclass(frozen=True)
+class Checkout:
+    """What a command asks of a work tree before anything else, from one git process."""
+
+    toplevel: Path
+    shallow: bool
+    tags: tuple[str, ...]
+
+
 #: How long a remote may take to list its tags before the clone's gap is reported as such.
 REMOTE_TIMEOUT = 30.0
 
@@ -42,9 +51,27 @@ class Git:
         code, _ = self._git("rev-parse", "--is-inside-work-tree", check=False)
         return code == 0
 
-    def tags(self) -> list[str]:
-        _, out = self._git("tag", "--list")
-        return [line.strip() for line in out.splitlines() if line.strip()]
+    def checkout(self) -> Checkout | None:
+        """The work tree's top level, whether it is shallow, and its tags; None outside one.
+
+        One ``git rev-parse`` answers all of them: a git process costs
+        milliseconds to start, and a run that finds nothing to release pays
+        for little else.
+        """
+        code, out = self._git(
+            "rev-parse",
+            "--is-inside-work-tree",
+            "--show-toplevel",
+            "--is-shallow-repository",
+            "--symbolic-full-name",
+            "--tags",
+            check=False,
+        )
+        lines = out.splitlines()
+        if code != 0 or len(lines) < 3 or lines[0] != "true":
+            return None
+        tags = tuple(line.removeprefix("refs/tags/") for line in lines[3:] if line)
+        return Checkout(Path(lines[1]), lines[2] == "true", tags)
 
     def changes_since(self, ref: str, path: Path) -> list[Path]:
         """Files under ``path`` that differ from ``ref``: changed, added, removed, untracked.
@@ -81,12 +108,8 @@ class Git:
         _, top = self._git("rev-parse", "--show-toplevel")
         return Path(top.strip())
 
-    def is_shallow(self) -> bool:
-        _, out = self._git("rev-parse", "--is-shallow-repository")
-        return out.strip() == "true"
-
     def history_gap(
-        self, tags: Sequence[str], released: Callable[[str], bool] = lambda _tag: True
+        self, checkout: Checkout, released: Callable[[str], bool] = lambda _tag: True
     ) -> str | None:
         """Why this clone cannot tell what was released, or None when it can.
 
@@ -98,9 +121,9 @@ class Git:
         ``released`` accepts, and only a remote that has none clears them (a
         repository that never released anything).
         """
-        if tags:
+        if checkout.tags:
             return None
-        if self.is_shallow():
+        if checkout.shallow:
             how = (
                 "this clone is shallow and has no tags (made with `git clone --depth`, or by "
                 "actions/checkout without `fetch-depth: 0`)"
@@ -167,14 +190,17 @@ class Git:
             found[spec] = None if line.endswith(" missing") or " " in line else line.strip()
         return found
 
-    def dirty_paths(self, paths: Sequence[Path]) -> list[Path]:
-        """Files under ``paths`` with uncommitted changes, untracked unignored ones included."""
-        _, top = self._git("rev-parse", "--show-toplevel")
+    def dirty_paths(self, paths: Sequence[Path], top: Path | None = None) -> list[Path]:
+        """Files under ``paths`` with uncommitted changes, untracked unignored ones included.
+
+        ``top`` is the work tree's top level when the caller knows it already.
+        """
+        top = self.toplevel() if top is None else top
         _, out = self._git(
             "status", "--porcelain", "-z", "--untracked-files=all", "--", *map(str, paths)
         )
         # Porcelain paths are relative to the top level; a rename's source follows it.
-        return [Path(top.strip()) / entry[3:] for entry in out.split("\0") if len(entry) > 3]
+        return [top / entry[3:] for entry in out.split("\0") if len(entry) > 3]
 
     def commit(self, paths: Sequence[Path], message: str) -> str:
         """Commit exactly ``paths`` (added first: a file may be new), leaving anything

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -52,6 +51,9 @@ INFORMATION_URI = "https://github.com/chartship/chartship"
 
 def schema() -> dict[str, Any]:
     """The JSON Schema every ``--output json`` document satisfies."""
+    # importlib.resources loads tempfile and zip support: only a schema check needs them.
+    from importlib import resources
+
     text = resources.files("chartship").joinpath("schemas/output-v1.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
@@ -120,10 +122,12 @@ class Output:
 
 
 def display_path(path: Path, root: Path) -> str:
-    """A path as the text output shows it (see :func:`chartship.render.display_path`)."""
-    from chartship import render
-
-    return render.display_path(path, root)
+    """A path as every output shows it: relative to ``root`` where it is under it."""
+    # The last part is not resolved: a link is shown where it is, not where it points.
+    try:
+        return str((path.parent.resolve() / path.name).relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def error_doc(error: BaseException) -> dict[str, Any]:

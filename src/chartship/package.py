@@ -9,22 +9,18 @@ archive already in dist/ whose SHA256SUMS line still matches is kept.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import logging
 import os
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from chartship import charts as chartfiles
 from chartship import dependencies, safetar, siblings, sources, versions, yamlfiles
+from chartship.artifacts import sha256_file
 from chartship.charts import Chart
 from chartship.config import Settings
 from chartship.errors import ChartError, UsageError, VersionError
@@ -57,14 +53,6 @@ class Packaged:
     notice: str | None = None
     #: The chart's files that changed since the archive in dist/ was packaged.
     changed: tuple[str, ...] = ()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -161,43 +149,6 @@ def write_sums(dist: Path, sums: Mapping[str, str]) -> None:
     tmp = dist / f".{SUMS_FILE}.tmp"
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, dist / SUMS_FILE)
-
-
-def archive_metadata(archive: Path, data: bytes | None = None) -> dict[str, object]:
-    """Chart.yaml of a packaged chart as helm loads it (with a requirements.yaml's
-    dependencies, :func:`safetar.as_loaded`), read without extracting anything.
-
-    With ``data``, those bytes are the archive (``archive`` only names it).
-    """
-    wanted = {
-        chartfiles.CHART_FILE: yamlfiles.CHART,
-        chartfiles.REQUIREMENTS_FILE: yamlfiles.REQUIREMENTS,
-    }
-    found: dict[str, object] = {}
-    try:
-        with (
-            tarfile.open(archive, "r:gz")
-            if data is None
-            else tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
-        ) as tar:
-            for member in tar:
-                parts = member.name.split("/")
-                if len(parts) != 2 or parts[1] not in wanted or not member.isfile():
-                    continue
-                handle = tar.extractfile(member)
-                if handle is None:
-                    continue
-                bounds = wanted[parts[1]]
-                text = handle.read(bounds.max_bytes + 1).decode("utf-8")
-                found[parts[1]] = yamlfiles.load_data(text, bounds)
-                if len(found) == len(wanted):
-                    break
-    except (tarfile.TarError, OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ChartError(f"not a readable chart archive: {exc}", path=archive) from None
-    meta = found.get(chartfiles.CHART_FILE)
-    if not isinstance(meta, dict):
-        raise ChartError("chart archive has no top-level Chart.yaml", path=archive)
-    return safetar.as_loaded(meta, found.get(chartfiles.REQUIREMENTS_FILE))
 
 
 def verify_archive(archive: Path, data: bytes | None = None) -> tuple[str, str]:

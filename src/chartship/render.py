@@ -13,27 +13,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from chartship import bump as bump_mod
 from chartship import github_actions as actions
-from chartship import package as package_mod
-from chartship.channels.classic.pages import PagesResult
 from chartship.channels.contract import BEYOND_REPAIR_ADVICE, Status
-from chartship.channels.oci.channel import PushReport
 from chartship.github_actions import in_github_actions
-from chartship.lint import LintReport
-from chartship.lint.text import display_path as display_path
-from chartship.lint.text import format_problem as format_problem
-from chartship.lint.text import github_annotation as github_annotation
-from chartship.lint.text import print_lint_report as print_lint_report
-from chartship.migrate import backfill as backfill_mod
+from chartship.output import display_path as display_path
 from chartship.release import pipeline
-from chartship.release.pipeline import Plan, ReleaseResult
 from chartship.safetext import redact_urls
 
 if TYPE_CHECKING:
-    # PyGithub is imported by the GitHub commands themselves, not by their printing.
+    # Types only: PyGithub is imported by the GitHub commands themselves, not by
+    # their printing, and a release with nothing to do loads neither the lint
+    # engine, packaging, bump nor the migration.
+    from chartship import bump as bump_mod
+    from chartship import package as package_mod
+    from chartship.channels.classic.pages import PagesResult
     from chartship.channels.github.channel import ReleaseReport
     from chartship.channels.github.pulls import PullRequest
+    from chartship.channels.oci.channel import PushReport
+    from chartship.lint import LintReport
+    from chartship.migrate import backfill as backfill_mod
+    from chartship.release.pipeline import Plan, ReleaseResult
 
 # --------------------------------------------------------------------------- bump, package
 
@@ -278,6 +277,8 @@ class ReleaseText:
             self._print(f"  {one.chart} {one.version}: {verdict} ({one.reason})")
 
     def lint(self, report: LintReport) -> None:
+        from chartship.lint.text import print_lint_report
+
         print_lint_report(report, self.root, self.out, self.environ)
 
     def _rows(self, result: ReleaseResult) -> None:

@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chartship import charts as chartfiles
-from chartship import dependencies, siblings, versions, yamlfiles
+from chartship import versions, yamlfiles
 from chartship.channels.oci import names as oci_names
 from chartship.charts import Chart, ChartDir
-from chartship.config import Settings
 from chartship.errors import ChartError, DependencyError, ToolError, VersionError
-from chartship.gitrepo import Git, tag_pattern
-from chartship.helm import Helm
-from chartship.lint import increment, rules
+from chartship.lint import rules
 from chartship.lint.helm_output import last_line, parse_helm_lint
 from chartship.lint.model import Collector, LintReport, Problem
 from chartship.lint.values import SCHEMA_FILE, check_values, coalesce, foreign_references
@@ -35,6 +32,17 @@ from chartship.lint.values import values_files as values_files
 from chartship.runner import Result, Runner
 from chartship.safetext import shown
 from chartship.yamlfiles import YamlDocument
+
+if TYPE_CHECKING:
+    # Types only: loading the settings imports this package (for lint.rules and
+    # lint.ct), so the engine's own machinery -- dependencies, siblings, helm,
+    # git, the thread pool -- is imported by the lint run itself.
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from chartship import dependencies, siblings
+    from chartship.config import Settings
+    from chartship.helm import Helm
+    from chartship.lint import increment
 
 __all__ = [
     "SCHEMA_FILE",
@@ -361,11 +369,15 @@ def _not_run(where: ChartDir, out: Collector, why: str) -> None:
 
 
 def _check_dependencies(chart: Chart, ctx: _Context, out: Collector) -> None:
+    from chartship import dependencies
+
     for finding in dependencies.check(chart, ctx.settings.root, ctx.graph, ctx.repositories):
         out.add(finding.path, finding.message, "dependencies", finding.line, finding.severity)
 
 
 def _helm_lint_with_dependencies(chart: Chart, ctx: _Context, out: Collector) -> None:
+    from chartship import dependencies
+
     try:
         with dependencies.prepared(
             chart, ctx.settings, helm=ctx.helm, graph=ctx.graph, repositories=ctx.repositories
@@ -397,6 +409,8 @@ def _dependency_line(chart: Chart, exc: ToolError) -> int | None:
 
 
 def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
+    from chartship.lint import increment
+
     out = Collector(where.name, ctx.severity_of(where.name))
     check_values(where, out)
     for path, message in chartfiles.escaping_files(where.directory):
@@ -467,6 +481,11 @@ def lint(
     runner: Runner | None = None,
 ) -> LintReport:
     """Lint the named charts (default: all) and return every problem found."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chartship import dependencies, siblings
+    from chartship.helm import Helm
+
     runner = runner or Runner()
     helm = helm or Helm(settings.helm_binary, runner=runner)
     wheres = chartfiles.discover(settings, names)
@@ -518,11 +537,15 @@ def _history(
     settings: Settings, runner: Runner, wheres: Sequence[ChartDir]
 ) -> increment.History | None:
     """What version-increment compares with, or None when it is not checked."""
+    from chartship.gitrepo import Git, tag_pattern
+    from chartship.lint import increment
+
     git = Git(settings.root, runner)
-    if not settings.lint.version_increment or not git.is_repository():
+    checkout = git.checkout() if settings.lint.version_increment else None
+    if checkout is None:
         return None
     since = settings.lint.since
-    tags = git.tags()
+    tags = list(checkout.tags)
     history = increment.History(
         git=git,
         tags=tags,
@@ -532,5 +555,5 @@ def _history(
     )
     if since is None:
         patterns = [tag_pattern(settings.release.tag, w.name) for w in wheres]
-        history.gap = git.history_gap(tags, lambda name: any(p.match(name) for p in patterns))
+        history.gap = git.history_gap(checkout, lambda name: any(p.match(name) for p in patterns))
     return history

@@ -13,14 +13,7 @@ from typing import TextIO
 
 from chartship.github_actions import escape_data, escape_property, in_github_actions
 from chartship.lint.model import LintReport, Problem
-
-
-def display_path(path: Path, root: Path) -> str:
-    # The last part is not resolved: a link is shown where it is, not where it points.
-    try:
-        return str((path.parent.resolve() / path.name).relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
+from chartship.output import display_path
 
 
 def format_problem(problem: Problem, root: Path) -> str:

@@ -30,9 +30,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chartship import artifacts as artifact_mod
-from chartship import lint as lint_mod
-from chartship import package as package_mod
-from chartship import sources
 from chartship.artifacts import Artifact
 from chartship.channels import github as github_names
 from chartship.channels.classic.channel import ClassicChannel, pages_settings
@@ -53,7 +50,7 @@ from chartship.errors import (
     UsageError,
 )
 from chartship.helm import Helm
-from chartship.release import preflight, settle
+from chartship.release import preflight
 from chartship.release.selection import (
     Selection,
     require_committed,
@@ -66,7 +63,12 @@ from chartship.runner import Runner
 if TYPE_CHECKING:
     from github.Repository import Repository
 
+    # Types only: lint, packaging and settling are imported by the steps that
+    # run them, which a release with nothing to release never reaches.
+    from chartship import lint as lint_mod
+    from chartship import package as package_mod
     from chartship.channels.github.channel import GithubChannel
+    from chartship.release import settle
 
 log = logging.getLogger("chartship")
 
@@ -395,6 +397,9 @@ def build(
     ``shown_dist`` is the dist/ that messages name when ``settings`` is a dry
     run's copy of it (:func:`workspace`).
     """
+    from chartship import package as package_mod
+    from chartship.release import settle
+
     packaged = package_mod.package(
         settings,
         release_plan.selection.names,
@@ -515,6 +520,8 @@ def record_published(artifact: Artifact, outcomes: Mapping[str, Outcome]) -> Non
         if o.ok and o.status is not Status.PLANNED
     ]
     if places:
+        from chartship import sources
+
         sources.record_published(
             artifact.archive.parent,
             artifact.archive.name,
@@ -579,6 +586,8 @@ def release(
         result = ReleaseResult(release_plan)
         reporter.result(result)
         return result
+    from chartship import lint as lint_mod
+
     report = lint_mod.lint(settings, release_plan.selection.names)
     reporter.lint(report)
     if not report.ok:

@@ -166,7 +166,8 @@ def _by_change(settings: Settings, runner: Runner | None, only: Sequence[str] = 
         # Its release tag would be made of that version: refuse it before naming one.
         chartfiles.require_semver(chart)
     git = Git(settings.root, runner)
-    if not git.is_repository():
+    checkout = git.checkout()
+    if checkout is None:
         reason = "not in a git repository, so every chart is released"
         return Selection(
             None,
@@ -176,9 +177,9 @@ def _by_change(settings: Settings, runner: Runner | None, only: Sequence[str] = 
                 for c in loaded
             ),
         )  # fmt: skip
-    listed = sorted(git.tags())
+    listed = sorted(checkout.tags)
     patterns = [tag_pattern(settings.release.tag, c.name) for c in loaded]
-    gap = git.history_gap(listed, lambda name: any(p.match(name) for p in patterns))
+    gap = git.history_gap(checkout, lambda name: any(p.match(name) for p in patterns))
     if gap is not None:
         raise UsageError(
             f"cannot tell which charts changed since their release: {gap}; "
@@ -194,12 +195,13 @@ def _by_change(settings: Settings, runner: Runner | None, only: Sequence[str] = 
         )
         for chart in loaded
     }
-    trees = (
-        git.object_ids([f"{rev}:./{rel}" for tag, rel in specs.values() for rev in (tag, "HEAD")])
-        if git.head()
-        else {}
+    # HEAD itself is asked in the same batch: with no commit yet nothing is compared.
+    trees = git.object_ids(
+        ["HEAD", *(f"{rev}:./{rel}" for tag, rel in specs.values() for rev in (tag, "HEAD"))]
     )
-    dirty = git.dirty_paths([c.directory for c in loaded]) if loaded else []
+    if trees.get("HEAD") is None:
+        trees = {}
+    dirty = git.dirty_paths([c.directory for c in loaded], checkout.toplevel) if loaded else []
     picked = []
     for chart in loaded:
         tag, relative = specs[chart.name]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chartship.artifacts import Artifact
+from chartship.artifacts import Artifact, sha256_file
 from chartship.channels.classic.entry import entry_for
 from chartship.channels.classic.merge import INDEX_FILE, MergeResult, get, merge
 from chartship.config import PagesSettings, Settings
@@ -41,7 +41,6 @@ from chartship.errors import (
     ToolError,
     UsageError,
 )
-from chartship.package import sha256_file
 from chartship.runner import Result, Runner
 from chartship.safetext import redact_url, url_secrets, userinfo
 from chartship.yamlfiles import INDEX, read_text
