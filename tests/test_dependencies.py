@@ -33,12 +33,12 @@ from chartship.errors import ChecksFailed, ConfigError, DependencyError
 from chartship.helm import Helm
 from chartship.lint import lint
 from chartship.package import package
-from chartship.runner import Result, Runner
 from chartship.safetar import inspect_chart_archive
 from chartship.sandbox.registry import RegistryServer
 from tests.conftest import SANDBOX_UPSTREAM
 from tests.support.builders import REPO, git
 from tests.support.chartrepo import StaticServer, Tripwire, publish_repository, serve_upstream
+from tests.support.recording import RecordingRunner
 from tests.support.sandbox import open_sandbox
 
 #: Where the MetalLB-shaped repository takes frr-k8s from: a host that never resolves.
@@ -67,25 +67,6 @@ def member_yaml(archive: Path, member: str) -> Any:
         handle = tar.extractfile(member)
         assert handle is not None
         return yaml.safe_load(handle.read())
-
-
-class RecordingRunner(Runner):
-    """A real runner that also keeps every argv it ran (secrets already masked)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.argvs: list[tuple[str, ...]] = []
-        self.outputs: list[str] = []
-
-    def run(self, argv: Any, **kwargs: Any) -> Result:
-        self.argvs.append(tuple(str(a) for a in argv))
-        try:
-            result = super().run(argv, **kwargs)
-        except Exception as exc:
-            self.outputs.append(str(exc))
-            raise
-        self.outputs.append(result.output)
-        return result
 
 
 # --------------------------------------------------------------------------- helm's own files

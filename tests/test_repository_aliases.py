@@ -28,8 +28,9 @@ from chartship.migrate import phases
 from chartship.package import package
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.builders import installed_helm
+from tests.support.recording import RecordingRunner
 from tests.support.sandbox import helm_homes
-from tests.test_dependencies import RecordingRunner, without_generated
+from tests.test_dependencies import without_generated
 
 #: A host that never resolves: what a dependency named through a mirror must never reach.
 UNREACHABLE = "https://charts.invalid/frr-k8s"

@@ -194,8 +194,9 @@ class Helm:
 
     # ------------------------------------------------------------------ lint
 
-    def lint(self, chart_dir: Path, values: Path | None = None) -> Result:
-        args = ["lint", "--strict", str(chart_dir)]
+    def lint(self, chart_dirs: Sequence[Path], values: Path | None = None) -> Result:
+        """``helm lint --strict`` of one chart or several (each linted on its own, one process)."""
+        args = ["lint", "--strict", *(str(d) for d in chart_dirs)]
         if values is not None:
             args += ["--values", str(values)]
         return self.run(args, check=False)
