@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from chartship.config import load_settings
-from chartship.helm import Helm
+from chartship.helm import LINT_RUNTIME, Helm
 from chartship.lint import LintReport, lint
 from chartship.lint.helm_output import split_by_chart
-from tests.support.builders import CONFIGMAP, git
+from chartship.toolchain import DEFAULT_HELM_VERSIONS
+from tests.support.builders import CONFIGMAP, git, installed_helm
 from tests.support.recording import RecordingRunner
 
 CHARTS = ("passes", "fails", "warns", "ci-fails")
@@ -138,3 +139,19 @@ def test_output_that_is_not_one_section_per_chart_is_not_split(
     clean = helm.lint(directories)
     assert split_by_chart(clean, directories[::-1]) is None
     assert split_by_chart(clean, directories[:1]) is None
+
+
+def test_lint_runs_collect_garbage_less_often_unless_the_environment_says(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pure argument logic: one helm major is enough.
+    runner = RecordingRunner()
+    helm = Helm(str(installed_helm(DEFAULT_HELM_VERSIONS[-1])), runner=runner)
+    chart = [repo / "charts" / "passes"]
+    monkeypatch.delenv("GOGC", raising=False)
+    assert helm.lint(chart).returncode == 0
+    assert runner.envs[-1] == LINT_RUNTIME == {"GOGC": "200"}
+    # The user's own setting wins.
+    monkeypatch.setenv("GOGC", "50")
+    assert helm.lint(chart).returncode == 0
+    assert runner.envs[-1] == {}

@@ -14,9 +14,12 @@ class RecordingRunner(Runner):
         super().__init__()
         self.argvs: list[tuple[str, ...]] = []
         self.outputs: list[str] = []
+        #: The environment each command was given on top of this process's.
+        self.envs: list[dict[str, str]] = []
 
     def run(self, argv: Any, **kwargs: Any) -> Result:
         self.argvs.append(tuple(str(a) for a in argv))
+        self.envs.append(dict(kwargs.get("env") or {}))
         try:
             result = super().run(argv, **kwargs)
         except Exception as exc:
