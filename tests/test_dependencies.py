@@ -36,8 +36,9 @@ from chartship.package import package
 from chartship.safetar import inspect_chart_archive
 from chartship.sandbox.registry import RegistryServer
 from tests.conftest import SANDBOX_UPSTREAM
-from tests.support.builders import REPO, RecordingRunner, git
+from tests.support.builders import REPO, git
 from tests.support.chartrepo import StaticServer, Tripwire, publish_repository, serve_upstream
+from tests.support.recording import RecordingRunner
 from tests.support.sandbox import open_sandbox
 
 #: Where the MetalLB-shaped repository takes frr-k8s from: a host that never resolves.

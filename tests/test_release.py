@@ -24,8 +24,9 @@ from chartship.errors import (
     VersionError,
 )
 from tests.support.actions_runner import parse_file_commands
-from tests.support.builders import RecordingRunner, Workspace
+from tests.support.builders import Workspace
 from tests.support.matrix import newest_helm
+from tests.support.recording import RecordingRunner
 from tests.support.sandbox import (
     REPOSITORY,
     RegistryDownAfterChecks,

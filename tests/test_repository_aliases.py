@@ -27,7 +27,8 @@ from chartship.lint import lint
 from chartship.migrate import phases
 from chartship.package import package
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.support.builders import RecordingRunner, installed_helm
+from tests.support.builders import installed_helm
+from tests.support.recording import RecordingRunner
 from tests.support.sandbox import helm_homes
 from tests.test_dependencies import without_generated
 

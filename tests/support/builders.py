@@ -36,7 +36,6 @@ from chartship.channels.classic.entry import entry_for
 from chartship.channels.classic.merge import merge
 from chartship.config import Settings, load_settings
 from chartship.helm import Helm
-from chartship.runner import Result, Runner
 from chartship.toolchain import helm_path
 
 if TYPE_CHECKING:
@@ -444,22 +443,3 @@ def make_sibling_repo(
     git(root, "init", "-q", "-b", "main")
     repo.commit("initial")
     return repo
-
-
-class RecordingRunner(Runner):
-    """A real runner that also keeps every argv it ran (secrets already masked)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.argvs: list[tuple[str, ...]] = []
-        self.outputs: list[str] = []
-
-    def run(self, argv: Any, **kwargs: Any) -> Result:
-        self.argvs.append(tuple(str(a) for a in argv))
-        try:
-            result = super().run(argv, **kwargs)
-        except Exception as exc:
-            self.outputs.append(str(exc))
-            raise
-        self.outputs.append(result.output)
-        return result

@@ -5,7 +5,9 @@ repositories, version increment) run first, chart by chart; then every
 ``helm lint --strict`` run of the repository (each chart with its default
 values and with each ci/*-values.yaml) goes through one pool, so one chart
 with many values files is as parallel as many charts. Each chart's
-dependencies are put together once, for all of its runs.
+dependencies are put together once, for all of its runs. The default-values
+runs of charts helm reads in place share helm processes: starting helm costs
+more than linting a small chart.
 
 Each problem names its rule (chartship.lint.rules): helm's own rules are
 errors; the rules chartship adds have the severity the repository gives them.
@@ -25,7 +27,7 @@ from chartship.channels.oci import names as oci_names
 from chartship.charts import Chart, ChartDir
 from chartship.errors import ChartError, DependencyError, ToolError, VersionError
 from chartship.lint import rules
-from chartship.lint.helm_output import last_line, parse_helm_lint
+from chartship.lint.helm_output import last_line, parse_helm_lint, split_by_chart
 from chartship.lint.model import Collector, LintReport, Problem
 from chartship.lint.values import SCHEMA_FILE, check_values, coalesce, foreign_references
 from chartship.lint.values import values_files as values_files
@@ -58,6 +60,8 @@ __all__ = [
 #: Checks whose findings mean helm must not read the chart: it would follow a link
 #: out of the chart, or fetch a schema reference from a server or a file.
 _NOT_FOR_HELM = frozenset({"files", "schema-ref"})
+#: The most charts whose default-values runs share one helm process.
+_MOST_TOGETHER = 16
 
 
 @dataclass
@@ -294,27 +298,58 @@ def _in_chart(result: Result, built: Path, directory: Path) -> Result:
     )
 
 
-def _run(helm: Helm, built: Path, values: Path | None) -> Result | ToolError:
+_Outcome = Result | ToolError
+
+
+def _run(helm: Helm, built: Path, values: Path | None) -> _Outcome:
     try:
-        return helm.lint(built, values)
+        return helm.lint([built], values)
     except ToolError as exc:  # it did not finish in time
         return exc
 
 
+def _run_together(helm: Helm, directories: Sequence[Path]) -> list[_Outcome]:
+    """The default-values runs of ``directories`` in one helm process, told apart by chart.
+
+    Starting helm costs several times what linting a small chart does, so
+    this is most of what a chart's default-values run costs. When helm's
+    output cannot be split by chart (or the run timed out), each chart is
+    run alone, so a finding is never given to the wrong chart.
+    """
+    if len(directories) > 1:
+        try:
+            together = split_by_chart(helm.lint(directories), directories)
+        except ToolError:
+            together = None
+        if together is not None:
+            return list(together)
+    return [_run(helm, directory, None) for directory in directories]
+
+
 def _helm_lint(chart: Chart, built: Path, ctx: _Context, out: Collector) -> None:
-    """``helm lint --strict`` of ``built`` (the chart, or its scratch copy with dependencies)
-    with default values and with each ci values file, all at once in the shared pool.
+    """``helm lint --strict`` of ``built`` (the chart's scratch copy with its dependencies)
+    with default values and with each ci values file, all at once in the shared pool."""
+    ci_files = values_files(chart.directory)
+    futures: list[Future[_Outcome]] = [
+        ctx.pool.submit(_run, ctx.helm, built, values) for values in [None, *ci_files]
+    ]
+    _report_runs(chart, built, ci_files, [future.result() for future in futures], out)
+
+
+def _report_runs(
+    chart: Chart,
+    built: Path,
+    ci_files: Sequence[Path],
+    outcomes: Sequence[_Outcome],
+    out: Collector,
+) -> None:
+    """The findings of a chart's runs (default values first, then each ci values file).
 
     Findings are reported against the chart's own files. A finding of the
     default values that no ci values file shares is ``default-values``: the
     one chart-testing, linting only the ci files, would miss.
     """
-    ci_files = values_files(chart.directory)
     runs: list[Path | None] = [None, *ci_files]
-    futures: list[Future[Result | ToolError]] = [
-        ctx.pool.submit(_run, ctx.helm, built, values) for values in runs
-    ]
-    outcomes = [future.result() for future in futures]
     # Our own schema check names the file and line; helm's restatement adds nothing.
     schema_reported = any(p.check == "schema" for p in out.problems)
     found: list[list[Problem]] = []
@@ -375,13 +410,62 @@ def _check_dependencies(chart: Chart, ctx: _Context, out: Collector) -> None:
         out.add(finding.path, finding.message, "dependencies", finding.line, finding.severity)
 
 
-def _helm_lint_with_dependencies(chart: Chart, ctx: _Context, out: Collector) -> None:
+@dataclass
+class _Pending:
+    """A chart helm lints in its own directory, its runs still to be made.
+
+    Its default-values run can share one helm process with other charts'
+    (:class:`_Defaults`); a values file applies to every chart of a process,
+    so each ci values file has a run of its own.
+    """
+
+    chart: Chart
+    out: Collector
+    ci_files: list[Path]
+    ci_runs: list[Future[_Outcome]] = dataclasses.field(default_factory=list)
+    default: tuple[Future[list[_Outcome]], int] | None = None
+
+    def report(self) -> list[Problem]:
+        assert self.default is not None
+        together, position = self.default
+        outcomes = [together.result()[position], *(run.result() for run in self.ci_runs)]
+        _report_runs(self.chart, self.chart.directory, self.ci_files, outcomes, self.out)
+        return self.out.problems
+
+
+class _Defaults:
+    """Gathers charts' default-values runs into helm processes of up to ``size`` charts."""
+
+    def __init__(self, ctx: _Context, size: int) -> None:
+        self.ctx = ctx
+        self.size = size
+        self.waiting: list[_Pending] = []
+
+    def add(self, pending: _Pending) -> None:
+        self.waiting.append(pending)
+        if len(self.waiting) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.waiting:
+            return
+        group, self.waiting = self.waiting, []
+        directories = [p.chart.directory for p in group]
+        together = self.ctx.pool.submit(_run_together, self.ctx.helm, directories)
+        for position, pending in enumerate(group):
+            pending.default = (together, position)
+
+
+def _helm_lint_with_dependencies(chart: Chart, ctx: _Context, out: Collector) -> _Pending | None:
     from chartship import dependencies
 
     try:
         with dependencies.prepared(
             chart, ctx.settings, helm=ctx.helm, graph=ctx.graph, repositories=ctx.repositories
         ) as built:
+            if built == chart.directory:
+                # Nothing was put together: the runs need nothing kept alive, so they wait.
+                return _Pending(chart, out, values_files(chart.directory))
             _helm_lint(chart, built, ctx, out)
     except DependencyError as exc:
         # One error that says what to run, then the plain fact that helm lint did not run.
@@ -391,6 +475,7 @@ def _helm_lint_with_dependencies(chart: Chart, ctx: _Context, out: Collector) ->
     except ChartError as exc:
         out.add(exc.path or chart.chart_yaml, exc.message, "dependencies", exc.line)
         _not_run(chart.where, out, f"{_shown_name(exc.path)} is not usable (see above)")
+    return None
 
 
 def _shown_name(path: Path | None) -> str:
@@ -408,7 +493,7 @@ def _dependency_line(chart: Chart, exc: ToolError) -> int | None:
 # --------------------------------------------------------------------------- driver
 
 
-def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
+def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem] | _Pending:
     from chartship.lint import increment
 
     out = Collector(where.name, ctx.severity_of(where.name))
@@ -454,8 +539,8 @@ def _lint_one(where: ChartDir, ctx: _Context) -> list[Problem]:
     if ctx.repositories.unresolved(chart):
         _not_run(where, out, "a dependency's repository alias is not resolved (see above)")
         return out.problems
-    _helm_lint_with_dependencies(chart, ctx, out)
-    return out.problems
+    pending = _helm_lint_with_dependencies(chart, ctx, out)
+    return out.problems if pending is None else pending
 
 
 def _check_siblings(chart: Chart, graph: siblings.Graph, out: Collector) -> bool:
@@ -481,7 +566,7 @@ def lint(
     runner: Runner | None = None,
 ) -> LintReport:
     """Lint the named charts (default: all) and return every problem found."""
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from chartship import dependencies, siblings
     from chartship.helm import Helm
@@ -516,7 +601,21 @@ def lint(
             repositories=dependencies.Repositories(settings, helm),
             history=history,
         )
-        results = list(charts.map(lambda w: _lint_one(w, ctx), wheres))
+        checked = {charts.submit(_lint_one, w, ctx): n for n, w in enumerate(wheres)}
+        outcomes: list[list[Problem] | _Pending] = [[] for _ in wheres]
+        # Enough default-values runs per helm process to save most start-ups,
+        # few enough that every worker gets some.
+        defaults = _Defaults(ctx, size=min(_MOST_TOGETHER, -(-len(wheres) // workers)))
+        for done in as_completed(checked):
+            outcome = outcomes[checked[done]] = done.result()
+            if isinstance(outcome, _Pending):
+                outcome.ci_runs = [
+                    runs.submit(_run, helm, outcome.chart.directory, values)
+                    for values in outcome.ci_files
+                ]
+                defaults.add(outcome)
+        defaults.flush()
+        results = [o.report() if isinstance(o, _Pending) else o for o in outcomes]
     report = LintReport(
         charts=[w.name for w in wheres],
         included=included,

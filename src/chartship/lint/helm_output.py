@@ -9,8 +9,9 @@ continue one.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from chartship.lint.model import Problem
@@ -28,6 +29,13 @@ _TEMPLATE_AT = re.compile(
 )
 _YAML_LINE = re.compile(r"\bline (?P<line>\d+)\b")
 _VERDICT = re.compile(r"^\d+ chart\(s\) linted")
+_SECTION = "==> Linting "
+_SUMMARY = re.compile(
+    r"^(?:Error: )?(?P<linted>\d+) chart\(s\) linted, (?P<failed>\d+) chart\(s\) failed$"
+)
+#: What makes ``helm lint --strict`` count a chart as failed: an error, a warning,
+#: or (when the chart cannot even be loaded) helm's bare ``Error <why>`` line.
+_FAILS = re.compile(r"^(?:\[(?:ERROR|WARNING)\]|Error )")
 
 
 def _helm_messages(output: str) -> Iterator[tuple[str, str]]:
@@ -96,3 +104,52 @@ def _problem(rest: str, directory: Path, name: str) -> Problem:
 def last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return shown(lines[-1], MESSAGE_CHARS, quote=False) if lines else "no output"
+
+
+def split_by_chart(result: Result, paths: Sequence[Path]) -> list[Result] | None:
+    """One ``helm lint`` run of several charts as the runs of each chart alone would be.
+
+    helm 3 and helm 4 lint each path on its own and print its findings in a
+    ``==> Linting <path>`` section, then one verdict for all. Each chart gets
+    its section and the verdict a run of it alone gives (exit status included).
+    Log lines on standard error cannot be told apart by chart and are not
+    findings, so they are left out. None when the output is not one section
+    per path, in order, with a verdict that agrees: helm stopped before the
+    charts (a flag, a values file), and each chart must then be run alone.
+    """
+    if any(_HELM_LINE.match(line.strip()) for line in result.stderr.splitlines()):
+        return None
+    sections: list[list[str]] = []
+    for line in result.stdout.splitlines():
+        if line.startswith(_SECTION):
+            sections.append([line])
+        elif sections:
+            sections[-1].append(line)
+        elif line.strip():
+            return None
+    verdicts = [
+        verdict
+        for line in result.output.splitlines()
+        if (verdict := _SUMMARY.match(line.strip())) is not None
+    ]
+    if sections and verdicts and _SUMMARY.match(sections[-1][-1].strip()):
+        sections[-1].pop()  # the verdict for all, printed after the last chart
+    heads = [section[0][len(_SECTION) :] for section in sections]
+    if heads != [str(path) for path in paths] or len(verdicts) != 1:
+        return None
+    failing = [any(_FAILS.match(line.strip()) for line in s[1:]) for s in sections]
+    linted, failed = int(verdicts[0]["linted"]), int(verdicts[0]["failed"])
+    if linted != len(paths) or failed != sum(failing) or (failed > 0) != (result.returncode != 0):
+        return None
+    alone = [
+        dataclasses.replace(
+            result,
+            returncode=1 if fails else 0,
+            stdout="\n".join(section).rstrip("\n")
+            + "\n\n"
+            + ("" if fails else "1 chart(s) linted, 0 chart(s) failed\n"),
+            stderr="Error: 1 chart(s) linted, 1 chart(s) failed\n" if fails else "",
+        )
+        for section, fails in zip(sections, failing, strict=True)
+    ]
+    return alone
