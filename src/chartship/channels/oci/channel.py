@@ -22,7 +22,7 @@ bound, ``channels.oci.tag_window`` (W):
 2. A writer that finds the tag taken never writes it: other bytes refuse the
    version, the same bytes skip it.
 3. Every tag the run wrote, skipped or refused is read once more, W after the
-   run last wrote or read it (:func:`confirm`). Holding this run's bytes:
+   run last wrote or read it (:class:`Confirmer`). Holding this run's bytes:
    pushed (or skipped). Another writer's: refused, and never written again.
 
 Why that suffices: whoever writes the tag read it absent before the first
@@ -108,7 +108,7 @@ class PushOutcome:
     message: str
     manifest_digest: str | None = None
     #: When this run last wrote or read the tag (``time.monotonic()``), while its
-    #: verdict waits for :func:`confirm`; None once judged.
+    #: verdict waits for :class:`Confirmer`; None once judged.
     seen: float | None = None
 
     @property
@@ -647,7 +647,7 @@ def push_one(
     engine: Engine = "helm",
     tags: TagLists | None = None,
 ) -> PushOutcome:
-    """Write one tag; the verdict comes from :func:`confirm` afterwards.
+    """Write one tag; the verdict comes from :class:`Confirmer` afterwards.
 
     ``engine`` ``native`` writes the manifest helm would write with chartship's
     own requests; an archive whose manifest chartship cannot reproduce (see
@@ -733,7 +733,7 @@ def _write(
             if held is not None:
                 same, reason = _matches(artifact, held)
                 if wrote is not None:
-                    break  # ours landed, or someone's: confirm() tells
+                    break  # ours landed, or someone's: the Confirmer tells
                 if same:
                     return PushOutcome(
                         item,
@@ -870,25 +870,6 @@ class Confirmer:
         self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
 
 
-def confirm(
-    client: RegistryClient,
-    target: Target,
-    outcomes: Sequence[PushOutcome],
-    *,
-    window: float,
-    workers: int = 4,
-) -> list[PushOutcome]:
-    """The verdict on every tag this run wrote, skipped or refused, each read a window
-    after it was last written or looked at (see the module docstring).
-
-    The tag holding this run's bytes: pushed (or skipped). Holding another
-    writer's: refused, and never written again. Missing after a push: failed.
-    """
-    with Confirmer(client, target, window=window, workers=workers) as confirmer:
-        futures = [confirmer.judge(o) for o in outcomes]
-        return [f.result() for f in futures]
-
-
 def publish(
     connection: Connection,
     items: Sequence[PlanItem],
@@ -898,9 +879,13 @@ def publish(
     done: Callable[[PushOutcome], None] | None = None,
     settled: Sequence[PushOutcome] = (),
 ) -> list[PushOutcome]:
-    """:func:`write_all` and :func:`confirm` overlapped: each tag written is judged as
-    soon as its own window has passed. ``settled`` (tags the plan found taken) are
-    judged alike; the verdicts come in the order of ``settled``, then ``items``."""
+    """:func:`write_all` with each tag written judged (:class:`Confirmer`) as soon as
+    its own window has passed. ``settled`` (tags the plan found taken) are judged
+    alike; the verdicts come in the order of ``settled``, then ``items``.
+
+    The tag holding this run's bytes: pushed (or skipped). Holding another
+    writer's: refused, and never written again. Missing after a push: failed.
+    """
     window = connection.oci.tag_window
     with Confirmer(connection.client, connection.target, window=window, workers=workers) as c:
         early = [c.judge(o) for o in settled]
