@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 
-from chartship.channels.oci.names import namespace_problem
+from chartship.channels.oci import names as oci_names
 from chartship.errors import ChartError, ConfigError, VersionError
 from chartship.gitrepo import ref_name_problem
 from chartship.safetext import redact_url, shown, userinfo
@@ -712,8 +712,7 @@ def _check_semantics(settings: Settings, v: _Validator) -> None:
             f"must start with oci://, not {shown(oci.repository)}",
         )
     if oci is not None:
-        _host, _, namespace = oci.repository.removeprefix("oci://").rstrip("/").partition("/")
-        problem = namespace_problem(namespace)
+        problem = oci_names.namespace_problem(oci_names.split(oci.repository)[1])
         if problem is not None:
             raise v.fail(("channels", "oci", "repository"), problem)
     if gh is not None and gh.repository.count("/") != 1:

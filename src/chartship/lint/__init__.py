@@ -194,8 +194,7 @@ def _check_oci_name(where: ChartDir, doc: YamlDocument, settings: Settings, out:
     name = doc.data.get("name")
     if oci is None or not isinstance(name, str) or chartfiles.name_problem(name) is not None:
         return
-    namespace = oci.repository.removeprefix("oci://").rstrip("/").partition("/")[2]
-    problem = oci_names.chart_problem(name, namespace)
+    problem = oci_names.chart_problem(name, oci_names.split(oci.repository)[1])
     if problem is not None:
         out.add(
             where.chart_yaml,

@@ -34,6 +34,7 @@ from chartship.charts import Chart
 from chartship.config import Settings
 from chartship.errors import UsageError, VersionError
 from chartship.gitrepo import Git, name_some, released_version, tag_pattern
+from chartship.output import display_path
 from chartship.runner import Runner
 from chartship.safetext import shown
 
@@ -239,10 +240,7 @@ def require_committed(
         return
     dirty = git.dirty_paths([c.directory for c in chosen])
     if dirty:
-        root = settings.root.resolve()
-        files = [
-            p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p) for p in dirty
-        ]
+        files = [display_path(p, settings.root) for p in dirty]
         raise UsageError(
             f"uncommitted changes in the charts to release: {name_some(files)}; a release "
             "publishes these files but tags the commit HEAD, which does not hold them: commit "

@@ -38,6 +38,7 @@ from typing import Any, TextIO
 import yaml
 
 from chartship import versions
+from chartship.channels.oci import names as oci_names
 from chartship.config import Settings
 from chartship.errors import ChartError, ConfigError, RehearsalFailed, UsageError
 from chartship.gitrepo import Git
@@ -480,8 +481,7 @@ def _namespace(settings: Settings) -> str:
     oci = settings.channels.oci
     if oci is None:
         return DEFAULT_NAMESPACE
-    path = oci.repository.removeprefix("oci://").partition("/")[2].strip("/")
-    return path or DEFAULT_NAMESPACE
+    return oci_names.split(oci.repository)[1] or DEFAULT_NAMESPACE
 
 
 @contextlib.contextmanager

@@ -20,6 +20,13 @@ _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
 MAX_NAME = 255
 
 
+def split(url: str) -> tuple[str, str]:
+    """``oci://host[:port]/namespace`` as (host, namespace); only trailing slashes are
+    insignificant, so ``oci:///charts`` names no host."""
+    host, _, namespace = url.removeprefix("oci://").rstrip("/").partition("/")
+    return host, namespace
+
+
 def component_problem(component: str) -> str | None:
     """Why ``component`` cannot be one path component of a repository name, or None."""
     if _COMPONENT.fullmatch(component):

@@ -60,9 +60,7 @@ class Target:
     def parse(cls, url: str) -> Target:
         if not url.startswith("oci://"):
             raise RegistryError(f"{url!r} is not an oci:// reference")
-        # Only trailing slashes are insignificant: "oci:///charts" names no host.
-        rest = url[len("oci://") :].rstrip("/")
-        host, _, namespace = rest.partition("/")
+        host, namespace = names.split(url)
         if not host:
             raise RegistryError(f"{url!r} names no registry host")
         problem = names.namespace_problem(namespace)
