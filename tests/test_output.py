@@ -20,9 +20,8 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from chartship import cli, commands, output, tasks
-from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.support.builders import chart_archive, installed_helm
-from tests.support.sandbox import REPOSITORY, Sandbox, open_sandbox
+from tests.support.builders import chart_archive
+from tests.support.sandbox import REPOSITORY, Sandbox, newest_helm_sandbox
 
 VERSION = "0.16.0"
 TAG = f"metallb-chart-{VERSION}"
@@ -33,12 +32,9 @@ SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif" / "sarif-schema-2.1.0.js
 def box(
     tmp_path_factory: pytest.TempPathFactory, _workspace_template: Path, upstream: str
 ) -> Iterator[Sandbox]:
-    helm_bin = installed_helm(DEFAULT_HELM_VERSIONS[-1])
-    base = tmp_path_factory.mktemp("output")
-    with open_sandbox(base / "sandbox", _workspace_template, helm_bin) as sandbox:
+    with newest_helm_sandbox(tmp_path_factory, _workspace_template, "output") as sandbox:
         sandbox.stamp(VERSION)
         yield sandbox
-    assert not sandbox.github.violations, sandbox.github.report()
 
 
 @pytest.fixture

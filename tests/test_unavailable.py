@@ -19,9 +19,7 @@ import pytest
 from chartship import cli, commands
 from chartship.errors import ChannelsNotReady
 from chartship.exits import STATUSES
-from chartship.toolchain import DEFAULT_HELM_VERSIONS
-from tests.support.builders import installed_helm
-from tests.support.sandbox import Sandbox, open_sandbox
+from tests.support.sandbox import Sandbox, newest_helm_sandbox
 
 UNAVAILABLE = 5
 DOWN_REMOTE = "down"
@@ -39,9 +37,7 @@ def refused_port() -> Iterator[int]:
 def box(
     tmp_path_factory: pytest.TempPathFactory, _workspace_template: Path, upstream: str
 ) -> Iterator[Sandbox]:
-    helm_bin = installed_helm(DEFAULT_HELM_VERSIONS[-1])
-    base = tmp_path_factory.mktemp("unavailable")
-    with open_sandbox(base / "sandbox", _workspace_template, helm_bin) as sandbox:
+    with newest_helm_sandbox(tmp_path_factory, _workspace_template, "unavailable") as sandbox:
         sandbox.stamp("0.16.0")
         # A classic channel for the migrate steps to read, and nothing in OCI yet.
         classic = sandbox.settings(**{"channels.phase": "classic"})

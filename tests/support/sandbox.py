@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from chartship import commands
@@ -32,7 +33,8 @@ from chartship.sandbox.github_standin import GithubStandin
 from chartship.sandbox.pages_site import PagesSite
 from chartship.sandbox.registry import RegistryServer, TlsMaterial
 from chartship.sandbox.services import IDENTITY, Services, helm_homes, open_services
-from tests.support.builders import channels
+from chartship.toolchain import DEFAULT_HELM_VERSIONS
+from tests.support.builders import channels, installed_helm
 from tests.support.fault_proxy import FaultProxy
 
 __all__ = [
@@ -244,6 +246,18 @@ def open_sandbox(
         channels = _channels(*addresses, tls.ca_cert if tls else None, faulty=faulty)
         _working_copy(source, work, origin, helm_bin, channels)
         yield Sandbox(services, work, helm_bin, proxies)
+
+
+@contextlib.contextmanager
+def newest_helm_sandbox(
+    factory: pytest.TempPathFactory, source: Path, name: str
+) -> Iterator[Sandbox]:
+    """A module's shared sandbox on the newest pinned helm, for tests of what helm
+    takes no part in; the GitHub stand-in must have seen no breach of GitHub's API."""
+    helm_bin = installed_helm(DEFAULT_HELM_VERSIONS[-1])
+    with open_sandbox(factory.mktemp(name) / "sandbox", source, helm_bin) as sandbox:
+        yield sandbox
+    assert not sandbox.github.violations, sandbox.github.report()
 
 
 def sha256(path: Path) -> str:
