@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -237,27 +238,36 @@ def _lacking(
 
     One listing per channel and repository: a no-op release reads this much
     to know that nothing is missing, rather than trusting the git tag alone.
+    The channels are read at once, each in its own thread: their time is
+    mostly waiting for answers.
     """
     openers: dict[str, Callable[[], Channel[Any]]] = {
         OciChannel.name: lambda: OciChannel(settings, environ),
         github_names.NAME: lambda: _github_channel()(settings, environ),
         ClassicChannel.name: lambda: ClassicChannel(settings, environ),
     }
-    missing: dict[Key, list[str]] = {}
-    for name in channels:
+
+    def read(name: str) -> set[Key] | ChartshipError:
         try:
-            held = openers[name]().held(keys)
+            return openers[name]().held(keys)
         except ChartshipError as exc:
-            if exc.transient:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(1, len(channels))) as pool:
+        answers = dict(zip(channels, pool.map(read, channels), strict=True))
+    missing: dict[Key, list[str]] = {}
+    for name, held in answers.items():
+        if isinstance(held, ChartshipError):
+            if held.transient:
                 # Down now, so it cannot be completed: the same refusal as preflight's.
-                down.found.append((TITLES[name], exc))
+                down.found.append((TITLES[name], held))
                 continue
             # Without read access (no token, say) the release tag alone decides here;
             # a release that does publish checks its credentials before anything.
             log.warning(
                 "%s could not be read to see which released versions it lacks: %s",
                 TITLES[name],
-                exc,
+                held,
             )
             continue
         for key in keys:

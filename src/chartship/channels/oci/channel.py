@@ -1021,12 +1021,21 @@ class OciChannel:
         )
 
     def held(self, keys: Sequence[Key]) -> set[Key]:
+        """Which of ``keys`` the registry holds: one tag listing per chart's repository.
+
+        The listings run ``channels.oci.workers`` at once over the client's pooled
+        connections, as pushes do: each is one small request, mostly waiting.
+        """
         client, target = self.connection.client, self.connection.target
-        found: set[Key] = set()
-        for chart in sorted({chart for chart, _ in keys}):
-            tags = set(client.tags(target.repository(chart)))
-            found |= {k for k in keys if k[0] == chart and versions.oci_tag(k[1]) in tags}
-        return found
+        charts = sorted({chart for chart, _ in keys})
+
+        def listed(chart: str) -> set[str]:
+            return set(client.tags(target.repository(chart)))
+
+        workers = max(1, min(self.connection.oci.workers, len(charts)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            tags = dict(zip(charts, pool.map(listed, charts), strict=True))
+        return {k for k in keys if versions.oci_tag(k[1]) in tags[k[0]]}
 
     def chart_layers(
         self, charts: Sequence[str], *, workers: int
