@@ -12,7 +12,7 @@ import pytest
 from chartship import commands
 from chartship.config import Settings, load_settings
 from chartship.errors import UsageError
-from chartship.gitrepo import name_some
+from chartship.gitrepo import name_some, release_tags, tag_pattern
 from chartship.lint import lint
 from chartship.release.selection import select
 from tests.support.builders import Workspace
@@ -42,6 +42,44 @@ def increment_problems(settings: Settings, chart: str) -> list[str]:
 )
 def test_name_some(names: list[str], shown: str) -> None:
     assert name_some(names) == shown
+
+
+TEMPLATES = ("{name}-{version}", "{name}-chart-{version}", "v{version}", "{version}/{name}",
+             "{{{name}}}-{version}", "{name}-{version}-{version}")  # fmt: skip
+VERSIONS = ("1.2.3", "0.0.1-rc.1+build.5", "10.20.30-alpha")
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_a_tag_pattern_reads_back_every_tag_its_template_makes(template: str) -> None:
+    for name in ("metallb", "metallb-chart", "a"):
+        pattern = tag_pattern(template, name)
+        for version in VERSIONS:
+            tag = template.format(name=name, version=version)
+            assert pattern.version(tag) == version, (template, name, tag)
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["metallb-", "metallb", "metallb 1.2.3", "metallb-1.2.3 ", "xmetallb-1.2.3",
+     "metallb-1.2 .3", "other-1.2.3", ""],
+)  # fmt: skip
+def test_a_tag_pattern_refuses_tags_of_other_shapes(tag: str) -> None:
+    assert tag_pattern("{name}-{version}", "metallb").version(tag) is None
+
+
+def test_a_repeated_version_field_must_name_one_version() -> None:
+    pattern = tag_pattern("{name}-{version}-{version}", "c")
+    assert pattern.version("c-1.2.3-1.2.3") == "1.2.3"
+    assert pattern.version("c-1.2.3-1.2.4") is None
+
+
+def test_release_tags_of_names_that_prefix_one_another_stay_apart() -> None:
+    tags = ["metallb-0.1.0", "metallb-chart-0.2.0", "metallb-crds-1.0.0", "metallb-notsemver"]
+    assert release_tags(tags, "{name}-{version}", "metallb-chart") == {
+        "0.2.0": "metallb-chart-0.2.0"
+    }
+    # "chart-0.2.0" and "crds-1.0.0" are no versions of metallb; only SemVer counts.
+    assert release_tags(tags, "{name}-{version}", "metallb") == {"0.1.0": "metallb-0.1.0"}
 
 
 def test_changed_since_release_names_the_files(workspace: Workspace) -> None:

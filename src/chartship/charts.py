@@ -49,9 +49,12 @@ def name_problem(name: object) -> str | None:
     return None
 
 
-def within(path: Path, root: Path) -> bool:
-    """Whether ``path``, every link resolved, is ``root`` or lies under it."""
-    return path.resolve().is_relative_to(root.resolve())
+def within(path: Path, root: Path, *, resolved_root: Path | None = None) -> bool:
+    """Whether ``path``, every link resolved, is ``root`` or lies under it.
+
+    ``resolved_root`` is ``root`` already resolved, for a caller asking of many paths.
+    """
+    return path.resolve().is_relative_to(resolved_root or root.resolve())
 
 
 def escaping_files(directory: Path) -> list[tuple[Path, str]]:
@@ -275,7 +278,8 @@ def discover(settings: Settings, names: Sequence[str] = ()) -> list[ChartDir]:
     """
     found: dict[str, ChartDir] = {}
     root = settings.root
-    if not within(settings.charts_path, root):
+    real_root = root.resolve()
+    if not within(settings.charts_path, root, resolved_root=real_root):
         raise ConfigError(
             f"{settings.charts_path} is outside the repository {root}",
             path=settings.source,
@@ -291,7 +295,7 @@ def discover(settings: Settings, names: Sequence[str] = ()) -> list[ChartDir]:
             if chart_settings.path
             else (settings.charts_path / name)
         )
-        if not within(directory, root):
+        if not within(directory, root, resolved_root=real_root):
             raise ConfigError(
                 f"{directory} is outside the repository {root}", path=settings.source, key=key
             )
@@ -301,7 +305,10 @@ def discover(settings: Settings, names: Sequence[str] = ()) -> list[ChartDir]:
     if settings.charts_path.is_dir():
         for child in sorted(settings.charts_path.iterdir()):
             if (child / CHART_FILE).is_file() and child.name not in found:
-                if not within(child, root):
+                # The charts directory lies inside the repository, so only a link can
+                # lead a chart out of it; resolving every chart's path costs a stat
+                # per component.
+                if child.is_symlink() and not within(child, root, resolved_root=real_root):
                     raise ChartError(
                         f"is a link to {child.resolve()}, outside the repository {root}",
                         path=child,

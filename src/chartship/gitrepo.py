@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,12 +249,50 @@ def ref_name_problem(tag: str) -> str | None:
     return None
 
 
-def tag_pattern(template: str, name: str) -> re.Pattern[str]:
-    """A regex matching the tags ``template`` gives for chart ``name``."""
-    escaped = re.escape(template)
-    escaped = escaped.replace(re.escape("{name}"), re.escape(name))
-    escaped = escaped.replace(re.escape("{version}"), r"(?P<version>\S+)")
-    return re.compile(f"^{escaped}$")
+@dataclass(frozen=True)
+class TagPattern:
+    """The tags a release tag template gives one chart: the literal text around each
+    ``{version}``, the chart's name filled in."""
+
+    pieces: tuple[str, ...]
+
+    def version(self, tag: str) -> str | None:
+        """The version ``tag`` names for this chart, or None when it is not such a tag.
+
+        The template is literal text, so a tag is the pieces with one version (no
+        whitespace, not empty) between each pair; plain string work, where a regex
+        compiled per chart would cost more than the comparisons it makes.
+        """
+        gaps = len(self.pieces) - 1
+        room = len(tag) - sum(map(len, self.pieces))
+        if gaps < 1 or room < gaps or room % gaps:
+            return None
+        start = len(self.pieces[0])
+        version = tag[start : start + room // gaps]
+        if version.join(self.pieces) != tag or any(c.isspace() for c in version):
+            return None
+        return version
+
+    def matches(self, tag: str) -> bool:
+        return self.version(tag) is not None
+
+
+def tag_pattern(template: str, name: str) -> TagPattern:
+    """The release tags ``template`` gives for chart ``name``.
+
+    The template is read as ``str.format`` reads it (``{{`` is a brace), as the
+    tags themselves are made (:meth:`chartship.config.Settings.release_tag`).
+    """
+    pieces, current = [], ""
+    for literal, field_name, _, _ in string.Formatter().parse(template):
+        current += literal
+        if field_name == "name":
+            current += name
+        elif field_name == "version":
+            pieces.append(current)
+            current = ""
+    pieces.append(current)
+    return TagPattern(tuple(pieces))
 
 
 def release_tags(tags: list[str], template: str, name: str) -> dict[str, str]:
@@ -262,9 +300,9 @@ def release_tags(tags: list[str], template: str, name: str) -> dict[str, str]:
     pattern = tag_pattern(template, name)
     by_version: dict[str, str] = {}
     for tag in tags:
-        match = pattern.match(tag)
-        if match and versions.is_valid(match.group("version")):
-            by_version[match.group("version")] = tag
+        version = pattern.version(tag)
+        if version is not None and versions.is_valid(version):
+            by_version[version] = tag
     return by_version
 
 

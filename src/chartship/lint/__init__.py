@@ -653,5 +653,5 @@ def _history(
     )
     if since is None:
         patterns = [tag_pattern(settings.release.tag, w.name) for w in wheres]
-        history.gap = git.history_gap(checkout, lambda name: any(p.match(name) for p in patterns))
+        history.gap = git.history_gap(checkout, lambda name: any(p.matches(name) for p in patterns))
     return history

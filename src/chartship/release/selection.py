@@ -87,9 +87,9 @@ def parse_tag(settings: Settings, tag: str, chart_names: Sequence[str]) -> tuple
     names prefix one another, the longest name that leaves a valid version.
     """
     for name in sorted(chart_names, key=len, reverse=True):
-        match = tag_pattern(settings.release.tag, name).match(tag)
-        if match and versions.is_valid(match.group("version")):
-            return name, match.group("version")
+        version = tag_pattern(settings.release.tag, name).version(tag)
+        if version is not None and versions.is_valid(version):
+            return name, version
     bare = tag[1:] if tag.startswith("v") else tag
     if versions.is_valid(bare):
         return None, bare
@@ -180,7 +180,7 @@ def _by_change(settings: Settings, runner: Runner | None, only: Sequence[str] = 
         )  # fmt: skip
     listed = sorted(checkout.tags)
     patterns = [tag_pattern(settings.release.tag, c.name) for c in loaded]
-    gap = git.history_gap(checkout, lambda name: any(p.match(name) for p in patterns))
+    gap = git.history_gap(checkout, lambda name: any(p.matches(name) for p in patterns))
     if gap is not None:
         raise UsageError(
             f"cannot tell which charts changed since their release: {gap}; "
