@@ -119,6 +119,7 @@ def test_first_release_publishes_everything_then_reruns_change_nothing(box: Sand
     # Without a tag, with the release tags fetched, nothing is selected at all.
     box.git("fetch", "-q", "--tags", "origin")
     none, _ = release(box)
+    assert "release: 1 of 2 chart(s) to release (new, changed since their release" in none
     assert "metallb 0.16.0: left out (unchanged since metallb-chart-0.16.0)" in none
     assert "metallb-dashboards 1.2.0: release (never released)" in none
     box.git("fetch", "-q", "--tags", "origin")

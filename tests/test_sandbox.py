@@ -136,6 +136,7 @@ def test_a_committed_bump_is_released_once_and_then_known_as_released(
     # The run's commit was pushed (GitHub tagged it), its release tag fetched back.
     assert "metallb 0.16.0: left out (unchanged since metallb-chart-0.16.0)" in second
     assert "never released" not in second
+    assert "release: 0 of 2 chart(s) to release" in second
     # The maintainer's own repository is untouched: the commit lives in the sandbox.
     assert maintained.git("rev-parse", "HEAD") == before
     assert "metallb-chart-0.16.0" not in maintained.git("tag", "--list")

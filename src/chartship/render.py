@@ -268,7 +268,16 @@ class ReleaseText:
 
     def selection(self, plan: Plan) -> None:
         selection = plan.selection
-        what = f"tag {selection.tag}" if selection.tag else "charts changed since their release"
+        if selection.tag:
+            what = f"tag {selection.tag}"
+        else:
+            # Says how many were chosen: "charts changed since ..." alone read as a claim
+            # that some had, above a list of charts all left out.
+            chosen = sum(1 for one in selection.candidates if one.selected)
+            what = (
+                f"{chosen} of {len(selection.candidates)} chart(s) to release (new, changed "
+                "since their release, or missing from a channel)"
+            )
         channels = ", ".join(pipeline.TITLES[c] for c in plan.channels)
         dry = "dry run, nothing will change; " if plan.dry_run else ""
         self._print(f"release: {dry}{what}; channels: {channels}")
