@@ -289,6 +289,43 @@ def test_status_reports_every_anomaly(history: History) -> None:
     assert "per_page=100" in listing.target
 
 
+def test_a_classic_chart_no_registry_can_name_is_an_anomaly_of_its_own(
+    history: History, tmp_path: Path
+) -> None:
+    """helm takes capitals in a chart name, no registry does: that chart stays behind,
+    named, and every other chart is read, reported and copied as ever."""
+    upper = "MetalLB"
+    made = Artifact.read(chart_archive(tmp_path / "upper", upper, "1.0.0"), upper, "1.0.0")
+    pages = tmp_path / "pages"
+    (pages / made.archive.name).write_bytes(made.archive.read_bytes())
+    index = yaml.safe_load((pages / "index.yaml").read_text())
+    url = f"{history.site.url}/{made.archive.name}"  # served: only its name keeps it back
+    index["entries"][upper] = [entry_for(made, url, "2022-01-01T00:00:00Z")]
+    (pages / "index.yaml").write_text(yaml.safe_dump(index))
+    git("-C", str(pages), "add", ".")
+    git("-C", str(pages), "commit", "-q", "-m", "a chart named in capitals")
+    git("-C", str(pages), "push", "-q", str(history.origin), "gh-pages")
+    release = history.github.create_release(REPO, f"{upper}-chart-1.0.0", make_latest="false")
+    history.github.add_asset(release, made.archive.name, made.archive.read_bytes())
+
+    found = run_migrate_status(history.settings(), environ=history.environ, out=io.StringIO())
+    rows = {(r["chart"], r["version"]): r for r in found.as_json()["rows"]}
+    (anomaly,) = rows[(upper, "1.0.0")]["anomalies"]
+    assert anomaly["kind"] == "oci-name"
+    assert f"no registry takes the chart name 'MetalLB' under {history.oci}" in anomaly["message"]
+    assert "migrate accept 1.0.0 --chart MetalLB --as skip" in anomaly["advice"]
+    assert rows[(CHART, MISMATCH)]["anomalies"][0]["kind"] == "digest-mismatch"
+    assert rows[(CHART, ALREADY_IN_OCI[0])]["state"] == "both"
+
+    out = io.StringIO()
+    run_migrate_backfill(history.settings(), dry_run=True, environ=history.environ, out=out)
+    planned = out.getvalue()
+    assert f"{CHART} {BACKFILLED[0]}" in planned
+    assert f"{upper} 1.0.0: not copied, oci-name: no registry takes" in planned
+    assert not [line for line in planned.splitlines() if "would push" in line and upper in line]
+    assert history.oci_tags() == sorted(ALREADY_IN_OCI)
+
+
 # --------------------------------------------------------------------------- backfill
 
 

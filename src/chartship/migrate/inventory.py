@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from chartship import charts as chartfiles
 from chartship import safetar, versions
 from chartship.channels.classic import served as classic
+from chartship.channels.oci import names
 from chartship.channels.oci.channel import Connection, OciChannel, connect
 from chartship.config import Settings
 from chartship.errors import (
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
     from chartship.channels.github.channel import ReleasedAsset
 
 log = logging.getLogger("chartship")
+
+#: The anomaly of a chart whose name no OCI registry takes.
+UNNAMABLE = "oci-name"
 
 #: Seconds one HTTP fetch from the classic channel may take.
 FETCH_TIMEOUT = 60.0
@@ -130,8 +134,11 @@ class Row:
             return "not in index" if self.asset else "oci only"
         return "release only"
 
+    def has(self, kind: str) -> bool:
+        return any(a.kind == kind for a in self.anomalies)
+
     def flag(self, kind: str, message: str, advice: str) -> None:
-        if not any(a.kind == kind for a in self.anomalies):
+        if not self.has(kind):
             self.anomalies.append(Anomaly(kind, message, advice))
 
     def as_json(self) -> dict[str, Any]:
@@ -364,7 +371,26 @@ def _oci_rows(
     if registry is None:
         return None
     channel = OciChannel(settings, {}, connection=registry)
-    charts = sorted({chart for chart, _ in rows})
+    target = registry.target
+    # helm takes capitals in a chart name, no registry does: such a chart's versions
+    # cannot move, and asking the registry about them would fail the whole inventory.
+    refused = {
+        chart: problem
+        for chart in {chart for chart, _ in rows}
+        if (problem := names.chart_problem(chart, target.namespace)) is not None
+    }
+    for row in rows.values():
+        if row.chart in refused:
+            row.flag(
+                UNNAMABLE,
+                f"no registry takes the chart name {row.chart!r} under {target.url}: "
+                f"{refused[row.chart]}",
+                "its versions stay in the classic channel; in OCI the chart needs a name "
+                "registries take, which is a new chart for its users (release it under that "
+                f"name), or record the gap: `chartship migrate accept {row.version} --chart "
+                f'{row.chart} --as skip --reason "..."`',
+            )
+    charts = sorted({chart for chart, _ in rows} - set(refused))
     for (chart, version), digest in channel.chart_layers(charts, workers=workers).items():
         row = rows.setdefault((chart, version), Row(chart, version))
         row.oci_digest = digest
@@ -569,6 +595,7 @@ def _download(inventory: Inventory, workers: int, only: Callable[[Row], bool] | 
         r
         for r in inventory.rows
         if (not r.in_oci if only is None else only(r))
+        and not r.has(UNNAMABLE)
         and (
             (r.decided_asset is not None and not r.undecided)
             or (not r.anomalies and r.in_index and r.url and r.index_digest)
