@@ -222,6 +222,26 @@ def test_an_index_repeating_a_key_is_never_merged() -> None:
         merge("apiVersion: v1\nentries: {}\napiVersion: v1\n", [entry])
 
 
+def test_an_item_the_scanner_cannot_read_is_never_made_up_for_by_another() -> None:
+    """A bare ``-`` starts an item whose keys follow on the next lines.
+
+    The scanner once counted only ``- key`` lines: here two of them and two version
+    lines, so it took the layout for helm's and read the first item's version from
+    the third item. It refuses any item line beside the chart keys but ``- ``; the
+    whole parse finds the item without a version.
+    """
+    entry = {"name": DASH, "version": "1.3.0", "digest": "b" * 64, "urls": ["x.tgz"]}
+    text = (
+        f"apiVersion: v1\nentries:\n  {DASH}:\n  - name: {DASH}\n    urls:\n    - a.tgz\n"
+        f"  -\n    name: {DASH}\n    version: 1.2.0\n  - name: {DASH}\n    version: 1.2.1\n"
+        'generated: "2024-01-01T00:00:00Z"\n'
+    )
+    assert yaml.safe_load(text)["entries"][DASH][0] == {"name": DASH, "urls": ["a.tgz"]}
+    assert scan_layout(text) is None
+    with pytest.raises(ChartError, match=rf"entries.{DASH}\[0\] has no version"):
+        merge(text, [entry])
+
+
 def test_json_bounds_refuse_depth_before_parsing(tmp_path: Path) -> None:
     schema = tmp_path / "values.schema.json"
     schema.write_text('{"a": "[[[[", "b": ' + "[" * 100_000 + "]" * 100_000 + "}")

@@ -144,15 +144,29 @@ def scan_layout(text: str) -> Layout | None:
     indent = len(first.group(1))
     if indent == 0 or text.startswith("-", first.end()):
         return None
-    if indent > 1 and re.compile(rf"\n {{1,{indent - 1}}}(?=[^ \n#])").search(
-        text, body - 1, entries_end
-    ):
-        return None
     layout.indent = indent
-    key_lines = [
-        m.end() - indent
-        for m in re.compile(rf"\n {{{indent}}}(?=[^ \n#-])").finditer(text, body - 1, entries_end)
-    ]
+    # One pass over entries finds every line indented no deeper than the chart keys:
+    # chart keys, helm's "- " items beside them, and anything that breaks the layout.
+    key_lines: list[int] = []
+    items: list[int] = []  # per chart key line, its items at the chart keys' indentation
+    for match in re.compile(rf"\n(?! {{{indent + 1}}})").finditer(text, body - 1, entries_end):
+        start = match.end()
+        if start >= entries_end:
+            break  # the newline that ends entries
+        content = start
+        while text[content] == " ":
+            content += 1
+        if text[content] in "\n#":
+            continue  # a blank line or a comment
+        if content - start < indent:
+            return None  # shallower than the chart keys, inside entries
+        if text[content] != "-":
+            key_lines.append(start)
+            items.append(0)
+        elif text[content + 1] == " " and key_lines:
+            items[-1] += 1
+        else:
+            return None  # "-x" beside the chart keys, or an item before any chart
     for number, start in enumerate(key_lines):
         end = _line_end(text, start)
         match = _BARE_KEY.match(text, start + indent, end)
@@ -161,14 +175,18 @@ def scan_layout(text: str) -> Layout | None:
             return None
         block_end = key_lines[number + 1] if number + 1 < len(key_lines) else entries_end
         block = Block(name, start, end + 1, block_end)
-        if not _scan_block(text, block, indent):
+        if not _scan_block(text, block, indent, items[number]):
             return None
         layout.blocks.append(block)
     return layout
 
 
-def _scan_block(text: str, block: Block, indent: int) -> bool:
-    """Find the block's item indentation and check every item has one version key."""
+def _scan_block(text: str, block: Block, indent: int, beside: int) -> bool:
+    """Find the block's item indentation and check every item has one version key.
+
+    ``beside``: how many of its items the layout scan found at the chart keys'
+    indentation, as helm writes them (counted here when they sit deeper).
+    """
     first = _CONTENT_LINE.search(text, block.body - 1, block.end)
     if first is None:
         return True
@@ -178,7 +196,12 @@ def _scan_block(text: str, block: Block, indent: int) -> bool:
         return False
     block.seq = seq
     block.keys = seq + len(dash.group())
-    items = text.count("\n" + " " * seq + "- ", block.body - 1, block.end)
+    if seq == indent:
+        items = beside
+    elif beside:
+        return False  # items at two indentations
+    else:
+        items = text.count("\n" + " " * seq + "- ", block.body - 1, block.end)
     versions = text.count("\n" + " " * block.keys + "version:", block.body - 1, block.end)
     versions += text.count("\n" + " " * seq + dash.group() + "version:", block.body - 1, block.end)
     return items == versions
