@@ -381,7 +381,10 @@ class OciSettings:
     insecure_skip_tls_verify: bool = field(
         default=False, metadata=_doc("Skip certificate verification (never for production).")
     )
-    workers: int = field(default=4, metadata=_doc("Archives pushed at once."))
+    workers: int = field(
+        default=4,
+        metadata=_doc("Archives pushed, or repositories listed by a release, at once."),
+    )
     timeout: float = field(default=30.0, metadata=_doc("Seconds one registry request may take."))
     retry_seconds: float = field(
         default=10.0,
