@@ -100,7 +100,7 @@ class Artifact:
 
 def archive_metadata(archive: Path, data: bytes | None = None) -> dict[str, object]:
     """Chart.yaml of a packaged chart as helm loads it (with a requirements.yaml's
-    dependencies, :func:`safetar.as_loaded`), read without extracting anything.
+    dependencies, :func:`as_loaded`), read without extracting anything.
 
     With ``data``, those bytes are the archive (``archive`` only names it).
     """
@@ -111,7 +111,7 @@ def archive_metadata(archive: Path, data: bytes | None = None) -> dict[str, obje
 
     import yaml
 
-    from chartship import safetar, yamlfiles
+    from chartship import yamlfiles
 
     wanted = {bounds.what: bounds for bounds in (yamlfiles.CHART, yamlfiles.REQUIREMENTS)}
     found: dict[str, object] = {}
@@ -138,7 +138,20 @@ def archive_metadata(archive: Path, data: bytes | None = None) -> dict[str, obje
     meta = found.get(yamlfiles.CHART.what)
     if not isinstance(meta, dict):
         raise ChartError("chart archive has no top-level Chart.yaml", path=archive)
-    return safetar.as_loaded(meta, found.get(yamlfiles.REQUIREMENTS.what))
+    return as_loaded(meta, found.get(yamlfiles.REQUIREMENTS.what))
+
+
+def as_loaded(chart: dict[str, Any], requirements: Any) -> dict[str, Any]:
+    """Chart.yaml data as helm's loader holds it, given the chart's requirements.yaml data.
+
+    helm (pkg/chart/loader/load.go, v3.19 and v4) reads requirements.yaml into
+    the chart's metadata, so its ``dependencies`` replace Chart.yaml's; helm
+    package then keeps them in requirements.yaml for a v1 chart, and helm push
+    and helm repo index write them into the config blob and the index entry.
+    """
+    if isinstance(requirements, dict) and "dependencies" in requirements:
+        return {**chart, "dependencies": requirements["dependencies"]}
+    return chart
 
 
 def sha256_file(path: Path) -> str:
