@@ -94,8 +94,9 @@ print(json.dumps({{
 }}))
 """
 
-#: What a merge's process has no use for, each a measurable part of its start-up.
-NOT_FOR_A_MERGE: tuple[str, ...] = ()
+#: What a merge's process has no use for, each a measurable part of its start-up:
+#: unicodedata is for quoting outside text in a message.
+NOT_FOR_A_MERGE = ("unicodedata",)
 
 
 def test_an_index_merge_loads_no_settings_packaging_or_git(tmp_path: Path) -> None:

@@ -353,9 +353,14 @@ def load_data(text: str, bounds: Bounds, *, fast: bool = False) -> Any:
     return data
 
 
-#: A tag: ``!`` where a token starts. libyaml makes an empty node with the
-#: non-specific tag ``!`` an empty string where PyYAML makes it null.
-_TAG = re.compile(r"(?:^|[\s\[\]{},])!", re.MULTILINE)
+@functools.cache
+def _tag() -> re.Pattern[str]:
+    """A tag: ``!`` where a token starts. libyaml makes an empty node with the
+    non-specific tag ``!`` an empty string where PyYAML makes it null.
+
+    Compiled at first use: few files hold a ``!``, and start-up pays for every compile.
+    """
+    return re.compile(r"(?:^|[\s\[\]{},])!", re.MULTILINE)
 
 
 def _scanners_differ(text: str) -> bool:
@@ -365,13 +370,13 @@ def _scanners_differ(text: str) -> bool:
     libyaml takes a tab as separation where PyYAML refuses it (``a:<tab>1``);
     it skips a byte order mark at the start of any line where PyYAML keeps it
     in the key; it reads ``?`` inside a plain scalar in a flow collection
-    (``[a?b]``) where PyYAML refuses it; and it differs on a tag (:data:`_TAG`).
+    (``[a?b]``) where PyYAML refuses it; and it differs on a tag (:func:`_tag`).
     """
     if "\t" in text or text.find("\ufeff", 1) != -1:
         return True
     if "?" in text and ("[" in text or "{" in text):
         return True
-    return "!" in text and _TAG.search(text) is not None
+    return "!" in text and _tag().search(text) is not None
 
 
 @dataclass(frozen=True)

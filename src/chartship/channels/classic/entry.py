@@ -11,7 +11,6 @@ for ``created`` and ``generated``.
 from __future__ import annotations
 
 import math
-import re
 import struct
 import time
 from collections.abc import Mapping
@@ -246,8 +245,12 @@ def chart_metadata(raw: Mapping[str, Any], *, path: Path | None = None) -> dict[
     return dict(sorted(meta.items()))
 
 
-#: A sha256 as index.yaml holds it (and as a merge requires it).
-DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_HEX_DIGITS = "0123456789abcdef"
+
+
+def is_digest(text: str) -> bool:
+    """Whether ``text`` is a sha256 as index.yaml holds it (and as a merge requires it)."""
+    return len(text) == 64 and not text.strip(_HEX_DIGITS)
 
 
 def entry_for(
@@ -266,7 +269,7 @@ def entry_for(
         )
     if not url:
         raise ChartError("has no URL to be served from", path=artifact.archive)
-    if not DIGEST.match(artifact.sha256):
+    if not is_digest(artifact.sha256):
         raise ChartError(f"sha256 {artifact.sha256!r} is not a hex digest", path=artifact.archive)
     meta.update(urls=[url], created=_created(created), digest=artifact.sha256)
     return dict(sorted(meta.items()))

@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from chartship import yamlfiles
-from chartship.channels.classic.entry import DIGEST, jsonable, timestamp
+from chartship.channels.classic.entry import is_digest, jsonable, timestamp
 from chartship.channels.classic.order import VersionKey, sorts_before, version_key
 from chartship.channels.classic.scan import (
     PLAIN_SAFE,
@@ -255,7 +255,7 @@ def _checked(entries: Iterable[Mapping[str, Any]], path: Path) -> list[_New]:
         )
         if not isinstance(name, str) or not name or not isinstance(version, str) or not version:
             raise ChartError(f"entry {position} to merge has no chart name or version")
-        if not isinstance(digest, str) or not DIGEST.match(digest):
+        if not isinstance(digest, str) or not is_digest(digest):
             raise ChartError(f"entry for {name} {version} has no sha256 digest")
         if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
             raise ChartError(f"entry for {name} {version} has no urls")
