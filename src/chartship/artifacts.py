@@ -15,44 +15,75 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from chartship.errors import ChartError
+from chartship.records import Record
 
 if TYPE_CHECKING:
     from chartship.config import Settings
 
 
-@dataclass(frozen=True)
-class Artifact:
+class Artifact(Record):
     """One chart version's archive: its bytes, their digest, and where they came from.
 
     ``archive`` and ``provenance`` name the files the bytes were read from (a
     file name for the channels, a path for messages); they are never read again.
     """
 
-    chart: str
-    version: str
-    archive: Path
-    content: bytes = field(repr=False)
+    __slots__ = (
+        "archive",
+        "chart",
+        "chart_yaml",
+        "content",
+        "mtime",
+        "provenance",
+        "provenance_content",
+        "provenance_sha256",
+        "sha256",
+        "version",
+    )
+    uncompared = frozenset({"chart_yaml"})
+    unshown = frozenset({"content", "provenance_content", "chart_yaml"})
+
+    chart: Final[str]
+    version: Final[str]
+    archive: Final[Path]
+    content: Final[bytes]
     #: The dist/ file's mtime when it was read: helm's ``created`` for the OCI manifest.
-    mtime: float | None = None
-    provenance: Path | None = None
-    provenance_content: bytes | None = field(default=None, repr=False)
+    mtime: Final[float | None]
+    provenance: Final[Path | None]
+    provenance_content: Final[bytes | None]
     #: Chart.yaml as :func:`chartship.safetar.inspect_chart_archive` already read it
     #: from ``content``, where the caller has: the OCI channel then reads it no more.
-    chart_yaml: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
-    sha256: str = field(init=False)
-    provenance_sha256: str | None = field(init=False)
+    chart_yaml: Final[Mapping[str, Any] | None]
+    sha256: Final[str]
+    provenance_sha256: Final[str | None]
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        chart: str,
+        version: str,
+        archive: Path,
+        content: bytes,
+        mtime: float | None = None,
+        provenance: Path | None = None,
+        provenance_content: bytes | None = None,
+        chart_yaml: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.chart = chart
+        self.version = version
+        self.archive = archive
+        self.content = content
+        self.mtime = mtime
+        self.provenance = provenance
+        self.provenance_content = provenance_content
+        self.chart_yaml = chart_yaml
         # Computed here, from the bytes held, so the two can never disagree.
-        object.__setattr__(self, "sha256", hashlib.sha256(self.content).hexdigest())
-        prov = self.provenance_content
-        prov_sha = hashlib.sha256(prov).hexdigest() if prov is not None else None
-        object.__setattr__(self, "provenance_sha256", prov_sha)
+        self.sha256 = hashlib.sha256(content).hexdigest()
+        prov = provenance_content
+        self.provenance_sha256 = hashlib.sha256(prov).hexdigest() if prov is not None else None
 
     @classmethod
     def read(cls, archive: Path, chart: str | None = None, version: str | None = None) -> Artifact:

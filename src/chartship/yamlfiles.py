@@ -26,9 +26,8 @@ from __future__ import annotations
 import functools
 import re
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 import yaml.composer
@@ -37,6 +36,7 @@ import yaml.resolver
 from yaml._yaml import CParser as _CParser
 
 from chartship.errors import ChartError
+from chartship.records import Record
 from chartship.safetext import shown
 
 KeyPath = tuple[str | int, ...]
@@ -44,14 +44,22 @@ KeyPath = tuple[str | int, ...]
 _MIB = 2**20
 
 
-@dataclass(frozen=True)
-class Bounds:
+class Bounds(Record):
     """How large one input of a kind may be: as a file, as nesting and as values."""
 
-    what: str
-    max_bytes: int
-    max_depth: int = 64
-    max_nodes: int = 100_000
+    __slots__ = ("max_bytes", "max_depth", "max_nodes", "what")
+    what: Final[str]
+    max_bytes: Final[int]
+    max_depth: Final[int]
+    max_nodes: Final[int]
+
+    def __init__(
+        self, what: str, max_bytes: int, max_depth: int = 64, max_nodes: int = 100_000
+    ) -> None:
+        self.what = what
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+        self.max_nodes = max_nodes
 
 
 #: chartship.yaml.
@@ -84,13 +92,18 @@ class LimitExceeded(Refused):
     """A document over one of its :class:`Bounds`; raised while it is composed."""
 
 
-@dataclass(frozen=True)
-class DuplicateKey:
+class DuplicateKey(Record):
     """A mapping key given a second time: where it sits and both of its lines (1-based)."""
 
-    keys: KeyPath
-    first_line: int
-    line: int
+    __slots__ = ("first_line", "keys", "line")
+    keys: Final[KeyPath]
+    first_line: Final[int]
+    line: Final[int]
+
+    def __init__(self, keys: KeyPath, first_line: int, line: int) -> None:
+        self.keys = keys
+        self.first_line = first_line
+        self.line = line
 
     @property
     def dotted(self) -> str:
@@ -163,15 +176,17 @@ def duplicate_keys(text: str) -> list[DuplicateKey]:
     return found
 
 
-@dataclass
 class _Frame:
     """An open mapping (``seen``: key -> line) or sequence (``seen`` None) of a document."""
 
-    path: KeyPath
-    seen: dict[str, int] | None
-    expect_key: bool = True
-    key: str = "?"
-    index: int = 0
+    __slots__ = ("expect_key", "index", "key", "path", "seen")
+
+    def __init__(self, path: KeyPath, seen: dict[str, int] | None) -> None:
+        self.path = path
+        self.seen = seen
+        self.expect_key = True
+        self.key = "?"
+        self.index = 0
 
     def advance(self) -> None:
         """One key or value of this mapping, or one item of this sequence, is complete."""
@@ -379,17 +394,22 @@ def _scanners_differ(text: str) -> bool:
     return "!" in text and _tag().search(text) is not None
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(Record):
     """One document read by :func:`checked_load`.
 
     ``node`` is the composed graph, None for an empty document; constructing
     ``data`` has flattened its merge keys, as the reference path's graph is.
     """
 
-    node: yaml.Node | None
-    data: Any
-    duplicates: list[DuplicateKey]
+    __slots__ = ("data", "duplicates", "node")
+    node: Final[yaml.Node | None]
+    data: Final[Any]
+    duplicates: Final[list[DuplicateKey]]
+
+    def __init__(self, node: yaml.Node | None, data: Any, duplicates: list[DuplicateKey]) -> None:
+        self.node = node
+        self.data = data
+        self.duplicates = duplicates
 
 
 class _Unsure(Exception):
@@ -535,14 +555,22 @@ def read_text(path: Path, bounds: Bounds) -> str:
         ) from None
 
 
-@dataclass
 class YamlDocument:
     """Parsed YAML plus the line (1-based) where each key or item starts."""
 
-    path: Path
-    data: Any
-    lines: dict[KeyPath, int] = field(default_factory=dict)
-    duplicate_keys: list[DuplicateKey] = field(default_factory=list)
+    __slots__ = ("data", "duplicate_keys", "lines", "path")
+
+    def __init__(
+        self,
+        path: Path,
+        data: Any,
+        lines: dict[KeyPath, int] | None = None,
+        duplicate_keys: list[DuplicateKey] | None = None,
+    ) -> None:
+        self.path = path
+        self.data = data
+        self.lines: dict[KeyPath, int] = {} if lines is None else lines
+        self.duplicate_keys: list[DuplicateKey] = [] if duplicate_keys is None else duplicate_keys
 
     def line(self, *keys: str | int) -> int | None:
         """Line of the deepest known prefix of ``keys``."""

@@ -23,9 +23,8 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -41,6 +40,7 @@ from chartship.channels.classic.scan import (
     scan_layout,
 )
 from chartship.errors import ChartError
+from chartship.records import Record
 
 INDEX_FILE = "index.yaml"
 
@@ -50,15 +50,27 @@ INDEX_FILE = "index.yaml"
 ChartVersion = tuple[str, str]
 
 
-@dataclass(frozen=True)
-class MergeResult:
+class MergeResult(Record):
     """What a merge did: the (chart, version) pairs added and those already there."""
 
-    added: tuple[ChartVersion, ...] = ()
-    present: tuple[ChartVersion, ...] = ()
-    generated: str | None = None
+    __slots__ = ("added", "generated", "present", "rewritten")
+    added: Final[tuple[ChartVersion, ...]]
+    present: Final[tuple[ChartVersion, ...]]
+    generated: Final[str | None]
     #: The index was not in a layout the scan understands and was rewritten whole.
-    rewritten: bool = False
+    rewritten: Final[bool]
+
+    def __init__(
+        self,
+        added: tuple[ChartVersion, ...] = (),
+        present: tuple[ChartVersion, ...] = (),
+        generated: str | None = None,
+        rewritten: bool = False,
+    ) -> None:
+        self.added = added
+        self.present = present
+        self.generated = generated
+        self.rewritten = rewritten
 
     @property
     def changed(self) -> bool:
@@ -232,12 +244,16 @@ def _key_line(name: str, indent: int) -> str:
 # --------------------------------------------------------------------------- merge
 
 
-@dataclass(frozen=True)
 class _New:
-    name: str
-    version: str
-    digest: str
-    entry: Mapping[str, Any]
+    """One entry to merge, checked."""
+
+    __slots__ = ("digest", "entry", "name", "version")
+
+    def __init__(self, name: str, version: str, digest: str, entry: Mapping[str, Any]) -> None:
+        self.name = name
+        self.version = version
+        self.digest = digest
+        self.entry = entry
 
     @property
     def key(self) -> VersionKey | None:
