@@ -27,7 +27,6 @@ import functools
 import re
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 import yaml.composer
@@ -38,6 +37,11 @@ from yaml._yaml import CParser as _CParser
 from chartship.errors import ChartError
 from chartship.records import Record
 from chartship.safetext import shown
+
+# typing only for mypy: an index merge's start-up does not import it (chartship.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 KeyPath = tuple[str | int, ...]
 

@@ -24,7 +24,6 @@ import copy
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final
 
 import yaml
 
@@ -41,6 +40,11 @@ from chartship.channels.classic.scan import (
 )
 from chartship.errors import ChartError
 from chartship.records import Record
+
+# typing only for mypy: an index merge's start-up does not import it (chartship.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 INDEX_FILE = "index.yaml"
 

@@ -11,11 +11,15 @@ document instead (:mod:`chartship.channels.classic.merge`).
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import yaml
 
 from chartship.yamlfiles import BoundedCSafeLoader
+
+# typing only for mypy: an index merge's start-up does not import it (chartship.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 # Plain classes, not dataclasses: an index merge would import dataclasses for
