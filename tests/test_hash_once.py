@@ -104,6 +104,22 @@ def test_private_copy_holds_the_bytes_with_the_dist_mtime(tmp_path: Path) -> Non
     assert not copy.exists()
 
 
+def test_an_artifact_is_a_value_of_its_bytes_and_names(tmp_path: Path) -> None:
+    # A plain class (chartship.records), with a frozen dataclass's equality and repr.
+    archive = chart_archive(tmp_path / "dist", "demo", "1.0.0")
+    one = artifact_mod.Artifact.read(archive)
+    again = artifact_mod.Artifact(
+        "demo", "1.0.0", archive, one.content, one.mtime, chart_yaml={"name": "demo"}
+    )
+    other = artifact_mod.Artifact("demo", "1.0.0", archive, b"other bytes", one.mtime)
+    assert (one == again, hash(one) == hash(again), one == other) == (True, True, False)
+    assert other.sha256 == sha256(b"other bytes")
+    assert repr(other) == (
+        f"Artifact(archive={archive!r}, chart='demo', mtime={one.mtime!r}, provenance=None, "
+        f"provenance_sha256=None, sha256='{other.sha256}', version='1.0.0')"
+    )
+
+
 @pytest.fixture
 def box(
     tmp_path: Path, _workspace_template: Path, helm_bin: Path, upstream: str

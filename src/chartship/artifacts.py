@@ -15,44 +15,78 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from chartship.errors import ChartError
+from chartship.records import Record
 
+# typing only for mypy: an index merge's start-up does not import it (chartship.records).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Final
+
     from chartship.config import Settings
 
 
-@dataclass(frozen=True)
-class Artifact:
+class Artifact(Record):
     """One chart version's archive: its bytes, their digest, and where they came from.
 
     ``archive`` and ``provenance`` name the files the bytes were read from (a
     file name for the channels, a path for messages); they are never read again.
     """
 
-    chart: str
-    version: str
-    archive: Path
-    content: bytes = field(repr=False)
+    __slots__ = (
+        "archive",
+        "chart",
+        "chart_yaml",
+        "content",
+        "mtime",
+        "provenance",
+        "provenance_content",
+        "provenance_sha256",
+        "sha256",
+        "version",
+    )
+    uncompared = frozenset({"chart_yaml"})
+    unshown = frozenset({"content", "provenance_content", "chart_yaml"})
+
+    chart: Final[str]
+    version: Final[str]
+    archive: Final[Path]
+    content: Final[bytes]
     #: The dist/ file's mtime when it was read: helm's ``created`` for the OCI manifest.
-    mtime: float | None = None
-    provenance: Path | None = None
-    provenance_content: bytes | None = field(default=None, repr=False)
+    mtime: Final[float | None]
+    provenance: Final[Path | None]
+    provenance_content: Final[bytes | None]
     #: Chart.yaml as :func:`chartship.safetar.inspect_chart_archive` already read it
     #: from ``content``, where the caller has: the OCI channel then reads it no more.
-    chart_yaml: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
-    sha256: str = field(init=False)
-    provenance_sha256: str | None = field(init=False)
+    chart_yaml: Final[Mapping[str, Any] | None]
+    sha256: Final[str]
+    provenance_sha256: Final[str | None]
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        chart: str,
+        version: str,
+        archive: Path,
+        content: bytes,
+        mtime: float | None = None,
+        provenance: Path | None = None,
+        provenance_content: bytes | None = None,
+        chart_yaml: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.chart = chart
+        self.version = version
+        self.archive = archive
+        self.content = content
+        self.mtime = mtime
+        self.provenance = provenance
+        self.provenance_content = provenance_content
+        self.chart_yaml = chart_yaml
         # Computed here, from the bytes held, so the two can never disagree.
-        object.__setattr__(self, "sha256", hashlib.sha256(self.content).hexdigest())
-        prov = self.provenance_content
-        prov_sha = hashlib.sha256(prov).hexdigest() if prov is not None else None
-        object.__setattr__(self, "provenance_sha256", prov_sha)
+        self.sha256 = hashlib.sha256(content).hexdigest()
+        prov = provenance_content
+        self.provenance_sha256 = hashlib.sha256(prov).hexdigest() if prov is not None else None
 
     @classmethod
     def read(cls, archive: Path, chart: str | None = None, version: str | None = None) -> Artifact:
@@ -100,7 +134,7 @@ class Artifact:
 
 def archive_metadata(archive: Path, data: bytes | None = None) -> dict[str, object]:
     """Chart.yaml of a packaged chart as helm loads it (with a requirements.yaml's
-    dependencies, :func:`safetar.as_loaded`), read without extracting anything.
+    dependencies, :func:`as_loaded`), read without extracting anything.
 
     With ``data``, those bytes are the archive (``archive`` only names it).
     """
@@ -111,7 +145,7 @@ def archive_metadata(archive: Path, data: bytes | None = None) -> dict[str, obje
 
     import yaml
 
-    from chartship import safetar, yamlfiles
+    from chartship import yamlfiles
 
     wanted = {bounds.what: bounds for bounds in (yamlfiles.CHART, yamlfiles.REQUIREMENTS)}
     found: dict[str, object] = {}
@@ -138,7 +172,20 @@ def archive_metadata(archive: Path, data: bytes | None = None) -> dict[str, obje
     meta = found.get(yamlfiles.CHART.what)
     if not isinstance(meta, dict):
         raise ChartError("chart archive has no top-level Chart.yaml", path=archive)
-    return safetar.as_loaded(meta, found.get(yamlfiles.REQUIREMENTS.what))
+    return as_loaded(meta, found.get(yamlfiles.REQUIREMENTS.what))
+
+
+def as_loaded(chart: dict[str, Any], requirements: Any) -> dict[str, Any]:
+    """Chart.yaml data as helm's loader holds it, given the chart's requirements.yaml data.
+
+    helm (pkg/chart/loader/load.go, v3.19 and v4) reads requirements.yaml into
+    the chart's metadata, so its ``dependencies`` replace Chart.yaml's; helm
+    package then keeps them in requirements.yaml for a v1 chart, and helm push
+    and helm repo index write them into the config blob and the index entry.
+    """
+    if isinstance(requirements, dict) and "dependencies" in requirements:
+        return {**chart, "dependencies": requirements["dependencies"]}
+    return chart
 
 
 def sha256_file(path: Path) -> str:

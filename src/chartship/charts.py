@@ -205,7 +205,8 @@ class Chart:
     def with_dependencies(self, items: list[Any]) -> Chart:
         """This chart with :attr:`declared`'s ``dependencies`` replaced (its lines kept)."""
         declared = self.declared
-        doc = dataclasses.replace(declared, data={**declared.data, "dependencies": items})
+        data = {**declared.data, "dependencies": items}
+        doc = YamlDocument(declared.path, data, declared.lines, declared.duplicate_keys)
         if self.requirements is not None:
             return dataclasses.replace(self, requirements=doc)
         return dataclasses.replace(self, doc=doc)

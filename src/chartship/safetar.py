@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from chartship import yamlfiles
+from chartship.artifacts import as_loaded
 from chartship.errors import ChartError
 
 _CHUNK = 64 * 1024
@@ -63,19 +64,6 @@ def _check_type(member: tarfile.TarInfo, source: str) -> None:
         raise _refuse(source, f"member {member.name!r} is a device or FIFO")
     if not (member.isfile() or member.isdir()):
         raise _refuse(source, f"member {member.name!r} is not a regular file or directory")
-
-
-def as_loaded(chart: dict[str, Any], requirements: Any) -> dict[str, Any]:
-    """Chart.yaml data as helm's loader holds it, given the chart's requirements.yaml data.
-
-    helm (pkg/chart/loader/load.go, v3.19 and v4) reads requirements.yaml into
-    the chart's metadata, so its ``dependencies`` replace Chart.yaml's; helm
-    package then keeps them in requirements.yaml for a v1 chart, and helm push
-    and helm repo index write them into the config blob and the index entry.
-    """
-    if isinstance(requirements, dict) and "dependencies" in requirements:
-        return {**chart, "dependencies": requirements["dependencies"]}
-    return chart
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ publishes the password. Every message that quotes such a value goes through
 
 from __future__ import annotations
 
+import functools
 import re
-import unicodedata
 import urllib.parse
 
 #: Characters of a quoted value kept in a message; the rest is counted, not shown.
@@ -25,10 +25,20 @@ _ASCII_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 _SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*://"
-#: ``scheme://userinfo@`` at the start of a URL; userinfo never holds '/', '?', '#' or '@'.
-_USERINFO = re.compile(rf"^(?P<scheme>{_SCHEME})(?P<userinfo>[^/?#@\s]*)@")
-#: The same anywhere in a text, for masking URLs inside a message.
-_USERINFO_IN_TEXT = re.compile(rf"(?P<scheme>{_SCHEME})(?P<userinfo>[^/?#@\s'\"<>]*)@")
+
+
+# The patterns are compiled at first use: most processes never mask a URL, and
+# each compile costs start-up (an index merge's, for one) a measurable share.
+@functools.cache
+def _userinfo() -> re.Pattern[str]:
+    """``scheme://userinfo@`` at the start of a URL; userinfo never holds '/', '?', '#' or '@'."""
+    return re.compile(rf"^(?P<scheme>{_SCHEME})(?P<userinfo>[^/?#@\s]*)@")
+
+
+@functools.cache
+def _userinfo_in_text() -> re.Pattern[str]:
+    """The same anywhere in a text, for masking URLs inside a message."""
+    return re.compile(rf"(?P<scheme>{_SCHEME})(?P<userinfo>[^/?#@\s'\"<>]*)@")
 
 
 def _escape(char: str) -> str:
@@ -36,6 +46,8 @@ def _escape(char: str) -> str:
         return _ASCII_ESCAPES[char]
     if char == "\\":
         return "\\\\"
+    import unicodedata  # here: only a message quoting outside text needs it
+
     if unicodedata.category(char) in _HIDDEN_CATEGORIES:
         code = ord(char)
         if code < 0x100:
@@ -70,13 +82,13 @@ def shown(value: object, limit: int = SHOWN_CHARS, *, quote: bool = True) -> str
 
 def userinfo(url: str) -> str | None:
     """The ``user[:password]`` part of ``url``, or None when it has none."""
-    match = _USERINFO.match(url.strip())
+    match = _userinfo().match(url.strip())
     return match.group("userinfo") if match else None
 
 
 def redact_url(url: str) -> str:
     """``url`` with any user name and password replaced by ``***``."""
-    match = _USERINFO.match(url)
+    match = _userinfo().match(url)
     return f"{match.group('scheme')}{MASK}@{url[match.end() :]}" if match else url
 
 
@@ -84,7 +96,7 @@ def redact_urls(text: str) -> str:
     """Every ``scheme://user:password@`` in ``text`` masked; the rest unchanged."""
     if "@" not in text:
         return text
-    return _USERINFO_IN_TEXT.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+    return _userinfo_in_text().sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
 
 
 def url_secrets(url: str) -> tuple[str, ...]:

@@ -26,9 +26,7 @@ from __future__ import annotations
 import functools
 import re
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import yaml
 import yaml.composer
@@ -37,21 +35,35 @@ import yaml.resolver
 from yaml._yaml import CParser as _CParser
 
 from chartship.errors import ChartError
+from chartship.records import Record
 from chartship.safetext import shown
+
+# typing only for mypy: an index merge's start-up does not import it (chartship.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 KeyPath = tuple[str | int, ...]
 
 _MIB = 2**20
 
 
-@dataclass(frozen=True)
-class Bounds:
+class Bounds(Record):
     """How large one input of a kind may be: as a file, as nesting and as values."""
 
-    what: str
-    max_bytes: int
-    max_depth: int = 64
-    max_nodes: int = 100_000
+    __slots__ = ("max_bytes", "max_depth", "max_nodes", "what")
+    what: Final[str]
+    max_bytes: Final[int]
+    max_depth: Final[int]
+    max_nodes: Final[int]
+
+    def __init__(
+        self, what: str, max_bytes: int, max_depth: int = 64, max_nodes: int = 100_000
+    ) -> None:
+        self.what = what
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+        self.max_nodes = max_nodes
 
 
 #: chartship.yaml.
@@ -84,13 +96,18 @@ class LimitExceeded(Refused):
     """A document over one of its :class:`Bounds`; raised while it is composed."""
 
 
-@dataclass(frozen=True)
-class DuplicateKey:
+class DuplicateKey(Record):
     """A mapping key given a second time: where it sits and both of its lines (1-based)."""
 
-    keys: KeyPath
-    first_line: int
-    line: int
+    __slots__ = ("first_line", "keys", "line")
+    keys: Final[KeyPath]
+    first_line: Final[int]
+    line: Final[int]
+
+    def __init__(self, keys: KeyPath, first_line: int, line: int) -> None:
+        self.keys = keys
+        self.first_line = first_line
+        self.line = line
 
     @property
     def dotted(self) -> str:
@@ -163,15 +180,17 @@ def duplicate_keys(text: str) -> list[DuplicateKey]:
     return found
 
 
-@dataclass
 class _Frame:
     """An open mapping (``seen``: key -> line) or sequence (``seen`` None) of a document."""
 
-    path: KeyPath
-    seen: dict[str, int] | None
-    expect_key: bool = True
-    key: str = "?"
-    index: int = 0
+    __slots__ = ("expect_key", "index", "key", "path", "seen")
+
+    def __init__(self, path: KeyPath, seen: dict[str, int] | None) -> None:
+        self.path = path
+        self.seen = seen
+        self.expect_key = True
+        self.key = "?"
+        self.index = 0
 
     def advance(self) -> None:
         """One key or value of this mapping, or one item of this sequence, is complete."""
@@ -353,9 +372,14 @@ def load_data(text: str, bounds: Bounds, *, fast: bool = False) -> Any:
     return data
 
 
-#: A tag: ``!`` where a token starts. libyaml makes an empty node with the
-#: non-specific tag ``!`` an empty string where PyYAML makes it null.
-_TAG = re.compile(r"(?:^|[\s\[\]{},])!", re.MULTILINE)
+@functools.cache
+def _tag() -> re.Pattern[str]:
+    """A tag: ``!`` where a token starts. libyaml makes an empty node with the
+    non-specific tag ``!`` an empty string where PyYAML makes it null.
+
+    Compiled at first use: few files hold a ``!``, and start-up pays for every compile.
+    """
+    return re.compile(r"(?:^|[\s\[\]{},])!", re.MULTILINE)
 
 
 def _scanners_differ(text: str) -> bool:
@@ -365,26 +389,31 @@ def _scanners_differ(text: str) -> bool:
     libyaml takes a tab as separation where PyYAML refuses it (``a:<tab>1``);
     it skips a byte order mark at the start of any line where PyYAML keeps it
     in the key; it reads ``?`` inside a plain scalar in a flow collection
-    (``[a?b]``) where PyYAML refuses it; and it differs on a tag (:data:`_TAG`).
+    (``[a?b]``) where PyYAML refuses it; and it differs on a tag (:func:`_tag`).
     """
     if "\t" in text or text.find("\ufeff", 1) != -1:
         return True
     if "?" in text and ("[" in text or "{" in text):
         return True
-    return "!" in text and _TAG.search(text) is not None
+    return "!" in text and _tag().search(text) is not None
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(Record):
     """One document read by :func:`checked_load`.
 
     ``node`` is the composed graph, None for an empty document; constructing
     ``data`` has flattened its merge keys, as the reference path's graph is.
     """
 
-    node: yaml.Node | None
-    data: Any
-    duplicates: list[DuplicateKey]
+    __slots__ = ("data", "duplicates", "node")
+    node: Final[yaml.Node | None]
+    data: Final[Any]
+    duplicates: Final[list[DuplicateKey]]
+
+    def __init__(self, node: yaml.Node | None, data: Any, duplicates: list[DuplicateKey]) -> None:
+        self.node = node
+        self.data = data
+        self.duplicates = duplicates
 
 
 class _Unsure(Exception):
@@ -530,14 +559,22 @@ def read_text(path: Path, bounds: Bounds) -> str:
         ) from None
 
 
-@dataclass
 class YamlDocument:
     """Parsed YAML plus the line (1-based) where each key or item starts."""
 
-    path: Path
-    data: Any
-    lines: dict[KeyPath, int] = field(default_factory=dict)
-    duplicate_keys: list[DuplicateKey] = field(default_factory=list)
+    __slots__ = ("data", "duplicate_keys", "lines", "path")
+
+    def __init__(
+        self,
+        path: Path,
+        data: Any,
+        lines: dict[KeyPath, int] | None = None,
+        duplicate_keys: list[DuplicateKey] | None = None,
+    ) -> None:
+        self.path = path
+        self.data = data
+        self.lines: dict[KeyPath, int] = {} if lines is None else lines
+        self.duplicate_keys: list[DuplicateKey] = [] if duplicate_keys is None else duplicate_keys
 
     def line(self, *keys: str | int) -> int | None:
         """Line of the deepest known prefix of ``keys``."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,16 @@ def adopt(artifact: Artifact, found: Sequence[Holding]) -> Adoption:
             )
     # What is published from here on are the bytes just fetched and hashed;
     # dist/ is rewritten with them only so that a later run adopts nothing new.
-    adopted = replace(artifact, content=data, provenance_content=prov)
+    adopted = Artifact(
+        artifact.chart,
+        artifact.version,
+        artifact.archive,
+        data,
+        artifact.mtime,
+        artifact.provenance,
+        prov,
+        artifact.chart_yaml,
+    )
     if artifact.provenance is not None and prov is not None:
         _write(artifact.provenance, prov, artifact.mtime)
     _write(artifact.archive, data, artifact.mtime)

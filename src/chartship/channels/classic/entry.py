@@ -11,16 +11,19 @@ for ``created`` and ``generated``.
 from __future__ import annotations
 
 import math
-import re
 import struct
 import time
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from chartship.artifacts import Artifact
 from chartship.errors import ChartError
+
+# typing only for mypy: an index merge's start-up does not import it (chartship.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # --------------------------------------------------------------------------- timestamps
 
@@ -246,8 +249,12 @@ def chart_metadata(raw: Mapping[str, Any], *, path: Path | None = None) -> dict[
     return dict(sorted(meta.items()))
 
 
-#: A sha256 as index.yaml holds it (and as a merge requires it).
-DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_HEX_DIGITS = "0123456789abcdef"
+
+
+def is_digest(text: str) -> bool:
+    """Whether ``text`` is a sha256 as index.yaml holds it (and as a merge requires it)."""
+    return len(text) == 64 and not text.strip(_HEX_DIGITS)
 
 
 def entry_for(
@@ -266,7 +273,7 @@ def entry_for(
         )
     if not url:
         raise ChartError("has no URL to be served from", path=artifact.archive)
-    if not DIGEST.match(artifact.sha256):
+    if not is_digest(artifact.sha256):
         raise ChartError(f"sha256 {artifact.sha256!r} is not a hex digest", path=artifact.archive)
     meta.update(urls=[url], created=_created(created), digest=artifact.sha256)
     return dict(sorted(meta.items()))

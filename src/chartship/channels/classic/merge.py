@@ -23,14 +23,12 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from chartship import yamlfiles
-from chartship.channels.classic.entry import DIGEST, jsonable, timestamp
+from chartship.channels.classic.entry import is_digest, jsonable, timestamp
 from chartship.channels.classic.order import VersionKey, sorts_before, version_key
 from chartship.channels.classic.scan import (
     PLAIN_SAFE,
@@ -41,6 +39,12 @@ from chartship.channels.classic.scan import (
     scan_layout,
 )
 from chartship.errors import ChartError
+from chartship.records import Record
+
+# typing only for mypy: an index merge's start-up does not import it (chartship.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 INDEX_FILE = "index.yaml"
 
@@ -50,15 +54,27 @@ INDEX_FILE = "index.yaml"
 ChartVersion = tuple[str, str]
 
 
-@dataclass(frozen=True)
-class MergeResult:
+class MergeResult(Record):
     """What a merge did: the (chart, version) pairs added and those already there."""
 
-    added: tuple[ChartVersion, ...] = ()
-    present: tuple[ChartVersion, ...] = ()
-    generated: str | None = None
+    __slots__ = ("added", "generated", "present", "rewritten")
+    added: Final[tuple[ChartVersion, ...]]
+    present: Final[tuple[ChartVersion, ...]]
+    generated: Final[str | None]
     #: The index was not in a layout the scan understands and was rewritten whole.
-    rewritten: bool = False
+    rewritten: Final[bool]
+
+    def __init__(
+        self,
+        added: tuple[ChartVersion, ...] = (),
+        present: tuple[ChartVersion, ...] = (),
+        generated: str | None = None,
+        rewritten: bool = False,
+    ) -> None:
+        self.added = added
+        self.present = present
+        self.generated = generated
+        self.rewritten = rewritten
 
     @property
     def changed(self) -> bool:
@@ -232,12 +248,16 @@ def _key_line(name: str, indent: int) -> str:
 # --------------------------------------------------------------------------- merge
 
 
-@dataclass(frozen=True)
 class _New:
-    name: str
-    version: str
-    digest: str
-    entry: Mapping[str, Any]
+    """One entry to merge, checked."""
+
+    __slots__ = ("digest", "entry", "name", "version")
+
+    def __init__(self, name: str, version: str, digest: str, entry: Mapping[str, Any]) -> None:
+        self.name = name
+        self.version = version
+        self.digest = digest
+        self.entry = entry
 
     @property
     def key(self) -> VersionKey | None:
@@ -255,7 +275,7 @@ def _checked(entries: Iterable[Mapping[str, Any]], path: Path) -> list[_New]:
         )
         if not isinstance(name, str) or not name or not isinstance(version, str) or not version:
             raise ChartError(f"entry {position} to merge has no chart name or version")
-        if not isinstance(digest, str) or not DIGEST.match(digest):
+        if not isinstance(digest, str) or not is_digest(digest):
             raise ChartError(f"entry for {name} {version} has no sha256 digest")
         if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
             raise ChartError(f"entry for {name} {version} has no urls")

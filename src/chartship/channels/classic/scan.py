@@ -11,42 +11,76 @@ document instead (:mod:`chartship.channels.classic.merge`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
 
 import yaml
 
 from chartship.yamlfiles import BoundedCSafeLoader
 
+# typing only for mypy: an index merge's start-up does not import it (chartship.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass
+
+# Plain classes, not dataclasses: an index merge would import dataclasses for
+# them alone (see chartship.records).
 class Item:
-    start: int
-    end: int
-    version: str
-    digest: str | None
+    """One version's item of a chart's block: its span, ``version`` and ``digest``."""
+
+    __slots__ = ("digest", "end", "start", "version")
+
+    def __init__(self, start: int, end: int, version: str, digest: str | None) -> None:
+        self.start = start
+        self.end = end
+        self.version = version
+        self.digest = digest
 
 
-@dataclass
 class Block:
-    name: str
-    start: int  # the key line
-    body: int  # the line after it
-    end: int  # the next chart's key line, or the end of entries
-    seq: int = -1  # indentation of its "- " lines; -1: no versions
-    keys: int = -1  # indentation of its entries' keys
+    """One chart's key line and the version items under it."""
+
+    __slots__ = ("body", "end", "keys", "name", "seq", "start")
+
+    def __init__(self, name: str, start: int, body: int, end: int) -> None:
+        self.name = name
+        self.start = start  # the key line
+        self.body = body  # the line after it
+        self.end = end  # the next chart's key line, or the end of entries
+        self.seq = -1  # indentation of its "- " lines; -1: no versions
+        self.keys = -1  # indentation of its entries' keys
 
 
-@dataclass
 class Layout:
-    text: str
-    entries_start: int
-    entries_body: int
-    entries_flow_empty: bool
-    end: int
-    indent: int  # of chart keys; -1: none yet
-    blocks: list[Block]
-    generated: tuple[int, int] | None  # line span
+    """Where the ``entries`` mapping, each chart's block and ``generated`` sit."""
+
+    __slots__ = (
+        "blocks",
+        "end",
+        "entries_body",
+        "entries_flow_empty",
+        "entries_start",
+        "generated",
+        "indent",
+        "text",
+    )
+
+    def __init__(
+        self,
+        text: str,
+        entries_start: int,
+        entries_body: int,
+        entries_flow_empty: bool,
+        end: int,
+        generated: tuple[int, int] | None,
+    ) -> None:
+        self.text = text
+        self.entries_start = entries_start
+        self.entries_body = entries_body
+        self.entries_flow_empty = entries_flow_empty
+        self.end = end
+        self.indent = -1  # of chart keys; -1: none yet
+        self.blocks: list[Block] = []
+        self.generated = generated  # line span
 
     def block(self, name: str) -> Block | None:
         for block in self.blocks:
@@ -135,7 +169,7 @@ def scan_layout(text: str) -> Layout | None:
     if entries is None or not api_version:
         return None
     entries_start, body, flow_empty = entries
-    layout = Layout(text, entries_start, body, flow_empty, entries_end, -1, [], generated)
+    layout = Layout(text, entries_start, body, flow_empty, entries_end, generated)
     first = _CONTENT_LINE.search(text, body - 1, entries_end)
     if first is None:
         return layout

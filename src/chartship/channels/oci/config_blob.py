@@ -10,7 +10,7 @@ retries itself, instead of uploads it cannot repeat after a failure.
 An apiVersion v1 chart's dependencies live in requirements.yaml; helm's
 loader puts them into ``Metadata.Dependencies``, so the chart given here is
 the archive's Chart.yaml as that loader holds it
-(:func:`chartship.safetar.as_loaded`), and its config is encoded the same way
+(:func:`chartship.artifacts.as_loaded`), and its config is encoded the same way
 (tests/test_native_manifest.py proves it against helm 3 and 4). Whatever
 cannot be encoded with certainty (a value helm would convert or sanitize, a
 chart without apiVersion, which helm's loader turns into v1) gives None, and
