@@ -117,6 +117,7 @@ def test_an_index_merge_loads_no_settings_packaging_or_git(tmp_path: Path) -> No
         "chartship.channels.classic.entry",
         "chartship.channels.classic.merge",
         "chartship.channels.classic.order",
+        "chartship.channels.classic.repeats",  # builds its patterns only for a big index
         "chartship.channels.classic.scan",
         "chartship.errors",
         "chartship.safetar",  # helm's reading of a v1 chart's requirements.yaml
