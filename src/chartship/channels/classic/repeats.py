@@ -251,12 +251,15 @@ def unique_keys(layout: Layout, *, smallest: int | None = None) -> bool:
     except yaml.YAMLError:
         return False
     seq, keys = next(((b.seq, b.keys) for b in layout.blocks if b.seq >= 0), (0, 0))
+    # A chart's neighbours mostly share its annotations: the pattern that matched last goes first.
+    tries = [False, True]
     for block in layout.blocks:
         if block.seq >= 0:
             seq, keys = block.seq, block.keys
-        for any_annotations in (False, True):
+        for any_annotations in tries:
             pattern = _block_pattern(layout.indent, seq, keys, any_annotations)
             if pattern.fullmatch(text, block.start - 1, block.end - 1) is not None:
+                tries.sort(key=lambda other: other != any_annotations)
                 break
         else:
             return False
