@@ -237,6 +237,21 @@ def test_random_edits_are_called_clean_only_when_the_event_scan_agrees(seed: int
     assert proven > 0  # some edits keep the index clean, and the fast path proves it
 
 
+def test_a_key_libyaml_finds_too_long_is_never_called_clean() -> None:
+    # libyaml takes a key of at most 1,024 characters: a longer one is malformed.
+    for size, clean in ((900, True), (1030, False)):
+        long = "k" * size
+        for chart, annotation in ((long, "team"), ("a", long)):
+            text = (
+                f"apiVersion: v1\nentries:\n  {chart}:\n  - annotations:\n      {annotation}: x\n"
+                "    name: a\n    version: 1.0.0\n"
+            )
+            assert _agrees(text) is clean
+            if not clean:
+                with pytest.raises(yaml.YAMLError):
+                    duplicate_keys(text)
+
+
 @pytest.mark.parametrize("build", [synthetic_index, rich_index])
 def test_the_benchmark_indexes_take_the_fast_path(build: Callable[[int], str]) -> None:
     assert _fast(build(120))

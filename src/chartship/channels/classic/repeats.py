@@ -134,7 +134,9 @@ _DOUBLE_RUN = rf'[^{_ODD}"\\]*'
 _FLOW_ITEM = rf"""(?:[\w./+=~][\w./+=~-]*|'{_SINGLE_RUN}'|"{_DOUBLE_RUN}")"""
 _FLOW = rf"(?:\[[ ]*{_FLOW_ITEM}(?:[ ]*,[ ]*{_FLOW_ITEM})*[ ]*,?[ ]*\])[ ]*{_EOL}"
 _EMPTY = rf"(?:\[\]|\{{\}})[ ]*{_EOL}"
-_KEY = rf"""[A-Za-z0-9_][\w.+/-]*|"{_DOUBLE_RUN}"|'{_SINGLE_RUN}'"""
+#: A key of a mapping: libyaml refuses one over 1,024 characters (a "simple key").
+_PLAIN_KEY = r"[A-Za-z0-9_][\w./+-]{0,999}"
+_KEY = rf"""{_PLAIN_KEY}|"[^{_ODD}"\\]{{0,998}}"|'[^{_ODD}']{{0,998}}'"""
 _COMMENT = rf"(?:[ ]+#{_CHAR}*)?"
 
 
@@ -174,7 +176,7 @@ def _string_map(column: int) -> str:
     inner = column + 2
     rest = rf"(?:{_CHAR}*\n(?=[ ]{{{inner}}}|\n))*?"
     again = rf"(?!{rest}[ ]{{{inner}}}(?P=k):)"
-    key = rf"(?P<k>[A-Za-z0-9_][\w./+-]*):{again}"
+    key = rf"(?P<k>{_PLAIN_KEY}):{again}"
     return rf"(?:[ ]+{_EMPTY}|[ ]*{_EOL}(?:\n[ ]{{{inner}}}{key}{_scalar(inner)})*)"
 
 
