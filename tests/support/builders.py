@@ -1,7 +1,9 @@
 """Builders of what tests start from, for the tests, conftest and the benchmarks alike.
 
 - charts: :func:`chart_files` and :func:`chart_archive` (a small complete
-  chart), :func:`synthetic_index` (a large index.yaml in helm's own layout);
+  chart), :func:`synthetic_index` (a large index.yaml in helm's own layout) and
+  :func:`rich_index` (the same with real charts' maintainers, dependencies
+  and annotations);
 - channels: :func:`channels` (the ``channels`` mapping of chartship.yaml) and
   :func:`write_channels` (that block added to a chartship.yaml);
 - the classic channel's history: :func:`release_history` (every version
@@ -94,7 +96,7 @@ def chart_name(number: int) -> str:
     return f"chart-{number:04d}"
 
 
-def synthetic_index(entries: int) -> str:
+def synthetic_index(entries: int, template: str = _ENTRY) -> str:
     """An index.yaml of ``entries`` versions, laid out exactly as helm writes one.
 
     Digests and times are derived from the chart and version: the same size
@@ -110,11 +112,12 @@ def synthetic_index(entries: int) -> str:
             version = f"{ordinal // 100}.{ordinal // 10 % 10}.{ordinal % 10}"
             seed = hashlib.sha256(f"{name} {version}".encode()).digest()
             parts.append(
-                _ENTRY.format(
+                template.format(
                     name=name,
                     version=version,
                     url=URL,
                     digest=hashlib.sha256(seed).hexdigest(),
+                    seed=seed[8],
                     month=1 + seed[0] % 12,
                     day=1 + seed[1] % 28,
                     hour=seed[2] % 24,
@@ -125,6 +128,75 @@ def synthetic_index(entries: int) -> str:
             )
     parts.append('generated: "2024-06-01T00:00:00.123456789Z"\n')
     return "".join(parts)
+
+
+#: What real charts' entries hold beyond :data:`_ENTRY`: several maintainers and
+#: dependencies, and annotations holding block scalars.
+_RICHER = {
+    "          description: Release {version} of {name}\n": """\
+          description: 'Support for {name}: release {version}'
+          links:
+            - name: GitHub Issue
+              url: https://github.com/example/{name}/issues/{seed}
+        - kind: fixed
+          description: A crash when the speaker restarts (#{seed})
+      artifacthub.io/containsSecurityUpdates: "false"
+      artifacthub.io/images: |
+        - name: controller
+          image: quay.io/example/controller:v{version}
+        - name: speaker
+          image: quay.io/example/speaker:v{version}
+""",
+    "      artifacthub.io/license: Apache-2.0\n": """\
+      artifacthub.io/license: Apache-2.0
+      artifacthub.io/links: |
+        - name: Documentation
+          url: https://example.invalid/{name}
+""",
+    "      version: {version}\n    description:": """\
+      version: {version}
+    - condition: frrk8s.enabled
+      name: frr-k8s
+      repository: https://metallb.github.io/frr-k8s
+      tags:
+      - routing
+      version: 0.0.{seed}
+    - alias: metrics
+      name: kube-state-metrics
+      repository: oci://registry.example.invalid/charts
+      version: 5.{seed}.0
+    description:""",
+    " using standard\n      routing protocols\n": """\
+: standard routing
+      protocols, layer 2 and BGP'
+""",
+    "    description: A network": "    description: 'A network",
+    "    - bgp\n": "    - bgp\n    - layer2\n    - networking\n",
+    "    - name: {name} maintainers\n": """\
+    - email: one@example.invalid
+      name: {name} maintainers
+""",
+    "/MAINTAINERS.md\n": """\
+/MAINTAINERS.md
+    - email: two@example.invalid
+      name: Second Maintainer
+    - name: Third Maintainer
+      url: https://example.invalid/third
+""",
+    "    - https://github.com/example/{name}\n": """\
+    - https://github.com/example/{name}
+    - https://github.com/example/{name}-images
+""",
+}
+_RICH_ENTRY = _ENTRY
+for _plain, _rich in _RICHER.items():
+    _RICH_ENTRY = _RICH_ENTRY.replace(_plain, _rich)
+
+
+def rich_index(entries: int) -> str:
+    """:func:`synthetic_index` with the entries real charts have: several maintainers and
+    dependencies each, and annotations holding block scalars (artifacthub.io/changes)."""
+    return synthetic_index(entries, _RICH_ENTRY)
 
 
 def chart_files(name: str, version: str) -> dict[str, str]:
