@@ -187,3 +187,15 @@ def test_lint_reads_every_chart_without_the_github_channel(workspace: Workspace)
     assert loaded["status"] == 0
     # jsonschema is the values schema's (metallb has one); the rest no lint step uses.
     assert loaded["heavy"] == ["jsonschema", "referencing"]
+
+
+def test_the_benchmarks_run_without_pytest() -> None:
+    """`nox -s bench` installs chartship alone: its modules import no pytest, even
+    for a type annotation."""
+    probe = "import sys; sys.modules['pytest'] = None; import tests.support.bench"
+    root = Path(__file__).parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True,
+        timeout=CLI_TIMEOUT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr

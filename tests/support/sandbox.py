@@ -20,9 +20,8 @@ import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
 import yaml
 
 from chartship import commands
@@ -36,6 +35,10 @@ from chartship.sandbox.services import IDENTITY, Services, helm_homes, open_serv
 from chartship.toolchain import DEFAULT_HELM_VERSIONS
 from tests.support.builders import channels, installed_helm
 from tests.support.fault_proxy import FaultProxy
+
+if TYPE_CHECKING:
+    # Only the tests pass pytest's factory: `nox -s bench` runs without pytest.
+    import pytest
 
 __all__ = [
     "IDENTITY",
