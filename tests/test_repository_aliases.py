@@ -146,7 +146,9 @@ def test_lock_refresh_writes_what_helm_writes_and_a_vendored_alias_needs_no_netw
     stale = lint(offline, helm=helm)
     assert any(
         "is out of sync with Chart.yaml (frr-k8s comes from "
-        f"{upstream} in it, from @upstream ({UNREACHABLE}) in Chart.yaml)" in p.message
+        f"{upstream} in it, from @upstream ({UNREACHABLE}) in Chart.yaml); run `helm repo add "
+        f"upstream {UNREACHABLE}`, then `helm dependency update charts/app` and commit it"
+        in p.message
         for p in stale.problems
     )
     offline = settings_in(

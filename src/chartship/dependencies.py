@@ -373,11 +373,25 @@ def _differences(chart: Chart, lock: Lock, named: Chart) -> list[str]:
 def _out_of_sync(chart: Chart, lock: Lock, root: Path, named: Chart | None = None) -> ChartError:
     differences = _differences(chart, lock, named or chart)
     detail = "; ".join(differences) if differences else "its digest is not of these dependencies"
+    # helm resolves an alias from its own repositories only: the names chartship
+    # resolved from its settings must be added there before helm can update the lock.
+    adds = [f"`helm repo add {name} {url}`" for name, url in _aliases_used(named or chart, chart)]
+    first = f"run {', '.join(adds)}, then" if adds else "run"
     return ChartError(
-        f"is out of sync with {chart.declared_file.name} ({detail}); run `helm dependency update "
-        f"{_shown(chart.directory, root)}` and commit it",
+        f"is out of sync with {chart.declared_file.name} ({detail}); {first} `helm dependency "
+        f"update {_shown(chart.directory, root)}` and commit it",
         path=lock.path,
     )
+
+
+def _aliases_used(named: Chart, chart: Chart) -> list[tuple[str, str]]:
+    """(name, URL) of each repository alias of ``named`` that ``chart`` has resolved."""
+    used: dict[str, str] = {}
+    for original, made in zip(named.dependencies, chart.dependencies, strict=False):
+        name = alias_name(original.repository or "")
+        if name is not None and made.repository and alias_name(made.repository) is None:
+            used[name] = made.repository
+    return sorted(used.items())
 
 
 def _yaml_string(text: str) -> str:
