@@ -1020,21 +1020,22 @@ class OciChannel:
             provenance,
         )
 
-    def held(self, keys: Sequence[Key]) -> set[Key]:
-        """Which of ``keys`` the registry holds: one tag listing per chart's repository.
-
-        The listings run ``channels.oci.workers`` at once over the client's pooled
-        connections, as pushes do: each is one small request, mostly waiting.
-        """
+    def _listings(self, charts: Sequence[str], workers: int) -> dict[str, list[str]]:
+        """Each chart repository's tags, one listing each, ``workers`` at once over the
+        client's pooled connections: each is one small request, mostly waiting."""
         client, target = self.connection.client, self.connection.target
-        charts = sorted({chart for chart, _ in keys})
 
-        def listed(chart: str) -> set[str]:
-            return set(client.tags(target.repository(chart)))
+        def listed(chart: str) -> list[str]:
+            return client.tags(target.repository(chart))
 
-        workers = max(1, min(self.connection.oci.workers, len(charts)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            tags = dict(zip(charts, pool.map(listed, charts), strict=True))
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(charts)))) as pool:
+            return dict(zip(charts, pool.map(listed, charts), strict=True))
+
+    def held(self, keys: Sequence[Key]) -> set[Key]:
+        """Which of ``keys`` the registry holds: one tag listing per chart's repository,
+        ``channels.oci.workers`` at once, as pushes run."""
+        listed = self._listings(sorted({chart for chart, _ in keys}), self.connection.oci.workers)
+        tags = {chart: set(found) for chart, found in listed.items()}
         return {k for k in keys if versions.oci_tag(k[1]) in tags[k[0]]}
 
     def chart_layers(
@@ -1042,11 +1043,12 @@ class OciChannel:
     ) -> dict[tuple[str, str], str | None]:
         """Every SemVer tag of these charts and its chart layer digest (None: not a chart)."""
         client, target = self.connection.client, self.connection.target
-        wanted: list[tuple[str, str]] = []
-        for chart in charts:
-            for tag in client.tags(target.repository(chart)):
-                if versions.is_valid(tag.replace("_", "+")):
-                    wanted.append((chart, tag))
+        wanted = [
+            (chart, tag)
+            for chart, tags in self._listings(charts, workers).items()
+            for tag in tags
+            if versions.is_valid(tag.replace("_", "+"))
+        ]
 
         def layer(item: tuple[str, str]) -> tuple[Key, str | None]:
             chart, tag = item
