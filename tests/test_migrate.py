@@ -22,7 +22,9 @@ import pytest
 import yaml
 
 from chartship.artifacts import Artifact
+from chartship.channels.classic import served
 from chartship.channels.classic.entry import entry_for
+from chartship.channels.contract import Status
 from chartship.commands import (
     run_migrate_accept,
     run_migrate_backfill,
@@ -35,7 +37,7 @@ from chartship.commands import (
 from chartship.config import Settings, load_settings
 from chartship.errors import ChecksFailed, UsageError
 from chartship.helm import Helm
-from chartship.migrate.backfill import backfill, created_epoch
+from chartship.migrate.backfill import Copy, Progress, backfill, created_epoch
 from chartship.migrate.inventory import take_inventory
 from chartship.migrate.phases import NOTICE_END, NOTICE_START, parity
 from chartship.sandbox.pages_site import PagesSite
@@ -361,6 +363,59 @@ def test_backfill_killed_part_way_then_rerun(history: History, tmp_path: Path) -
         assert history.oci_layer(version) == history.archives[version].digest
     problems = parity(history.settings(), environ=history.environ).drift
     assert not [why for _, why in problems if "missing in OCI" in why]
+
+
+def test_backfill_pushes_while_later_archives_still_download(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One archive's download is held until a backfilled tag is in the registry: that
+    happens only if pushes start before every archive is downloaded."""
+    held = [v for v in BACKFILLED if v not in GAPS][-1]
+    fetch = served.fetch
+    seen_before_release: list[list[str]] = []
+
+    def slow_fetch(url: str, **kwargs: Any) -> bytes:  # served.fetch, one URL held
+        if url == history.url(held):
+            deadline = time.monotonic() + 30
+            copied: list[str] = []
+            while not copied and time.monotonic() < deadline:
+                copied = [t for t in history.oci_tags() if t not in ALREADY_IN_OCI]
+                time.sleep(0.05)
+            seen_before_release.append(copied)
+        return fetch(url, **kwargs)
+
+    monkeypatch.setattr(served, "fetch", slow_fetch)
+    out = io.StringIO()
+    report = backfill(history.settings(), environ=history.environ, workers=2, stream=out)
+
+    assert len(seen_before_release) == 1
+    assert seen_before_release[0], "no version was pushed while an archive was still downloading"
+    assert not report.failed, report.failed
+    assert sorted((c.version, c.status) for c in report.copies) == sorted(
+        (v, "pushed") for v in BACKFILLED
+    )
+    # The report keeps the inventory's order, whatever order the downloads finished in.
+    order = [r.version for r in report.inventory.rows]
+    assert [c.version for c in report.copies] == [v for v in order if v in BACKFILLED]
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("backfill: [")]
+    assert len(lines) == len(report.copies)
+    assert lines[-1].startswith(f"backfill: [{len(lines)}/{len(lines)}]")
+    assert history.oci_layer(held) == history.archives[held].digest
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_ends_its_line_when_the_last_archives_fail_their_proof() -> None:
+    out = _Terminal()
+    progress = Progress(3, out)
+    progress.step(Copy(CHART, "1.0.0", "oci://registry/metallb:1.0.0", Status.PUSHED, "pushed"))
+    progress.drop()
+    assert out.getvalue().endswith("1/3 metallb 1.0.0\x1b[K")
+    progress.drop()  # nothing left to copy: the bar's line is ended
+    assert out.getvalue().endswith("\x1b[K\n")
 
 
 # --------------------------------------------------------------------------- hostile archives

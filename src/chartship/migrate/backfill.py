@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +35,7 @@ from chartship.channels.oci.channel import (
 )
 from chartship.config import Settings
 from chartship.helm import Helm
-from chartship.migrate.inventory import Inventory, Row, take_inventory
+from chartship.migrate.inventory import Inventory, Row, proving, take_inventory, to_download
 from chartship.runner import Runner
 
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -110,6 +110,14 @@ class Progress:
         self.lock = threading.Lock()
         self.tty = stream.isatty()
 
+    def drop(self) -> None:
+        """One version fewer to copy: its archive turned out to be an anomaly."""
+        with self.lock:
+            self.total -= 1
+            if self.tty and self.total and self.done == self.total:
+                self.stream.write("\n")
+                self.stream.flush()
+
     def step(self, copy: Copy) -> None:
         with self.lock:
             self.done += 1
@@ -160,24 +168,29 @@ def backfill(
     registry = preflight(settings, environ, (), helm)
     client, target = registry.client, registry.target
     count = workers or registry.oci.workers
+    # A dry run shows every proven archive's digest, so it downloads them all first; a
+    # real run pushes each version as soon as its archive is proven (see below).
     inventory = take_inventory(
-        settings, environ=environ, download=True, workers=count, registry=registry
+        settings, environ=environ, download=dry_run, workers=count, registry=registry
     )
-    todo = [r for r in inventory.rows if r.key in inventory.archives]
-    for chart in sorted({r.chart for r in todo}):
-        client.may_push(target.repository(chart))
     report = BackfillReport(inventory, dry_run=dry_run)
 
     def reference(row: Row) -> str:
         return target.reference(row.chart, versions.oci_tag(row.version))
 
-    unread = [
-        Copy(r.chart, r.version, reference(r), Status.FAILED, f"not copied: {r.download_error}")
-        for r in inventory.rows
-        if r.download_error
-    ]
+    def unread(row: Row) -> Copy:
+        return Copy(
+            row.chart, row.version, reference(row), Status.FAILED,
+            f"not copied: {row.download_error}",
+        )  # fmt: skip
+
+    def may_push(rows: list[Row]) -> None:
+        # Before anything is pushed, and in a dry run alike: the credentials may write there.
+        for chart in sorted({r.chart for r in rows}):
+            client.may_push(target.repository(chart))
 
     if dry_run:
+        may_push([r for r in inventory.rows if r.key in inventory.archives])
         report.copies = [
             Copy(
                 r.chart,
@@ -186,30 +199,39 @@ def backfill(
                 Status.PLANNED,
                 f"would push sha256:{hashlib.sha256(inventory.archives[r.key]).hexdigest()}",
             )
-            for r in todo
-        ] + unread
+            for r in inventory.rows
+            if r.key in inventory.archives
+        ] + [unread(r) for r in inventory.rows if r.download_error]
         return report
-    if not todo:
-        report.copies = unread
+    wanted = to_download(inventory)
+    may_push(wanted)
+    if not wanted:
         return report
-    progress = Progress(len(todo), stream)
-    items = [
-        PlanItem(
-            _artifact(row, inventory.archives[row.key]),
-            reference(row),
-            "push",
-            _why(row),
-        )
-        for row in todo
-    ]
+    progress = Progress(len(wanted), stream)
+
+    def proven() -> Iterator[PlanItem]:
+        # Downloads run ahead on their own workers while the pushes take each proven
+        # archive: a backfill costs about its downloads or its pushes, not their sum.
+        for row, data in proving(inventory, count):
+            if data is not None:
+                yield PlanItem(_artifact(row, data), reference(row), "push", _why(row))
+            elif row.download_error:
+                progress.step(unread(row))
+            else:
+                # Its archive failed a proof: an anomaly now, left alone and reported as such.
+                progress.drop()
+
     judged = publish(
         registry,
-        items,
+        proven(),
         lambda: helm or Helm(settings.helm_binary, runner=runner or Runner()),
         workers=count,
         done=lambda outcome: progress.step(_copy(outcome)),
     )
-    report.copies = [_copy(o) for o in judged] + unread
+    # In the inventory's order, whatever order the downloads finished in.
+    order = {row.key: position for position, row in enumerate(inventory.rows)}
+    copies = [_copy(o) for o in judged] + [unread(r) for r in wanted if r.download_error]
+    report.copies = sorted(copies, key=lambda c: order[(c.chart, c.version)])
     return report
 
 

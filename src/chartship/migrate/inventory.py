@@ -16,8 +16,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
@@ -582,16 +582,15 @@ def take_inventory(
 
 
 def _download(inventory: Inventory, workers: int, only: Callable[[Row], bool] | None) -> None:
-    """Fetch and prove every archive OCI lacks: indexed, gap, or pinned by a decision."""
+    """Fetch and prove every archive OCI lacks (see :func:`proving`), all before returning."""
+    for _ in proving(inventory, workers, only):
+        pass
 
-    def check(row: Row) -> bytes | None:
-        if row.decided_asset is not None:
-            return _check_decided(inventory, row)
-        if row.in_index:
-            return _check_archive(row)
-        return _check_release_asset(row, inventory.released[row.key])
 
-    todo = [
+def to_download(inventory: Inventory, only: Callable[[Row], bool] | None = None) -> list[Row]:
+    """The rows whose archive :func:`proving` fetches: OCI lacks them (or ``only`` takes
+    them) and they are indexed, a gap, or pinned by a decision."""
+    return [
         r
         for r in inventory.rows
         if (not r.in_oci if only is None else only(r))
@@ -602,10 +601,37 @@ def _download(inventory: Inventory, workers: int, only: Callable[[Row], bool] | 
             or (r.gap and r.key in inventory.released)
         )
     ]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for row, data in zip(todo, pool.map(check, todo), strict=True):
+
+
+def proving(
+    inventory: Inventory, workers: int, only: Callable[[Row], bool] | None = None
+) -> Iterator[tuple[Row, bytes | None]]:
+    """Fetch and prove the archives of :func:`to_download`, ``workers`` at a time.
+
+    Each row comes out as soon as its archive is proven, in the order the proofs
+    finish, with the bytes (also kept in ``inventory.archives``) or None (the row
+    then has its download error or anomaly): a backfill pushes the first
+    versions while later ones are still downloading. Closing the iterator early
+    cancels the downloads not yet started.
+    """
+
+    def check(row: Row) -> bytes | None:
+        if row.decided_asset is not None:
+            return _check_decided(inventory, row)
+        if row.in_index:
+            return _check_archive(row)
+        return _check_release_asset(row, inventory.released[row.key])
+
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
+        pending = {pool.submit(check, row): row for row in to_download(inventory, only)}
+        for future in as_completed(pending):
+            row, data = pending[future], future.result()
             if data is not None:
                 inventory.archives[row.key] = data
+            yield row, data
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- reports

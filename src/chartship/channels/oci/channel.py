@@ -40,13 +40,14 @@ each other and with the writes of later versions (:class:`Confirmer`).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -794,14 +795,18 @@ def _what(writer: Writer) -> str:
 
 def write_all(
     connection: Connection,
-    items: Sequence[PlanItem],
+    items: Iterable[PlanItem],
     make_helm: Callable[[], Helm],
     *,
     workers: int,
     done: Callable[[PushOutcome], None] | None = None,
 ) -> list[PushOutcome]:
     """Write every item's tag (see :func:`push_one`), ``workers`` at a time, with one
-    circuit and at most one helm login for the run; the engine is ``channels.oci.engine``."""
+    circuit and at most one helm login for the run; the engine is ``channels.oci.engine``.
+
+    ``items`` may be an iterator still producing (a backfill's downloads): each item
+    is handed to a worker as soon as it comes.
+    """
     oci, client, target = connection.oci, connection.client, connection.target
     circuit = Circuit()
     helm = HelmWhenNeeded(connection, make_helm)
@@ -824,13 +829,17 @@ def write_all(
             done(outcome)
         return outcome
 
+    coming = iter(items)
+    first = next(coming, None)
+    if first is None:
+        return []
     try:
-        if oci.engine == "helm" and items:
+        if oci.engine == "helm":
             # Every archive needs helm: an unsupported or failing one (its login)
             # stops the run before anything reaches the registry.
             helm.get()
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            return list(pool.map(one, items))
+            return list(pool.map(one, itertools.chain([first], coming)))
     finally:
         helm.close()
 
@@ -872,7 +881,7 @@ class Confirmer:
 
 def publish(
     connection: Connection,
-    items: Sequence[PlanItem],
+    items: Iterable[PlanItem],
     make_helm: Callable[[], Helm],
     *,
     workers: int,
