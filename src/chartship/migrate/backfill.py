@@ -208,15 +208,17 @@ def backfill(
     if not wanted:
         return report
     progress = Progress(len(wanted), stream)
+    not_read: list[Copy] = []
 
     def proven() -> Iterator[PlanItem]:
         # Downloads run ahead on their own workers while the pushes take each proven
         # archive: a backfill costs about its downloads or its pushes, not their sum.
-        for row, data in proving(inventory, count):
+        for row, data in proving(inventory, wanted, count):
             if data is not None:
                 yield PlanItem(_artifact(row, data), reference(row), "push", _why(row))
             elif row.download_error:
-                progress.step(unread(row))
+                not_read.append(unread(row))
+                progress.step(not_read[-1])
             else:
                 # Its archive failed a proof: an anomaly now, left alone and reported as such.
                 progress.drop()
@@ -230,7 +232,7 @@ def backfill(
     )
     # In the inventory's order, whatever order the downloads finished in.
     order = {row.key: position for position, row in enumerate(inventory.rows)}
-    copies = [_copy(o) for o in judged] + [unread(r) for r in wanted if r.download_error]
+    copies = [_copy(o) for o in judged] + not_read
     report.copies = sorted(copies, key=lambda c: order[(c.chart, c.version)])
     return report
 

@@ -583,7 +583,7 @@ def take_inventory(
 
 def _download(inventory: Inventory, workers: int, only: Callable[[Row], bool] | None) -> None:
     """Fetch and prove every archive OCI lacks (see :func:`proving`), all before returning."""
-    for _ in proving(inventory, workers, only):
+    for _ in proving(inventory, to_download(inventory, only), workers):
         pass
 
 
@@ -604,9 +604,9 @@ def to_download(inventory: Inventory, only: Callable[[Row], bool] | None = None)
 
 
 def proving(
-    inventory: Inventory, workers: int, only: Callable[[Row], bool] | None = None
+    inventory: Inventory, rows: list[Row], workers: int
 ) -> Iterator[tuple[Row, bytes | None]]:
-    """Fetch and prove the archives of :func:`to_download`, ``workers`` at a time.
+    """Fetch and prove the archives of ``rows`` (:func:`to_download`), ``workers`` at a time.
 
     Each row comes out as soon as its archive is proven, in the order the proofs
     finish, with the bytes (also kept in ``inventory.archives``) or None (the row
@@ -624,7 +624,7 @@ def proving(
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
-        pending = {pool.submit(check, row): row for row in to_download(inventory, only)}
+        pending = {pool.submit(check, row): row for row in rows}
         for future in as_completed(pending):
             row, data = pending[future], future.result()
             if data is not None:
