@@ -35,7 +35,7 @@ from chartship.commands import (
     run_migrate_verify,
 )
 from chartship.config import Settings, load_settings
-from chartship.errors import ChecksFailed, UsageError
+from chartship.errors import ChecksFailed, RegistryUnavailable, UsageError
 from chartship.helm import Helm
 from chartship.migrate.backfill import Copy, Progress, backfill, created_epoch
 from chartship.migrate.inventory import take_inventory
@@ -401,6 +401,35 @@ def test_backfill_pushes_while_later_archives_still_download(
     assert len(lines) == len(report.copies)
     assert lines[-1].startswith(f"backfill: [{len(lines)}/{len(lines)}]")
     assert history.oci_layer(held) == history.archives[held].digest
+
+
+def test_backfill_reports_an_archive_it_could_not_download_and_copies_the_rest(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unreachable = next(v for v in BACKFILLED if v not in GAPS)
+    fetch = served.fetch
+
+    def failing_fetch(url: str, **kwargs: Any) -> bytes:  # served.fetch, one host down
+        if url == history.url(unreachable):
+            raise RegistryUnavailable(f"archive at {url} could not be fetched: connection refused")
+        return fetch(url, **kwargs)
+
+    monkeypatch.setattr(served, "fetch", failing_fetch)
+    out = io.StringIO()
+    report = backfill(history.settings(), environ=history.environ, workers=2, stream=out)
+
+    (failed,) = report.failed
+    assert (failed.version, failed.status) == (unreachable, "failed")
+    assert failed.message.startswith("not copied: archive at ")
+    assert failed.message.endswith("could not be fetched: connection refused")
+    copied = sorted(c.version for c in report.copies if c.status == "pushed")
+    assert copied == sorted(v for v in BACKFILLED if v != unreachable)
+    order = [r.version for r in report.inventory.rows]
+    assert [c.version for c in report.copies] == [v for v in order if v in BACKFILLED]
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("backfill: [")]
+    assert len(lines) == len(BACKFILLED)
+    assert f"{CHART} {unreachable}: failed: not copied: archive at " in out.getvalue()
+    assert history.oci_layer(unreachable) is None
 
 
 class _Terminal(io.StringIO):
